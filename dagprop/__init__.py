@@ -1,0 +1,59 @@
+"""dagprop: see backpropagation. A compute graph of plugin ops, its forward values, its
+gradients, and the gradient that flowed along every edge and every path.
+
+>>> import dagprop as dp
+>>> g = dp.Graph()
+>>> x = g.param("x", 2.0)
+>>> y = x * x + 3 * x
+>>> g.forward(); g.backward(y)
+>>> float(y.value), float(x.grad)
+(10.0, 7.0)
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    BackwardError,
+    CycleError,
+    DagpropError,
+    GradcheckError,
+    GraphError,
+    NonFiniteError,
+    OpError,
+    PluginError,
+    ShapeError,
+    UnknownOpError,
+)
+from .graph import Graph, Node
+from .hooks import hookimpl, hookspec
+from .jacobians import GradcheckReport, gradcheck
+from .op import Op, broadcast_shape, unbroadcast
+from .registry import register_plugin, unregister_plugin
+from . import testing
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Graph",
+    "Node",
+    "Op",
+    "hookimpl",
+    "hookspec",
+    "register_plugin",
+    "unregister_plugin",
+    "unbroadcast",
+    "broadcast_shape",
+    "gradcheck",
+    "GradcheckReport",
+    "testing",
+    "DagpropError",
+    "GraphError",
+    "CycleError",
+    "ShapeError",
+    "OpError",
+    "PluginError",
+    "UnknownOpError",
+    "BackwardError",
+    "NonFiniteError",
+    "GradcheckError",
+]

@@ -1,0 +1,59 @@
+"""The exception hierarchy: every error dagprop raises derives from DagpropError."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DagpropError",
+    "GraphError",
+    "CycleError",
+    "ShapeError",
+    "OpError",
+    "PluginError",
+    "UnknownOpError",
+    "BackwardError",
+    "NonFiniteError",
+    "GradcheckError",
+]
+
+
+class DagpropError(Exception):
+    """Base class of every error raised by dagprop."""
+
+
+class GraphError(DagpropError, ValueError):
+    """The graph is not usable as asked: a duplicate name, a missing value, a stale plan."""
+
+
+class CycleError(GraphError):
+    """The graph has a cycle, so it has no topological order."""
+
+
+class ShapeError(GraphError):
+    """An op node's inputs have shapes its op cannot take."""
+
+
+class OpError(DagpropError):
+    """An op's forward, vjp or jacobian raised or returned something malformed."""
+
+
+class PluginError(DagpropError):
+    """A plugin is malformed, or two plugins define the same op."""
+
+
+class UnknownOpError(PluginError, KeyError):
+    """No registered plugin provides an op of that name."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class BackwardError(DagpropError):
+    """backward() cannot run as asked (no forward yet, non-scalar loss without a seed, ...)."""
+
+
+class NonFiniteError(DagpropError, FloatingPointError):
+    """A node produced NaN or Inf while forward(check_finite=True) was running."""
+
+
+class GradcheckError(DagpropError, AssertionError):
+    """Analytic and numeric gradients disagree."""

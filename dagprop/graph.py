@@ -1,0 +1,629 @@
+"""The compute graph: a networkx DAG of op nodes, and the node handles users hold."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from itertools import count
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+import networkx as nx
+import numpy as np
+
+from .errors import BackwardError, GraphError, ShapeError, UnknownOpError
+from .registry import Registry, default_registry
+
+if TYPE_CHECKING:
+    from .op import Op
+
+__all__ = ["Graph", "Node"]
+
+KINDS = ("input", "param", "const", "op")
+
+
+class Node:
+    """A handle on one node of a :class:`Graph`.
+
+    Arithmetic on nodes builds new op nodes (``V @ x + b``); any registered op is
+    also a method (``z.sigmoid()``, ``x.sum(axis=0)``). Values and gradients are
+    read from the graph, so a handle always shows the latest run.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> x = g.param("x", [1.0, 2.0])
+    >>> y = (x * x).sum()
+    >>> y.op, y.kind, x.kind
+    ('sum', 'op', 'param')
+    >>> g.forward(); g.backward(y)
+    >>> x.grad
+    array([2., 4.])
+    """
+
+    __slots__ = ("graph", "name", "kind", "index", "op_def", "attrs", "inputs", "requires_grad", "_static_shape")
+    __array_ufunc__ = None  # make numpy defer to our reflected operators (array * node)
+
+    def __init__(self, graph: Graph, name: str, kind: str, index: int, op_def: Op | None,
+                 attrs: dict[str, Any], inputs: tuple[Node, ...], requires_grad: bool,
+                 static_shape: tuple[int, ...] | None) -> None:
+        self.graph = graph
+        self.name = name
+        self.kind = kind
+        self.index = index
+        self.op_def = op_def
+        self.attrs = attrs
+        self.inputs = inputs
+        self.requires_grad = requires_grad
+        self._static_shape = static_shape
+
+    @property
+    def op(self) -> str | None:
+        """The op's name, or None for a leaf (input, param, const)."""
+        return None if self.op_def is None else self.op_def.name
+
+    @property
+    def value(self) -> np.ndarray | None:
+        """The value from the last forward pass (leaves: the value given or fed)."""
+        return self.graph._values[self.index]
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """dL/d(this node) from the last backward pass(es), shaped like the value; None if none flowed."""
+        return self.graph._grads[self.index]
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """The value's shape; before the first forward, the shape inferred from the inputs (None if unknown)."""
+        value = self.graph._values[self.index]
+        return value.shape if value is not None else self._static_shape
+
+    @property
+    def ndim(self) -> int | None:
+        shape = self.shape
+        return None if shape is None else len(shape)
+
+    @property
+    def T(self) -> Node:
+        """The transpose (op ``transpose``): reverses the axes."""
+        return self.graph.op("transpose", self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        registry = self.graph.registry
+        if name in registry:
+            return functools.partial(self.graph.op, name, self)
+        close = difflib.get_close_matches(name, registry.names(), n=3)
+        hint = f"; registered ops with close names: {', '.join(close)}" if close else ""
+        raise AttributeError(f"Node has no attribute or op named {name!r}{hint}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.graph.registry.names()))
+
+    def __repr__(self) -> str:
+        what = self.op if self.op is not None else self.kind
+        return f"<Node {self.name!r} {what} shape={self.shape}>"
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError("a Node is not iterable; index it explicitly (n[0]) to build getitem nodes")
+
+    def __add__(self, other: Any) -> Node:
+        return self.graph.op("add", self, other)
+
+    def __radd__(self, other: Any) -> Node:
+        return self.graph.op("add", other, self)
+
+    def __sub__(self, other: Any) -> Node:
+        return self.graph.op("sub", self, other)
+
+    def __rsub__(self, other: Any) -> Node:
+        return self.graph.op("sub", other, self)
+
+    def __mul__(self, other: Any) -> Node:
+        return self.graph.op("mul", self, other)
+
+    def __rmul__(self, other: Any) -> Node:
+        return self.graph.op("mul", other, self)
+
+    def __truediv__(self, other: Any) -> Node:
+        return self.graph.op("div", self, other)
+
+    def __rtruediv__(self, other: Any) -> Node:
+        return self.graph.op("div", other, self)
+
+    def __matmul__(self, other: Any) -> Node:
+        return self.graph.op("matmul", self, other)
+
+    def __rmatmul__(self, other: Any) -> Node:
+        return self.graph.op("matmul", other, self)
+
+    def __pow__(self, exponent: Any) -> Node:
+        if isinstance(exponent, (int, float, np.integer, np.floating)):
+            return self.graph.op("pow", self, exponent=float(exponent))
+        return self.graph.op("pow", self, exponent)
+
+    def __rpow__(self, base: Any) -> Node:
+        return self.graph.op("pow", base, self)
+
+    def __neg__(self) -> Node:
+        return self.graph.op("neg", self)
+
+    def __getitem__(self, index: Any) -> Node:
+        return self.graph.op("getitem", self, index=index)
+
+
+class _OpNamespace:
+    """``g.ops.<name>(...)``: every registered op as a function building a node."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            self._graph.registry[name]
+        except UnknownOpError as exc:
+            raise AttributeError(str(exc)) from None
+        return functools.partial(self._graph.op, name)
+
+    def __dir__(self) -> list[str]:
+        return self._graph.registry.names()
+
+
+class Graph:
+    """A compute graph of op nodes, with values from forward and gradients from backward.
+
+    Parameters
+    ----------
+    plugins : iterable, optional
+        Extra plugins (modules or objects with ``@dagprop.hookimpl`` functions)
+        whose ops this graph can use, on top of the built-in and installed ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> x = g.input("x", [[1.0], [2.0]])
+    >>> W = g.param("W", [[1.0, 0.0], [0.0, 3.0]])
+    >>> b = g.param("b", [[0.5], [0.5]])
+    >>> z = W @ x + b
+    >>> L = g.ops.l2_loss(z, g.input("y", [[0.0], [0.0]]))
+    >>> g.forward(); g.backward(L)
+    >>> float(L.value), b.grad.ravel().tolist()
+    (21.25, [1.5, 6.5])
+    """
+
+    def __init__(self, plugins: Iterable[Any] | None = None) -> None:
+        self.registry: Registry = Registry.with_plugins(plugins) if plugins else default_registry()
+        self.nx = nx.MultiDiGraph()
+        self.ops = _OpNamespace(self)
+        self._nodes: list[Node] = []
+        self._by_name: dict[str, Node] = {}
+        self._values: list[np.ndarray | None] = []
+        self._grads: list[np.ndarray | None] = []
+        self._edge_grads: dict[tuple[int, int], np.ndarray] = {}
+        self._name_counters: dict[str, Iterator[int]] = {}
+        self._version = 0
+        self._plan: Any = None
+
+    # -- building ---------------------------------------------------------------
+
+    def input(self, name: str, value: Any = None, *, requires_grad: bool = False) -> Node:
+        """A data input. Its value may be given now or fed later with ``forward(feeds=...)``.
+
+        Gets no gradient unless ``requires_grad=True``.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> g.input("x", [1, 2]).value
+        array([1., 2.])
+        """
+        return self._leaf("input", name, value, requires_grad=requires_grad, allow_missing=True)
+
+    def param(self, name: str, value: Any) -> Node:
+        """A trainable parameter: always gets ``.grad``, and ``step()`` updates it.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> dp.Graph().param("w", 0.5).value
+        array(0.5)
+        """
+        return self._leaf("param", name, value, requires_grad=True)
+
+    def const(self, value: Any, name: str | None = None) -> Node:
+        """A constant: a value that never gets a gradient and is never fed.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> dp.Graph().const(2.0).name
+        'const_1'
+        """
+        return self._leaf("const", name, value, requires_grad=False)
+
+    def op(self, op_name: str, *args: Any, name: str | None = None, **attrs: Any) -> Node:
+        """A node applying the registered op ``op_name`` to ``args``.
+
+        Numbers and arrays among ``args`` become const nodes. ``attrs`` are the
+        op's attributes (``axis=0``, ``exponent=3.0``...).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> s = g.op("sum", g.param("a", [[1.0, 2.0], [3.0, 4.0]]), axis=0, name="s")
+        >>> s.name, s.shape
+        ('s', (2,))
+        """
+        op_def = self.registry[op_name]
+        least, most = op_def.arity
+        if len(args) < least or (most is not None and len(args) > most):
+            expected = f"{least}" if least == most else f"{least} to {most if most is not None else 'any number of'}"
+            raise GraphError(
+                f"op {op_name!r} takes {expected} inputs ({', '.join(op_def.inputs)}), got {len(args)}"
+            )
+        if op_def.attr_names is not None:
+            unknown = sorted(set(attrs) - op_def.attr_names)
+            if unknown:
+                accepted = ", ".join(sorted(op_def.attr_names)) or "none"
+                raise GraphError(f"op {op_name!r} has no attribute {', '.join(unknown)} (it accepts: {accepted})")
+        if name is not None:
+            self._check_new_name(name)
+        inputs = tuple(self._as_node(a) for a in args)
+        static_shape = self._infer_shape(op_def, inputs, attrs, name)
+        needs = any(n.requires_grad for n in inputs)
+        return self._add(name or self._fresh_name(op_name), "op", op_def, attrs, inputs, needs, None, static_shape)
+
+    def _leaf(self, kind: str, name: str | None, value: Any, *, requires_grad: bool,
+              allow_missing: bool = False) -> Node:
+        if name is not None:
+            self._check_new_name(name)
+        if value is None and not allow_missing:
+            raise GraphError(f"a {kind} needs a value")
+        array = None if value is None else as_array(value, f"the value of {kind} {name!r}")
+        shape = None if array is None else array.shape
+        return self._add(name or self._fresh_name(kind), kind, None, {}, (), requires_grad, array, shape)
+
+    def _add(self, name: str, kind: str, op_def: Op | None, attrs: dict, inputs: tuple[Node, ...],
+             requires_grad: bool, value: np.ndarray | None, static_shape: tuple[int, ...] | None) -> Node:
+        node = Node(self, name, kind, len(self._nodes), op_def, attrs, inputs, requires_grad, static_shape)
+        self._nodes.append(node)
+        self._by_name[name] = node
+        self._values.append(value)
+        self._grads.append(None)
+        self.nx.add_node(name, kind=kind, op=node.op, attrs=attrs, handle=node)
+        for slot, source in enumerate(inputs):
+            self.nx.add_edge(source.name, name, arg=slot)
+        self._version += 1
+        return node
+
+    def _as_node(self, x: Any) -> Node:
+        if isinstance(x, Node):
+            if x.graph is not self:
+                raise GraphError(f"node {x.name!r} belongs to another graph; nodes of two graphs cannot be mixed")
+            return x
+        return self.const(x)
+
+    def _check_new_name(self, name: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"a node name must be a non-empty string, got {name!r}")
+        if name in self._by_name:
+            existing = self._by_name[name]
+            raise GraphError(f"a node named {name!r} already exists in this graph ({existing.op or existing.kind}); "
+                             f"names must be unique")
+
+    def _fresh_name(self, stem: str) -> str:
+        counter = self._name_counters.setdefault(stem, count(1))
+        while True:
+            name = f"{stem}_{next(counter)}"
+            if name not in self._by_name:
+                return name
+
+    def _infer_shape(self, op_def: Op, inputs: tuple[Node, ...], attrs: dict, name: str | None
+                     ) -> tuple[int, ...] | None:
+        shapes = [n.shape for n in inputs]
+        if op_def.shape is None or any(s is None for s in shapes):
+            return None
+        try:
+            return tuple(op_def.shape(*shapes, **attrs))
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ShapeError(shape_message(name or f"new {op_def.name} node", op_def, inputs, shapes, exc)) from None
+
+    # -- looking up -------------------------------------------------------------
+
+    def __getitem__(self, name: str) -> Node:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            close = difflib.get_close_matches(str(name), list(self._by_name), n=3)
+            hint = f"; close names: {', '.join(close)}" if close else ""
+            raise KeyError(f"no node named {name!r} in this graph{hint}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """Every node, in the order they were added."""
+        return list(self._nodes)
+
+    @property
+    def params(self) -> list[Node]:
+        """Every param node, in the order they were added."""
+        return [n for n in self._nodes if n.kind == "param"]
+
+    def __repr__(self) -> str:
+        return f"<dagprop.Graph: {len(self._nodes)} nodes, {self.nx.number_of_edges()} edges>"
+
+    # -- running ----------------------------------------------------------------
+
+    def forward(self, feeds: Mapping[str, Any] | None = None, outputs: Iterable[Node | str] | None = None, *,
+                retain: bool = True, check_finite: bool = False) -> None:
+        """Compute node values in topological order.
+
+        Parameters
+        ----------
+        feeds : dict, optional
+            ``name -> value`` replacing input values first.
+        outputs : nodes or names, optional
+            Compute only what these need (their ancestors).
+        retain : bool
+            False frees every intermediate value as soon as its last consumer has
+            run (inference: backward is then impossible until the next forward).
+        check_finite : bool
+            Raise :class:`NonFiniteError` naming the first node that produced NaN or Inf.
+
+        A failed forward leaves every value as it was.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> x = g.input("x")
+        >>> y = 3 * x
+        >>> g.forward(feeds={"x": 2.0}); float(y.value)
+        6.0
+        """
+        from . import scheduler
+
+        values = list(self._values)
+        for name, value in (feeds or {}).items():
+            node = self._feed_target(name)
+            values[node.index] = as_array(value, f"the value fed to input {name!r}")
+        wanted = None if outputs is None else tuple(self._resolve(o).index for o in outputs)
+        scheduler.run_forward(self._current_plan(), values, wanted, retain=retain, check_finite=check_finite)
+        self._values = values
+
+    def backward(self, loss: Node | str, seed: Any = None, *, mode: str = "vjp") -> None:
+        """Compute dloss/dn for every node between the loss and the params (and inputs with requires_grad).
+
+        Gradients arriving over several paths, or several argument slots of one
+        op, are summed. Calling backward again without :meth:`zero_grad`
+        accumulates, node and edge gradients alike.
+
+        Parameters
+        ----------
+        loss : Node or str
+            Holds one element, unless ``seed`` is given.
+        seed : array, optional
+            The gradient to start from, shaped like ``loss`` (default 1).
+        mode : {"vjp", "jacobian"}
+            "vjp" uses each op's backward rule; "jacobian" builds each op's explicit
+            Jacobian and contracts it with the incoming gradient (same result,
+            O(D^2) instead of O(D) per op, for teaching and checking).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> x = g.param("x", 3.0)
+        >>> y = x * x + x
+        >>> g.forward(); g.backward(y)
+        >>> float(x.grad)
+        7.0
+        """
+        from . import scheduler
+
+        loss_node = self._resolve(loss)
+        grads, edges = scheduler.run_backward(self._current_plan(), self._values, loss_node.index,
+                                              as_seed(loss_node, seed), mode=mode)
+        merged = list(self._grads)
+        for index, grad in grads.items():
+            old = merged[index]
+            merged[index] = grad if old is None else old + grad
+        merged_edges = dict(self._edge_grads)
+        for key, grad in edges.items():
+            old = merged_edges.get(key)
+            merged_edges[key] = grad if old is None else old + grad
+        self._grads, self._edge_grads = merged, merged_edges
+
+    def edge_grad(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
+        """The gradient that flowed back along the edge src -> dst, summed over dst's argument slots.
+
+        None when nothing flowed along it (or there is no such edge).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> x = g.param("x", 3.0)
+        >>> y = x * x
+        >>> g.forward(); g.backward(y)
+        >>> float(g.edge_grad(x, y))  # 3 along each of the two slots
+        6.0
+        """
+        source, target = self._resolve(src), self._resolve(dst)
+        parts = [self._edge_grads.get((target.index, slot))
+                 for slot, node in enumerate(target.inputs) if node is source]
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return None
+        return functools.reduce(np.add, parts)
+
+    def step(self, lr: float) -> None:
+        """One plain SGD step on every param that has a gradient: ``p <- p - lr * p.grad``.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> w = g.param("w", 1.0)
+        >>> g.forward(); g.backward(w * w)
+        >>> g.step(lr=0.25); float(w.value)
+        0.5
+        """
+        for node in self._nodes:
+            grad = self._grads[node.index]
+            if node.kind == "param" and grad is not None:
+                self._values[node.index] = self._values[node.index] - lr * grad
+
+    def zero_grad(self) -> None:
+        """Forget every node and edge gradient (they become None).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 1.0)
+        >>> g.forward(); g.backward(2 * w); g.zero_grad(); w.grad is None
+        True
+        """
+        self._grads = [None] * len(self._nodes)
+        self._edge_grads = {}
+
+    def jacobian(self, output: Node | str, wrt: Node | str) -> np.ndarray:
+        """The full Jacobian d output / d wrt at the current values, shaped ``output.shape + wrt.shape``.
+
+        Built one output element at a time through the backward pass; needs a
+        forward pass first. Leaves gradients untouched.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> x = g.param("x", [1.0, 2.0])
+        >>> y = 3 * x
+        >>> g.forward(); g.jacobian(y, x)
+        array([[3., 0.],
+               [0., 3.]])
+        """
+        from .jacobians import graph_jacobian
+
+        return graph_jacobian(self, self._resolve(output), self._resolve(wrt))
+
+    # -- views: diagrams, circuits, paths (implemented in their own modules) -----------
+
+    def render(self, path: Any = None, **options: Any) -> Any:
+        """Same as :func:`dagprop.render` on this graph."""
+        from .render import render
+
+        return render(self, path, **options)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from .render import mimebundle
+
+        return mimebundle(self)
+
+    def expanded(self, ops: Iterable[str] | bool | None = None) -> Graph:
+        """A copy of this graph with composite op nodes replaced by their decomposition.
+
+        ``ops`` names the ops to open (default: every op that has a decomposition).
+        """
+        from .expand import expanded
+
+        return expanded(self, ops)
+
+    def element_graph(self) -> nx.DiGraph:
+        """The graph of single elements (neurons), edges weighted by local partial derivatives."""
+        from .paths import element_graph
+
+        return element_graph(self)
+
+    def paths(self, src: Node | str, dst: Node | str, index: Any = None, *, limit: int = 10_000) -> list:
+        """Every path from src to dst with the gradient it carries alone (see :mod:`dagprop.paths`)."""
+        from .paths import paths
+
+        return paths(self, src, dst, index, limit=limit)
+
+    def count_paths(self, src: Node | str, dst: Node | str, index: Any = None) -> int:
+        """The exact number of paths from src to dst, without listing them."""
+        from .paths import count_paths
+
+        return count_paths(self, src, dst, index)
+
+    def top_paths(self, src: Node | str, dst: Node | str, k: int, index: Any = None) -> list:
+        """The k paths from src to dst with the largest absolute contribution."""
+        from .paths import top_paths
+
+        return top_paths(self, src, dst, k, index)
+
+    # -- helpers shared by the engine ---------------------------------------------
+
+    def _resolve(self, node: Node | str) -> Node:
+        if isinstance(node, Node):
+            if node.graph is not self:
+                raise GraphError(f"node {node.name!r} belongs to another graph")
+            return node
+        if isinstance(node, str):
+            return self[node]
+        raise TypeError(f"expected a Node or a node name, got {type(node).__name__}")
+
+    def _feed_target(self, name: str) -> Node:
+        node = self[name] if isinstance(name, str) else self._resolve(name)
+        if node.kind != "input":
+            raise GraphError(f"feeds may only replace inputs; {node.name!r} is a {node.op or node.kind}")
+        return node
+
+    def _current_plan(self) -> Any:
+        from .scheduler import Plan
+
+        if self._plan is None or self._plan.version != self._version:
+            self._plan = Plan(self)
+        return self._plan
+
+
+def as_array(value: Any, what: str) -> np.ndarray:
+    """Turn a number, nested list or array into an array: float64 unless already floating-point."""
+    try:
+        array = np.array(value)
+    except (ValueError, TypeError) as exc:
+        raise GraphError(f"{what} is not a numeric array: {exc}") from None
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+        raise GraphError(f"{what} is not numeric (dtype {array.dtype})")
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return array
+
+
+def as_seed(loss: Node, seed: Any) -> np.ndarray:
+    value = loss.value
+    if value is None:
+        raise BackwardError(f"node {loss.name!r} has no value: run forward() before backward()")
+    if seed is None:
+        if value.size != 1:
+            raise BackwardError(
+                f"backward from {loss.name!r} of shape {value.shape} needs a seed: a loss must hold a single "
+                f"element, or pass seed= an array of shape {value.shape}"
+            )
+        return np.ones_like(value, dtype=np.float64)
+    array = as_array(seed, "the seed")
+    if array.shape != value.shape:
+        raise BackwardError(f"seed has shape {array.shape} but {loss.name!r} has shape {value.shape}")
+    return array
+
+
+def shape_message(name: str, op_def: Op, inputs: Iterable[Node], shapes: Iterable[Any], reason: Any) -> str:
+    described = ", ".join(f"{n.name} {s}" for n, s in zip(inputs, shapes))
+    plugin = f" (plugin {op_def.plugin!r})" if op_def.plugin else ""
+    return f"op node {name!r}: {op_def.name}{plugin} cannot take inputs of shapes {described}: {reason}"

@@ -1,0 +1,183 @@
+"""What an op is: a small object holding a forward rule and its vector-Jacobian product.
+
+Every operation in dagprop, built-in or third-party, is an :class:`Op` returned by a
+plugin's ``dagprop_ops`` hook. The engine never special-cases an op by name.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import PluginError
+
+__all__ = ["Op", "unbroadcast", "broadcast_shape"]
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One operation: its name, its inputs, a forward rule and a backward (vjp) rule.
+
+    Parameters
+    ----------
+    name : str
+        A Python identifier, unique across all registered plugins.
+    forward : callable
+        ``forward(*arrays, **attrs) -> ndarray``. Must not modify its inputs.
+    vjp : callable
+        ``vjp(g, *arrays, out, **attrs) -> tuple``: given ``g``, the gradient of the
+        loss with respect to the output, return one gradient per input, each shaped
+        like that input (use :func:`unbroadcast` to undo broadcasting), or ``None``
+        for an input that gets no gradient. If it also accepts a ``needs`` keyword,
+        it receives a tuple of booleans saying which inputs need a gradient, so it
+        can skip work (and invalid maths) for the others.
+    inputs : tuple of str
+        Names of the inputs, in order. With ``variadic=True`` the op takes any
+        number (at least one) of inputs, all called ``inputs[0]``.
+    jacobian : callable, optional
+        ``jacobian(*arrays, out, **attrs) -> tuple``: the explicit Jacobian of the
+        output with respect to each input, shaped ``out.shape + input.shape``.
+        For teaching and for checking the vjp; the engine can always build one
+        from the vjp instead.
+    decompose : callable, optional
+        ``decompose(*nodes, **attrs) -> Node``: rebuild the op from other ops on
+        graph nodes, so a composite op can be shown as a box or as its circuit.
+    shape : callable, optional
+        ``shape(*input_shapes, **attrs) -> output_shape``. Raises ``ValueError``
+        with a reason when the shapes do not fit. Lets the graph reject bad shapes
+        as soon as a node is built.
+    min_inputs : int, optional
+        The least number of inputs, when trailing ones may be left out
+        (default: all of them are required).
+    example : callable, optional
+        ``example(rng) -> (args, attrs)``: typical inputs, used by
+        ``dagprop check-op`` and the docs.
+    doc : str
+        One line saying what the op computes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> def cube_vjp(g, x, *, out):
+    ...     return (3 * x**2 * g,)
+    >>> cube = Op("cube", forward=np.negative, vjp=cube_vjp, inputs=("x",))
+    >>> cube.name, cube.inputs
+    ('cube', ('x',))
+    """
+
+    name: str
+    forward: Callable[..., Any]
+    vjp: Callable[..., Any]
+    inputs: tuple[str, ...] = ("x",)
+    jacobian: Callable[..., Any] | None = None
+    decompose: Callable[..., Any] | None = None
+    shape: Callable[..., Shape] | None = None
+    min_inputs: int | None = None
+    variadic: bool = False
+    example: Callable[[np.random.Generator], tuple[tuple, dict]] | None = None
+    doc: str = ""
+    plugin: str = ""
+    vjp_takes_needs: bool = field(init=False, repr=False)
+    attr_names: frozenset[str] | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = f"op {self.name!r}" + (f" from plugin {self.plugin!r}" if self.plugin else "")
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise PluginError(f"{where}: an op name must be a Python identifier")
+        for role in ("forward", "vjp"):
+            if not callable(getattr(self, role)):
+                raise PluginError(f"{where}: {role} must be callable, got {getattr(self, role)!r}")
+        for role in ("jacobian", "decompose", "shape", "example"):
+            value = getattr(self, role)
+            if value is not None and not callable(value):
+                raise PluginError(f"{where}: {role} must be callable or None, got {value!r}")
+        inputs = tuple(self.inputs)
+        if not inputs or not all(isinstance(n, str) for n in inputs):
+            raise PluginError(f"{where}: inputs must be a non-empty tuple of names, got {self.inputs!r}")
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "vjp_takes_needs", _accepts_keyword(self.vjp, "needs"))
+        object.__setattr__(self, "attr_names", _keyword_names(self.forward))
+
+    @property
+    def arity(self) -> tuple[int, int | None]:
+        """The least and the most number of inputs (``None``: no upper bound)."""
+        if self.variadic:
+            return 1, None
+        least = len(self.inputs) if self.min_inputs is None else self.min_inputs
+        return least, len(self.inputs)
+
+    def with_plugin(self, plugin: str) -> Op:
+        """A copy of this op labelled with the plugin that provides it."""
+        return replace(self, plugin=plugin)
+
+    def __repr__(self) -> str:
+        extras = [k for k in ("jacobian", "decompose") if getattr(self, k) is not None]
+        tail = f", has {'+'.join(extras)}" if extras else ""
+        return f"Op({self.name!r}, inputs={self.inputs!r}, plugin={self.plugin!r}{tail})"
+
+
+def _accepts_keyword(fn: Callable, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params and params[name].kind in (
+        inspect.Parameter.KEYWORD_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )
+
+
+def _keyword_names(fn: Callable) -> frozenset[str] | None:
+    """Names of the attributes a forward accepts, or None when it takes ``**kwargs`` or is opaque."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def unbroadcast(grad: np.ndarray, shape: Shape) -> np.ndarray:
+    """Sum a gradient over the axes that broadcasting added or stretched.
+
+    When an input of shape ``shape`` was broadcast to the output's shape in the
+    forward pass, each of its elements fed several output elements, so its
+    gradient is the sum of theirs. A bias ``b`` of shape (3, 1) added to ``Wx``
+    of shape (3, 4) gets the sum of the four columns of the incoming gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unbroadcast(np.ones((3, 4)), (3, 1))
+    array([[4.],
+           [4.],
+           [4.]])
+    >>> unbroadcast(np.ones((2, 3)), ()).item()
+    6.0
+    """
+    grad = np.asarray(grad)
+    if grad.shape == tuple(shape):
+        return grad
+    lead = grad.ndim - len(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=tuple(range(lead)) + stretched).reshape(shape)
+
+
+def broadcast_shape(*shapes: Shape) -> Shape:
+    """The shape NumPy broadcasting gives; ``ValueError`` with the shapes when they clash.
+
+    Examples
+    --------
+    >>> broadcast_shape((3, 1), (1, 4))
+    (3, 4)
+    """
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError("shapes " + ", ".join(map(str, shapes)) + " do not broadcast together") from None

@@ -1,0 +1,141 @@
+"""The op registry: every op the registered plugins provide, by name."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Iterable, Iterator
+
+import pluggy
+
+from .errors import PluginError, UnknownOpError
+from .hooks import make_plugin_manager
+from .op import Op
+
+__all__ = ["Registry", "default_registry", "register_plugin", "unregister_plugin"]
+
+_extra_plugins: list[Any] = []
+_default: Registry | None = None
+
+
+class Registry:
+    """The ops of one plugin manager, looked up by name.
+
+    Examples
+    --------
+    >>> reg = default_registry()
+    >>> reg["matmul"].inputs
+    ('a', 'b')
+    >>> "softmax" in reg
+    True
+    """
+
+    def __init__(self, plugin_manager: pluggy.PluginManager) -> None:
+        self.plugin_manager = plugin_manager
+        self._ops: dict[str, Op] = {}
+        for impl in plugin_manager.hook.dagprop_ops.get_hookimpls():
+            for op in _ops_of(impl):
+                earlier = self._ops.get(op.name)
+                if earlier is not None:
+                    raise PluginError(
+                        f"op {op.name!r} is defined by two plugins, {earlier.plugin!r} and "
+                        f"{impl.plugin_name!r}; unregister or uninstall one of them"
+                    )
+                self._ops[op.name] = op.with_plugin(impl.plugin_name)
+        self._ops = dict(sorted(self._ops.items()))
+
+    @classmethod
+    def with_plugins(cls, plugins: Iterable[Any] = ()) -> Registry:
+        """A registry of the built-in, installed and globally registered plugins plus ``plugins``."""
+        return cls(make_plugin_manager([*_extra_plugins, *plugins]))
+
+    def __getitem__(self, name: str) -> Op:
+        try:
+            return self._ops[name]
+        except KeyError:
+            raise UnknownOpError(unknown_op_message(name, self._ops)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ops
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self._ops.values())
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def names(self) -> list[str]:
+        """The registered op names, sorted."""
+        return list(self._ops)
+
+
+def unknown_op_message(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    return f"no registered plugin provides an op named {name!r}{hint} (dagprop ops lists them all)"
+
+
+def _ops_of(impl: pluggy.HookImpl) -> list[Op]:
+    try:
+        provided = impl.function()
+    except Exception as exc:
+        raise PluginError(f"plugin {impl.plugin_name!r}: its dagprop_ops hook raised {exc!r}") from exc
+    try:
+        ops = list(provided or ())
+    except TypeError:
+        raise PluginError(
+            f"plugin {impl.plugin_name!r}: dagprop_ops must return a list of dagprop.Op, got {provided!r}"
+        ) from None
+    for op in ops:
+        if not isinstance(op, Op):
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: dagprop_ops returned {op!r}; each item must be a dagprop.Op"
+            )
+    return ops
+
+
+def default_registry() -> Registry:
+    """The registry that ``dagprop.Graph()`` uses: built-in, installed and registered plugins."""
+    global _default
+    if _default is None:
+        _default = Registry.with_plugins()
+    return _default
+
+
+def register_plugin(plugin: Any) -> None:
+    """Add a plugin (a module or object with ``@dagprop.hookimpl`` functions) for every new Graph.
+
+    Graphs created afterwards see its ops. Registering the same object twice is a no-op.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> class Twice:
+    ...     @dp.hookimpl
+    ...     def dagprop_ops(self):
+    ...         return [dp.Op("twice", forward=lambda x: 2 * x, vjp=lambda g, x, *, out: (2 * g,))]
+    >>> plugin = Twice()
+    >>> dp.register_plugin(plugin)
+    >>> g = dp.Graph()
+    >>> g.ops.twice(g.param("x", 3.0)).name
+    'twice_1'
+    >>> dp.unregister_plugin(plugin)
+    """
+    global _default
+    if any(p is plugin for p in _extra_plugins):
+        return
+    candidate = [*_extra_plugins, plugin]
+    Registry(make_plugin_manager(candidate))  # raises before anything changes if it conflicts
+    _extra_plugins.append(plugin)
+    _default = None
+
+
+def unregister_plugin(plugin: Any) -> None:
+    """Undo :func:`register_plugin` for graphs created afterwards.
+
+    Examples
+    --------
+    >>> unregister_plugin(object())  # not registered: nothing happens
+    """
+    global _default
+    _extra_plugins[:] = [p for p in _extra_plugins if p is not plugin]
+    _default = None

@@ -1,0 +1,153 @@
+"""Applying one op's rules safely: calling its vjp or its Jacobian, checking what comes
+back, and the error messages that name the node, the op, the plugin and the shapes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .errors import OpError, ShapeError
+
+if TYPE_CHECKING:
+    from .graph import Node
+    from .op import Op
+
+__all__ = ["pull_vjp", "pull_jacobian", "local_jacobians"]
+
+
+def pull_vjp(node: Node, g: np.ndarray, args: Sequence[np.ndarray], out: np.ndarray,
+             needs: tuple[bool, ...]) -> tuple[np.ndarray | None, ...]:
+    """The gradient of each input of ``node`` from the gradient ``g`` of its output, checked."""
+    op = node.op_def
+    extra = {"needs": needs} if op.vjp_takes_needs else {}
+    try:
+        results = op.vjp(g, *args, out=out, **extra, **node.attrs)
+    except Exception as exc:
+        raise OpError(f"vjp of {where(node)} raised {type(exc).__name__}: {exc} "
+                      f"(inputs {describe(node, args)})") from exc
+    return check_input_grads(node, args, results, needs, "vjp")
+
+
+def pull_jacobian(node: Node, g: np.ndarray, args: Sequence[np.ndarray], out: np.ndarray,
+                  needs: tuple[bool, ...]) -> tuple[np.ndarray | None, ...]:
+    """Like :func:`pull_vjp`, but by contracting ``g`` with each input's explicit Jacobian."""
+    jacobians = local_jacobians(node, args, out, needs)
+    return tuple(None if j is None else np.tensordot(g, j, axes=g.ndim) for j in jacobians)
+
+
+def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
+                    needs: tuple[bool, ...] | None = None, *, explicit: bool = True) -> tuple[np.ndarray | None, ...]:
+    """d out / d input for each input of ``node``, shaped ``out.shape + input.shape``.
+
+    Uses the op's explicit ``jacobian`` when it has one (and ``explicit`` is true),
+    otherwise its vjp applied to one one-hot seed per output element.
+    """
+    op = node.op_def
+    needs = needs if needs is not None else (True,) * len(args)
+    if explicit and op.jacobian is not None:
+        try:
+            results = op.jacobian(*args, out=out, **node.attrs)
+        except Exception as exc:
+            raise OpError(f"jacobian of {where(node)} raised {type(exc).__name__}: {exc}") from exc
+        expected = [out.shape + a.shape for a in args]
+        return check_input_grads(node, args, results, needs, "jacobian", expected)
+    columns: list[list[np.ndarray | None]] = [[] for _ in args]
+    seed = np.zeros(out.shape)
+    for k in range(out.size):
+        seed.flat[k] = 1.0
+        row = pull_vjp(node, seed.copy(), args, out, needs)
+        seed.flat[k] = 0.0
+        for slot, grad in enumerate(row):
+            columns[slot].append(grad)
+    return tuple(
+        None if not needs[slot] or any(c is None for c in cols)
+        else np.stack([np.asarray(c, dtype=np.float64) for c in cols]).reshape(out.shape + args[slot].shape)
+        for slot, cols in enumerate(columns)
+    )
+
+
+def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, needs: tuple[bool, ...],
+                      rule: str, expected: Sequence[tuple[int, ...]] | None = None) -> tuple:
+    """Check that a rule returned one array (or None) per input, each of the expected shape."""
+    expected = [a.shape for a in args] if expected is None else expected
+    if not isinstance(results, (tuple, list)) or len(results) != len(args):
+        got = f"{type(results).__name__}" + (f" of length {len(results)}" if isinstance(results, (tuple, list)) else "")
+        raise OpError(
+            f"{rule} of {where(node)} returned {got}; expected a tuple of {len(args)} "
+            f"(one per input: {', '.join(input_names(node, len(args)))}) with shapes {tuple(expected)}"
+        )
+    checked = []
+    for slot, (result, shape) in enumerate(zip(results, expected)):
+        if result is None or not needs[slot]:
+            checked.append(None)
+            continue
+        if type(result) is not np.ndarray:
+            result = np.asarray(result, dtype=np.float64)
+        if result.shape != shape:
+            name = input_names(node, len(args))[slot]
+            raise OpError(
+                f"{rule} of {where(node)} returned shape {result.shape} for input {slot} ({name}); "
+                f"expected {shape}, the shape of {'d out/d ' + name if rule == 'jacobian' else name}"
+            )
+        checked.append(result)
+    return tuple(checked)
+
+
+def check_forward_shape(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> None:
+    op = node.op_def
+    shapes = [a.shape for a in args]
+    try:
+        expected = tuple(op.shape(*shapes, **node.attrs))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ShapeError(shape_failure(node, args, exc)) from None
+    if out.shape != expected:
+        raise OpError(f"forward of {where(node)} returned shape {out.shape}; its shape rule expects "
+                      f"{expected} for inputs {describe(node, args)}")
+
+
+def forward_failure(node: Node, args: Sequence[np.ndarray], exc: Exception) -> Exception:
+    if node.op_def.shape is not None:
+        try:
+            node.op_def.shape(*[a.shape for a in args], **node.attrs)
+        except (ValueError, TypeError, IndexError) as reason:
+            return ShapeError(shape_failure(node, args, reason))
+    return OpError(f"forward of {where(node)} raised {type(exc).__name__}: {exc} (inputs {describe(node, args)})")
+
+
+def shape_failure(node: Node, args: Sequence[np.ndarray], reason: Any) -> str:
+    from .graph import shape_message
+
+    return shape_message(node.name, node.op_def, node.inputs, [a.shape for a in args], reason)
+
+
+def non_finite_message(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> str:
+    bad = "NaN" if np.isnan(out).any() else "Inf"
+    return (f"{where(node)} produced {bad} (check_finite=True); it is the first node to do so; "
+            f"inputs {describe(node, args)}")
+
+
+def missing_value_message(node: Node, args: Sequence[Any]) -> str:
+    missing = [n.name for n, a in zip(node.inputs, args) if a is None]
+    return (f"op node {node.name!r} ({node.op}) cannot run: no value for {', '.join(map(repr, missing))}; "
+            f"give the input a value or feed it: forward(feeds={{{missing[0]!r}: ...}})")
+
+
+def freed_message(node: Node) -> str:
+    return (f"cannot backpropagate through {node.name!r}: its values were freed by forward(retain=False); "
+            f"run forward() (retain=True) before backward()")
+
+
+def where(node: Node) -> str:
+    op: Op = node.op_def
+    plugin = f", plugin {op.plugin!r}" if op.plugin else ""
+    return f"op {op.name!r} at node {node.name!r}{plugin}"
+
+
+def input_names(node: Node, count: int) -> list[str]:
+    names = node.op_def.inputs
+    return [names[min(i, len(names) - 1)] if not node.op_def.variadic else f"{names[0]}[{i}]" for i in range(count)]
+
+
+def describe(node: Node, args: Sequence[Any]) -> str:
+    return ", ".join(f"{n.name} {getattr(a, 'shape', None)}" for n, a in zip(node.inputs, args))

@@ -1,0 +1,196 @@
+"""The scheduler: an ordered plan worked out once per graph version, and the forward and
+backward loops that run it over plain lists of arrays.
+
+The loops are pure: they read a list of values and return new values or gradients,
+so the graph can commit a run only once it has succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import networkx as nx
+import numpy as np
+
+from . import rules
+from .errors import BackwardError, CycleError, GraphError, NonFiniteError
+
+if TYPE_CHECKING:
+    from .graph import Graph, Node
+    from .op import Op
+
+__all__ = ["Plan", "run_forward", "run_backward"]
+
+OnStep = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class OpStep:
+    """One op node as the loops see it: what to call, on which slots of the value list."""
+
+    index: int
+    node: Node
+    op: Op
+    inputs: tuple[int, ...]
+    attrs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ForwardPlan:
+    steps: tuple[OpStep, ...]
+    # release[k]: values no step after step k reads, freed when retain=False
+    release: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class BackwardPlan:
+    steps: tuple[OpStep, ...]  # reverse topological order
+    needs: tuple[tuple[bool, ...], ...]  # per step, which input slots need a gradient
+
+
+class Plan:
+    """Everything static about running one version of a graph."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.version = graph._version
+        self.nodes = graph._nodes
+        self.order = topological_order(graph)
+        self.steps: dict[int, OpStep] = {
+            n.index: OpStep(n.index, n, n.op_def, tuple(i.index for i in n.inputs), n.attrs)
+            for n in self.nodes if n.op_def is not None
+        }
+        self.consumed = {i.index for n in self.nodes for i in n.inputs}
+        self._forward: dict[Any, ForwardPlan] = {}
+        self._backward: dict[Any, BackwardPlan] = {}
+
+    def ancestors(self, targets: tuple[int, ...]) -> set[int]:
+        """Indices of the targets and every node they depend on."""
+        seen = set(targets)
+        stack = list(targets)
+        while stack:
+            for source in self.nodes[stack.pop()].inputs:
+                if source.index not in seen:
+                    seen.add(source.index)
+                    stack.append(source.index)
+        return seen
+
+    def forward_plan(self, outputs: tuple[int, ...] | None) -> ForwardPlan:
+        key = None if outputs is None else tuple(sorted(set(outputs)))
+        plan = self._forward.get(key)
+        if plan is None:
+            wanted = None if key is None else self.ancestors(key)
+            steps = tuple(self.steps[i] for i in self.order if i in self.steps and (wanted is None or i in wanted))
+            keep = set(key) if key is not None else {i for i in self.steps if i not in self.consumed}
+            last_use: dict[int, int] = {}
+            for k, step in enumerate(steps):
+                for source in step.inputs:
+                    last_use[source] = k
+            release: list[list[int]] = [[] for _ in steps]
+            for source, k in last_use.items():
+                if source in self.steps and source not in keep:
+                    release[k].append(source)
+            plan = ForwardPlan(steps, tuple(tuple(r) for r in release))
+            self._forward[key] = plan
+        return plan
+
+    def backward_plan(self, loss: int, sources: frozenset[int] | None) -> BackwardPlan:
+        """The op steps that carry gradient from ``loss`` back to ``sources`` (default: what requires grad)."""
+        key = (loss, sources)
+        plan = self._backward.get(key)
+        if plan is None:
+            upstream = self.ancestors((loss,))
+            carries = [False] * len(self.nodes)
+            for i in self.order:
+                node = self.nodes[i]
+                if sources is None:
+                    carries[i] = node.requires_grad if node.op_def is None else any(carries[s.index] for s in node.inputs)
+                else:
+                    carries[i] = i in sources or any(carries[s.index] for s in node.inputs)
+            steps = tuple(self.steps[i] for i in reversed(self.order)
+                          if i in upstream and i in self.steps and carries[i])
+            needs = tuple(tuple(carries[j] for j in step.inputs) for step in steps)
+            plan = BackwardPlan(steps, needs)
+            self._backward[key] = plan
+        return plan
+
+
+def topological_order(graph: Graph) -> list[int]:
+    """Node indices in a topological order of ``graph.nx``; CycleError naming a cycle if there is none."""
+    try:
+        names = list(nx.topological_sort(graph.nx))
+    except nx.NetworkXUnfeasible:
+        cycle = [edge[0] for edge in nx.find_cycle(graph.nx)]
+        raise CycleError(f"the graph has a cycle: {' -> '.join(cycle + cycle[:1])}") from None
+    by_name = graph._by_name
+    return [by_name[name].index for name in names]
+
+
+def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None, *, retain: bool = True,
+                check_finite: bool = False, on_step: OnStep | None = None) -> list:
+    """Fill ``values`` (a list indexed like the graph's nodes) by running every needed op in order."""
+    forward = plan.forward_plan(outputs)
+    for k, step in enumerate(forward.steps):
+        args = [values[j] for j in step.inputs]
+        if any(a is None for a in args):
+            raise GraphError(rules.missing_value_message(step.node, args))
+        try:
+            out = step.op.forward(*args, **step.attrs)
+        except Exception as exc:
+            raise rules.forward_failure(step.node, args, exc) from exc
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if step.op.shape is not None:
+            rules.check_forward_shape(step.node, args, out)
+        if check_finite and not np.isfinite(out).all():
+            raise NonFiniteError(rules.non_finite_message(step.node, args, out))
+        values[step.index] = out
+        if on_step is not None:
+            on_step("forward", step.node, out)
+        if not retain:
+            for j in forward.release[k]:
+                values[j] = None
+    return values
+
+
+def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sources: frozenset[int] | None = None,
+                 mode: str = "vjp", edges: frozenset[tuple[int, int]] | None = None,
+                 on_step: OnStep | None = None) -> tuple[dict[int, np.ndarray], dict[tuple[int, int], np.ndarray]]:
+    """Propagate ``seed`` from ``loss`` back through the plan.
+
+    Returns the gradient of every node it reached and the gradient carried by every
+    edge slot ``(consumer index, argument slot)``. With ``edges``, only those edge
+    slots carry gradient (the backward pass restricted to a path).
+    """
+    if mode not in ("vjp", "jacobian"):
+        raise ValueError(f"mode must be 'vjp' or 'jacobian', got {mode!r}")
+    pull = rules.pull_vjp if mode == "vjp" else rules.pull_jacobian
+    backward = plan.backward_plan(loss, sources)
+    if sources is None and not backward.steps and not plan.nodes[loss].requires_grad:
+        raise BackwardError(
+            f"{plan.nodes[loss].name!r} does not depend on any param or input with requires_grad=True: "
+            f"there is nothing to differentiate"
+        )
+    grads: dict[int, np.ndarray] = {loss: seed}
+    carried: dict[tuple[int, int], np.ndarray] = {}
+    for step, needs in zip(backward.steps, backward.needs):
+        g = grads.get(step.index)
+        if g is None:
+            continue
+        if edges is not None:
+            needs = tuple(need and (step.index, slot) in edges for slot, need in enumerate(needs))
+        args = [values[j] for j in step.inputs]
+        out = values[step.index]
+        if out is None or any(a is None for a in args):
+            raise BackwardError(rules.freed_message(step.node))
+        results = pull(step.node, g, args, out, needs)
+        for slot, source in enumerate(step.inputs):
+            contribution = results[slot]
+            if contribution is None or not needs[slot]:
+                continue
+            carried[(step.index, slot)] = contribution
+            previous = grads.get(source)
+            grads[source] = contribution if previous is None else previous + contribution
+            if on_step is not None:
+                on_step("backward", step.node, slot, contribution, grads[source])
+    return grads, carried

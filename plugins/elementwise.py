@@ -1,0 +1,127 @@
+"""Elementwise arithmetic: add, sub, mul, div, neg, pow, exp, log, reciprocal.
+
+Binary ops broadcast like NumPy; their vjps undo the broadcasting with
+:func:`dagprop.unbroadcast`, so a bias added to every column gets the column sum.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import dagprop as dp
+from dagprop import Op, broadcast_shape, unbroadcast
+
+
+def _same_shape(shape):
+    return shape
+
+
+def _diagonal(out, derivative, x):
+    """The Jacobian of an elementwise unary op: derivative on the diagonal."""
+    return (np.diag(np.broadcast_to(derivative, x.shape).ravel()).reshape(out.shape + x.shape),)
+
+
+def _add_vjp(g, a, b, *, out):
+    return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+
+
+def _sub_vjp(g, a, b, *, out):
+    return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
+
+
+def _mul_vjp(g, a, b, *, out, needs):
+    return (unbroadcast(g * b, a.shape) if needs[0] else None,
+            unbroadcast(g * a, b.shape) if needs[1] else None)
+
+
+def _div_vjp(g, a, b, *, out, needs):
+    return (unbroadcast(g / b, a.shape) if needs[0] else None,
+            unbroadcast(-g * out / b, b.shape) if needs[1] else None)
+
+
+def _neg_vjp(g, x, *, out):
+    return (-g,)
+
+
+def _neg_jacobian(x, *, out):
+    return _diagonal(out, -1.0, x)
+
+
+def _pow_forward(x, y=None, *, exponent=None):
+    if (y is None) == (exponent is None):
+        raise ValueError("pow takes either an exponent node or exponent=<number>, not both or neither")
+    return np.power(x, exponent if y is None else y)
+
+
+def _pow_shape(x, y=None, *, exponent=None):
+    return x if y is None else broadcast_shape(x, y)
+
+
+def _pow_vjp(g, x, y=None, *, out, needs, exponent=None):
+    p = exponent if y is None else y
+    gx = unbroadcast(g * p * np.power(x, p - 1), x.shape) if needs[0] else None
+    if y is None:
+        return (gx,)
+    # only here, when the exponent needs a gradient, is log(x) evaluated
+    gy = unbroadcast(g * out * np.log(x), y.shape) if needs[1] else None
+    return gx, gy
+
+
+def _exp_vjp(g, x, *, out):
+    return (g * out,)
+
+
+def _exp_jacobian(x, *, out):
+    return _diagonal(out, out, x)
+
+
+def _log_vjp(g, x, *, out):
+    return (g / x,)
+
+
+def _log_jacobian(x, *, out):
+    return _diagonal(out, 1.0 / x, x)
+
+
+def _reciprocal_forward(x):
+    return 1.0 / x
+
+
+def _reciprocal_vjp(g, x, *, out):
+    return (-g * out * out,)
+
+
+def _reciprocal_jacobian(x, *, out):
+    return _diagonal(out, -out * out, x)
+
+
+def _binary(rng):
+    return ((3, 4), (4,)), {}
+
+
+def _positive(rng):
+    return (rng.uniform(0.5, 2.0, (3, 4)),), {}
+
+
+def _binary_op(name, forward, vjp, doc):
+    return Op(name, forward=forward, vjp=vjp, inputs=("a", "b"), shape=broadcast_shape, example=_binary, doc=doc)
+
+
+@dp.hookimpl
+def dagprop_ops():
+    return [
+        _binary_op("add", np.add, _add_vjp, "a + b, broadcasting"),
+        _binary_op("sub", np.subtract, _sub_vjp, "a - b, broadcasting"),
+        _binary_op("mul", np.multiply, _mul_vjp, "a * b elementwise, broadcasting"),
+        Op("div", forward=np.divide, vjp=_div_vjp, inputs=("a", "b"), shape=broadcast_shape,
+           example=lambda rng: (((3, 4), rng.uniform(0.5, 2.0, (4,))), {}), doc="a / b elementwise, broadcasting"),
+        Op("neg", forward=np.negative, vjp=_neg_vjp, jacobian=_neg_jacobian, shape=_same_shape, doc="-x"),
+        Op("pow", forward=_pow_forward, vjp=_pow_vjp, inputs=("x", "y"), min_inputs=1, shape=_pow_shape,
+           example=lambda rng: ((rng.uniform(0.5, 2.0, (3, 4)),), {"exponent": 3.0}),
+           doc="x ** exponent (a number attribute) or x ** y (a node), elementwise"),
+        Op("exp", forward=np.exp, vjp=_exp_vjp, jacobian=_exp_jacobian, shape=_same_shape, doc="e ** x"),
+        Op("log", forward=np.log, vjp=_log_vjp, jacobian=_log_jacobian, shape=_same_shape, example=_positive,
+           doc="natural logarithm"),
+        Op("reciprocal", forward=_reciprocal_forward, vjp=_reciprocal_vjp, jacobian=_reciprocal_jacobian,
+           shape=_same_shape, example=_positive, doc="1 / x"),
+    ]
