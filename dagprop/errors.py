@@ -13,6 +13,8 @@ __all__ = [
     "BackwardError",
     "NonFiniteError",
     "GradcheckError",
+    "RenderError",
+    "LoadError",
 ]
 
 
@@ -57,3 +59,11 @@ class NonFiniteError(DagpropError, FloatingPointError):
 
 class GradcheckError(DagpropError, AssertionError):
     """Analytic and numeric gradients disagree."""
+
+
+class RenderError(DagpropError):
+    """Graphviz could not turn a diagram into a picture: dot is missing, too slow, or failed."""
+
+
+class LoadError(DagpropError, ValueError):
+    """A saved graph file cannot be read: not JSON, not a dagprop graph, or a field is missing or malformed."""

@@ -193,7 +193,7 @@ class Graph:
     >>> L = g.ops.l2_loss(z, g.input("y", [[0.0], [0.0]]))
     >>> g.forward(); g.backward(L)
     >>> float(L.value), b.grad.ravel().tolist()
-    (21.25, [1.5, 6.5])
+    (22.25, [1.5, 6.5])
     """
 
     def __init__(self, plugins: Iterable[Any] | None = None) -> None:
@@ -442,11 +442,11 @@ class Graph:
         merged = list(self._grads)
         for index, grad in grads.items():
             old = merged[index]
-            merged[index] = grad if old is None else old + grad
+            merged[index] = _frozen(grad if old is None else old + grad)
         merged_edges = dict(self._edge_grads)
         for key, grad in edges.items():
             old = merged_edges.get(key)
-            merged_edges[key] = grad if old is None else old + grad
+            merged_edges[key] = _frozen(grad if old is None else old + grad)
         self._grads, self._edge_grads = merged, merged_edges
 
     def edge_grad(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
@@ -480,7 +480,8 @@ class Graph:
         >>> import dagprop as dp
         >>> g = dp.Graph()
         >>> w = g.param("w", 1.0)
-        >>> g.forward(); g.backward(w * w)
+        >>> loss = w * w
+        >>> g.forward(); g.backward(loss)
         >>> g.step(lr=0.25); float(w.value)
         0.5
         """
@@ -495,8 +496,8 @@ class Graph:
         Examples
         --------
         >>> import dagprop as dp
-        >>> g = dp.Graph(); w = g.param("w", 1.0)
-        >>> g.forward(); g.backward(2 * w); g.zero_grad(); w.grad is None
+        >>> g = dp.Graph(); w = g.param("w", 1.0); loss = 2 * w
+        >>> g.forward(); g.backward(loss); g.zero_grad(); w.grad is None
         True
         """
         self._grads = [None] * len(self._nodes)
@@ -603,6 +604,14 @@ def as_array(value: Any, what: str) -> np.ndarray:
         raise GraphError(f"{what} is not numeric (dtype {array.dtype})")
     if not np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float64)
+    return array
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    # One array often serves several nodes and edges (add's vjp passes g to both inputs),
+    # so committed gradients are read-only rather than silently shared when mutated.
+    array = np.asarray(array)  # 0-d sums come back as numpy scalars
+    array.flags.writeable = False
     return array
 
 

@@ -62,10 +62,11 @@ class Op:
 
     Examples
     --------
-    >>> import numpy as np
+    >>> def cube_forward(x):
+    ...     return x**3
     >>> def cube_vjp(g, x, *, out):
     ...     return (3 * x**2 * g,)
-    >>> cube = Op("cube", forward=np.negative, vjp=cube_vjp, inputs=("x",))
+    >>> cube = Op("cube", forward=cube_forward, vjp=cube_vjp, inputs=("x",))
     >>> cube.name, cube.inputs
     ('cube', ('x',))
     """
@@ -134,6 +135,8 @@ def _accepts_keyword(fn: Callable, name: str) -> bool:
 
 def _keyword_names(fn: Callable) -> frozenset[str] | None:
     """Names of the attributes a forward accepts, or None when it takes ``**kwargs`` or is opaque."""
+    if isinstance(fn, np.ufunc):  # its keywords (where, dtype, ...) are not op attributes
+        return frozenset()
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

@@ -63,8 +63,8 @@ def check_op(name: str, *shapes_or_arrays: Any, plugins: Iterable[Any] | None = 
     g, leaves, out = _build(name, arrays, plugins, attrs)
     op = out.op_def
     g.forward()
-    projection = g.const(rng.standard_normal(out.shape), name="projection")
-    loss = g.op("sum", g.op("mul", out, projection), name="loss")
+    projection = g.const(rng.standard_normal(out.shape))
+    loss = g.op("sum", g.op("mul", out, projection))
     result = OpCheck(name)
     try:
         report = gradcheck(g, loss, wrt=leaves, eps=eps, rtol=rtol, atol=atol)

@@ -1,1 +1,133 @@
-"""placeholder"""
+"""Activations: relu, sigmoid, tanh (elementwise), softmax and log_softmax (along an axis).
+
+softmax is a composite op: its ``decompose`` builds the textbook circuit
+``exp(x) / sum(exp(x))``, while its own forward subtracts the max first so that
+large inputs cannot overflow. Both give the same values and gradients.
+
+>>> import dagprop as dp
+>>> g = dp.Graph()
+>>> x = g.param("x", [0.0, 0.0, 0.0, 0.0])
+>>> p = x.softmax()
+>>> g.forward(); p.value
+array([0.25, 0.25, 0.25, 0.25])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import dagprop as dp
+from dagprop import Op
+from dagprop_plugins._common import check_axis, diagonal, log_softmax, same_shape, softmax, softmax_backward
+
+
+def _relu_forward(x):
+    return np.maximum(x, 0.0)
+
+
+def _relu_vjp(g, x, *, out):
+    # at exactly 0 we take the derivative to be 0, as most libraries do
+    return (g * (x > 0),)
+
+
+def _relu_jacobian(x, *, out):
+    return diagonal(out, (x > 0).astype(np.float64), x)
+
+
+def _sigmoid_forward(x):
+    # 1 / (1 + exp(-x)) written so that exp never overflows
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _sigmoid_vjp(g, x, *, out):
+    return (g * out * (1.0 - out),)
+
+
+def _sigmoid_jacobian(x, *, out):
+    return diagonal(out, out * (1.0 - out), x)
+
+
+def _tanh_forward(x):
+    return np.tanh(x)
+
+
+def _tanh_vjp(g, x, *, out):
+    return (g * (1.0 - out * out),)
+
+
+def _tanh_jacobian(x, *, out):
+    return diagonal(out, 1.0 - out * out, x)
+
+
+def _along_axis_shape(x, *, axis=-1):
+    check_axis(axis, len(x))
+    return x
+
+
+def _same_slice(shape, axis):
+    """For every pair of elements (flattened), whether they lie on the same 1-D slice along ``axis``."""
+    coords = np.indices(shape).reshape(len(shape), -1)
+    others = np.delete(coords, axis % len(shape), axis=0)
+    return (others[:, :, None] == others[:, None, :]).all(axis=0)
+
+
+def _softmax_forward(x, *, axis=-1):
+    return softmax(x, axis)
+
+
+def _softmax_vjp(g, x, *, out, axis=-1):
+    return (softmax_backward(g, out, axis),)
+
+
+def _softmax_jacobian(x, *, out, axis=-1):
+    # diag(s) - s s^T on each slice along the axis; elements of different slices do not interact
+    s = out.ravel()
+    jacobian = np.diag(s) - _same_slice(out.shape, axis) * np.outer(s, s)
+    return (jacobian.reshape(out.shape + x.shape),)
+
+
+def _softmax_decompose(x, *, axis=-1):
+    e = x.exp()
+    return e * e.sum(axis=axis, keepdims=True).reciprocal()
+
+
+def _log_softmax_forward(x, *, axis=-1):
+    return log_softmax(x, axis)
+
+
+def _log_softmax_vjp(g, x, *, out, axis=-1):
+    return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+
+
+def _log_softmax_jacobian(x, *, out, axis=-1):
+    # d log s_i / d x_j = [i == j] - s_j, within one slice along the axis
+    s = np.exp(out).ravel()
+    jacobian = np.eye(s.size) - _same_slice(out.shape, axis) * s[None, :]
+    return (jacobian.reshape(out.shape + x.shape),)
+
+
+def _matrix(rng):
+    return ((3, 4),), {}
+
+
+def _logits_by_columns(rng):
+    return (rng.normal(0.0, 2.0, (4, 3)),), {"axis": 0}
+
+
+@dp.hookimpl
+def dagprop_ops() -> list[Op]:
+    """This family's ops: relu, sigmoid, tanh, softmax and log_softmax."""
+    return [
+        Op("relu", forward=_relu_forward, vjp=_relu_vjp, jacobian=_relu_jacobian, shape=same_shape,
+           example=_matrix, doc="max(x, 0), elementwise"),
+        Op("sigmoid", forward=_sigmoid_forward, vjp=_sigmoid_vjp, jacobian=_sigmoid_jacobian, shape=same_shape,
+           example=_matrix, doc="1 / (1 + exp(-x)), elementwise"),
+        Op("tanh", forward=_tanh_forward, vjp=_tanh_vjp, jacobian=_tanh_jacobian, shape=same_shape,
+           example=_matrix, doc="hyperbolic tangent, elementwise"),
+        Op("softmax", forward=_softmax_forward, vjp=_softmax_vjp, jacobian=_softmax_jacobian,
+           decompose=_softmax_decompose, shape=_along_axis_shape, example=_logits_by_columns,
+           doc="exp(x) / sum(exp(x)) along axis (default the last)"),
+        Op("log_softmax", forward=_log_softmax_forward, vjp=_log_softmax_vjp, jacobian=_log_softmax_jacobian,
+           shape=_along_axis_shape, example=_logits_by_columns,
+           doc="x - log(sum(exp(x))) along axis (default the last), computed stably"),
+    ]

@@ -10,15 +10,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
-
-
-def _same_shape(shape):
-    return shape
-
-
-def _diagonal(out, derivative, x):
-    """The Jacobian of an elementwise unary op: derivative on the diagonal."""
-    return (np.diag(np.broadcast_to(derivative, x.shape).ravel()).reshape(out.shape + x.shape),)
+from dagprop_plugins._common import diagonal as _diagonal, same_shape as _same_shape
 
 
 def _add_vjp(g, a, b, *, out):
@@ -103,23 +95,37 @@ def _positive(rng):
     return (rng.uniform(0.5, 2.0, (3, 4)),), {}
 
 
+def _unary(rng):
+    return ((3, 4),), {}
+
+
+def _divide_example(rng):
+    return ((3, 4), rng.uniform(0.5, 2.0, (4,))), {}
+
+
+def _pow_example(rng):
+    return (rng.uniform(0.5, 2.0, (3, 4)),), {"exponent": 3.0}
+
+
 def _binary_op(name, forward, vjp, doc):
     return Op(name, forward=forward, vjp=vjp, inputs=("a", "b"), shape=broadcast_shape, example=_binary, doc=doc)
 
 
 @dp.hookimpl
-def dagprop_ops():
+def dagprop_ops() -> list[Op]:
+    """This family's ops: add, sub, mul, div, neg, pow, exp, log and reciprocal."""
     return [
         _binary_op("add", np.add, _add_vjp, "a + b, broadcasting"),
         _binary_op("sub", np.subtract, _sub_vjp, "a - b, broadcasting"),
         _binary_op("mul", np.multiply, _mul_vjp, "a * b elementwise, broadcasting"),
         Op("div", forward=np.divide, vjp=_div_vjp, inputs=("a", "b"), shape=broadcast_shape,
-           example=lambda rng: (((3, 4), rng.uniform(0.5, 2.0, (4,))), {}), doc="a / b elementwise, broadcasting"),
-        Op("neg", forward=np.negative, vjp=_neg_vjp, jacobian=_neg_jacobian, shape=_same_shape, doc="-x"),
+           example=_divide_example, doc="a / b elementwise, broadcasting"),
+        Op("neg", forward=np.negative, vjp=_neg_vjp, jacobian=_neg_jacobian, shape=_same_shape, example=_unary,
+           doc="-x"),
         Op("pow", forward=_pow_forward, vjp=_pow_vjp, inputs=("x", "y"), min_inputs=1, shape=_pow_shape,
-           example=lambda rng: ((rng.uniform(0.5, 2.0, (3, 4)),), {"exponent": 3.0}),
-           doc="x ** exponent (a number attribute) or x ** y (a node), elementwise"),
-        Op("exp", forward=np.exp, vjp=_exp_vjp, jacobian=_exp_jacobian, shape=_same_shape, doc="e ** x"),
+           example=_pow_example, doc="x ** exponent (a number attribute) or x ** y (a node), elementwise"),
+        Op("exp", forward=np.exp, vjp=_exp_vjp, jacobian=_exp_jacobian, shape=_same_shape, example=_unary,
+           doc="e ** x"),
         Op("log", forward=np.log, vjp=_log_vjp, jacobian=_log_jacobian, shape=_same_shape, example=_positive,
            doc="natural logarithm"),
         Op("reciprocal", forward=_reciprocal_forward, vjp=_reciprocal_vjp, jacobian=_reciprocal_jacobian,

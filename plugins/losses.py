@@ -1,1 +1,106 @@
-"""placeholder"""
+"""Losses: l2_loss, squared_error and cross_entropy, each returning one number.
+
+Every input gets a gradient, targets included: a target may itself be computed
+by the graph. l2_loss and squared_error let one side broadcast against the other
+(a scalar target, a row repeated down a batch), but refuse shapes such as (3,)
+and (3, 1) that would broadcast each other into a (3, 3) grid of comparisons.
+
+>>> import dagprop as dp
+>>> g = dp.Graph()
+>>> logits = g.param("logits", [[0.0, 0.0], [0.0, 0.0]])
+>>> target = g.input("target", [[1.0, 0.0], [0.0, 1.0]])
+>>> L = g.ops.cross_entropy(logits, target)
+>>> g.forward(); g.backward(L)
+>>> round(float(L.value), 6), logits.grad
+(0.693147, array([[-0.25,  0.25],
+       [ 0.25, -0.25]]))
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import dagprop as dp
+from dagprop import Op, broadcast_shape, unbroadcast
+from dagprop_plugins._common import log_softmax, softmax
+
+
+def _elementwise_loss_shape(a, b):
+    joined = broadcast_shape(a, b)
+    if joined not in (tuple(a), tuple(b)):
+        raise ValueError(f"shapes {a} and {b} broadcast to {joined}, larger than both; a loss compares "
+                         f"element with element, so reshape one side")
+    return ()
+
+
+def _l2_loss_forward(z, y):
+    return 0.5 * np.sum((z - y) ** 2)
+
+
+def _l2_loss_vjp(g, z, y, *, out):
+    residual = g * (z - y)
+    return unbroadcast(residual, z.shape), unbroadcast(-residual, y.shape)
+
+
+def _squared_error_forward(yhat, y):
+    return np.sum((y - yhat) ** 2)
+
+
+def _squared_error_vjp(g, yhat, y, *, out):
+    residual = 2.0 * g * (yhat - y)
+    return unbroadcast(residual, yhat.shape), unbroadcast(-residual, y.shape)
+
+
+def _cross_entropy_shape(logits, target):
+    if not logits:
+        raise ValueError("logits need a last axis of classes; got a 0-d array")
+    if tuple(target) != tuple(logits):
+        raise ValueError(f"target has shape {target} but logits have {logits}; target holds one probability "
+                         f"per logit")
+    return ()
+
+
+def _rows(logits):
+    """How many distributions the loss averages over: the product of all axes but the last."""
+    return math.prod(logits.shape[:-1])
+
+
+def _cross_entropy_forward(logits, target):
+    return -np.sum(target * log_softmax(logits, -1)) / _rows(logits)
+
+
+def _cross_entropy_vjp(g, logits, target, *, out, needs):
+    scale = g / _rows(logits)
+    # softmax times each row's total mass: (softmax - target) when the target rows sum to 1
+    mass = target.sum(axis=-1, keepdims=True)
+    glogits = scale * (softmax(logits, -1) * mass - target) if needs[0] else None
+    gtarget = -scale * log_softmax(logits, -1) if needs[1] else None
+    return glogits, gtarget
+
+
+def _prediction_and_target(rng):
+    return ((3, 4), (3, 4)), {}
+
+
+def _regression(rng):
+    return ((5,), (5,)), {}
+
+
+def _classification(rng):
+    return (rng.normal(0.0, 2.0, (4, 3)), rng.dirichlet(np.ones(3), size=4)), {}
+
+
+@dp.hookimpl
+def dagprop_ops() -> list[Op]:
+    """This family's ops: l2_loss, squared_error and cross_entropy."""
+    return [
+        Op("l2_loss", forward=_l2_loss_forward, vjp=_l2_loss_vjp, inputs=("z", "y"), shape=_elementwise_loss_shape,
+           example=_prediction_and_target, doc="0.5 * sum((z - y) ** 2)"),
+        Op("squared_error", forward=_squared_error_forward, vjp=_squared_error_vjp, inputs=("yhat", "y"),
+           shape=_elementwise_loss_shape, example=_regression, doc="sum((y - yhat) ** 2)"),
+        Op("cross_entropy", forward=_cross_entropy_forward, vjp=_cross_entropy_vjp, inputs=("logits", "target"),
+           shape=_cross_entropy_shape, example=_classification,
+           doc="mean over rows of -sum(target * log_softmax(logits)) over the last axis (target: probabilities)"),
+    ]

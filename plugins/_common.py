@@ -1,0 +1,105 @@
+"""Helpers several built-in families share: shape rules, axis checks, the diagonal Jacobian,
+matrix products and softmax. Private to dagprop_plugins; not part of the public API."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dagprop import broadcast_shape, unbroadcast
+
+Shape = tuple[int, ...]
+
+
+def same_shape(shape: Shape, **attrs) -> Shape:
+    """The shape rule of an op whose output is shaped like its only input."""
+    return shape
+
+
+def diagonal(out: np.ndarray, derivative, x: np.ndarray) -> tuple[np.ndarray]:
+    """The Jacobian of an elementwise unary op: ``derivative`` on the diagonal, zero elsewhere."""
+    return (np.diag(np.broadcast_to(derivative, x.shape).ravel()).reshape(out.shape + x.shape),)
+
+
+def check_axis(axis, ndim: int, what: str = "axis") -> int:
+    """``axis`` as a non-negative int below ``ndim``; ValueError naming it when it is not one."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"{what} must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{what} {axis} is out of range for {ndim} dimension{'s' if ndim != 1 else ''}")
+    return int(axis) % ndim
+
+
+def check_axes(axis, ndim: int) -> tuple[int, ...]:
+    """``axis`` (None, an int or a tuple of ints) as a sorted tuple of distinct non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    normalised = tuple(check_axis(a, ndim) for a in axes)
+    if len(set(normalised)) != len(normalised):
+        raise ValueError(f"axis {axis!r} names the same axis twice")
+    return tuple(sorted(normalised))
+
+
+# -- matrix products with np.matmul's rules --------------------------------------------
+
+
+def matmul_shape(a: Shape, b: Shape) -> Shape:
+    """The shape of ``np.matmul(a, b)``: 1-D operands promoted then demoted, batch dims broadcast."""
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError("matmul does not take 0-d operands; use mul to scale by a number")
+    inner_a = a[-1]
+    inner_b = b[0] if len(b) == 1 else b[-2]
+    if inner_a != inner_b:
+        raise ValueError(f"inner dimensions {inner_a} and {inner_b} differ")
+    try:
+        batch = broadcast_shape(a[:-2], b[:-2])
+    except ValueError:
+        raise ValueError(f"batch dimensions {a[:-2]} and {b[:-2]} do not broadcast together") from None
+    rows = a[-2:-1]  # empty when a is 1-D
+    columns = b[-1:] if len(b) > 1 else ()
+    return batch + rows + columns
+
+
+def as_matrices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` with a 1-D ``a`` made a row (1, n) and a 1-D ``b`` a column (n, 1), as matmul does."""
+    return (a[None, :] if a.ndim == 1 else a), (b[:, None] if b.ndim == 1 else b)
+
+
+def matmul_grads(g: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 needs: tuple[bool, ...] = (True, True)) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The gradients of ``a`` and ``b`` in ``a @ b`` from the gradient ``g`` of the product.
+
+    Works on the promoted operands, where ``dA = G B^T`` and ``dB = A^T G``, then sums
+    over broadcast batch dims and drops the axes the promotion added.
+    """
+    a2, b2 = as_matrices(a, b)
+    g2 = g[..., None] if b.ndim == 1 else g
+    g2 = g2[..., None, :] if a.ndim == 1 else g2
+    ga = unbroadcast(g2 @ swap_last(b2), a2.shape).reshape(a.shape) if needs[0] else None
+    gb = unbroadcast(swap_last(a2) @ g2, b2.shape).reshape(b.shape) if needs[1] else None
+    return ga, gb
+
+
+def swap_last(x: np.ndarray) -> np.ndarray:
+    """The matrix transpose of every matrix in a stack: the last two axes swapped."""
+    return np.swapaxes(x, -1, -2)
+
+
+# -- softmax along an axis --------------------------------------------------------------
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed after subtracting the max so it never overflows."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``x - log(sum(exp(x)))`` along ``axis``, stable for large and very negative ``x``."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def softmax_backward(g: np.ndarray, s: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The gradient of softmax's input from the gradient ``g`` of its output ``s``: ``s * (g - <g, s>)``."""
+    return s * (g - (g * s).sum(axis=axis, keepdims=True))

@@ -1,0 +1,150 @@
+"""The layers family: linear and attention (composite ops with hand-written backward passes)."""
+
+import numpy as np
+import pytest
+
+import dagprop as dp
+from dagprop.testing import check_op
+from dagprop_plugins import layers
+
+FAMILY = ["linear", "attention"]
+rng = np.random.default_rng(19)
+
+
+def run(name, *arrays):
+    g = dp.Graph()
+    leaves = [g.param(f"x{i}", a) for i, a in enumerate(arrays)]
+    out = g.op(name, *leaves)
+    g.forward()
+    return g, leaves, out
+
+
+def test_the_plugin_provides_the_family():
+    assert [op.name for op in layers.dagprop_ops()] == FAMILY
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_example_passes_check_op(name):
+    op = dp.Graph().registry[name]
+    assert op.doc and op.shape is not None and op.decompose is not None
+    args, attrs = op.example(np.random.default_rng(0))
+    check = check_op(name, *args, **attrs)
+    assert "vjp vs decomposition" in check.errors
+
+
+@pytest.mark.parametrize("h, W, b", [
+    ((4, 3), (3, 2), (2,)),
+    ((3,), (3, 2), (2,)),
+    ((2, 4, 3), (3, 2), (2,)),
+    ((4, 3), (3, 2), (1, 2)),
+    ((4, 3), (3, 2), ()),
+    ((4, 3), (3, 2), (4, 2)),
+], ids=str)
+def test_linear(h, W, b):
+    check_op("linear", h, W, b)
+
+
+def test_linear_closed_form_with_row_vectors():
+    H, W, b, G = (rng.standard_normal(s) for s in ((5, 3), (3, 2), (2,), (5, 2)))
+    g, (gh, gW, gb), out = run("linear", H, W, b)
+    np.testing.assert_allclose(out.value, H @ W + b)
+    g.backward(out, seed=G)
+    np.testing.assert_allclose(gb.grad, G.sum(axis=0))  # the column sums of the incoming gradient
+    np.testing.assert_allclose(gW.grad, H.T @ G)
+    np.testing.assert_allclose(gh.grad, G @ W.T)
+
+
+def test_linear_decomposes_into_matmul_then_add():
+    g = dp.Graph()
+    h, W, b = g.param("h", np.zeros((4, 3))), g.param("W", np.zeros((3, 2))), g.param("b", np.zeros(2))
+    out = g.registry["linear"].decompose(h, W, b)
+    assert out.op == "add" and out.inputs[0].op == "matmul" and out.inputs[1] is b
+
+
+@pytest.mark.parametrize("h, W, b, reason", [
+    ((4, 3), (2, 2), (2,), "inner dimensions 3 and 2 differ"),
+    ((4, 3), (3, 2), (3,), r"bias of shape \(3,\) does not fit h @ W of shape \(4, 2\)"),
+    ((4, 3), (3, 2), (5, 4, 2), "does not fit"),
+])
+def test_linear_rejects_shapes_that_do_not_fit(h, W, b, reason):
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match=reason):
+        g.ops.linear(g.param("h", np.zeros(h)), g.param("W", np.zeros(W)), g.param("b", np.zeros(b)))
+
+
+ATTENTION_SHAPES = [
+    ((3, 4), (5, 4), (5, 2)),
+    ((2, 3), (4, 3), (4, 2)),           # d = 3: the scale 1/sqrt(3) is not exact in binary
+    ((2, 3, 3), (2, 4, 3), (2, 4, 2)),  # a batch
+    ((2, 3, 3), (4, 3), (4, 2)),        # keys and values shared by the batch
+    ((1, 3), (1, 3), (1, 1)),           # a single key: every weight is 1
+]
+
+
+@pytest.mark.parametrize("Q, K, V", ATTENTION_SHAPES, ids=str)
+def test_attention(Q, K, V):
+    check_op("attention", Q, K, V)
+
+
+def attention_by_loops(Q, K, V):
+    """Each query's output: the values averaged with weights softmax(q . k_j / sqrt(d))."""
+    d = Q.shape[-1]
+    out = np.zeros((Q.shape[0], V.shape[1]))
+    for i, q in enumerate(Q):
+        scores = np.array([q @ k / np.sqrt(d) for k in K])
+        weights = np.exp(scores) / np.exp(scores).sum()
+        out[i] = sum(w * v for w, v in zip(weights, V))
+    return out
+
+
+def test_attention_value_and_value_gradient_closed_form():
+    Q, K, V = rng.standard_normal((3, 2)), rng.standard_normal((4, 2)), rng.standard_normal((4, 5))
+    G = rng.standard_normal((3, 5))
+    g, (gQ, gK, gV), out = run("attention", Q, K, V)
+    np.testing.assert_allclose(out.value, attention_by_loops(Q, K, V))
+    g.backward(out, seed=G)
+    scores = Q @ K.T / np.sqrt(2)
+    weights = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(gV.grad, weights.T @ G)
+
+
+def test_attention_batch_matches_each_item_alone():
+    Q, K, V = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 2))
+    _, _, out = run("attention", Q, K, V)
+    for k in range(2):
+        np.testing.assert_allclose(out.value[k], attention_by_loops(Q[k], K[k], V[k]))
+
+
+def test_attention_vjp_is_plain_numpy_and_honours_needs():
+    op = dp.Graph().registry["attention"]
+    Q, K, V = rng.standard_normal((3, 2)), rng.standard_normal((4, 2)), rng.standard_normal((4, 5))
+    out, g = op.forward(Q, K, V), rng.standard_normal((3, 5))
+    gQ, gK, gV = op.vjp(g, Q, K, V, out=out, needs=(False, False, True))
+    assert gQ is None and gK is None and gV.shape == V.shape
+    full = op.vjp(g, Q, K, V, out=out, needs=(True, True, True))
+    assert [a.shape for a in full] == [Q.shape, K.shape, V.shape]
+
+
+def test_attention_decomposes_into_its_circuit():
+    g = dp.Graph()
+    Q, K, V = g.param("Q", np.zeros((2, 3, 4))), g.param("K", np.zeros((2, 5, 4))), g.param("V", np.zeros((2, 5, 6)))
+    out = g.registry["attention"].decompose(Q, K, V)
+    ops = [n.op for n in g if n.op is not None]
+    assert ops == ["transpose", "matmul", "mul", "softmax", "matmul"]
+    transpose = next(n for n in g if n.op == "transpose")
+    assert transpose.attrs == {"axes": (0, 2, 1)}
+    scale = next(n for n in g if n.kind == "const")
+    np.testing.assert_allclose(scale.value, 0.5)
+    assert out.shape == (2, 3, 6)
+
+
+@pytest.mark.parametrize("Q, K, V, reason", [
+    ((3, 4), (5, 3), (5, 2), "queries have 4 features and keys 3"),
+    ((3, 4), (5, 4), (6, 2), "K has 5 tokens and V has 6"),
+    ((4,), (5, 4), (5, 2), "attention takes"),
+    ((2, 3, 4), (3, 5, 4), (3, 5, 2), "batch dimensions"),
+])
+def test_attention_rejects_shapes_that_do_not_fit(Q, K, V, reason):
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match=reason):
+        g.ops.attention(*[g.param(n, np.zeros(s)) for n, s in zip("QKV", (Q, K, V))])

@@ -1,0 +1,184 @@
+"""The shaping family: reshape, broadcast_to, getitem, concat, stack."""
+
+import numpy as np
+import pytest
+
+import dagprop as dp
+from dagprop.testing import check_op
+from dagprop_plugins import shaping
+
+FAMILY = ["reshape", "broadcast_to", "getitem", "concat", "stack"]
+rng = np.random.default_rng(13)
+
+
+def run(name, *arrays, **attrs):
+    g = dp.Graph()
+    leaves = [g.param(f"x{i}", a) for i, a in enumerate(arrays)]
+    out = g.op(name, *leaves, **attrs)
+    g.forward()
+    return g, leaves, out
+
+
+def test_the_plugin_provides_the_family():
+    assert [op.name for op in shaping.dagprop_ops()] == FAMILY
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_example_passes_check_op(name):
+    op = dp.Graph().registry[name]
+    assert op.doc and op.shape is not None
+    args, attrs = op.example(np.random.default_rng(0))
+    check_op(name, *args, **attrs)
+
+
+@pytest.mark.parametrize("shape, target", [
+    ((3, 4), (2, 6)), ((3, 4), (12,)), ((3, 4), 12), ((3, 4), (-1,)), ((3, 4), (2, -1, 3)),
+    ((2, 3, 4), (4, -1)), ((), (1, 1)), ((1, 1), ()),
+], ids=str)
+def test_reshape(shape, target):
+    check_op("reshape", shape, shape=target)
+    x = rng.standard_normal(shape)
+    _, _, out = run("reshape", x, shape=target)
+    np.testing.assert_array_equal(out.value, np.reshape(x, target))
+
+
+@pytest.mark.parametrize("target, reason", [
+    ((5, -1), r"cannot reshape 12 elements into shape \(5, -1\)"),
+    ((5, 2), r"cannot reshape 12 elements into shape \(5, 2\)"),
+    ((-1, -1), "at most one -1"),
+    ((0, -1), "cannot reshape 12 elements"),
+])
+def test_reshape_rejects_shapes_that_do_not_hold_the_elements(target, reason):
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match=reason):
+        g.param("x", np.zeros((3, 4))).reshape(shape=target)
+
+
+@pytest.mark.parametrize("shape, target", [
+    ((3, 1), (2, 3, 4)), ((), (3,)), ((4,), (3, 4)), ((1,), (2, 2)), ((3, 4), (3, 4)),
+], ids=str)
+def test_broadcast_to(shape, target):
+    check_op("broadcast_to", shape, shape=target)
+
+
+def test_broadcast_to_gradient_sums_the_copies():
+    x, seed = rng.standard_normal((3, 1)), rng.standard_normal((2, 3, 4))
+    g, (leaf,), out = run("broadcast_to", x, shape=(2, 3, 4))
+    np.testing.assert_array_equal(out.value, np.broadcast_to(x, (2, 3, 4)))
+    out.value[0, 0, 0] = 1.0  # a plain array, not NumPy's read-only view
+    g.backward(out, seed=seed)
+    np.testing.assert_allclose(leaf.grad, seed.sum(axis=(0, 2))[:, None])
+
+
+@pytest.mark.parametrize("shape, target", [((3,), (4,)), ((2, 3), (3,)), ((3, 2), (3, 4))], ids=str)
+def test_broadcast_to_rejects_shapes_it_cannot_fill(shape, target):
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match="cannot be broadcast to"):
+        g.param("x", np.zeros(shape)).broadcast_to(shape=target)
+
+
+INDICES = [
+    1, -1, slice(1, 3), slice(None, None, -2), Ellipsis, None,
+    (0, 2), (slice(None), 1), (Ellipsis, 0), (None, slice(1, None), None),
+    [0, 0, 3, 0],                               # a repeated fancy index
+    np.array([[1, 1], [2, 1]]),                 # a 2-D index array, with repeats
+    ([0, 3, 0], [1, 1, 1]),                     # two index arrays, pairs (0, 1) repeated
+    (slice(None), [2, 0, 2]),                   # a slice and a fancy index
+    (Ellipsis, np.array([0, 0])),
+    np.array([True, False, True, True]),        # a boolean mask
+]
+
+
+@pytest.mark.parametrize("index", INDICES, ids=repr)
+def test_getitem(index):
+    check_op("getitem", (4, 3), index=index)
+    x = rng.standard_normal((4, 3))
+    g = dp.Graph()
+    node = g.param("x", x)[index]
+    assert node.op == "getitem" and node.shape == x[index].shape
+    g.forward()
+    np.testing.assert_array_equal(node.value, x[index])
+
+
+def test_getitem_repeated_fancy_indices_accumulate():
+    x, index = rng.standard_normal(5), [0, 3, 0, 0, 4, 3]
+    seed = rng.standard_normal(len(index))
+    g, (leaf,), out = run("getitem", x, index=index)
+    g.backward(out, seed=seed)
+    np.testing.assert_allclose(leaf.grad, np.bincount(index, weights=seed, minlength=5))
+
+
+def test_getitem_rows_picked_twice_get_both_gradients():
+    x = rng.standard_normal((3, 2))
+    g, (leaf,), out = run("getitem", x, index=[2, 2])
+    g.backward(out, seed=np.array([[1.0, 2.0], [10.0, 20.0]]))
+    np.testing.assert_allclose(leaf.grad, [[0.0, 0.0], [0.0, 0.0], [11.0, 22.0]])
+
+
+@pytest.mark.parametrize("index, reason", [
+    (5, "index 5 is out of bounds for axis 0 with size 4"),
+    ((0, 0, 0), "too many indices"),
+])
+def test_getitem_rejects_bad_indices(index, reason):
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match=reason):
+        g.param("x", np.zeros((4, 3)))[index]
+
+
+@pytest.mark.parametrize("shapes, axis", [
+    (((2, 3), (4, 3), (1, 3)), 0),
+    (((2, 3), (2, 1), (2, 2)), 1),
+    (((2, 3), (2, 1), (2, 2)), -1),
+    (((2, 1, 3), (2, 2, 3), (2, 1, 3)), 1),
+    (((3,), (2,), (1,)), 0),
+    (((2, 3),), 0),
+], ids=str)
+def test_concat(shapes, axis):
+    check_op("concat", *shapes, axis=axis)
+
+
+def test_concat_gradient_is_the_matching_slice_for_each_input():
+    xs = [rng.standard_normal((2, n)) for n in (3, 1, 2)]
+    seed = rng.standard_normal((2, 6))
+    g, leaves, out = run("concat", *xs, axis=1)
+    np.testing.assert_array_equal(out.value, np.concatenate(xs, axis=1))
+    g.backward(out, seed=seed)
+    for leaf, expected in zip(leaves, (seed[:, :3], seed[:, 3:4], seed[:, 4:])):
+        np.testing.assert_array_equal(leaf.grad, expected)
+
+
+@pytest.mark.parametrize("shapes, axis, reason", [
+    (((2, 3), (2, 4)), 0, r"input 1 has shape \(2, 4\) and input 0 has \(2, 3\)"),
+    (((2, 3), (2, 3, 1)), 0, "must match except along axis 0"),
+    (((), ()), 0, "0-d inputs"),
+    (((2, 3), (2, 3)), 2, "out of range"),
+])
+def test_concat_rejects_shapes_that_do_not_line_up(shapes, axis, reason):
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match=reason):
+        g.op("concat", *[g.param(f"x{i}", np.zeros(s)) for i, s in enumerate(shapes)], axis=axis)
+
+
+@pytest.mark.parametrize("shape, axis", [((2, 3), 0), ((2, 3), 1), ((2, 3), 2), ((2, 3), -1), ((), 0)], ids=str)
+def test_stack_three_inputs(shape, axis):
+    check_op("stack", shape, shape, shape, axis=axis)
+
+
+def test_stack_gradient_is_each_inputs_slice():
+    xs = [rng.standard_normal((2, 3)) for _ in range(3)]
+    seed = rng.standard_normal((2, 3, 3))
+    g, leaves, out = run("stack", *xs, axis=-1)
+    np.testing.assert_array_equal(out.value, np.stack(xs, axis=-1))
+    g.backward(out, seed=seed)
+    for k, leaf in enumerate(leaves):
+        np.testing.assert_array_equal(leaf.grad, seed[:, :, k])
+
+
+@pytest.mark.parametrize("shapes, axis, reason", [
+    (((2, 3), (3, 2)), 0, "stack needs equal shapes"),
+    (((2, 3), (2, 3)), 3, "axis 3 is out of range for 3 dimensions"),
+])
+def test_stack_rejects_bad_inputs(shapes, axis, reason):
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match=reason):
+        g.op("stack", *[g.param(f"x{i}", np.zeros(s)) for i, s in enumerate(shapes)], axis=axis)
