@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 import networkx as nx
 import numpy as np
 
+from . import scheduler
 from .errors import BackwardError, GraphError, ShapeError, UnknownOpError
 from .registry import Registry, default_registry
 
@@ -69,8 +70,12 @@ class Node:
 
     @property
     def grad(self) -> np.ndarray | None:
-        """dL/d(this node) from the last backward pass(es), shaped like the value; None if none flowed."""
-        return self.graph._grads[self.index]
+        """dL/d(this node) from the last backward pass(es), shaped like the value; None if none flowed.
+
+        Read-only: one array often serves several nodes (add passes its gradient to both
+        inputs), so copy it before changing it in place.
+        """
+        return read_only(self.graph._grads[self.index])
 
     @property
     def shape(self) -> tuple[int, ...] | None:
@@ -205,6 +210,7 @@ class Graph:
         self._values: list[np.ndarray | None] = []
         self._grads: list[np.ndarray | None] = []
         self._edge_grads: dict[tuple[int, int], np.ndarray] = {}
+        self._param_indices: list[int] = []
         self._name_counters: dict[str, Iterator[int]] = {}
         self._version = 0
         self._plan: Any = None
@@ -293,6 +299,8 @@ class Graph:
     def _add(self, name: str, kind: str, op_def: Op | None, attrs: dict, inputs: tuple[Node, ...],
              requires_grad: bool, value: np.ndarray | None, static_shape: tuple[int, ...] | None) -> Node:
         node = Node(self, name, kind, len(self._nodes), op_def, attrs, inputs, requires_grad, static_shape)
+        if kind == "param":
+            self._param_indices.append(node.index)
         self._nodes.append(node)
         self._by_name[name] = node
         self._values.append(value)
@@ -396,8 +404,6 @@ class Graph:
         >>> g.forward(feeds={"x": 2.0}); float(y.value)
         6.0
         """
-        from . import scheduler
-
         values = list(self._values)
         for name, value in (feeds or {}).items():
             node = self._feed_target(name)
@@ -434,19 +440,20 @@ class Graph:
         >>> float(x.grad)
         7.0
         """
-        from . import scheduler
-
         loss_node = self._resolve(loss)
         grads, edges = scheduler.run_backward(self._current_plan(), self._values, loss_node.index,
                                               as_seed(loss_node, seed), mode=mode)
         merged = list(self._grads)
         for index, grad in grads.items():
             old = merged[index]
-            merged[index] = _frozen(grad if old is None else old + grad)
-        merged_edges = dict(self._edge_grads)
-        for key, grad in edges.items():
-            old = merged_edges.get(key)
-            merged_edges[key] = _frozen(grad if old is None else old + grad)
+            merged[index] = grad if old is None else old + grad
+        if self._edge_grads:
+            merged_edges = dict(self._edge_grads)
+            for key, grad in edges.items():
+                old = merged_edges.get(key)
+                merged_edges[key] = grad if old is None else old + grad
+        else:
+            merged_edges = edges
         self._grads, self._edge_grads = merged, merged_edges
 
     def edge_grad(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
@@ -470,7 +477,7 @@ class Graph:
         parts = [p for p in parts if p is not None]
         if not parts:
             return None
-        return functools.reduce(np.add, parts)
+        return read_only(functools.reduce(np.add, parts))
 
     def step(self, lr: float) -> None:
         """One plain SGD step on every param that has a gradient: ``p <- p - lr * p.grad``.
@@ -485,10 +492,10 @@ class Graph:
         >>> g.step(lr=0.25); float(w.value)
         0.5
         """
-        for node in self._nodes:
-            grad = self._grads[node.index]
-            if node.kind == "param" and grad is not None:
-                self._values[node.index] = self._values[node.index] - lr * grad
+        values, grads = self._values, self._grads
+        for index in self._param_indices:
+            if grads[index] is not None:
+                values[index] = values[index] - lr * grads[index]
 
     def zero_grad(self) -> None:
         """Forget every node and edge gradient (they become None).
@@ -586,11 +593,9 @@ class Graph:
             raise GraphError(f"feeds may only replace inputs; {node.name!r} is a {node.op or node.kind}")
         return node
 
-    def _current_plan(self) -> Any:
-        from .scheduler import Plan
-
+    def _current_plan(self) -> scheduler.Plan:
         if self._plan is None or self._plan.version != self._version:
-            self._plan = Plan(self)
+            self._plan = scheduler.Plan(self)
         return self._plan
 
 
@@ -607,12 +612,18 @@ def as_array(value: Any, what: str) -> np.ndarray:
     return array
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    # One array often serves several nodes and edges (add's vjp passes g to both inputs),
-    # so committed gradients are read-only rather than silently shared when mutated.
-    array = np.asarray(array)  # 0-d sums come back as numpy scalars
-    array.flags.writeable = False
-    return array
+_ONE = np.ones(())
+_ONE.flags.writeable = False
+
+
+def read_only(array: np.ndarray | None) -> np.ndarray | None:
+    """A read-only view: gradients are handed out this way because one array often serves
+    several nodes and edges, and an in-place change through one would corrupt the others."""
+    if array is None:
+        return None
+    view = np.asarray(array).view()  # 0-d sums may come back as numpy scalars
+    view.flags.writeable = False
+    return view
 
 
 def as_seed(loss: Node, seed: Any) -> np.ndarray:
@@ -625,7 +636,7 @@ def as_seed(loss: Node, seed: Any) -> np.ndarray:
                 f"backward from {loss.name!r} of shape {value.shape} needs a seed: a loss must hold a single "
                 f"element, or pass seed= an array of shape {value.shape}"
             )
-        return np.ones_like(value, dtype=np.float64)
+        return _ONE if value.shape == () else np.ones(value.shape)
     array = as_array(seed, "the seed")
     if array.shape != value.shape:
         raise BackwardError(f"seed has shape {array.shape} but {loss.name!r} has shape {value.shape}")

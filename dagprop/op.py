@@ -164,8 +164,11 @@ def unbroadcast(grad: np.ndarray, shape: Shape) -> np.ndarray:
     >>> unbroadcast(np.ones((2, 3)), ()).item()
     6.0
     """
+    if getattr(grad, "shape", None) == shape:
+        return grad
     grad = np.asarray(grad)
-    if grad.shape == tuple(shape):
+    shape = tuple(shape)
+    if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
     stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)

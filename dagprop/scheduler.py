@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import networkx as nx
 import numpy as np
 
-from . import rules
+from . import codegen, rules
 from .errors import BackwardError, CycleError, GraphError, NonFiniteError
 
 if TYPE_CHECKING:
@@ -36,17 +36,54 @@ class OpStep:
     attrs: dict[str, Any]
 
 
-@dataclass(frozen=True)
 class ForwardPlan:
-    steps: tuple[OpStep, ...]
-    # release[k]: values no step after step k reads, freed when retain=False
-    release: tuple[tuple[int, ...], ...]
+    """The op steps one forward pass runs, and its compiled form once a checked run has validated it."""
+
+    def __init__(self, steps: tuple[OpStep, ...], release: tuple[tuple[int, ...], ...], leaves: tuple[int, ...]):
+        self.steps = steps
+        self.release = release  # release[k]: values no step after step k reads (freed when retain=False)
+        self.leaves = leaves  # the leaf values the steps read
+        self.scalar_steps: frozenset[int] = frozenset()  # steps whose op returned a numpy scalar
+        self._validated: tuple | None = None  # leaf shapes of the last fully checked run
+        self._compiled: Callable[[list], list] | None = None
+
+    def leaf_shapes(self, values: list) -> tuple | None:
+        try:
+            return tuple(values[i].shape for i in self.leaves)
+        except AttributeError:  # a missing value: the interpreter will say which
+            return None
+
+    def validated(self, values: list, scalar_steps: set[int]) -> None:
+        """Record a fully checked run: later runs with the same leaf shapes may skip the checks."""
+        scalar_steps = frozenset(scalar_steps)
+        if scalar_steps != self.scalar_steps:
+            self.scalar_steps, self._compiled = scalar_steps, None
+        self._validated = self.leaf_shapes(values)
+
+    def compiled_for(self, values: list) -> Callable[[list], list] | None:
+        """The compiled pass, if these values have the shapes of the last checked run."""
+        if self._validated is None or self.leaf_shapes(values) != self._validated:
+            return None
+        if self._compiled is None:
+            self._compiled = codegen.compile_forward(self.steps, self.scalar_steps)
+        return self._compiled
 
 
-@dataclass(frozen=True)
 class BackwardPlan:
-    steps: tuple[OpStep, ...]  # reverse topological order
-    needs: tuple[tuple[bool, ...], ...]  # per step, which input slots need a gradient
+    """The op steps one backward pass runs, in reverse topological order, and its compiled form."""
+
+    def __init__(self, steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ...]):
+        self.steps = steps
+        self.needs = needs  # per step, which input slots need a gradient
+        self.receivers = tuple(sorted({j for step, need in zip(steps, needs)
+                                       for j, n in zip(step.inputs, need) if n}))
+        self._compiled: Callable | None = None
+
+    @property
+    def compiled(self) -> Callable:
+        if self._compiled is None:
+            self._compiled = codegen.compile_backward(self.steps, self.needs)
+        return self._compiled
 
 
 class Plan:
@@ -90,7 +127,8 @@ class Plan:
             for source, k in last_use.items():
                 if source in self.steps and source not in keep:
                     release[k].append(source)
-            plan = ForwardPlan(steps, tuple(tuple(r) for r in release))
+            leaves = tuple(sorted({j for step in steps for j in step.inputs if j not in self.steps}))
+            plan = ForwardPlan(steps, tuple(tuple(r) for r in release), leaves)
             self._forward[key] = plan
         return plan
 
@@ -128,8 +166,20 @@ def topological_order(graph: Graph) -> list[int]:
 
 def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None, *, retain: bool = True,
                 check_finite: bool = False, on_step: OnStep | None = None) -> list:
-    """Fill ``values`` (a list indexed like the graph's nodes) by running every needed op in order."""
+    """Fill ``values`` (a list indexed like the graph's nodes) by running every needed op in order.
+
+    Runs the compiled pass when a checked run with the same leaf shapes came before,
+    and nothing asks for per-step work; otherwise interprets the plan step by step.
+    """
     forward = plan.forward_plan(outputs)
+    if retain and not check_finite and on_step is None:
+        compiled = forward.compiled_for(values)
+        if compiled is not None:
+            try:
+                return compiled(values)
+            except Exception:
+                pass  # the interpreter below re-runs every step and reports the problem exactly
+    scalar_steps = set()
     for k, step in enumerate(forward.steps):
         args = [values[j] for j in step.inputs]
         if any(a is None for a in args):
@@ -140,6 +190,7 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
             raise rules.forward_failure(step.node, args, exc) from exc
         if type(out) is not np.ndarray:
             out = np.asarray(out)
+            scalar_steps.add(step.index)
         if step.op.shape is not None:
             rules.check_forward_shape(step.node, args, out)
         if check_finite and not np.isfinite(out).all():
@@ -150,6 +201,7 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
         if not retain:
             for j in forward.release[k]:
                 values[j] = None
+    forward.validated(values, scalar_steps)
     return values
 
 
@@ -171,8 +223,20 @@ def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sourc
             f"{plan.nodes[loss].name!r} does not depend on any param or input with requires_grad=True: "
             f"there is nothing to differentiate"
         )
+    if mode == "vjp" and edges is None and on_step is None:
+        received: list = [None] * len(values)
+        received[loss] = seed
+        carried: dict[tuple[int, int], np.ndarray] = {}
+        try:
+            backward.compiled(values, received, carried)
+        except Exception:
+            pass  # the interpreter below re-runs the pass and reports the problem exactly
+        else:
+            reached = {i: received[i] for i in backward.receivers if received[i] is not None}
+            reached[loss] = seed
+            return reached, carried
     grads: dict[int, np.ndarray] = {loss: seed}
-    carried: dict[tuple[int, int], np.ndarray] = {}
+    carried = {}
     for step, needs in zip(backward.steps, backward.needs):
         g = grads.get(step.index)
         if g is None:

@@ -72,6 +72,8 @@ def matmul_grads(g: np.ndarray, a: np.ndarray, b: np.ndarray,
     Works on the promoted operands, where ``dA = G B^T`` and ``dB = A^T G``, then sums
     over broadcast batch dims and drops the axes the promotion added.
     """
+    if a.ndim == 2 and b.ndim == 2:  # the common case, without the promotion bookkeeping
+        return (g @ b.T if needs[0] else None), (a.T @ g if needs[1] else None)
     a2, b2 = as_matrices(a, b)
     g2 = g[..., None] if b.ndim == 1 else g
     g2 = g2[..., None, :] if a.ndim == 1 else g2

@@ -27,10 +27,6 @@ from dagprop import Op
 from dagprop_plugins._common import as_matrices, check_axis, matmul_grads, matmul_shape
 
 
-def _matmul_forward(a, b):
-    return np.matmul(a, b)
-
-
 def _matmul_vjp(g, a, b, *, out, needs):
     return matmul_grads(g, a, b, needs)
 
@@ -61,7 +57,7 @@ def _transpose_axes(ndim, axes):
 
 
 def _transpose_forward(x, *, axes=None):
-    return np.transpose(x, _transpose_axes(x.ndim, axes))
+    return x.T if axes is None else np.transpose(x, _transpose_axes(x.ndim, axes))
 
 
 def _transpose_shape(x, *, axes=None):
@@ -70,6 +66,8 @@ def _transpose_shape(x, *, axes=None):
 
 def _transpose_vjp(g, x, *, out, axes=None):
     # undo the permutation: the inverse of a permutation is its argsort
+    if axes is None:
+        return (g.T,)
     return (np.transpose(g, np.argsort(_transpose_axes(x.ndim, axes))),)
 
 
@@ -85,7 +83,7 @@ def _three_axes(rng):
 def dagprop_ops() -> list[Op]:
     """This family's ops: matmul and transpose."""
     return [
-        Op("matmul", forward=_matmul_forward, vjp=_matmul_vjp, jacobian=_matmul_jacobian, inputs=("a", "b"),
+        Op("matmul", forward=np.matmul, vjp=_matmul_vjp, jacobian=_matmul_jacobian, inputs=("a", "b"),
            shape=matmul_shape, example=_batched_matrices,
            doc="a @ b with np.matmul's rules: 1-D operands promoted, batch dimensions broadcast"),
         Op("transpose", forward=_transpose_forward, vjp=_transpose_vjp, shape=_transpose_shape,

@@ -39,9 +39,10 @@ def _l2_loss_forward(z, y):
     return 0.5 * np.sum((z - y) ** 2)
 
 
-def _l2_loss_vjp(g, z, y, *, out):
+def _l2_loss_vjp(g, z, y, *, out, needs):
     residual = g * (z - y)
-    return unbroadcast(residual, z.shape), unbroadcast(-residual, y.shape)
+    return (unbroadcast(residual, z.shape) if needs[0] else None,
+            unbroadcast(-residual, y.shape) if needs[1] else None)
 
 
 def _squared_error_forward(yhat, y):
