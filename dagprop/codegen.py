@@ -1,186 +1,183 @@
-"""Straight-line Python for a plan: the forward and backward passes written out op by op.
+"""Write a graph's forward and backward passes out as plain Python, one line per op.
 
-The scheduler's interpreter walks a plan step by step, checking everything; once a plan
-has run cleanly, the same work is compiled here into plain Python that calls each op's
-forward and vjp directly, which removes the interpreter's per-op overhead. The generated
-source is what runs, and :func:`codegen` shows it: the hand-written backprop functions of
-a textbook, produced automatically.
-
-Generated code never raises a dagprop error itself: when a result fails a check it
-raises :class:`Fallback`, and the scheduler re-runs the pass through the interpreter,
-which reports the problem precisely.
+The result reads like the hand-written backprop functions of a course: each forward line
+calls one op's forward rule, each backward line one op's vjp, and where a node receives
+gradient over several paths the code adds the contributions explicitly. It is ordinary
+Python that runs on its own against the same ops, so it can be read, stepped through in
+a debugger, or changed by hand.
 """
 
 from __future__ import annotations
 
+import keyword
 import math
-from typing import TYPE_CHECKING, Any, Callable
+import re
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from .errors import GraphError
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
-    from .scheduler import OpStep, Plan
 
-__all__ = ["codegen", "Fallback", "compile_forward", "compile_backward"]
+__all__ = ["codegen"]
 
-# Ops per generated function: keeps CPython's compiler fast on 100,000-node graphs.
-CHUNK = 400
-
-
-class Fallback(Exception):
-    """Raised by generated code when a result is malformed: the interpreter takes over."""
-
-
-def _conform(result: Any, like: np.ndarray) -> np.ndarray:
-    array = np.asarray(result, dtype=np.float64)
-    if array.shape != like.shape:
-        raise Fallback
-    return array
-
-
-class _Writer:
-    """Source text and the namespace its names refer to."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.namespace: dict[str, Any] = {"ndarray": np.ndarray, "asarray": np.asarray,
-                                          "conform": _conform, "Fallback": Fallback}
-
-    def function(self, name: str, op: Any) -> str:
-        """A namespace name for an op's forward or vjp: ``matmul_forward``, ``matmul_vjp``."""
-        self.namespace[name] = op
-        return name
-
-    def attrs(self, step: OpStep) -> str:
-        """The op attributes as keyword arguments: literals where safe, else a namespace name."""
-        if not step.attrs:
-            return ""
-        if all(_is_literal(v) for v in step.attrs.values()):
-            return ", " + ", ".join(f"{k}={v!r}" for k, v in step.attrs.items())
-        name = f"attrs_{step.index}"
-        self.namespace[name] = step.attrs
-        return f", **{name}"
-
-    def source(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-def _is_literal(value: Any) -> bool:
-    if value is None or isinstance(value, (bool, int, str)):
-        return True
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, tuple):
-        return all(_is_literal(v) for v in value)
-    return False
-
-
-def _comment(text: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
-
-
-def _describe(node: Node) -> str:
-    return _comment(f"{node.name} = {node.op}({', '.join(i.name for i in node.inputs)})")
-
-
-def _chunks(steps: tuple, size: int = CHUNK) -> list[tuple]:
-    return [steps[k:k + size] for k in range(0, len(steps), size)] or [()]
-
-
-def forward_source(steps: tuple[OpStep, ...], scalar_steps: frozenset[int] = frozenset()) -> _Writer:
-    """Source of ``forward(v)``: fills ``v[i]``, the value of node ``i``, for every step."""
-    w = _Writer()
-    parts = _chunks(steps)
-    for k, part in enumerate(parts):
-        w.lines.append(f"def forward_{k}(v):")
-        for step in part:
-            call = f"{w.function(step.op.name + '_forward', step.op.forward)}(" \
-                   f"{', '.join(f'v[{j}]' for j in step.inputs)}{w.attrs(step)})"
-            if step.index in scalar_steps:  # this op returned a numpy scalar: keep values arrays
-                call = f"asarray({call})"
-            w.lines.append(f"    v[{step.index}] = {call}  # {_describe(step.node)}")
-        w.lines.append("    return v\n")
-    w.lines.append("def forward(v):")
-    w.lines.extend(f"    forward_{k}(v)" for k in range(len(parts)))
-    w.lines.append("    return v")
-    return w
-
-
-def backward_source(steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ...]) -> _Writer:
-    """Source of ``backward(v, d, edges)``: ``d[i]`` collects dloss/d(node i), ``edges`` each edge's share."""
-    w = _Writer()
-    pairs = list(zip(steps, needs))
-    parts = _chunks(tuple(pairs))
-    for k, part in enumerate(parts):
-        w.lines.append(f"def backward_{k}(v, d, edges):")
-        for step, need in part:
-            extra = f", needs={need!r}" if step.op.vjp_takes_needs else ""
-            vjp = w.function(step.op.name + "_vjp", step.op.vjp)
-            args = ", ".join(f"v[{j}]" for j in step.inputs)
-            w.lines += [
-                f"    # {_describe(step.node)}",
-                f"    g = d[{step.index}]",
-                "    if g is not None:",
-                f"        r = {vjp}(g, {args}, out=v[{step.index}]{extra}{w.attrs(step)})",
-                f"        if len(r) != {len(step.inputs)}: raise Fallback",
-            ]
-            for slot, source in enumerate(step.inputs):
-                if not need[slot]:
-                    continue
-                w.lines += [
-                    f"        c = r[{slot}]",
-                    "        if c is not None:",
-                    f"            if c.__class__ is not ndarray or c.shape != v[{source}].shape: "
-                    f"c = conform(c, v[{source}])",
-                    f"            edges[{step.index}, {slot}] = c",
-                    f"            d[{source}] = c if d[{source}] is None else d[{source}] + c",
-                ]
-        w.lines.append("    return d\n")
-    w.lines.append("def backward(v, d, edges):")
-    w.lines.extend(f"    backward_{k}(v, d, edges)" for k in range(len(parts)))
-    w.lines.append("    return d")
-    return w
-
-
-def _compile(writer: _Writer, entry: str, label: str) -> Callable:
-    namespace = dict(writer.namespace)
-    exec(compile(writer.source(), f"<dagprop {label}>", "exec"), namespace)  # our own generated text
-    return namespace[entry]
-
-
-def compile_forward(steps: tuple[OpStep, ...], scalar_steps: frozenset[int]) -> Callable[[list], list]:
-    """A function running ``steps`` on a value list, compiled from :func:`forward_source`."""
-    return _compile(forward_source(steps, scalar_steps), "forward", "forward")
-
-
-def compile_backward(steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ...]) -> Callable:
-    """A function running a backward plan, compiled from :func:`backward_source`."""
-    return _compile(backward_source(steps, needs), "backward", "backward")
+_RESERVED = {"ops", "v", "seed", "grads"}
 
 
 def codegen(graph: Graph, loss: Node | str | None = None) -> str:
-    """The Python source dagprop runs for this graph's forward pass and, given a loss, its backward pass.
+    """Python source of ``forward(ops, v)`` and, given a loss, ``backward(ops, v, seed=1.0)``.
 
-    ``v[i]`` holds the value of node ``i`` and ``d[i]`` its gradient; ``edges[i, slot]``
-    records what flowed back along argument ``slot`` of node ``i``. Each line is
-    commented with the node it computes.
+    ``ops`` is a registry such as ``graph.registry`` (``ops["matmul"]`` is the op);
+    ``v`` maps node names to numpy arrays (the leaves' values, to begin with). ``forward`` fills in every op node's value;
+    ``backward`` returns ``{name: gradient}`` for every node between the loss and the
+    params (and inputs with ``requires_grad=True``).
 
     Examples
     --------
     >>> import dagprop as dp
     >>> g = dp.Graph()
-    >>> w = g.param("w", 2.0)
+    >>> w = g.param("w", 3.0)
     >>> loss = g.op("mul", w, w, name="loss")
-    >>> print(dp.codegen(g, loss).splitlines()[2])
-        v[1] = mul_forward(v[0], v[0])  # loss = mul(w, w)
+    >>> source = dp.codegen(g, loss)
+    >>> print(source.split("def backward")[1])
+    (ops, v, seed=1.0):
+        w, loss = v['w'], v['loss']
+        d_loss = seed
+        # loss = mul(w, w); w already has gradient from another path: add
+        d_w, d_w_2 = ops['mul'].vjp(d_loss, w, w, out=loss, needs=(True, True))
+        d_w = d_w + d_w_2
+        return {'w': d_w, 'loss': d_loss}
+    <BLANKLINE>
+    >>> namespace = {}
+    >>> exec(source, namespace)
+    >>> values = namespace["forward"](g.registry, {"w": w.value})
+    >>> float(namespace["backward"](g.registry, values)["w"])
+    6.0
     """
-    plan = graph._current_plan()
-    forward = plan.forward_plan(None)
-    header = [f"# dagprop: generated passes for a graph of {len(graph)} nodes",
-              "# " + ", ".join(_comment(f"v[{n.index}] {n.name}") for n in graph.nodes if n.op is None)]
-    text = "\n".join(header) + "\n" + forward_source(forward.steps, forward.scalar_steps).source()
+    from .scheduler import topological_order
+
+    names = _Names(graph)
+    order = [graph._nodes[i] for i in topological_order(graph)]
+    leaves = [n for n in order if n.op is None]
+    ops = [n for n in order if n.op is not None]
+    lines = [
+        "# Forward and backward passes of a dagprop graph, written out by dagprop.codegen.",
+        "# ops: a registry such as graph.registry; v: node name -> value.",
+        "",
+        "",
+        "def forward(ops, v):",
+    ]
+    if leaves:
+        lines.append(f"    {_unpack(names, leaves)}")
+    for node in ops:
+        args = ", ".join(names.value(i) for i in node.inputs)
+        lines.append(f"    {names.value(node)} = ops[{node.op!r}].forward({args}{_attrs(node)})")
+    lines.append("    v.update({" + ", ".join(f"{n.name!r}: {names.value(n)}" for n in ops) + "})")
+    lines.append("    return v")
     if loss is not None:
-        backward = plan.backward_plan(graph._resolve(loss).index, None)
-        text += "\n\n" + backward_source(backward.steps, backward.needs).source()
-    return text
+        lines += ["", ""] + _backward(graph, graph._resolve(loss), names)
+    return "\n".join(lines) + "\n"
+
+
+def _backward(graph: Graph, loss: Node, names: _Names) -> list[str]:
+    plan = graph._current_plan()
+    backward = plan.backward_plan(loss.index, None)
+    used = {loss.index} | {j for step in backward.steps for j in (step.index, *step.inputs)}
+    lines = ["def backward(ops, v, seed=1.0):",
+             f"    {_unpack(names, [graph._nodes[i] for i in sorted(used)])}",
+             f"    {names.grad(loss)} = seed"]
+    received: set[int] = {loss.index}
+    for step, needs in zip(backward.steps, backward.needs):
+        node = step.node
+        targets, sums, extras = [], [], set()
+        for slot, source in enumerate(node.inputs):
+            if not needs[slot]:
+                targets.append("_")
+            elif source.index in received:
+                extra = names.extra_grad(source)
+                targets.append(extra)
+                extras.add(extra)
+                sums.append(f"    {names.grad(source)} = {names.grad(source)} + {extra}")
+            else:
+                targets.append(names.grad(source))
+                received.add(source.index)
+        args = ", ".join(names.value(i) for i in node.inputs)
+        needs_kw = f", needs={needs!r}" if node.op_def.vjp_takes_needs else ""
+        summed = sorted({node.inputs[s].name for s, t in enumerate(targets) if t in extras})
+        tail = f"; {', '.join(summed)} already has gradient from another path: add" if summed else ""
+        lines.append(f"    # {_printable(_describe(node) + tail)}")
+        lines.append(f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = ops[{node.op!r}].vjp("
+                     f"{names.grad(node)}, {args}, out={names.value(node)}{needs_kw}{_attrs(node)})")
+        lines += sums
+    result = ", ".join(f"{graph._nodes[i].name!r}: {names.grad(graph._nodes[i])}" for i in sorted(received))
+    lines.append("    return {" + result + "}")
+    return lines
+
+
+class _Names:
+    """Python identifiers for node values (``h1``) and gradients (``d_h1``), unique and safe."""
+
+    def __init__(self, graph: Graph) -> None:
+        self._used = set(_RESERVED)
+        self._value = {n.index: self._claim(n.name) for n in graph._nodes}
+        self._grad: dict[int, str] = {}
+        self._extra: dict[int, int] = {}
+
+    def _claim(self, wanted: str) -> str:
+        base = re.sub(r"\W", "_", wanted) or "node"
+        if base[0].isdigit() or keyword.iskeyword(base):
+            base = "n_" + base
+        name, k = base, 2
+        while name in self._used:
+            name, k = f"{base}_{k}", k + 1
+        self._used.add(name)
+        return name
+
+    def value(self, node: Node) -> str:
+        return self._value[node.index]
+
+    def grad(self, node: Node) -> str:
+        if node.index not in self._grad:
+            self._grad[node.index] = self._claim("d_" + self._value[node.index])
+        return self._grad[node.index]
+
+    def extra_grad(self, node: Node) -> str:
+        """A fresh name for a second (third, ...) contribution to a node's gradient."""
+        self._extra[node.index] = self._extra.get(node.index, 1) + 1
+        return self._claim(f"{self.grad(node)}_{self._extra[node.index]}")
+
+
+def _unpack(names: _Names, nodes: list[Node]) -> str:
+    return f"{', '.join(names.value(n) for n in nodes)} = {', '.join(f'v[{n.name!r}]' for n in nodes)}"
+
+
+def _attrs(node: Node) -> str:
+    return "".join(f", {key}={_literal(node, key, value)}" for key, value in node.attrs.items())
+
+
+def _literal(node: Node, key: str, value: Any) -> str:
+    if value is None or isinstance(value, (bool, int, str)) or value is Ellipsis:
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(_literal(node, key, v) for v in value)
+        return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else \
+            (f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
+    if isinstance(value, slice):
+        return f"slice({_literal(node, key, value.start)}, {_literal(node, key, value.stop)}, " \
+               f"{_literal(node, key, value.step)})"
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+        return _literal(node, key, value.item())
+    if hasattr(value, "tolist"):  # numpy index array
+        return _literal(node, key, value.tolist())
+    raise GraphError(f"codegen cannot write attribute {key}={value!r} of node {node.name!r} as Python source")
+
+
+def _describe(node: Node) -> str:
+    return f"{node.name} = {node.op}({', '.join(i.name for i in node.inputs)})"
+
+
+def _printable(text: str) -> str:
+    """Text safe inside a one-line comment: no newline or other control character can end it."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)

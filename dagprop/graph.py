@@ -547,6 +547,8 @@ class Graph:
         """A copy of this graph with composite op nodes replaced by their decomposition.
 
         ``ops`` names the ops to open (default: every op that has a decomposition).
+        When this graph has been run, the copy has been run too: its values and
+        gradients are filled in (a further ``backward`` on it accumulates, as usual).
         """
         from .expand import expanded
 

@@ -43,7 +43,8 @@ class Op:
         ``jacobian(*arrays, out, **attrs) -> tuple``: the explicit Jacobian of the
         output with respect to each input, shaped ``out.shape + input.shape``.
         For teaching and for checking the vjp; the engine can always build one
-        from the vjp instead.
+        from the vjp instead. Like the vjp, it may accept ``needs`` and return
+        ``None`` for inputs that need no Jacobian.
     decompose : callable, optional
         ``decompose(*nodes, **attrs) -> Node``: rebuild the op from other ops on
         graph nodes, so a composite op can be shown as a box or as its circuit.
@@ -84,6 +85,7 @@ class Op:
     doc: str = ""
     plugin: str = ""
     vjp_takes_needs: bool = field(init=False, repr=False)
+    jacobian_takes_needs: bool = field(init=False, repr=False)
     attr_names: frozenset[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -102,6 +104,8 @@ class Op:
             raise PluginError(f"{where}: inputs must be a non-empty tuple of names, got {self.inputs!r}")
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "vjp_takes_needs", _accepts_keyword(self.vjp, "needs"))
+        object.__setattr__(self, "jacobian_takes_needs",
+                           self.jacobian is not None and _accepts_keyword(self.jacobian, "needs"))
         object.__setattr__(self, "attr_names", _keyword_names(self.forward))
 
     @property

@@ -46,8 +46,9 @@ def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
     op = node.op_def
     needs = needs if needs is not None else (True,) * len(args)
     if explicit and op.jacobian is not None:
+        extra = {"needs": needs} if op.jacobian_takes_needs else {}
         try:
-            results = op.jacobian(*args, out=out, **node.attrs)
+            results = op.jacobian(*args, out=out, **extra, **node.attrs)
         except Exception as exc:
             raise OpError(f"jacobian of {where(node)} raised {type(exc).__name__}: {exc}") from exc
         expected = [out.shape + a.shape for a in args]

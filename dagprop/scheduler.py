@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import networkx as nx
 import numpy as np
 
-from . import codegen, rules
+from . import fastpath, rules
 from .errors import BackwardError, CycleError, GraphError, NonFiniteError
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class OpStep:
 
 
 class ForwardPlan:
-    """The op steps one forward pass runs, and its compiled form once a checked run has validated it."""
+    """The op steps one forward pass runs, and its fast form once a checked run has validated it."""
 
     def __init__(self, steps: tuple[OpStep, ...], release: tuple[tuple[int, ...], ...], leaves: tuple[int, ...]):
         self.steps = steps
@@ -45,7 +45,7 @@ class ForwardPlan:
         self.leaves = leaves  # the leaf values the steps read
         self.scalar_steps: frozenset[int] = frozenset()  # steps whose op returned a numpy scalar
         self._validated: tuple | None = None  # leaf shapes of the last fully checked run
-        self._compiled: Callable[[list], list] | None = None
+        self._fast: Callable[[list], list] | None = None
 
     def leaf_shapes(self, values: list) -> tuple | None:
         try:
@@ -57,33 +57,33 @@ class ForwardPlan:
         """Record a fully checked run: later runs with the same leaf shapes may skip the checks."""
         scalar_steps = frozenset(scalar_steps)
         if scalar_steps != self.scalar_steps:
-            self.scalar_steps, self._compiled = scalar_steps, None
+            self.scalar_steps, self._fast = scalar_steps, None
         self._validated = self.leaf_shapes(values)
 
-    def compiled_for(self, values: list) -> Callable[[list], list] | None:
-        """The compiled pass, if these values have the shapes of the last checked run."""
+    def fast_for(self, values: list) -> Callable[[list], list] | None:
+        """The fast pass, if these values have the leaf shapes of the last checked run."""
         if self._validated is None or self.leaf_shapes(values) != self._validated:
             return None
-        if self._compiled is None:
-            self._compiled = codegen.compile_forward(self.steps, self.scalar_steps)
-        return self._compiled
+        if self._fast is None:
+            self._fast = fastpath.forward_runner(self.steps, self.scalar_steps)
+        return self._fast
 
 
 class BackwardPlan:
-    """The op steps one backward pass runs, in reverse topological order, and its compiled form."""
+    """The op steps one backward pass runs, in reverse topological order, and its fast form."""
 
     def __init__(self, steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ...]):
         self.steps = steps
         self.needs = needs  # per step, which input slots need a gradient
         self.receivers = tuple(sorted({j for step, need in zip(steps, needs)
                                        for j, n in zip(step.inputs, need) if n}))
-        self._compiled: Callable | None = None
+        self._fast: Callable | None = None
 
     @property
-    def compiled(self) -> Callable:
-        if self._compiled is None:
-            self._compiled = codegen.compile_backward(self.steps, self.needs)
-        return self._compiled
+    def fast(self) -> Callable[[list, list, dict], None]:
+        if self._fast is None:
+            self._fast = fastpath.backward_runner(self.steps, self.needs)
+        return self._fast
 
 
 class Plan:
@@ -168,15 +168,15 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
                 check_finite: bool = False, on_step: OnStep | None = None) -> list:
     """Fill ``values`` (a list indexed like the graph's nodes) by running every needed op in order.
 
-    Runs the compiled pass when a checked run with the same leaf shapes came before,
-    and nothing asks for per-step work; otherwise interprets the plan step by step.
+    Runs the fast pass when a checked run with the same leaf shapes came before and
+    nothing asks for per-step work; otherwise interprets the plan step by step.
     """
     forward = plan.forward_plan(outputs)
     if retain and not check_finite and on_step is None:
-        compiled = forward.compiled_for(values)
-        if compiled is not None:
+        fast = forward.fast_for(values)
+        if fast is not None:
             try:
-                return compiled(values)
+                return fast(values)
             except Exception:
                 pass  # the interpreter below re-runs every step and reports the problem exactly
     scalar_steps = set()
@@ -228,7 +228,7 @@ def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sourc
         received[loss] = seed
         carried: dict[tuple[int, int], np.ndarray] = {}
         try:
-            backward.compiled(values, received, carried)
+            backward.fast(values, received, carried)
         except Exception:
             pass  # the interpreter below re-runs the pass and reports the problem exactly
         else:

@@ -31,7 +31,11 @@ def _matmul_vjp(g, a, b, *, out, needs):
     return matmul_grads(g, a, b, needs)
 
 
-def _matmul_jacobian(a, b, *, out):
+def _matmul_jacobian(a, b, *, out, needs=(True, True)):
+    if a.ndim == 2 and b.ndim == 2:
+        # d out[i, j] / d a[k, l] = [i == k] b[l, j];  d out[i, j] / d b[k, l] = a[i, k] [j == l]
+        return (np.einsum("ik,lj->ijkl", np.eye(a.shape[0]), b) if needs[0] else None,
+                np.einsum("ik,jl->ijkl", a, np.eye(b.shape[1])) if needs[1] else None)
     # matmul is linear in each operand, so the Jacobian's columns are the products
     # of one operand with each basis element of the other
     a2, b2 = as_matrices(a, b)

@@ -138,3 +138,22 @@ def test_transpose_rejects_bad_axes(axes, reason):
     g = dp.Graph()
     with pytest.raises(dp.ShapeError, match=reason):
         g.op("transpose", g.param("x", np.zeros((2, 3, 4))), axes=axes)
+
+
+def test_matmul_jacobian_costs_only_its_own_size_and_skips_unneeded_operands():
+    import tracemalloc
+
+    import dagprop as dp
+
+    g = dp.Graph()
+    h = g.input("h", np.ones((1, 64)))
+    w = g.param("w", np.ones((64, 64)))
+    loss = (h @ w).sum()
+    g.forward()
+    tracemalloc.start()
+    g.backward(loss, mode="jacobian")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    jacobian_bytes = 64 * 64 * 64 * 8  # d out / d w: out.size x w.size
+    assert peak < 3 * jacobian_bytes  # a D^2 x D^2 identity would be 128 MB
+    np.testing.assert_allclose(w.grad, np.ones((64, 64)))

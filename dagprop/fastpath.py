@@ -1,0 +1,141 @@
+"""The steady-state fast path: a plan turned into one small specialised function per step.
+
+The scheduler's interpreter walks a plan checking everything, which is what a first
+run needs. Once a plan has run cleanly, each step is bound into a closure that calls
+the op's forward or vjp directly on fixed slots of the value list, so the hot loop is
+just ``for run in steps: run(...)``. Building closures costs microseconds per step,
+where compiling generated source would cost far more on 100,000-node graphs.
+
+A closure never raises a dagprop error itself: when a result is malformed it raises
+:class:`Fallback` (or whatever the op raised), and the scheduler re-runs the whole pass
+through the interpreter, which reports the problem precisely.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .scheduler import OpStep
+
+__all__ = ["Fallback", "forward_runner", "backward_runner"]
+
+_ndarray = np.ndarray
+
+
+class Fallback(Exception):
+    """A fast-path result failed a check: the interpreter takes over."""
+
+
+def forward_runner(steps: tuple[OpStep, ...], scalar_steps: frozenset[int]) -> Callable[[list], list]:
+    """A function filling a value list by running ``steps``: ``run(values) -> values``."""
+    calls = [_forward_step(step, step.index in scalar_steps) for step in steps]
+
+    def run(values: list) -> list:
+        for call in calls:
+            call(values)
+        return values
+
+    return run
+
+
+def _forward_step(step: OpStep, returns_scalar: bool) -> Callable[[list], None]:
+    forward, index, attrs = step.op.forward, step.index, step.attrs
+    if returns_scalar:  # this op gave a numpy scalar on the checked run: keep values arrays
+        inner = forward
+
+        def forward(*args, **kwargs):
+            return np.asarray(inner(*args, **kwargs))
+
+    if len(step.inputs) == 1:
+        (a,) = step.inputs
+
+        def call(v: list) -> None:
+            v[index] = forward(v[a], **attrs)
+
+    elif len(step.inputs) == 2:
+        a, b = step.inputs
+
+        def call(v: list) -> None:
+            v[index] = forward(v[a], v[b], **attrs)
+
+    else:
+        inputs = step.inputs
+
+        def call(v: list) -> None:
+            v[index] = forward(*[v[j] for j in inputs], **attrs)
+
+    return call
+
+
+def backward_runner(steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ...]
+                    ) -> Callable[[list, list, dict], None]:
+    """A function propagating gradients through ``steps``: ``run(values, grads, edges)``.
+
+    ``grads[i]`` holds what node ``i`` has received so far (the loss's seed on entry);
+    ``edges[(i, slot)]`` receives what flowed back along argument ``slot`` of node ``i``.
+    """
+    calls = [_backward_step(step, need) for step, need in zip(steps, needs)]
+
+    def run(values: list, grads: list, edges: dict) -> None:
+        for call in calls:
+            call(values, grads, edges)
+
+    return run
+
+
+def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list, dict], None]:
+    vjp, index, inputs = step.op.vjp, step.index, step.inputs
+    keywords = dict(step.attrs, needs=need) if step.op.vjp_takes_needs else step.attrs
+    receiving = tuple((slot, j) for slot, j in enumerate(inputs) if need[slot])
+    arity = len(inputs)
+
+    if arity == 1 and receiving:
+        (a,) = inputs
+
+        def call(v: list, d: list, edges: dict) -> None:
+            g = d[index]
+            if g is None:
+                return
+            r = vjp(g, v[a], out=v[index], **keywords)
+            if len(r) != 1:
+                raise Fallback
+            c = r[0]
+            if c is None:
+                return
+            if c.__class__ is not _ndarray or c.shape != v[a].shape:
+                c = _conform(c, v[a])
+            edges[index, 0] = c
+            previous = d[a]
+            d[a] = c if previous is None else previous + c
+
+        return call
+
+    def call(v: list, d: list, edges: dict) -> None:
+        g = d[index]
+        if g is None:
+            return
+        r = vjp(g, *[v[j] for j in inputs], out=v[index], **keywords)
+        if len(r) != arity:
+            raise Fallback
+        for slot, j in receiving:
+            c = r[slot]
+            if c is None:
+                continue
+            if c.__class__ is not _ndarray or c.shape != v[j].shape:
+                c = _conform(c, v[j])
+            edges[index, slot] = c
+            previous = d[j]
+            d[j] = c if previous is None else previous + c
+
+    return call
+
+
+def _conform(result: object, like: np.ndarray) -> np.ndarray:
+    """A numpy scalar or nested list made an array; anything of the wrong shape falls back."""
+    array = np.asarray(result, dtype=np.float64)
+    if array.shape != like.shape:
+        raise Fallback
+    return array
