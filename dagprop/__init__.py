@@ -18,17 +18,25 @@ from .errors import (
     DagpropError,
     GradcheckError,
     GraphError,
+    LoadError,
     NonFiniteError,
     OpError,
     PluginError,
+    RenderError,
     ShapeError,
     UnknownOpError,
 )
+from .animate import animate
+from .codegen import codegen
 from .graph import Graph, Node
 from .hooks import hookimpl, hookspec
+from .io import load, save
 from .jacobians import GradcheckReport, gradcheck
 from .op import Op, broadcast_shape, unbroadcast
+from .paths import Path, path_table
 from .registry import register_plugin, unregister_plugin
+from .render import render, to_dot
+from .simulate import Step, simulate
 from . import testing
 
 __version__ = "0.1.0"
@@ -45,6 +53,12 @@ __all__ = [
     "broadcast_shape",
     "gradcheck",
     "GradcheckReport",
+    "codegen",
+    "Path",
+    "path_table",
+    "simulate",
+    "Step",
+    "animate",
     "testing",
     "DagpropError",
     "GraphError",
@@ -56,4 +70,10 @@ __all__ = [
     "BackwardError",
     "NonFiniteError",
     "GradcheckError",
+    "RenderError",
+    "LoadError",
+    "render",
+    "to_dot",
+    "save",
+    "load",
 ]

@@ -1,0 +1,549 @@
+"""An animated forward and backward run: one self-contained HTML file that plays the
+steps of :func:`dagprop.simulate` as diagrams drawn by :mod:`dagprop.render`.
+
+Each frame is an inline SVG of the diagram with what is known at that point (values
+computed so far, gradients received so far, running sums where a node has received
+several contributions) and the current node or edge highlighted. The player needs
+no network: no external scripts, styles or fonts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from . import quoting
+from .errors import GraphError
+from .paths import _element_graph, element_name
+from .render import PALETTE, State, format_number, pipe, to_dot
+from .simulate import SimulatedRun, Step, simulate
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from .graph import Graph, Node
+
+__all__ = ["Frame", "frames", "animate"]
+
+LEVELS = ("tensor", "element")
+
+
+@dataclass
+class Frame:
+    """One picture of a run: what is known, what just happened, and what to highlight.
+
+    Attributes
+    ----------
+    phase : {"start", "forward", "backward", "done"}
+    caption : str
+        One line saying what this step did (plain text).
+    detail : str
+        A second line: the running sum when a node has received two or more
+        contributions, else empty.
+    state : dagprop.render.State
+        The values, gradients and edge gradients known after this step, keyed by
+        node names (tensor level) or element names (element level).
+    highlight : list
+        Node names and ``(source, consumer[, slot])`` edges to draw highlighted.
+    current : str
+        The node or edge of this step, as text (``"a1"``, ``"yhat->a2[0]"``).
+    step : Step or None
+        The simulated step this frame shows.
+    """
+
+    phase: str
+    caption: str
+    detail: str
+    state: State
+    highlight: list = field(default_factory=list)
+    current: str = ""
+    step: Step | None = None
+
+
+def frames(graph: Graph, loss: Node | str, level: str = "tensor", *, feeds: Mapping[str, Any] | None = None,
+           seed: Any = None, precision: int = 4) -> list[Frame]:
+    """The frames of an animated run, in the scheduler's order, without drawing them.
+
+    A first frame with the leaves' values, one frame per forward step, a frame
+    where the backward pass starts from the seed at the loss, one frame per
+    backward step (one per edge slot), and a last frame with everything.
+
+    Parameters
+    ----------
+    graph, loss, feeds, seed
+        As in :func:`dagprop.simulate`.
+    level : {"tensor", "element"}
+        Draw op nodes, or single elements (see :func:`dagprop.paths.element_graph`).
+    precision : int
+        Significant digits in captions.
+
+    Returns
+    -------
+    list of Frame
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> from dagprop.animate import frames
+    >>> g = dp.Graph()
+    >>> x = g.param("x", 3.0)
+    >>> L = g.op("add", g.op("mul", x, x, name="y"), x, name="L")
+    >>> for f in frames(g, L):
+    ...     print(f.phase, f.current, "|", f.caption, "|", f.detail)
+    start  | Start: the leaves are known: x = 3 |
+    forward y | Forward: y = mul(x, x) = 9 |
+    forward L | Forward: L = add(y, x) = 12 |
+    backward L | Backward starts at L with dL/dL = 1 |
+    backward L->y[0] | Backward: L sends 1 back to y (input a of add) | y.grad = 1
+    backward L->x[1] | Backward: L sends 1 back to x (input b of add) | x.grad = 1
+    backward y->x[0] | Backward: y sends 3 back to x (input a of mul) | x.grad = 1 + 3 = 4, a running sum of 2 contributions
+    backward y->x[1] | Backward: y sends 3 back to x (input b of mul) | x.grad = 1 + 3 + 3 = 7, a running sum of 3 contributions
+    done  | Done: every gradient is known |
+    """
+    return _build(graph, loss, level, feeds, seed, precision)[0]
+
+
+def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] | None, seed: Any,
+           precision: int) -> tuple[list[Frame], Graph | nx.DiGraph]:
+    """The frames, and the graph to draw them on (the element graph at the run's values, or ``graph``)."""
+    if level not in LEVELS:
+        raise GraphError(f"level must be 'tensor' or 'element', got {level!r}")
+    loss_node = graph._resolve(loss)
+    run = SimulatedRun(graph, loss_node, np.ones(()))
+    steps = list(simulate(graph, loss_node, feeds=feeds, seed=seed, run=run))
+    view = _ElementView(graph, run) if level == "element" else _TensorView(graph)
+    short = lambda x: _brief(x, precision)  # noqa: E731
+
+    known = State()
+    leaves = [n for n in graph._nodes if n.op_def is None and run.values[n.index] is not None
+              and n.index in graph._current_plan().ancestors((loss_node.index,))]
+    for node in leaves:
+        view.add_value(known, node, run.values[node.index])
+    result = [Frame("start", "Start: the leaves are known: " + ", ".join(f"{n.name} = {short(run.values[n.index])}"
+                                                                        for n in leaves),
+                    "", view.copy(known), [n.name for n in leaves], "")]
+    received: dict[str, list[np.ndarray]] = {}
+    backward_started = False
+    for step in steps:
+        if step.kind == "forward":
+            node = graph[step.node]
+            view.add_value(known, node, step.value)
+            inputs = ", ".join(i.name for i in node.inputs)
+            edges = [(i.name, node.name, slot) for slot, i in enumerate(node.inputs)]
+            result.append(Frame("forward", f"Forward: {node.name} = {node.op}({inputs}) = {short(step.value)}", "",
+                                view.copy(known), [node.name, *edges], node.name, step))
+            continue
+        if not backward_started:
+            backward_started = True
+            view.add_grad(known, loss_node, run.seed)
+            result.append(Frame("backward", f"Backward starts at {loss_node.name} with "
+                                            f"d{loss_node.name}/d{loss_node.name} = {short(run.seed)}", "",
+                                view.copy(known), [loss_node.name], loss_node.name))
+        source, consumer, slot = step.edge
+        consumer_node = graph[consumer]
+        received.setdefault(source, []).append(step.contribution)
+        view.add_edge(known, step, graph[source], consumer_node, run)
+        view.add_grad(known, graph[source], step.grad)
+        parts = received[source]
+        if len(parts) >= 2:
+            detail = (f"{source}.grad = " + " + ".join(short(p) for p in parts) + f" = {short(step.grad)}, "
+                      f"a running sum of {len(parts)} contributions")
+        else:
+            detail = f"{source}.grad = {short(step.grad)}"
+        slot_name = _slot_name(consumer_node, slot)
+        result.append(Frame("backward", f"Backward: {consumer} sends {short(step.contribution)} back to {source} "
+                                        f"(input {slot_name} of {consumer_node.op})", detail, view.copy(known),
+                            [source, (source, consumer, slot)], f"{consumer}->{source}[{slot}]", step))
+    result.append(Frame("done", "Done: every gradient is known" if backward_started else "Done", "",
+                        view.copy(known), [], ""))
+    return result, view.diagram()
+
+
+def _slot_name(node: Node, slot: int) -> str:
+    names = node.op_def.inputs
+    return f"{names[0]}[{slot}]" if node.op_def.variadic else names[min(slot, len(names) - 1)]
+
+
+def _brief(x: Any, precision: int) -> str:
+    array = np.asarray(x)
+    if array.ndim == 0:
+        return format_number(array, precision)
+    if array.size <= 6:
+        inner = lambda a: ("[" + ", ".join(inner(b) for b in a) + "]" if isinstance(a, np.ndarray)  # noqa: E731
+                           else format_number(a, precision))
+        return inner(array)
+    return f"<{'x'.join(map(str, array.shape))} array, norm {format_number(np.linalg.norm(array), precision)}>"
+
+
+class _TensorView:
+    """Fills a render State keyed by node names."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+
+    def add_value(self, state: State, node: Node, value: np.ndarray) -> None:
+        state.values[node.name] = value
+
+    def add_grad(self, state: State, node: Node, grad: np.ndarray) -> None:
+        state.grads[node.name] = grad
+
+    def add_edge(self, state: State, step: Step, source: Node, consumer: Node, run: SimulatedRun) -> None:
+        state.edge_grads[step.edge] = step.contribution
+
+    def copy(self, state: State) -> State:
+        return State(dict(state.values), dict(state.grads), dict(state.edge_grads))
+
+    def diagram(self) -> Graph:
+        return self.graph
+
+
+class _ElementView:
+    """Fills a render State keyed by element names, over the element graph of the run's values."""
+
+    def __init__(self, graph: Graph, run: SimulatedRun) -> None:
+        self.graph = graph
+        plan = graph._current_plan()
+        wanted = plan.ancestors((run.loss.index,))
+        self.element_graph: nx.DiGraph = _element_graph(graph, run.values, [None] * len(graph._nodes),
+                                                        [n for n in graph._nodes if n.index in wanted])
+        self.names = {n.name: [element_name(n.name, i) for i in np.ndindex(np.shape(run.values[n.index]))]
+                      for n in graph._nodes if n.index in wanted}
+        # element edges summed over slots: their flow is drawn once every slot has sent its part
+        self.slots_left: dict[tuple[str, str], int] = {}
+        for node in graph._nodes:
+            for source in node.inputs:
+                key = (source.name, node.name)
+                self.slots_left[key] = self.slots_left.get(key, 0) + 1
+
+    def add_value(self, state: State, node: Node, value: np.ndarray) -> None:
+        for name, v in zip(self.names[node.name], np.asarray(value).ravel()):
+            state.values[name] = float(v)
+
+    def add_grad(self, state: State, node: Node, grad: np.ndarray) -> None:
+        for name, g in zip(self.names[node.name], np.asarray(grad).ravel()):
+            state.grads[name] = float(g)
+
+    def add_edge(self, state: State, step: Step, source: Node, consumer: Node, run: SimulatedRun) -> None:
+        key = (source.name, consumer.name)
+        self.slots_left[key] -= 1
+        if self.slots_left[key]:
+            return
+        consumer_grad = np.asarray(run.grads[consumer.index]).ravel()
+        positions = {name: k for k, name in enumerate(self.names[consumer.name])}
+        for element in self.names[source.name]:
+            for target, data in self.element_graph.succ[element].items():
+                if target in positions:
+                    state.edge_grads[(element, target, 0)] = data["weight"] * float(consumer_grad[positions[target]])
+
+    def copy(self, state: State) -> State:
+        return State(dict(state.values), dict(state.grads), dict(state.edge_grads))
+
+    def diagram(self) -> nx.DiGraph:
+        return self.element_graph
+
+
+def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "tensor", *,
+            feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
+            interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0) -> FilePath:
+    """Write one self-contained HTML file that plays the forward and backward run step by step.
+
+    The file works offline: every frame is an inline SVG diagram, and the player
+    (play/pause, step back and forward, a slider, the arrow keys, space, Home and
+    End) is a short inline script. Each frame shows what is known so far, with the
+    current node or edge highlighted; when a node receives its second and later
+    contributions, the diagram and the caption show the running sum. The graph's
+    own values and gradients are left unchanged (see :func:`dagprop.simulate`).
+
+    Parameters
+    ----------
+    graph : Graph
+    loss : Node or str
+        The node to differentiate.
+    path : str or pathlib.Path
+        Where to write the HTML file.
+    level : {"tensor", "element"}
+        Draw op nodes, or single elements (neurons) with their local derivatives.
+    feeds, seed
+        As in :func:`dagprop.simulate`.
+    title : str, optional
+        The page's heading (default: "dagprop: forward and backward through <loss>").
+    interval : float
+        Seconds per frame when playing.
+    precision : int
+        Significant digits of the numbers drawn.
+    rankdir : {"LR", "RL", "TB", "BT"}
+        Direction of the forward flow in the diagrams.
+    timeout : float
+        Seconds Graphviz may take per frame.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    RenderError
+        When Graphviz's dot is missing or fails.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> x = g.param("x", 3.0)
+    >>> L = g.op("add", g.op("mul", x, x, name="y"), x, name="L")
+    >>> out = dp.animate(g, L, pathlib.Path(tempfile.mkdtemp()) / "run.html")
+    >>> html = out.read_text()
+    >>> html.count('class="frame"'), "<script src" in html
+    (9, False)
+    """
+    every, view_graph = _build(graph, loss, level, feeds, seed, precision)
+    loss_name = graph._resolve(loss).name
+    sources = [to_dot(view_graph, state=frame.state, highlight=frame.highlight, level=level, precision=precision,
+                      rankdir=rankdir, legend=False, max_nodes=None) for frame in every]
+    # Lay out once, with the last frame's labels (it knows the most, so they are the
+    # largest), and draw every frame at those positions: nothing moves between steps.
+    layout = json.loads(pipe(sources[-1], "json", timeout=timeout))
+
+    def draw(source: str) -> str:
+        return pipe(_pinned(source, layout), "svg", timeout=timeout).decode("utf-8")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pictures = list(pool.map(draw, sources))
+    heading = title if title is not None else f"dagprop: forward and backward through {loss_name}"
+    page = _page(heading, level, every, pictures, interval)
+    target = FilePath(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    return target
+
+
+# -- one layout for every frame ------------------------------------------------------------
+
+_NODE_STATEMENT = re.compile(r"^(\t+)([A-Za-z_]\w*) \[", re.M)
+_EDGE_STATEMENT = re.compile(r"^(\t+)([A-Za-z_]\w*) -> ([A-Za-z_]\w*) \[", re.M)
+_CLUSTER_STATEMENT = re.compile(r"(subgraph (cluster_\w+) \{\s*graph \[)")
+
+
+def _pinned(source: str, layout: Mapping[str, Any]) -> str:
+    """``source`` with the positions of ``layout`` (Graphviz's JSON output for a diagram of the
+    same graph) written in, drawn by the ``nop2`` engine, which keeps positions as given.
+
+    Node sizes become minimums, so a label never gets clipped. Anything the layout
+    does not know (it should know everything) is left to Graphviz, so the worst
+    case is an unpinned frame, never a failure.
+    """
+    count = int(layout.get("_subgraph_cnt", 0))
+    objects = layout.get("objects", [])
+    subgraphs, nodes = objects[:count], objects[count:]
+    by_id = {node["_gvid"]: node for node in nodes}
+    node_attrs = {node["name"]: f'pos="{node["pos"]}" width={node["width"]} height={node["height"]} '
+                  for node in nodes if "pos" in node}
+    edge_attrs: dict[tuple[str, str], list[str]] = {}
+    for edge in sorted(layout.get("edges", []), key=lambda e: e["_gvid"]):
+        key = (by_id[edge["tail"]]["name"], by_id[edge["head"]]["name"])
+        extra = (f'pos="{edge["pos"]}" ' if "pos" in edge else "") + (f'lp="{edge["lp"]}" ' if "lp" in edge else "")
+        edge_attrs.setdefault(key, []).append(extra)
+    clusters = {sub["name"]: sub for sub in subgraphs}
+    seen: dict[tuple[str, str], int] = {}
+    pinned_all = True
+
+    def pin_edge(match: re.Match) -> str:
+        nonlocal pinned_all
+        key = (match.group(2), match.group(3))
+        k = seen.get(key, 0)
+        seen[key] = k + 1
+        known = edge_attrs.get(key, [])
+        if k >= len(known):
+            pinned_all = False
+            return match.group(0)
+        return match.group(0) + known[k]
+
+    def pin_node(match: re.Match) -> str:
+        return match.group(0) + node_attrs.get(match.group(2), "")
+
+    def pin_cluster(match: re.Match) -> str:
+        nonlocal pinned_all
+        cluster = clusters.get(match.group(2))
+        if cluster is None or "bb" not in cluster:
+            pinned_all = False
+            return match.group(0)
+        return match.group(0) + f'bb="{cluster["bb"]}" ' + (f'lp="{cluster["lp"]}" ' if "lp" in cluster else "")
+
+    result = _EDGE_STATEMENT.sub(pin_edge, source)
+    result = _NODE_STATEMENT.sub(pin_node, result)
+    result = _CLUSTER_STATEMENT.sub(pin_cluster, result)
+    if not pinned_all or "bb" not in layout:
+        return source
+    return result.replace("{\n", f'{{\n\tgraph [layout=nop2 bb="{layout["bb"]}"]\n', 1)
+
+
+# -- the page -----------------------------------------------------------------------------
+
+_SVG_PREAMBLE = re.compile(r"^.*?(?=<svg\b)", re.S)
+_SVG_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_SVG_ID = re.compile(r'\bid="([^"]*)"')
+_SVG_REFERENCE = re.compile(r'(url\(#|href="#)')
+
+
+def _inline_svg(svg: str, prefix: str) -> str:
+    """Graphviz's SVG made fit to sit inside HTML next to other frames: no XML preamble or
+    comments, and ids made unique per frame."""
+    svg = _SVG_PREAMBLE.sub("", svg, count=1)
+    svg = _SVG_COMMENT.sub("", svg)
+    svg = _SVG_ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
+    return _SVG_REFERENCE.sub(lambda m: m.group(1) + prefix, svg).strip()
+
+
+_STYLE = """
+:root { --ink: #1a1a1a; --muted: #6b6b6b; --accent: #ff7f0e; --red: #d62728; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
+       color: var(--ink); background: #fafafa; }
+header { position: sticky; top: 0; z-index: 1; background: #ffffffee; border-bottom: 1px solid #ddd;
+         padding: 10px 18px 8px; }
+h1 { font-size: 17px; margin: 0 0 6px; }
+#controls { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; }
+#controls button { font: inherit; min-width: 2.6em; padding: 3px 9px; border: 1px solid #bbb;
+                   border-radius: 5px; background: #fff; cursor: pointer; }
+#controls button:hover { border-color: var(--accent); }
+#controls button:focus-visible, #slider:focus-visible { outline: 2px solid var(--accent); outline-offset: 1px; }
+#slider { flex: 1 1 240px; accent-color: var(--accent); }
+#counter { font-variant-numeric: tabular-nums; color: var(--muted); min-width: 7em; text-align: right; }
+.caption { margin: 8px 0 0; font-weight: 600; }
+.detail { margin: 2px 0 0; color: var(--red); font-variant-numeric: tabular-nums; min-height: 1.45em; }
+.phase { display: inline-block; font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
+         padding: 0 6px; margin-right: 6px; border-radius: 4px; color: #fff; background: var(--muted); }
+.phase.forward { background: #2b62b8; } .phase.backward { background: var(--red); }
+main { padding: 12px 18px 24px; }
+.diagram { overflow: auto; }
+.diagram svg { display: block; margin: 0 auto; background: #fff; }
+body.fit .diagram svg { max-width: 100%; height: auto; }
+.help { color: var(--muted); font-size: 12px; margin: 4px 0 0; }
+"""
+
+_SCRIPT = """
+(function () {
+  "use strict";
+  var frames = Array.prototype.slice.call(document.querySelectorAll("section.frame"));
+  var slider = document.getElementById("slider");
+  var counter = document.getElementById("counter");
+  var play = document.getElementById("play");
+  var caption = document.getElementById("caption");
+  var detail = document.getElementById("detail");
+  var interval = Number(document.body.getAttribute("data-interval")) || 1000;
+  var accent = document.body.getAttribute("data-highlight");
+  var fit = document.getElementById("fit");
+  var current = 0, timer = null;
+
+  function show(i) {
+    i = Math.max(0, Math.min(frames.length - 1, i));
+    frames[current].hidden = true;
+    frames[i].hidden = false;
+    current = i;
+    slider.value = String(i);
+    counter.textContent = "step " + (i + 1) + " / " + frames.length;
+    caption.innerHTML = frames[i].querySelector(".caption-source").innerHTML;
+    detail.textContent = frames[i].getAttribute("data-detail");
+    document.body.setAttribute("data-frame", String(i));
+    var marked = frames[i].querySelector('[stroke="' + accent + '"]');
+    var target = marked && marked.closest("g.node, g.edge");
+    if (target && target.scrollIntoView) { target.scrollIntoView({block: "nearest", inline: "center"}); }
+  }
+  function toggleFit() {
+    var on = document.body.classList.toggle("fit");
+    fit.setAttribute("aria-pressed", on ? "true" : "false");
+    show(current);
+  }
+  function stop() {
+    if (timer !== null) { clearInterval(timer); timer = null; }
+    play.textContent = "\\u25B6 play";
+    play.setAttribute("aria-pressed", "false");
+  }
+  function start() {
+    if (current === frames.length - 1) { show(0); }
+    timer = setInterval(function () {
+      if (current >= frames.length - 1) { stop(); } else { show(current + 1); }
+    }, interval);
+    play.textContent = "\\u275A\\u275A pause";
+    play.setAttribute("aria-pressed", "true");
+  }
+  function toggle() { if (timer === null) { start(); } else { stop(); } }
+
+  document.getElementById("first").addEventListener("click", function () { stop(); show(0); });
+  document.getElementById("prev").addEventListener("click", function () { stop(); show(current - 1); });
+  document.getElementById("next").addEventListener("click", function () { stop(); show(current + 1); });
+  document.getElementById("last").addEventListener("click", function () { stop(); show(frames.length - 1); });
+  play.addEventListener("click", toggle);
+  fit.addEventListener("click", toggleFit);
+  slider.addEventListener("input", function () { stop(); show(Number(slider.value)); });
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) { return; }
+    var key = event.key;
+    if (key === "ArrowRight" || key === "ArrowDown") { stop(); show(current + 1); }
+    else if (key === "ArrowLeft" || key === "ArrowUp") { stop(); show(current - 1); }
+    else if (key === "Home") { stop(); show(0); }
+    else if (key === "End") { stop(); show(frames.length - 1); }
+    else if (key === " " || key === "k") { toggle(); }
+    else if (key === "f") { toggleFit(); }
+    else { return; }
+    event.preventDefault();
+  });
+  show(0);
+})();
+"""
+
+
+def _page(heading: str, level: str, every: list[Frame], pictures: list[str], interval: float) -> str:
+    esc = quoting.html
+    sections = []
+    for k, (frame, svg) in enumerate(zip(every, pictures)):
+        phase = f'<span class="phase {frame.phase}">{esc(frame.phase)}</span>'
+        sections.append(
+            f'<section class="frame" id="frame-{k}" data-phase="{esc(frame.phase)}" data-current="{esc(frame.current)}"'
+            f' data-detail="{esc(frame.detail)}"{"" if k == 0 else " hidden"}>'
+            f'<template class="caption-source">{phase}{esc(frame.caption)}</template>'
+            f'<div class="diagram">{_inline_svg(svg, f"f{k}-")}</div></section>'
+        )
+    count = len(every)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(heading)}</title>
+<style>{_STYLE}</style>
+</head>
+<body data-interval="{int(round(interval * 1000))}" data-level="{esc(level)}" data-frame="0"
+ data-highlight="{esc(PALETTE[0])}">
+<header>
+<h1>{esc(heading)}</h1>
+<div id="controls" role="toolbar" aria-label="player">
+<button id="first" type="button" title="First step (Home)" aria-label="first step">|\u25c0</button>
+<button id="prev" type="button" title="Step back (\u2190)" aria-label="step back">\u25c0</button>
+<button id="play" type="button" title="Play / pause (space)" aria-pressed="false">\u25b6 play</button>
+<button id="next" type="button" title="Step forward (\u2192)" aria-label="step forward">\u25b6</button>
+<button id="last" type="button" title="Last step (End)" aria-label="last step">\u25b6|</button>
+<input id="slider" type="range" min="0" max="{count - 1}" value="0" step="1" aria-label="step">
+<span id="counter">step 1 / {count}</span>
+<button id="fit" type="button" title="Fit the diagram to the window (f)" aria-pressed="false">fit</button>
+</div>
+<p class="caption" id="caption"></p>
+<p class="detail" id="detail"></p>
+<p class="help">\u2190 \u2192 step, space play/pause, Home/End first/last, f fit to window. Black: forward values; red: gradients;
+highlighted: the current step.</p>
+</header>
+<main>
+{chr(10).join(sections)}
+</main>
+<script>{_SCRIPT}</script>
+</body>
+</html>
+"""

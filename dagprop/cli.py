@@ -1,0 +1,427 @@
+"""The ``dagprop`` command: list ops, draw a graph, check an op, run the demo.
+
+Each subcommand is one function in :data:`COMMANDS` that adds its parser to the
+subparsers and sets ``run``, the function that does the work and returns the
+exit status. To add one (``animate``, ``code``...), write such a function and
+append it to ``COMMANDS``::
+
+    def animate_command(subparsers):
+        parser = subparsers.add_parser("animate", help="...", description="...")
+        parser.add_argument("source")
+        parser.set_defaults(run=_run_animate)
+
+A user error raises any exception (preferably a :class:`dagprop.DagpropError`);
+``main`` turns it into one line on stderr and exit status 1, or shows the
+traceback with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import runpy
+import sys
+from pathlib import Path as FilePath
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import DagpropError
+from .graph import Graph, Node
+
+__all__ = ["main", "build_parser", "COMMANDS", "CommandError", "load_source", "find_loss"]
+
+
+class CommandError(DagpropError):
+    """A command was asked for something it cannot do with the given arguments."""
+
+
+# -- shared helpers -------------------------------------------------------------------------------
+
+
+def load_source(source: str | FilePath) -> tuple[Graph, Node | str | None]:
+    """The graph (and loss, if it says) from a saved ``.json`` graph or a Python file defining ``graph``.
+
+    A Python file is run as a script (it is the user's own code) and must define
+    ``graph``, a :class:`dagprop.Graph`; it may define ``loss``, a node or a node
+    name. A JSON file is only parsed, never run.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "model.py")
+    ...     _ = open(path, "w").write("import dagprop as dp\\ngraph = dp.Graph()\\nloss = graph.param('w', 2.0)\\n")
+    ...     graph, loss = load_source(path)
+    >>> loss.name
+    'w'
+    """
+    from .io import read
+
+    path = FilePath(source)
+    if not path.exists():
+        raise CommandError(f"{str(path)!r} does not exist")
+    if path.suffix.lower() == ".json":
+        return read(path)
+    if path.suffix.lower() != ".py":
+        raise CommandError(f"cannot read {str(path)!r}: SOURCE must be a saved graph (.json) or a Python file (.py) "
+                           f"that defines `graph`")
+    namespace = runpy.run_path(str(path), run_name="__dagprop_source__")
+    graph = namespace.get("graph")
+    if not isinstance(graph, Graph):
+        found = "nothing" if graph is None else f"a {type(graph).__name__}"
+        raise CommandError(f"{str(path)!r} must define `graph`, a dagprop.Graph; it defines {found} under that name")
+    loss = namespace.get("loss")
+    if loss is not None and not isinstance(loss, (Node, str)):
+        raise CommandError(f"{str(path)!r}: `loss` must be a node or a node name, got a {type(loss).__name__}")
+    return graph, loss
+
+
+def find_loss(graph: Graph, given: Node | str | None = None) -> Node | None:
+    """The node to differentiate: ``given`` if any, else the only single-element node that nothing consumes.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); L = g.op("sum", g.param("w", [1.0, 2.0]), name="L")
+    >>> find_loss(g).name
+    'L'
+    """
+    if given is not None:
+        try:
+            return graph._resolve(given)
+        except KeyError as exc:
+            raise CommandError(str(exc.args[0]) + " (the loss)") from None
+    consumed = {source.name for node in graph for source in node.inputs}
+    sinks = [n for n in graph if n.name not in consumed and n.op_def is not None]
+    scalar = [n for n in sinks if n.shape is not None and int(np.prod(n.shape)) == 1]
+    return scalar[0] if len(scalar) == 1 else None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, DagpropError) else f"{type(exc).__name__}: {text}"
+
+
+def _add_debug(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the full traceback when something goes wrong")
+
+
+def _subparser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help, description=description)
+    _add_debug(parser, argparse.SUPPRESS)  # SUPPRESS: do not undo a --debug given before the command
+    return parser
+
+
+# -- dagprop ops ------------------------------------------------------------------------------------
+
+
+def ops_command(subparsers: Any) -> None:
+    """Add ``dagprop ops`` (list every registered op) to ``subparsers``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> subparsers = argparse.ArgumentParser().add_subparsers()
+    >>> ops_command(subparsers)
+    >>> sorted(subparsers.choices)
+    ['ops']
+    """
+    parser = _subparser(subparsers, "ops", "list every registered op",
+                        "List every op the installed plugins provide: its plugin, inputs, whether it has an "
+                        "explicit jacobian and a decomposition, and what it computes.")
+    parser.set_defaults(run=_run_ops)
+
+
+def _run_ops(args: argparse.Namespace) -> int:
+    graph = Graph()
+    rows = [("op", "plugin", "inputs", "jacobian", "decompose", "computes")]
+    for op in graph.registry:
+        inputs = f"{op.inputs[0]}..." if op.variadic else ", ".join(op.inputs)
+        rows.append((op.name, op.plugin, inputs, "yes" if op.jacobian else "-", "yes" if op.decompose else "-",
+                     op.doc))
+    widths = [max(len(row[k]) for row in rows) for k in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths)) + "  " + row[5])
+    print(f"\n{len(rows) - 1} ops")
+    return 0
+
+
+# -- dagprop render ---------------------------------------------------------------------------------
+
+
+def render_command(subparsers: Any) -> None:
+    """Add ``dagprop render`` (draw a saved graph or a Python file's graph) to ``subparsers``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> subparsers = argparse.ArgumentParser().add_subparsers()
+    >>> render_command(subparsers)
+    >>> sorted(subparsers.choices)
+    ['render']
+    """
+    parser = _subparser(subparsers, "render", "draw a graph with its values and gradients",
+                        "Run a graph forward and backward and draw it: values on nodes, gradients in red on "
+                        "nodes and on the edges they flowed back along.")
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a saved graph (.json) or a Python file that defines `graph` (and optionally `loss`)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="the file to write; its suffix sets the format (.svg .png .pdf .dot)")
+    parser.add_argument("--format", help="output format, overriding the suffix (svg, png, pdf, dot, ...)")
+    parser.add_argument("--loss", metavar="NAME",
+                        help="the node to differentiate (default: the file's loss, or the only scalar output)")
+    parser.add_argument("--no-grad", action="store_true", help="run forward only and draw values")
+    parser.add_argument("--expand", metavar="OPS",
+                        help="composite ops to draw as their circuit, comma-separated, or 'all'")
+    parser.add_argument("--level", choices=("tensor", "element"), default="tensor",
+                        help="draw op nodes (tensor, default) or single elements (element)")
+    parser.add_argument("--highlight", metavar="NAMES", help="nodes to draw in bold colour, comma-separated")
+    parser.add_argument("--title", help="a heading for the diagram")
+    parser.add_argument("--precision", type=int, default=4, help="significant digits (default 4)")
+    parser.add_argument("--rankdir", choices=("LR", "RL", "TB", "BT"), default="LR",
+                        help="direction of the forward flow (default LR)")
+    parser.add_argument("--max-nodes", type=int, default=300,
+                        help="above this many nodes draw a collapsed view (default 300)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds Graphviz may take (default 60)")
+    parser.set_defaults(run=_run_render)
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from .render import render
+
+    graph, file_loss = load_source(args.source)
+    loss = find_loss(graph, args.loss or file_loss)
+    graph.zero_grad()
+    graph.forward()
+    if not args.no_grad:
+        if loss is None:
+            consumed = {source.name for node in graph for source in node.inputs}
+            candidates = [n.name for n in graph if n.name not in consumed and n.op_def is not None]
+            raise CommandError(f"cannot tell which node is the loss (outputs: {', '.join(candidates) or 'none'}); "
+                               f"pass --loss NAME, or --no-grad to draw values only")
+        graph.backward(loss)
+    expand: Any = True if args.expand and args.expand.strip().lower() == "all" else _split(args.expand)
+    render(graph, args.output, format=args.format, expand=expand, level=args.level,
+           highlight=_split(args.highlight), title=args.title, precision=args.precision, rankdir=args.rankdir,
+           max_nodes=args.max_nodes, timeout=args.timeout,
+           show=("value",) if args.no_grad else ("value", "grad"), edge_labels=None if args.no_grad else "grad")
+    summary = f"{len(graph)} nodes"
+    if loss is not None and not args.no_grad:
+        summary += f", loss {loss.name} = {float(np.asarray(loss.value).reshape(())):.6g}"
+    print(f"wrote {args.output} ({summary})")
+    return 0
+
+
+# -- dagprop check-op -------------------------------------------------------------------------------
+
+
+def check_op_command(subparsers: Any) -> None:
+    """Add ``dagprop check-op`` (check a registered op's rules) to ``subparsers``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> subparsers = argparse.ArgumentParser().add_subparsers()
+    >>> check_op_command(subparsers)
+    >>> sorted(subparsers.choices)
+    ['check-op']
+    """
+    parser = _subparser(subparsers, "check-op", "check an op's gradients against finite differences",
+                        "Check a registered op: its vjp against central differences, its explicit jacobian "
+                        "against its vjp, and a composite op against autodiff through its decomposition. "
+                        "Uses the op's example inputs unless --shapes is given.")
+    parser.add_argument("name", metavar="NAME", help="the op to check (see `dagprop ops`)")
+    parser.add_argument("--shapes", nargs="+", metavar="SHAPE",
+                        help="one shape per input, such as 3,4 (use 'scalar' for a 0-d input)")
+    parser.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE",
+                        help="an op attribute, VALUE a Python literal (axis=0, keepdims=True); repeatable")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.set_defaults(run=_run_check_op)
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    if text.strip().lower() in ("scalar", "()", ""):
+        return ()
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise CommandError(f"shape {text!r} is not a list of integers such as 3,4") from None
+    if any(n < 0 for n in shape):
+        raise CommandError(f"shape {text!r} has a negative size")
+    return shape
+
+
+def _parse_attr(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise CommandError(f"--attr {text!r} must look like KEY=VALUE, for instance axis=0")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw  # a bare word is taken as a string
+    return key.strip(), value
+
+
+def _run_check_op(args: argparse.Namespace) -> int:
+    from .testing import check_op
+
+    op = Graph().registry[args.name]
+    attrs: dict[str, Any] = {}
+    if args.shapes:
+        inputs: Sequence[Any] = [_parse_shape(s) for s in args.shapes]
+    elif op.example is not None:
+        inputs, attrs = op.example(np.random.default_rng(args.seed))
+        attrs = dict(attrs)
+    else:
+        least = op.arity[0]
+        inputs = [(3, 4)] * least
+    attrs.update(_parse_attr(a) for a in args.attr)
+    least, most = op.arity
+    if len(inputs) < least or (most is not None and len(inputs) > most):
+        expected = str(least) if least == most else f"{least} to {most if most is not None else 'any number'}"
+        raise CommandError(f"op {op.name!r} takes {expected} input{'s' if most != 1 else ''} "
+                           f"({', '.join(op.inputs)}); got {len(inputs)} shapes")
+    described = ", ".join(str(tuple(x)) if isinstance(x, tuple) else f"array {np.shape(x)}" for x in inputs)
+    extra = "".join(f", {k}={v!r}" for k, v in attrs.items())
+    print(f"checking {op.name} (plugin {op.plugin}) on inputs {described}{extra}")
+    result = check_op(args.name, *inputs, seed=args.seed, **attrs)
+    print(result)
+    return 0
+
+
+# -- dagprop demo -----------------------------------------------------------------------------------
+
+
+def demo_command(subparsers: Any) -> None:
+    """Add ``dagprop demo`` (draw the attention example from the notes) to ``subparsers``.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> subparsers = argparse.ArgumentParser().add_subparsers()
+    >>> demo_command(subparsers)
+    >>> sorted(subparsers.choices)
+    ['demo']
+    """
+    parser = _subparser(subparsers, "demo", "draw the attention example from the notes",
+                        "Build the attention example from the notes (Q, K and V projections, softmax, an L2 "
+                        "loss), run it forward and backward, and write its diagrams (softmax as a box and as "
+                        "its circuit) and the saved graph to DIR.")
+    parser.add_argument("-o", "--output", default="dagprop-demo", metavar="DIR",
+                        help="directory to write to (default ./dagprop-demo)")
+    parser.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run(args.output)
+    return 0
+
+
+# -- dagprop animate --------------------------------------------------------------------------------
+
+
+def animate_command(subparsers: Any) -> None:
+    parser = _subparser(subparsers, "animate", "play a forward and backward run step by step in a browser",
+                        "Simulate a graph's forward and backward run and write one self-contained HTML file "
+                        "(works offline) that plays it step by step: play/pause, step back and forward, a "
+                        "slider and the arrow keys; each frame highlights the current node or edge and shows "
+                        "running sums where gradients add up.")
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a saved graph (.json) or a Python file that defines `graph` (and optionally `loss`)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the HTML file to write")
+    parser.add_argument("--loss", metavar="NAME",
+                        help="the node to differentiate (default: the file's loss, or the only scalar output)")
+    parser.add_argument("--level", choices=("tensor", "element"), default="tensor",
+                        help="draw op nodes (tensor, default) or single elements (element)")
+    parser.add_argument("--expand", metavar="OPS",
+                        help="composite ops to play as their circuit, comma-separated, or 'all'")
+    parser.add_argument("--title", help="the page's heading")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds per frame when playing (default 1)")
+    parser.add_argument("--precision", type=int, default=4, help="significant digits (default 4)")
+    parser.add_argument("--rankdir", choices=("LR", "RL", "TB", "BT"), default="LR",
+                        help="direction of the forward flow (default LR)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds Graphviz may take per frame (default 60)")
+    parser.set_defaults(run=_run_animate)
+
+
+def _run_animate(args: argparse.Namespace) -> int:
+    from .animate import animate
+
+    graph, file_loss = load_source(args.source)
+    if args.expand:
+        graph = graph.expanded(True if args.expand.strip().lower() == "all" else _split(args.expand))
+    loss = find_loss(graph, args.loss or file_loss)
+    if loss is None:
+        consumed = {source.name for node in graph for source in node.inputs}
+        candidates = [n.name for n in graph if n.name not in consumed and n.op_def is not None]
+        raise CommandError(f"cannot tell which node is the loss (outputs: {', '.join(candidates) or 'none'}); "
+                           f"pass --loss NAME")
+    written = animate(graph, loss, args.output, level=args.level, title=args.title, interval=args.interval,
+                      precision=args.precision, rankdir=args.rankdir, timeout=args.timeout)
+    print(f"wrote {written} (a step-by-step run through {loss.name}; open it in a browser)")
+    return 0
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+COMMANDS: list[Callable[[Any], None]] = [ops_command, render_command, check_op_command, demo_command,
+                                          animate_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dagprop`` argument parser with every subcommand in :data:`COMMANDS`.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["render", "g.json", "-o", "g.svg", "--expand", "softmax"])
+    >>> args.source, args.output, args.expand, args.debug
+    ('g.json', 'g.svg', 'softmax', False)
+    """
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="dagprop", description="See backpropagation: draw compute graphs with "
+                                     "their values and the gradient on every edge.")
+    parser.add_argument("--version", action="version", version=f"dagprop {__version__}")
+    _add_debug(parser, False)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``dagprop`` command; return its exit status.
+
+    Examples
+    --------
+    >>> main(["check-op", "no_such_op"])  # the error goes to stderr as one line
+    1
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("dagprop: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (``dagprop demo | head``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"dagprop {args.command}: error: {_one_line(exc)}  (--debug shows the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,173 @@
+r"""Every piece of escaping dagprop's diagrams need, in one place.
+
+A diagram mixes three kinds of DOT text, each with its own rules:
+
+* **HTML-like labels** (``label=<...>``), where node names, op names and numbers are
+  shown. Graphviz parses them as XML, so ``& < > "`` must become entities; it
+  then expands escString codes in their text too (``\N`` becomes the node's
+  identifier), so each backslash is doubled. Braces and bars mean nothing there.
+* **Quoted strings** (``tooltip="..."``, colours, styles). Graphviz reads
+  ``\"`` as a quote and applies *escString* rules to some attributes (``\N`` is
+  the node name, ``\n`` a line break), and different Graphviz versions expand
+  backslashes in tooltips a different number of times. So tooltips never carry
+  a backslash: a literal one is drawn as the look-alike U+29F5 (⧵).
+* **Identifiers** of nodes and clusters. dagprop generates them (``n0``,
+  ``cluster_1``), so a user's string never becomes an identifier.
+
+In every kind, control characters (which XML forbids and would make the SVG
+unreadable) are shown as their Unicode "control pictures" (``\n`` as ␊).
+``graphviz.quoting.quote`` alone is not enough: it leaves ``<...>`` and record
+syntax such as ``{ } |`` alone and cannot express a trailing backslash.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["html", "tooltip", "quote", "visible"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+BACKSLASH_LOOKALIKE = "\u29f5"
+
+
+def _picture(match: re.Match) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    if code == 0x7F:
+        return "\u2421"
+    return "\ufffd"
+
+
+def visible(text: object) -> str:
+    r"""``text`` as a string whose control characters are shown as visible symbols.
+
+    Tabs, newlines and other control characters become their Unicode control
+    pictures (``\n`` → ␊), and lone surrogates (which cannot be encoded) become
+    U+FFFD. Everything else is kept.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> visible("a\nb\tc")
+    'a␊b␉c'
+    >>> visible("\x00\x7f")
+    '␀␡'
+    >>> visible(3.5)
+    '3.5'
+    """
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub(_picture, str(text)))
+
+
+def html(text: object) -> str:
+    r"""Escape ``text`` for the inside of an HTML-like label (``label=<...>``).
+
+    The result shows ``text`` literally: markup, entities, quotes, DOT syntax
+    and escString codes such as ``\N`` have no effect (backslashes are doubled,
+    because Graphviz reads ``\\`` in label text as one backslash).
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(html('<b>"x"&{y}|z\\'))
+    &lt;b&gt;&quot;x&quot;&amp;{y}|z\\
+    >>> print(html("\\N is not the node name"))
+    \\N is not the node name
+    >>> print(html("&amp; stays literal"))
+    &amp;amp; stays literal
+    >>> print(html("</TD></TR></TABLE>>"))
+    &lt;/TD&gt;&lt;/TR&gt;&lt;/TABLE&gt;&gt;
+    >>> print(html("line\nbreak"))
+    line␊break
+    >>> print(html("it's"))
+    it&#39;s
+    """
+    text = visible(text).replace("\\", "\\\\")
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+def tooltip(text: object) -> str:
+    r"""``text`` as a quoted DOT string for an escString attribute such as ``tooltip``.
+
+    Includes the surrounding double quotes. Newlines in ``text`` become line
+    breaks of the tooltip; other control characters are shown as symbols;
+    a backslash is shown as ⧵ (U+29F5), because Graphviz versions expand
+    backslashes in tooltips differently; ``& < > "`` become entities that
+    Graphviz passes through to SVG unchanged.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(tooltip('<b>"x"&{y}|z\\'))
+    "&lt;b&gt;&quot;x&quot;&amp;{y}|z⧵"
+    >>> print(tooltip("value\n[1. 2.]"))
+    "value\n[1. 2.]"
+    >>> print(tooltip("\\N is not the node name"))
+    "⧵N is not the node name"
+    >>> print(tooltip("tab\there"))
+    "tab␉here"
+    """
+    lines = str(text).split("\n")
+    escaped = []
+    for line in lines:
+        line = visible(line.replace("\\", BACKSLASH_LOOKALIKE))
+        escaped.append(line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                       .replace('"', "&quot;"))
+    return '"' + "\\n".join(escaped) + '"'
+
+
+def quote(text: object) -> str:
+    r"""``text`` as a double-quoted DOT string (for attribute values such as colours and styles).
+
+    Quotes and backslashes are escaped so the string always ends where it should,
+    even when ``text`` ends with a backslash. Not for labels or tooltips: use
+    :func:`html` or :func:`tooltip`, which also defuse markup and escString codes.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(quote("#d62728"))
+    "#d62728"
+    >>> print(quote('say "hi"'))
+    "say \"hi\""
+    >>> print(quote("ends with \\"))
+    "ends with \\"
+    >>> print(quote("a\nb"))
+    "a␊b"
+    """
+    text = visible(text).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

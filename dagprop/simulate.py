@@ -1,0 +1,204 @@
+"""Step-by-step simulation: a forward and backward run as a sequence of events, in the
+scheduler's own order, for printing, animating, or plugins listening on ``dagprop_on_step``."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+import numpy as np
+
+from . import scheduler
+from .graph import as_array, as_seed
+
+if TYPE_CHECKING:
+    from .graph import Graph, Node
+
+__all__ = ["Step", "simulate", "SimulatedRun"]
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One event of a simulated run.
+
+    Attributes
+    ----------
+    number : int
+        Position in the run, from 0 (forward and backward steps share one count).
+    kind : {"forward", "backward"}
+    node : str
+        Forward: the op node just computed. Backward: the node receiving gradient
+        (the source of ``edge``).
+    value : ndarray or None
+        Forward: the node's new value. Backward: None.
+    edge : tuple (source, consumer, slot) or None
+        Backward: the edge the gradient flows back along, with the consumer's
+        argument slot it fed (``x * x`` has two edges, slots 0 and 1).
+    contribution : ndarray or None
+        Backward: the gradient this edge carries to ``node``.
+    grad : ndarray or None
+        Backward: ``node``'s gradient after adding ``contribution`` (the running sum).
+    arrivals : int
+        Backward: how many contributions ``node`` has received so far, this one
+        included; from 2 on, ``grad`` is a running sum. 0 for forward steps.
+
+    The arrays belong to the run: read them, do not modify them.
+    """
+
+    number: int
+    kind: str
+    node: str
+    value: np.ndarray | None = None
+    edge: tuple[str, str, int] | None = None
+    contribution: np.ndarray | None = None
+    grad: np.ndarray | None = None
+    arrivals: int = 0
+
+    def __str__(self) -> str:
+        if self.kind == "forward":
+            return f"{self.number:>3} forward   {self.node} = {_short(self.value)}"
+        source, consumer, slot = self.edge
+        summed = f" (sum of {self.arrivals} so far)" if self.arrivals > 1 else ""
+        return (f"{self.number:>3} backward  {consumer} -> {source} [slot {slot}]: carries "
+                f"{_short(self.contribution)}, {source}.grad = {_short(self.grad)}{summed}")
+
+
+def _short(x: Any) -> str:
+    array = np.asarray(x)
+    if array.size > 6:
+        return f"<{array.shape} norm {np.linalg.norm(array):.4g}>"
+    return np.array2string(array, precision=4, separator=", ").replace("\n", "")
+
+
+class SimulatedRun:
+    """What a finished :func:`simulate` run knows: every value and gradient it computed.
+
+    Filled in as the steps are consumed; complete once the generator is exhausted.
+    Indexed like the graph's nodes (``values[node.index]``), keyed by name in
+    ``value_of`` and ``grad_of``.
+    """
+
+    def __init__(self, graph: Graph, loss: Node, seed: np.ndarray) -> None:
+        self.graph = graph
+        self.loss = loss
+        self.seed = seed
+        self.values: list[np.ndarray | None] = list(graph._values)
+        self.grads: dict[int, np.ndarray] = {}
+        self.edge_grads: dict[tuple[int, int], np.ndarray] = {}
+
+    def value_of(self, name: str) -> np.ndarray | None:
+        """The value the run computed (or was given) for node ``name``.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("mul", x, x, name="y")
+        >>> run = SimulatedRun(g, y, None)
+        >>> _ = list(dp.simulate(g, y, run=run))
+        >>> float(run.value_of("y")), float(run.grad_of("x"))
+        (9.0, 6.0)
+        """
+        return self.values[self.graph[name].index]
+
+    def grad_of(self, name: str) -> np.ndarray | None:
+        """The gradient the run sent to node ``name``, or None (see :meth:`value_of`)."""
+        return self.grads.get(self.graph[name].index)
+
+
+def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = None, seed: Any = None, *,
+             mode: str = "vjp", run: SimulatedRun | None = None) -> Iterator[Step]:
+    """Run forward and backward, yielding each step as a :class:`Step`, in the scheduler's order.
+
+    The steps come from the scheduler's own ``on_step`` callbacks, so their order
+    is the order the engine really computes in: each op node's forward step, then
+    each edge slot's backward step. Each step is also passed to every plugin's
+    ``dagprop_on_step`` hook as it happens; the generator yields the steps of a pass
+    once that pass has finished (so a failing pass raises before yielding any of
+    its steps).
+
+    The graph's own values and gradients are left unchanged: a simulation is a
+    dry run. Use ``g.forward(); g.backward(loss)`` to keep the results.
+
+    Parameters
+    ----------
+    graph : Graph
+    loss : Node or str
+        The node to differentiate (one element, unless ``seed`` is given).
+    feeds : dict, optional
+        Input values, as in ``Graph.forward``.
+    seed : array, optional
+        The gradient to start from, as in ``Graph.backward``.
+    mode : {"vjp", "jacobian"}
+        As in ``Graph.backward``.
+    run : SimulatedRun, optional
+        Filled with the values and gradients as the steps go by (for callers that
+        need the end state, such as :func:`dagprop.animate`).
+
+    Yields
+    ------
+    Step
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> x = g.param("x", 3.0)
+    >>> y = g.op("mul", x, x, name="y")
+    >>> L = g.op("add", y, x, name="L")
+    >>> for step in dp.simulate(g, L):
+    ...     print(step)
+      0 forward   y = 9.
+      1 forward   L = 12.
+      2 backward  L -> y [slot 0]: carries 1., y.grad = 1.
+      3 backward  L -> x [slot 1]: carries 1., x.grad = 1.
+      4 backward  y -> x [slot 0]: carries 3., x.grad = 4. (sum of 2 so far)
+      5 backward  y -> x [slot 1]: carries 3., x.grad = 7. (sum of 3 so far)
+    >>> x.grad is None  # a dry run
+    True
+    """
+    loss_node = graph._resolve(loss)
+    plan = graph._current_plan()
+    values = list(graph._values)
+    for name, value in (feeds or {}).items():
+        values[graph._feed_target(name).index] = as_array(value, f"the value fed to input {name!r}")
+    hook = graph.registry.plugin_manager.hook.dagprop_on_step
+    state = run if run is not None else SimulatedRun(graph, loss_node, np.zeros(()))
+    state.values = values
+    counter = itertools.count()
+
+    forward_steps: list[Step] = []
+
+    def on_forward(kind: str, node: Node, out: np.ndarray) -> None:
+        step = Step(next(counter), "forward", node.name, value=out)
+        forward_steps.append(step)
+        hook(step=step)
+
+    scheduler.run_forward(plan, values, (loss_node.index,), on_step=on_forward)
+    yield from forward_steps
+
+    # the seed is checked against the value just computed, as Graph.backward does
+    state.seed = as_seed(_Valued(loss_node, values[loss_node.index]), seed)
+    arrivals: dict[int, int] = {}
+    backward_steps: list[Step] = []
+
+    def on_backward(kind: str, node: Node, slot: int, contribution: np.ndarray, grad: np.ndarray) -> None:
+        source = node.inputs[slot]
+        arrivals[source.index] = arrivals.get(source.index, 0) + 1
+        step = Step(next(counter), "backward", source.name, edge=(source.name, node.name, slot),
+                    contribution=contribution, grad=grad, arrivals=arrivals[source.index])
+        backward_steps.append(step)
+        hook(step=step)
+
+    grads, edge_grads = scheduler.run_backward(plan, values, loss_node.index, state.seed, mode=mode,
+                                               on_step=on_backward)
+    state.grads, state.edge_grads = grads, edge_grads
+    yield from backward_steps
+
+
+class _Valued:
+    """A stand-in for a node whose value comes from a simulated run, for ``as_seed``."""
+
+    def __init__(self, node: Node, value: np.ndarray) -> None:
+        self.name = node.name
+        self.value = value

@@ -1,0 +1,307 @@
+"""The animation in a real browser: Debian's headless Chromium driven by playwright.
+
+Opens the HTML file dagprop.animate writes, steps through it with the keyboard, the
+buttons and the slider, checks that the frame and the highlighted element change,
+that no console error appears and nothing is fetched from the network, and that a
+screenshot is not blank.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dagprop as dp
+from dagprop.render import PALETTE
+
+import notes_mlp
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test requirement: pip install -e '.[test]'")
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ACCENT = PALETTE[0]
+
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("Chromium is missing; scripts/setup.sh --test installs it")
+    pytest.skip("Chromium is not installed (scripts/setup.sh --test installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def mlp_html(tmp_path_factory):
+    g, _ = notes_mlp.build()
+    return dp.animate(g, "L", tmp_path_factory.mktemp("anim") / "mlp.html", interval=0.05)
+
+
+@pytest.fixture(scope="module")
+def element_html(tmp_path_factory):
+    g, _ = notes_mlp.build()
+    return dp.animate(g, "L", tmp_path_factory.mktemp("anim") / "mlp_elements.html", level="element")
+
+
+class Page:
+    """A page opened on an animation, recording console errors and network requests."""
+
+    def __init__(self, browser, path: Path) -> None:
+        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.route("**/*", self._route)
+        self.page.goto(path.resolve().as_uri())
+
+    def _route(self, route):
+        url = route.request.url
+        if not url.startswith("file://"):
+            self.requests.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    def frame(self) -> int:
+        return int(self.page.get_attribute("body", "data-frame"))
+
+    def visible(self) -> list[str]:
+        return self.page.eval_on_selector_all("section.frame", "els => els.filter(e => !e.hidden).map(e => e.id)")
+
+    def highlighted(self) -> list[str]:
+        """Titles (Graphviz ids) of the nodes and edges drawn in the highlight colour in the visible frame."""
+        return self.page.evaluate(
+            """accent => {
+                const frame = Array.from(document.querySelectorAll("section.frame")).find(e => !e.hidden);
+                const marked = Array.from(frame.querySelectorAll('[stroke="' + accent + '"]'));
+                const owners = marked.map(el => el.closest("g.node, g.edge")).filter(Boolean);
+                return Array.from(new Set(owners.map(g => g.querySelector("title").textContent)));
+            }""", ACCENT)
+
+    def caption(self) -> str:
+        return self.page.inner_text("#caption")
+
+    def close(self) -> None:
+        self.page.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    pages = []
+
+    def opener(path: Path) -> Page:
+        page = Page(browser, path)
+        pages.append(page)
+        return page
+
+    yield opener
+    for page in pages:
+        page.close()
+
+
+def test_opens_on_the_first_frame_without_errors_or_network(open_page, mlp_html):
+    page = open_page(mlp_html)
+    count = page.page.eval_on_selector_all("section.frame", "els => els.length")
+    g, _ = notes_mlp.build()
+    steps = list(dp.simulate(g, "L"))
+    assert count == len(steps) + 3  # start, backward seed, done
+    assert page.frame() == 0 and page.visible() == ["frame-0"]
+    assert page.page.inner_text("#counter") == f"step 1 / {count}"
+    assert page.caption().startswith("START")
+    assert page.errors == [] and page.requests == []
+
+
+def test_arrow_keys_step_and_the_highlight_follows(open_page, mlp_html):
+    page = open_page(mlp_html)
+    seen_highlights = []
+    seen_captions = []
+    for expected in range(1, 8):
+        page.page.keyboard.press("ArrowRight")
+        assert page.frame() == expected and page.visible() == [f"frame-{expected}"]
+        seen_highlights.append(tuple(page.highlighted()))
+        seen_captions.append(page.caption())
+    assert all(seen_highlights), "every step highlights something"
+    assert all(a != b for a, b in zip(seen_highlights, seen_highlights[1:])), seen_highlights
+    assert all(a != b for a, b in zip(seen_captions, seen_captions[1:]))
+    assert "Forward: a1 = matmul(W1, x)" in seen_captions[0]
+    page.page.keyboard.press("ArrowLeft")
+    assert page.frame() == 6
+    assert tuple(page.highlighted()) == seen_highlights[5]  # frame k is seen_highlights[k - 1]
+    page.page.keyboard.press("End")
+    last = page.frame()
+    page.page.keyboard.press("ArrowRight")  # past the end: stays
+    assert page.frame() == last and page.caption().endswith("Done: every gradient is known")
+    page.page.keyboard.press("Home")
+    assert page.frame() == 0
+    assert page.errors == []
+
+
+def test_buttons_slider_and_play(open_page, mlp_html):
+    page = open_page(mlp_html)
+    page.page.click("#next")
+    page.page.click("#next")
+    assert page.frame() == 2
+    page.page.click("#prev")
+    assert page.frame() == 1
+    page.page.click("#last")
+    last = page.frame()
+    assert last > 10
+    page.page.click("#first")
+    assert page.frame() == 0
+    page.page.eval_on_selector("#slider", "(s) => { s.value = '9'; s.dispatchEvent(new Event('input')); }")
+    assert page.frame() == 9
+    page.page.focus("#slider")
+    page.page.keyboard.press("ArrowRight")  # one step, not two (the slider's own key handling is replaced)
+    assert page.frame() == 10
+    page.page.click("#first")
+    page.page.click("#play")
+    assert page.page.inner_text("#play").endswith("pause")
+    page.page.wait_for_function("() => Number(document.body.dataset.frame) >= 3", timeout=5000)
+    page.page.click("#play")
+    stopped = page.frame()
+    page.page.wait_for_timeout(300)
+    assert page.frame() == stopped and page.page.inner_text("#play").endswith("play")
+    page.page.keyboard.press(" ")
+    page.page.wait_for_function(f"() => Number(document.body.dataset.frame) > {stopped}", timeout=5000)
+    page.page.keyboard.press(" ")
+    assert page.errors == []
+
+
+def test_running_sum_appears_when_a_node_gets_a_second_contribution(open_page, tmp_path):
+    g = dp.Graph()
+    x = g.param("x", 3.0)
+    loss = g.op("add", g.op("mul", x, x, name="y"), x, name="L")
+    page = open_page(dp.animate(g, loss, tmp_path / "sum.html"))
+    details = []
+    for _ in range(8):
+        page.page.keyboard.press("ArrowRight")
+        details.append(page.page.inner_text("#detail"))
+    assert "x.grad = 1 + 3 = 4, a running sum of 2 contributions" in details
+    assert "x.grad = 1 + 3 + 3 = 7, a running sum of 3 contributions" in details
+    # and the diagram draws the sum at x: the renderer's "via ..." captions
+    assert "via y" in page.page.inner_text("section.frame:not([hidden])")
+    assert page.errors == []
+
+
+def test_element_level_highlights_the_elements_of_the_step(open_page, element_html):
+    page = open_page(element_html)
+    page.page.keyboard.press("ArrowRight")  # forward a1: its four elements and their in-edges
+    forward_a1 = page.highlighted()
+    page.page.keyboard.press("End")
+    page.page.keyboard.press("ArrowLeft")  # the last backward step: a1 -> W1, sixteen weights
+    backward_w1 = page.highlighted()
+    assert len(forward_a1) > 4 and len(backward_w1) > 16 and set(forward_a1) != set(backward_w1)
+    assert "W1" in page.caption()
+    assert page.errors == [] and page.requests == []
+
+
+def test_hostile_names_show_as_text(open_page, tmp_path):
+    g = dp.Graph()
+    x = g.param('<img src=x onerror="alert(1)">', [1.0, 2.0])
+    loss = g.op("sum", g.op("mul", x, x, name="</section><script>alert(2)</script>"), name="L&amp;")
+    page = open_page(dp.animate(g, loss, tmp_path / "hostile.html", title="<b>title</b>"))
+    page.page.keyboard.press("End")
+    assert page.dialogs == [] and page.errors == [] and page.requests == []
+    assert page.page.inner_text("h1") == "<b>title</b>"
+    page.page.keyboard.press("Home")
+    assert '<img src=x onerror="alert(1)">' in page.caption()
+    # start, 2 forward steps, the seed, 3 backward steps (x feeds both slots of mul), done
+    assert page.page.eval_on_selector_all("section.frame", "els => els.length") == 8
+    page.page.keyboard.press("ArrowRight")
+    assert "</section><script>alert(2)</script>" in page.caption()
+
+
+def test_screenshot_is_not_blank(open_page, mlp_html, tmp_path):
+    page = open_page(mlp_html)
+    for _ in range(12):
+        page.page.keyboard.press("ArrowRight")
+    png = page.page.screenshot(path=str(tmp_path / "frame.png"))
+    pixels = decode_png(png)
+    assert pixels.shape[0] >= 800 and pixels.shape[1] >= 1200
+    colours = {tuple(p) for p in pixels.reshape(-1, pixels.shape[2])[::97]}
+    assert len(colours) > 20, "a blank or single-colour screenshot"
+    background = np.array([250, 250, 250])[: pixels.shape[2]]
+    drawn = np.abs(pixels[..., :3].astype(int) - background[:3]).sum(axis=2) > 30
+    assert drawn.mean() > 0.02
+    # the highlight colour is really on screen
+    accent = np.array([int(ACCENT[i:i + 2], 16) for i in (1, 3, 5)])
+    assert (np.abs(pixels[..., :3].astype(int) - accent).sum(axis=2) < 40).sum() > 50
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """A minimal PNG decoder (8-bit RGB or RGBA, not interlaced): enough for Chromium's screenshots."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, idat, header = 8, b"", None
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        position += 12 + length
+    width, height, depth, colour_type, _, _, interlace = header
+    assert depth == 8 and colour_type in (2, 6) and interlace == 0
+    channels = 3 if colour_type == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    rows = np.zeros((height, stride), dtype=np.uint8)
+    previous = np.zeros(stride, dtype=np.int32)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind = raw[start]
+        line = np.frombuffer(raw, dtype=np.uint8, count=stride, offset=start + 1).astype(np.int32)
+        if kind == 0:
+            current = line
+        elif kind == 2:
+            current = (line + previous) % 256
+        else:
+            current = np.zeros(stride, dtype=np.int32)
+            for x in range(stride):
+                left = current[x - channels] if x >= channels else 0
+                up = previous[x]
+                if kind == 1:
+                    predictor = left
+                elif kind == 3:
+                    predictor = (left + up) // 2
+                else:
+                    upper_left = previous[x - channels] if x >= channels else 0
+                    estimate = left + up - upper_left
+                    pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - upper_left)
+                    predictor = left if pa <= pb and pa <= pc else up if pb <= pc else upper_left
+                current[x] = (line[x] + predictor) % 256
+        rows[y] = current
+        previous = current
+    return rows.reshape(height, width, channels)
+
+
+def test_the_animate_command_writes_a_playable_file(open_page, tmp_path, capsys):
+    from dagprop.cli import main
+
+    g, _ = notes_mlp.build()
+    dp.save(g, tmp_path / "mlp.json")
+    out = tmp_path / "run.html"
+    assert main(["animate", str(tmp_path / "mlp.json"), "-o", str(out), "--loss", "L", "--level", "element"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    page = open_page(out)
+    page.page.keyboard.press("ArrowRight")
+    assert page.frame() == 1 and page.highlighted() and page.errors == []
+    assert main(["animate", str(tmp_path / "mlp.json"), "-o", str(out), "--loss", "nope"]) == 1
+    assert "no node named 'nope'" in capsys.readouterr().err
+    assert main(["animate", str(tmp_path / "mlp.json"), "-o", str(tmp_path / "circuit.html"), "--expand", "softmax"]) == 0
+    assert "yhat.exp_1" in (tmp_path / "circuit.html").read_text()

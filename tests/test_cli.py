@@ -1,0 +1,383 @@
+"""The `dagprop` command: every subcommand, its output files and its failure exits; the demo's numbers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import dagprop as dp
+from dagprop import demo
+from dagprop.cli import COMMANDS, build_parser, find_loss, main
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None and not os.environ.get("CI"),
+                               reason="Graphviz dot is not installed")
+
+
+def dagprop_command(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``python -m dagprop ARGS`` in a fresh process, as a user would run `dagprop`."""
+    return subprocess.run([sys.executable, "-m", "dagprop", *args], capture_output=True, text=True, timeout=300,
+                          env=env, cwd=cwd)
+
+
+def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def saved_graph(tmp_path):
+    g = dp.Graph()
+    e = g.param("e", [[1.0, 2.0, 0.5]])
+    alpha = g.op("softmax", e, name="alpha")
+    g.op("l2_loss", alpha, g.input("y", [[0.0, 1.0, 0.0]]), name="L")
+    return dp.save(g, tmp_path / "graph.json", loss="L")
+
+
+@pytest.fixture
+def python_source(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(textwrap.dedent("""
+        import dagprop as dp
+        graph = dp.Graph()
+        w = graph.param("w", [[0.5, -1.0], [2.0, 0.25]])
+        h = graph.op("sigmoid", graph.op("matmul", w, graph.input("x", [[1.0], [2.0]])), name="h")
+        loss = graph.op("sum", h, name="L")
+    """))
+    return path
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+class TestCommand:
+    def test_help(self):
+        result = dagprop_command("--help")
+        assert result.returncode == 0
+        for name in ("ops", "render", "check-op", "demo"):
+            assert name in result.stdout
+
+    @pytest.mark.parametrize("name", ["ops", "render", "check-op", "demo"])
+    def test_subcommand_help(self, name):
+        result = dagprop_command(name, "--help")
+        assert result.returncode == 0 and "--debug" in result.stdout
+
+    def test_no_command_prints_usage(self, capsys):
+        assert main([]) == 2
+        assert "usage: dagprop" in capsys.readouterr().err
+
+    def test_usage_error_exits_2(self):
+        result = dagprop_command("render", "graph.json")
+        assert result.returncode == 2 and "-o/--output" in result.stderr
+
+    def test_version(self):
+        result = dagprop_command("--version")
+        assert result.returncode == 0 and result.stdout.startswith("dagprop ")
+
+    def test_console_script_is_installed(self):
+        script = shutil.which("dagprop")
+        if script is None:
+            pytest.skip("the package is not installed with its console script")
+        assert subprocess.run([script, "--help"], capture_output=True, timeout=120).returncode == 0
+
+    def test_commands_are_self_contained_functions(self):
+        names = set(build_parser()._subparsers._group_actions[0].choices)
+        assert {"ops", "render", "check-op", "demo"} <= names  # others add their own
+        assert all(callable(add) for add in COMMANDS)
+
+    def test_a_new_command_is_one_function(self, capsys, monkeypatch):
+        def hello_command(subparsers):
+            parser = subparsers.add_parser("hello")
+            parser.set_defaults(run=lambda args: print("hello") or 0)
+
+        monkeypatch.setattr("dagprop.cli.COMMANDS", [*COMMANDS, hello_command])
+        assert main(["hello"]) == 0 and capsys.readouterr().out == "hello\n"
+
+
+class TestOps:
+    def test_lists_every_op(self, capsys):
+        assert main(["ops"]) == 0
+        out = capsys.readouterr().out
+        lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+        for name in dp.Graph().registry.names():
+            assert name in lines
+        softmax = lines["softmax"].split()
+        assert softmax[1] == "dagprop_plugins.activations" and softmax[3:5] == ["yes", "yes"]
+        assert lines["add"].split()[1:5] == ["dagprop_plugins.elementwise", "a,", "b", "-"]
+        assert f"{len(dp.Graph().registry)} ops" in out
+
+
+class TestRender:
+    @needs_dot
+    def test_from_json(self, saved_graph, tmp_path):
+        out = tmp_path / "out.svg"
+        result = dagprop_command("render", str(saved_graph), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"wrote {out}") and "loss L =" in result.stdout
+        root = ET.parse(out).getroot()
+        shown = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+        assert "alpha" in shown and "grad" in shown
+
+    @needs_dot
+    def test_from_python_with_options(self, python_source, tmp_path, capsys):
+        out = tmp_path / "out.png"
+        assert main(["render", str(python_source), "-o", str(out), "--title", "model", "--highlight", "w,h",
+                     "--precision", "3", "--rankdir", "TB"]) == 0
+        assert out.read_bytes().startswith(b"\x89PNG")
+        assert "loss L = " in capsys.readouterr().out
+
+    def test_expand_and_dot_format(self, saved_graph, tmp_path):
+        out = tmp_path / "circuit.txt"
+        assert main(["render", str(saved_graph), "-o", str(out), "--format", "dot", "--expand", "softmax"]) == 0
+        text = out.read_text()
+        assert "subgraph cluster_0" in text and "<B>exp_1</B>" in text
+        assert main(["render", str(saved_graph), "-o", str(tmp_path / "all.dot"), "--expand", "all"]) == 0
+        assert "subgraph cluster_0" in (tmp_path / "all.dot").read_text()
+
+    def test_element_level(self, python_source, tmp_path):
+        out = tmp_path / "elements.dot"
+        assert main(["render", str(python_source), "-o", str(out), "--level", "element"]) == 0
+        assert "<B>w[1,0]</B>" in out.read_text()
+
+    def test_no_grad(self, python_source, tmp_path, capsys):
+        out = tmp_path / "values.dot"
+        assert main(["render", str(python_source), "-o", str(out), "--no-grad"]) == 0
+        text = out.read_text()
+        assert ">value<" in text and ">grad<" not in text
+        assert "loss" not in capsys.readouterr().out
+
+    def test_json_gradients_are_recomputed_not_doubled(self, saved_graph, tmp_path):
+        out = tmp_path / "g.dot"
+        assert main(["render", str(saved_graph), "-o", str(out)]) == 0
+        once = out.read_text()
+        assert main(["render", str(saved_graph), "-o", str(out)]) == 0
+        assert out.read_text() == once
+        g = dp.load(saved_graph)
+        g.forward()
+        g.backward("L")
+        assert dp.to_dot(g) == once
+
+    def test_loss_by_name(self, tmp_path):
+        g = dp.Graph()
+        w = g.param("w", [1.0, 2.0])
+        g.op("sum", w, name="A")
+        g.op("sum", w * w, name="B")
+        path = dp.save(g, tmp_path / "two.json")
+        assert main(["render", str(path), "-o", str(tmp_path / "b.dot"), "--loss", "B"]) == 0
+        assert "[ 2  4 ]" in (tmp_path / "b.dot").read_text()  # dB/dw = 2w
+
+    def test_ambiguous_loss(self, tmp_path):
+        g = dp.Graph()
+        w = g.param("w", [1.0, 2.0])
+        g.op("sum", w, name="A")
+        g.op("sum", w * w, name="B")
+        path = dp.save(g, tmp_path / "two.json")
+        one_line_error(dagprop_command("render", str(path), "-o", str(tmp_path / "x.dot")),
+                       "cannot tell which node is the loss (outputs: A, B); pass --loss NAME")
+
+    def test_unknown_loss(self, saved_graph, tmp_path):
+        one_line_error(dagprop_command("render", str(saved_graph), "-o", str(tmp_path / "x.dot"), "--loss", "Lx"),
+                       "no node named 'Lx'")
+
+    def test_missing_source(self, tmp_path):
+        one_line_error(dagprop_command("render", str(tmp_path / "none.json"), "-o", "x.svg"), "does not exist")
+
+    def test_wrong_kind_of_source(self, tmp_path):
+        path = tmp_path / "graph.txt"
+        path.write_text("hello")
+        one_line_error(dagprop_command("render", str(path), "-o", "x.svg"), "SOURCE must be a saved graph")
+
+    def test_python_without_graph(self, tmp_path):
+        path = tmp_path / "empty.py"
+        path.write_text("graph = 3\n")
+        one_line_error(dagprop_command("render", str(path), "-o", "x.svg"), "must define `graph`, a dagprop.Graph",
+                       "a int")
+
+    def test_python_that_raises(self, tmp_path):
+        path = tmp_path / "broken.py"
+        path.write_text("import dagprop as dp\ngraph = dp.Graph()\nraise ValueError('bad model')\n")
+        one_line_error(dagprop_command("render", str(path), "-o", "x.svg"), "ValueError: bad model")
+
+    def test_malformed_json(self, tmp_path):
+        path = tmp_path / "bad.json"
+        path.write_text("{")
+        one_line_error(dagprop_command("render", str(path), "-o", "x.svg"), "is not valid JSON")
+
+    def test_unknown_op_in_file(self, saved_graph, tmp_path):
+        text = saved_graph.read_text().replace('"softmax"', '"softmax_v2"')
+        saved_graph.write_text(text)
+        one_line_error(dagprop_command("render", str(saved_graph), "-o", "x.svg"),
+                       "uses op 'softmax_v2', which no installed plugin provides")
+
+    def test_bad_output_suffix(self, saved_graph, tmp_path):
+        one_line_error(dagprop_command("render", str(saved_graph), "-o", str(tmp_path / "x.bmpx")),
+                       "cannot tell the format")
+
+    def test_debug_shows_the_traceback(self, tmp_path):
+        result = dagprop_command("--debug", "render", str(tmp_path / "none.json"), "-o", "x.svg")
+        assert result.returncode == 1 and "Traceback" in result.stderr and "CommandError" in result.stderr
+        result = dagprop_command("render", str(tmp_path / "none.json"), "-o", "x.svg", "--debug")
+        assert "Traceback" in result.stderr
+
+    def test_missing_dot(self, saved_graph, tmp_path):
+        env = dict(os.environ, PATH=str(tmp_path))
+        result = dagprop_command("render", str(saved_graph), "-o", str(tmp_path / "x.svg"), env=env)
+        one_line_error(result, "Graphviz's dot program is not installed", "apt-get install graphviz",
+                       "brew install graphviz", "conda install graphviz")
+        result = dagprop_command("render", str(saved_graph), "-o", str(tmp_path / "x.dot"), env=env)
+        assert result.returncode == 0 and (tmp_path / "x.dot").exists()
+
+
+class TestFindLoss:
+    def test_single_scalar_output(self):
+        g = dp.Graph()
+        g.op("sum", g.param("w", [1.0]), name="L")
+        assert find_loss(g).name == "L"
+
+    def test_none_when_ambiguous_or_absent(self):
+        g = dp.Graph()
+        g.op("mul", g.param("w", [1.0, 2.0]), 2.0, name="y")
+        assert find_loss(g) is None
+
+
+class TestCheckOp:
+    def test_passes(self, capsys):
+        assert main(["check-op", "softmax"]) == 0
+        out = capsys.readouterr().out
+        assert "checking softmax (plugin dagprop_plugins.activations)" in out
+        assert "check_op('softmax') passed" in out and "vjp vs decomposition" in out
+
+    @pytest.mark.parametrize("name", dp.Graph().registry.names())
+    def test_sensible_shapes_for_every_registered_op(self, name, capsys):
+        assert main(["check-op", name]) == 0, capsys.readouterr().err
+
+    def test_shapes_and_attributes(self, capsys):
+        assert main(["check-op", "sum", "--shapes", "3,4", "--attr", "axis=1", "--attr", "keepdims=True"]) == 0
+        assert "inputs (3, 4), axis=1, keepdims=True" in capsys.readouterr().out
+
+    def test_scalar_shape(self, capsys):
+        assert main(["check-op", "exp", "--shapes", "scalar"]) == 0
+
+    def test_unknown_op(self):
+        one_line_error(dagprop_command("check-op", "softmx"), "no registered plugin provides an op named 'softmx'",
+                       "did you mean 'softmax'")
+
+    @pytest.mark.parametrize("args, message", [(["--shapes", "3,a"], "not a list of integers"),
+                                               (["--attr", "axis"], "must look like KEY=VALUE"),
+                                               (["--shapes", "3,4", "5,6"], "op 'exp' takes 1 input (x); got 2 shapes")])
+    def test_bad_arguments(self, args, message):
+        one_line_error(dagprop_command("check-op", "exp", *args), message)
+
+    def test_wrong_op_fails(self, capsys):
+        class Wrong:
+            @dp.hookimpl
+            def dagprop_ops(self):
+                # the vjp forgets the factor 3 of d(3x)/dx
+                return [dp.Op("triple_wrong", forward=lambda x: 3 * x, vjp=lambda g, x, *, out: (g,))]
+
+        plugin = Wrong()
+        dp.register_plugin(plugin)
+        try:
+            assert main(["check-op", "triple_wrong"]) == 1
+        finally:
+            dp.unregister_plugin(plugin)
+        err = capsys.readouterr().err
+        assert "dagprop check-op: error:" in err and "vjp disagrees with finite differences" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+# -- the demo -----------------------------------------------------------------------------------------
+
+
+def demo_by_hand() -> dict[str, np.ndarray]:
+    """The demo's attention step in plain numpy, derived independently of the engine."""
+    X = demo.TOKENS
+    q = demo.Q_WEIGHTS @ X[:, :1]
+    k = demo.K_WEIGHTS @ X
+    v = demo.V_WEIGHTS @ X[:3] + demo.V_BIAS
+    e = demo.SCORE_SCALE * (q.T @ k)
+    alpha = np.exp(e - e.max()) / np.exp(e - e.max()).sum()
+    z = v @ alpha.T
+    loss = 0.5 * np.sum((z - demo.TARGET) ** 2)
+    dz = z - demo.TARGET
+    dv = dz @ alpha
+    dalpha = (v.T @ dz).T
+    de = alpha * (dalpha - (dalpha * alpha).sum())
+    draw = demo.SCORE_SCALE * de  # through e = scale * (q^T k)
+    dq = k @ draw.T
+    dk = q @ draw
+    return {"e": e, "alpha": alpha, "z": z, "L": loss, "V": dv @ X[:3].T, "b": dv.sum(axis=1, keepdims=True),
+            "Q": dq @ X[:, :1].T, "K": dk @ X.T}
+
+
+class TestDemo:
+    def test_numbers_match_an_independent_computation(self):
+        g, loss = demo.build_attention()
+        g.forward()
+        g.backward(loss)
+        expected = demo_by_hand()
+        for name in ("e", "alpha", "z", "L"):
+            np.testing.assert_allclose(g[name].value, expected[name], rtol=1e-12)
+        for name in ("V", "b", "Q", "K"):
+            np.testing.assert_allclose(g[name].grad, expected[name], rtol=1e-9, atol=1e-14)
+
+    def test_gradients_agree_with_finite_differences(self):
+        g, loss = demo.build_attention()
+        g.forward()
+        # the loss is ~185 while some gradients are ~1e-4: differences need an absolute tolerance
+        dp.gradcheck(g, loss, eps=1e-5, atol=1e-7)
+
+    def test_notes_data(self):
+        # the Query section's input is the first token of the Keys section's input
+        np.testing.assert_array_equal(demo.TOKENS[:, 0], [0.5, 0.5, 0.3, 1.0])
+        assert demo.Q_WEIGHTS.shape == demo.K_WEIGHTS.shape == (3, 4)
+
+    @needs_dot
+    def test_command_writes_everything(self, tmp_path):
+        out = tmp_path / "demo"
+        result = dagprop_command("demo", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        names = sorted(p.name for p in out.iterdir())
+        assert names == ["attention.json", "attention.png", "attention.svg", "attention_softmax_circuit.png",
+                         "attention_softmax_circuit.svg"]
+        for name in names:
+            assert name in result.stdout
+        expected = demo_by_hand()
+        assert f"{float(expected['L']):.6g}" in result.stdout
+        assert "dL/dQ" in result.stdout and "dL/dK" in result.stdout and "dL/dV" in result.stdout
+        assert (out / "attention.png").read_bytes().startswith(b"\x89PNG")
+        circuit = ET.parse(out / "attention_softmax_circuit.svg").getroot()
+        shown = ["".join(t.itertext()) for t in circuit.iter("{http://www.w3.org/2000/svg}text")]
+        assert "exp_1" in shown and "via sum_1" in shown and "via alpha" in shown
+        loaded = dp.load(out / "attention.json")
+        np.testing.assert_allclose(loaded["Q"].grad, expected["Q"], rtol=1e-9, atol=1e-14)
+
+    def test_default_directory(self, tmp_path):
+        env = dict(os.environ, PATH=str(tmp_path))  # no dot: the JSON is still written first
+        result = dagprop_command("demo", env=env, cwd=tmp_path)
+        one_line_error(result, "apt-get install graphviz")
+        assert (tmp_path / "dagprop-demo" / "attention.json").exists()
+
+    def test_dot_format_needs_no_graphviz(self, tmp_path):
+        written = demo.run(tmp_path, formats=("dot",), echo=lambda line: None)
+        assert [p.name for p in written] == ["attention.json", "attention.dot", "attention_softmax_circuit.dot"]
+
+
+def test_a_reader_closing_the_pipe_early_is_not_an_error(tmp_path):
+    # like `dagprop demo | head -n 1`, made deterministic: the reader is gone before anything is written
+    process = subprocess.Popen([sys.executable, "-m", "dagprop", "demo", "-o", str(tmp_path / "out")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "error" not in stderr

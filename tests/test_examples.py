@@ -1,0 +1,412 @@
+"""Every example in examples/ runs, writes its pictures, and computes the right numbers.
+
+"Right" is decided here, independently of dagprop: the notes' data are typed in
+again, and the expected numbers come from plain numpy (closed forms, hand-written
+backward passes, the notes' training loops re-implemented) or from central
+differences of plain-numpy losses. Nothing an example prints is trusted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import central_difference
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(name: str, outdir: Path, *flags: str) -> tuple[object, dict]:
+    """Import examples/<name>.py as a user's script would be and call its main()."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, module.main(["-o", str(outdir), *flags])
+
+
+def assert_pictures(outdir: Path, *names: str) -> None:
+    for name in names:
+        path = outdir / name
+        assert path.exists(), f"{name} was not written"
+        head = path.read_bytes()[:8]
+        if name.endswith(".png"):
+            assert head == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
+        else:
+            assert head.lstrip().startswith((b"<?xml", b"<svg", b"<!--")), f"{name} is not an SVG"
+
+
+def l2(z: np.ndarray, y: np.ndarray) -> float:
+    return 0.5 * float(np.sum((z - y) ** 2))
+
+
+def softmax(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# -- the examples list ---------------------------------------------------------------------------
+
+
+def test_every_example_is_documented_and_tested():
+    scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
+    tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
+    readme = (EXAMPLES / "README.md").read_text()
+    for script in scripts:
+        assert script in tested, f"examples/{script}.py has no test here"
+        assert f"examples/{script}.py" in readme, f"examples/README.md does not list {script}"
+
+
+# -- linear layer --------------------------------------------------------------------------------
+
+
+def test_linear_layer(tmp_path):
+    module, out = run("linear_layer", tmp_path)
+    assert_pictures(tmp_path, "linear_vector.png", "linear_matrix.png", "linear_absorbed.png")
+
+    data = {k: np.asarray(v, dtype=float) for k, v in module.VECTOR.items()}
+    W, b, x, y = data["W"], data["b"], data["x"], data["y"]
+    z = W @ x + b
+    vector = out["vector"]
+    assert vector["L"] == pytest.approx(l2(z, y))
+    np.testing.assert_allclose(vector["dW"], (z - y) @ x.T)
+    np.testing.assert_allclose(vector["db"], z - y)
+    np.testing.assert_allclose(vector["dW"], central_difference(lambda w: l2(w @ x + b, y), W), atol=1e-6)
+    W1, b1 = W - module.LEARNING_RATE * (z - y) @ x.T, b - module.LEARNING_RATE * (z - y)
+    np.testing.assert_allclose(vector["W_after"], W1)
+    np.testing.assert_allclose(vector["b_after"], b1)
+    assert vector["L_after"] == pytest.approx(l2(W1 @ x + b1, y))
+
+    data = {k: np.asarray(v, dtype=float) for k, v in module.MATRIX.items()}
+    W, b, x, y = data["W"], data["b"], data["x"], data["y"]
+    assert x.shape[1] == 3
+    z = W @ x + b
+    matrix = out["matrix"]
+    assert matrix["L"] == pytest.approx(l2(z, y))
+    np.testing.assert_allclose(matrix["dW"], (z - y) @ x.T)
+    np.testing.assert_allclose(matrix["db"], (z - y).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(matrix["db"], central_difference(lambda c: l2(W @ x + c, y), b), atol=1e-6)
+
+    absorbed = out["absorbed"]
+    assert absorbed["L"] == pytest.approx(l2(z, y))
+    np.testing.assert_allclose(absorbed["dWb"], np.hstack([(z - y) @ x.T, (z - y).sum(axis=1, keepdims=True)]))
+
+
+# -- attention's V, Q and K: the notes' loops in numpy -----------------------------------------------
+
+
+def test_attention_values(tmp_path):
+    _, out = run("attention_values", tmp_path)
+    assert_pictures(tmp_path, "values_v.png", "values_layer.png")
+
+    V = np.array([[-1, 6, 7], [2, 2, 2], [5, 5, 5]], dtype=float)
+    b = np.zeros((3, 1))
+    alpha = np.array([[5.0, -2.0]])
+    x = np.array([[1, 3], [4, 0.3], [2, 2]])
+    y = np.array([[-1.0], [20.0], [5.0]])
+
+    v = V @ x + b
+    z = v @ alpha.T
+    part1 = out["parameters"]
+    np.testing.assert_allclose(part1["z"], z)
+    np.testing.assert_allclose(part1["dv"], (z - y) @ alpha)
+    np.testing.assert_allclose(part1["dv"], central_difference(lambda w: l2(w @ alpha.T, y), v), rtol=1e-6)
+
+    losses = []
+    for _ in range(10):
+        v = V @ x + b
+        z = v @ alpha.T
+        losses.append(l2(z, y))
+        dv = (z - y) @ alpha
+        V = V - 0.002 * dv @ x.T
+        b = b - 0.002 * dv.sum(axis=1, keepdims=True)
+    layer = out["layer"]
+    assert len(layer["losses"]) == 10
+    np.testing.assert_allclose(layer["losses"], losses, rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(layer["V"], V, rtol=1e-9)
+    np.testing.assert_allclose(layer["b"], b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(layer["z"], (V @ x + b) @ alpha.T, rtol=1e-9)
+    assert losses[0] == pytest.approx(20123.3)
+
+
+def query_data():
+    Q = np.array([[1, 5, 0.2, 0], [1, 2, 0.4, 0], [4, 5, 1, 0]], dtype=float)
+    k = np.array([[1, -3, 6], [2, 0, 1], [4, 5, 1]], dtype=float)
+    x = np.array([0.5, 0.5, 0.3, 1.0])
+    y = np.array([-3.14, -6.3, 2.21])
+    return Q, k, x, y
+
+
+def test_attention_query(tmp_path):
+    _, out = run("attention_query", tmp_path)
+    assert_pictures(tmp_path, "query.png")
+    Q, k, x, y = query_data()
+
+    def loss(Qm):
+        return l2((Qm @ x) @ k, y)
+
+    ours = out["dagprop"]
+    np.testing.assert_allclose(ours["first_grad"], central_difference(loss, Q), rtol=1e-6)
+    assert ours["gradcheck_error"] < 1e-5
+
+    chain, note = Q.copy(), Q.copy()
+    chain_losses, note_losses = [], []
+    for _ in range(100):
+        dq = k @ ((chain @ x) @ k - y)  # dL/dq = k (e - y)^T
+        chain_losses.append(loss(chain))
+        chain = chain - 0.02 * np.outer(dq, x)
+        # the note's rule: its weight block moves by the row dq * x, the same for every row
+        dq = k @ ((note @ x) @ k - y)
+        note_losses.append(loss(note))
+        step = np.tile(dq[:3] * x[:3], (3, 1))
+        note = note - 0.02 * np.hstack([step, dq[:, None]])
+    np.testing.assert_allclose(ours["losses"], chain_losses, rtol=1e-7)
+    np.testing.assert_allclose(ours["Q"], chain, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(ours["e"].ravel(), (chain @ x) @ k, rtol=1e-7)
+    assert ours["final_loss"] == pytest.approx(loss(chain), rel=1e-6)
+
+    theirs = out["note_rule"]
+    np.testing.assert_allclose(theirs["losses"], note_losses, rtol=1e-7)
+    np.testing.assert_allclose(theirs["Q"], note, rtol=1e-7, atol=1e-10)
+    assert theirs["final_loss"] > 10 * ours["final_loss"]
+
+
+def test_attention_keys(tmp_path):
+    _, out = run("attention_keys", tmp_path)
+    assert_pictures(tmp_path, "keys.png")
+    K = np.array([[1, -3, 6, 0], [2, 0, 1, 0], [4, 5, 1, 0]], dtype=float)
+    q = np.array([1.0, 5.0, 0.2])
+    x = np.array([[0.5, 0.2, 0.4], [0.5, 0.2, 0.6], [0.3, 0.25, 0.7], [1, 1, 1]])
+    y = np.array([-3.14, -6.3, 2.21])
+
+    def loss(Km):
+        return l2(q @ (Km @ x), y)
+
+    np.testing.assert_allclose(out["first_grad"], central_difference(loss, K), rtol=1e-6)
+    losses = []
+    for _ in range(300):
+        e = q @ (K @ x)
+        losses.append(l2(e, y))
+        dk = np.outer(q, e - y)  # dL/dk: column j is q (e_j - y_j)
+        K = K - 0.01 * dk @ x.T  # the last column of x^T is ones: the bias gets the column sums
+    np.testing.assert_allclose(out["losses"], losses, rtol=1e-7)
+    np.testing.assert_allclose(out["K"], K, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(out["e"].ravel(), q @ (K @ x), rtol=1e-7)
+    assert out["final_loss"] < 1e-4
+
+
+# -- softmax ---------------------------------------------------------------------------------------
+
+
+def test_softmax_circuit(tmp_path):
+    module, out = run("softmax_circuit", tmp_path)
+    assert_pictures(tmp_path, "softmax_box.png", "softmax_circuit.png", "softmax_paths.png")
+    e = np.asarray(module.SCORES)
+    g1, g2 = module.INCOMING
+    a = np.exp(e) / np.exp(e).sum()
+    jacobian = np.diag(a) - np.outer(a, a)
+    grad = jacobian.T @ np.array([g1, g2])
+
+    np.testing.assert_allclose(out["alpha"], a)
+    np.testing.assert_allclose(out["jacobian"], jacobian)
+    np.testing.assert_allclose(out["grad"], grad)
+    np.testing.assert_allclose(out["grad"], central_difference(lambda s: float(softmax(s) @ [g1, g2]), e), atol=1e-8)
+    np.testing.assert_allclose(out["circuit_grad"], grad)
+    np.testing.assert_allclose(out["box_contributions"], sorted([a[0] * (1 - a[0]) * g1, -a[0] * a[1] * g2]))
+    branches = out["branches"]
+    assert set(branches) == {"top", "mid", "cross"}
+    expected = {"top": a[0], "mid": -a[0] ** 2, "cross": -a[0] * a[1]}
+    for name, local in expected.items():
+        assert branches[name][0] == pytest.approx(local)
+    assert branches["top"][1] + branches["mid"][1] == pytest.approx(a[0] * (1 - a[0]) * g1)
+    assert branches["cross"][1] == pytest.approx(-a[0] * a[1] * g2)
+
+
+def test_softmax_jacobian(tmp_path):
+    module, out = run("softmax_jacobian", tmp_path)
+    assert_pictures(tmp_path, "softmax_rows.png", "softmax_all.png")
+    Q, K, C = (np.asarray(m, dtype=float) for m in (module.Q0, module.K0, module.C))
+    assert Q.shape == (3, 2) and K.shape == (2, 3)
+    eye = np.eye(3)
+
+    rows = out["rows"]
+    S = softmax(Q @ K, axis=1)
+    np.testing.assert_allclose(rows["dA_dQ"], np.einsum("ir,sj->ijrs", eye, K))
+    expected = np.zeros((3, 3, 3, 2))
+    for i, j, d in np.ndindex(3, 3, 2):
+        expected[i, j, i, d] = S[i, j] * (K[d, j] - S[i] @ K[d])
+    np.testing.assert_allclose(rows["dS_dQ"], expected, atol=1e-12)
+    np.testing.assert_allclose(rows["dL_dQ"], central_difference(lambda q: float(np.sum(C * softmax(q @ K))), Q),
+                               atol=1e-8)
+    np.testing.assert_allclose(rows["dL_dK"], central_difference(lambda k: float(np.sum(C * softmax(Q @ k))), K),
+                               atol=1e-8)
+
+    def all_nine(q, k):
+        return softmax((q @ k).ravel()).reshape(3, 3)
+
+    every = out["all"]
+    S = all_nine(Q, K)
+    expected = np.zeros((3, 3, 3, 2))
+    for i, j, c, d in np.ndindex(3, 3, 3, 2):
+        expected[i, j, c, d] = S[i, j] * ((i == c) * K[d, j] - S[c] @ K[d])
+    np.testing.assert_allclose(every["dS_dQ"], expected, atol=1e-12)
+    for i, j in np.ndindex(3, 3):
+        numeric = central_difference(lambda q: float(all_nine(q, K)[i, j]), Q)
+        np.testing.assert_allclose(every["dS_dQ"][i, j], numeric, atol=1e-8)
+    np.testing.assert_allclose(every["dL_dQ"], central_difference(lambda q: float(np.sum(C * all_nine(q, K))), Q),
+                               atol=1e-8)
+    assert np.abs(every["as_printed"] - expected).max() > 0.1  # the answer's printed formula is not this
+
+
+# -- the MLP and its paths ------------------------------------------------------------------------------
+
+
+def test_mlp_paths(tmp_path):
+    _, out = run("mlp_paths", tmp_path)
+    assert_pictures(tmp_path, "mlp.png", "paths_w212.png", "paths_w131.png", "paths_w212_full.png",
+                    "paths_w131_full.png")
+    W1 = np.array([[0.1, 0.3, 0.8, -0.4], [-0.3, -0.2, 0.5, 0.5], [-0.3, 0, 0.5, 0.4], [0.2, 0.5, -0.9, 0.7]])
+    W2 = np.array([[0.5, 0.8, 0.2, 0.4], [0.5, 0.2, 0.3, -0.5]])
+    x = np.array([2.0, 5, 3, 3])
+    y = np.array([1.0, 0])
+
+    def forward(w1, w2):
+        a1 = w1 @ x
+        h1 = 1 / (1 + np.exp(-a1))
+        a2 = w2 @ h1
+        yhat = softmax(a2)
+        return a1, h1, a2, yhat, float(np.sum((y - yhat) ** 2))
+
+    a1, h1, a2, yhat, L = forward(W1, W2)
+    for name, value in zip(("a1", "h1", "a2", "yhat", "L"), (a1, h1, a2, yhat, L)):
+        np.testing.assert_allclose(out["forward"][name], value)
+    # the notes' rounded values
+    np.testing.assert_allclose(a1, [2.9, 1.4, 2.1, 2.3])
+    np.testing.assert_allclose(yhat, [0.77, 0.23], atol=0.005)
+
+    # hand-written backward pass
+    dyhat = -2 * (y - yhat)
+    softmax_jacobian = np.diag(yhat) - np.outer(yhat, yhat)  # [m, k] = dyhat_m / da2_k
+    da2 = softmax_jacobian.T @ dyhat
+    dW2 = np.outer(da2, h1)
+    da1 = (W2.T @ da2) * h1 * (1 - h1)
+    dW1 = np.outer(da1, x)
+    np.testing.assert_allclose(dW1, central_difference(lambda w: forward(w, W2)[-1], W1), atol=1e-9)
+    np.testing.assert_allclose(dW2, central_difference(lambda w: forward(W1, w)[-1], W2), atol=1e-9)
+
+    w212, w131 = out["w212"], out["w131"]
+    assert w212["engine"] == pytest.approx(dW2[0, 1]) and w212["finite"] == pytest.approx(dW2[0, 1], abs=1e-7)
+    assert w131["engine"] == pytest.approx(dW1[2, 0]) and w131["finite"] == pytest.approx(dW1[2, 0], abs=1e-7)
+    assert (w212["note"], w131["note"]) == (-0.065, 0.001595)
+
+    # every path: W2[0,1] -> a2[0] -> yhat[m] -> L, and W1[2,0] -> a1[2] -> h1[2] -> a2[k] -> yhat[m] -> L
+    expected_212 = {("W2[0,1]", "a2[0]", f"yhat[{m}]", "L"): h1[1] * softmax_jacobian[m, 0] * dyhat[m]
+                    for m in range(2)}
+    expected_131 = {("W1[2,0]", "a1[2]", "h1[2]", f"a2[{k}]", f"yhat[{m}]", "L"):
+                    x[0] * h1[2] * (1 - h1[2]) * W2[k, 2] * softmax_jacobian[m, k] * dyhat[m]
+                    for k in range(2) for m in range(2)}
+    for result, expected in ((w212, expected_212), (w131, expected_131)):
+        found = {tuple(nodes): contribution for nodes, _, contribution in result["paths"]}
+        assert set(found) == set(expected)
+        for nodes, contribution in expected.items():
+            assert found[nodes] == pytest.approx(contribution)
+        assert sum(found.values()) == pytest.approx(result["engine"])
+    # the notes keep the paths through yhat[k] from a2[k] only: exactly half the gradient here
+    assert w212["note_paths_exact"] == pytest.approx(dW2[0, 1] / 2)
+    assert w131["note_paths_exact"] == pytest.approx(dW1[2, 0] / 2)
+    assert w212["note"] == pytest.approx(w212["note_paths_exact"], abs=5e-4)
+    assert w131["note"] == pytest.approx(w131["note_paths_exact"], abs=2e-5)
+
+
+# -- explicit Jacobians against vjps --------------------------------------------------------------------
+
+
+def test_jacobian_vs_vjp(tmp_path):
+    _, out = run("jacobian_vs_vjp", tmp_path, "--quick")
+    assert_pictures(tmp_path, "network.png")
+    small = out["small"]
+    v = small["values"]
+    a1 = v["x"] @ v["W1"] + v["b1"]
+    h1 = np.maximum(a1, 0)
+    a2 = h1 @ v["W2"] + v["b2"]
+    h2 = np.maximum(a2, 0)
+    f = h2 @ v["W3"] + v["b3"]
+    # backward with the row-vector rules of the notes' answers: dL/dh = dL/da W^T, dL/dW = h^T dL/da
+    df = f - v["y"]
+    grads = {"W3": h2.T @ df, "b3": df.sum(0)}
+    da2 = (df @ v["W3"].T) * (a2 > 0)
+    grads.update(W2=h1.T @ da2, b2=da2.sum(0))
+    da1 = (da2 @ v["W2"].T) * (a1 > 0)
+    grads.update(W1=v["x"].T @ da1, b1=da1.sum(0))
+    for name, grad in grads.items():
+        np.testing.assert_allclose(small["grads"][name], grad, atol=1e-12)
+        np.testing.assert_allclose(small["by_jacobian"][name], grad, atol=1e-12)
+    np.testing.assert_allclose(small["relu_jacobian"], np.diag((a1.ravel() > 0).astype(float)))
+
+    for table in ("to_input", "to_weights"):
+        rows = out[table]
+        assert [r["D"] for r in rows] == [16, 32, 64]
+        for row in rows:
+            assert row["vjp_time"] > 0 and row["jacobian_time"] > 0
+            # an explicit D x D Jacobian must have been held at some point
+            assert row["jacobian_peak"] >= 8 * row["D"] ** 2
+        first, last = rows[0], rows[-1]
+        assert last["jacobian_peak"] / first["jacobian_peak"] > 2 * last["vjp_peak"] / first["vjp_peak"]
+    inference = out["inference"]
+    assert inference["same_loss"]
+    assert inference["free"]["held"] < inference["retain"]["held"] / 4
+    assert inference["free"]["peak"] < inference["retain"]["peak"]
+
+
+# -- a trained attention head -----------------------------------------------------------------------------
+
+
+def attention_loss_and_grads(X, Y, W):
+    """mean((softmax(Q K^T / sqrt(d)) V Wo - Y)^2) over a batch, and its gradients, by hand."""
+    Q, K, V = X @ W["Wq"], X @ W["Wk"], X @ W["Wv"]
+    scale = 1 / np.sqrt(Q.shape[-1])
+    A = softmax(Q @ np.swapaxes(K, -1, -2) * scale)
+    H = A @ V
+    out = H @ W["Wo"]
+    loss = float(np.mean((out - Y) ** 2))
+    dout = 2 * (out - Y) / out.size
+    dH = dout @ W["Wo"].T
+    dA = dH @ np.swapaxes(V, -1, -2)
+    dS = A * (dA - (dA * A).sum(-1, keepdims=True)) * scale
+    dQ, dK, dV = dS @ K, np.swapaxes(dS, -1, -2) @ Q, np.swapaxes(A, -1, -2) @ dH
+
+    def to_weight(d):
+        return np.einsum("btf,btd->fd", X, d)
+
+    return loss, {"Wq": to_weight(dQ), "Wk": to_weight(dK), "Wv": to_weight(dV),
+                  "Wo": np.einsum("bth,bto->ho", H, dout)}
+
+
+def test_attention_head(tmp_path):
+    module, out = run("attention_head", tmp_path, "--quick")
+    assert_pictures(tmp_path, "loss_curve.svg", "loss_curve.png", "attention_head.png")
+    X, Y = out["X"], out["Y"]
+    # the task: every position's target is the payload of the one marked token
+    assert (X[:, :, 1].sum(axis=1) == 1).all()
+    marked = X[:, :, 1].argmax(axis=1)
+    np.testing.assert_array_equal(Y, np.repeat(X[np.arange(len(X)), marked, 2:][:, None], X.shape[1], axis=1))
+
+    W = {name: value.copy() for name, value in out["start"].items()}
+    _, grads = attention_loss_and_grads(X, Y, W)
+    for name in W:
+        def loss_of(w, name=name):
+            return attention_loss_and_grads(X, Y, {**W, name: w})[0]
+        np.testing.assert_allclose(grads[name], central_difference(loss_of, W[name]), atol=1e-8)
+
+    losses = []
+    for _ in range(module.QUICK_STEPS):
+        loss, grads = attention_loss_and_grads(X, Y, W)
+        losses.append(loss)
+        W = {name: W[name] - module.LEARNING_RATE * grads[name] for name in W}
+    np.testing.assert_allclose(out["losses"], losses, rtol=1e-8)
+    for name in W:
+        np.testing.assert_allclose(out["trained"][name], W[name], rtol=1e-8, atol=1e-12)
+    assert out["test_loss"] == pytest.approx(attention_loss_and_grads(out["X_test"], out["Y_test"], W)[0])
+    assert losses[-1] < losses[0] / 2

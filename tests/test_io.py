@@ -1,0 +1,350 @@
+"""Saving and loading: exact round trips, op attributes of every kind, and every malformed file."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import numpy as np
+import pytest
+
+import dagprop as dp
+from dagprop.io import FORMAT, decode_attr, encode_attr, from_data, read, to_data
+
+
+def attention_values() -> dp.Graph:
+    g = dp.Graph()
+    x = g.input("x", [[1, 3], [4, .3], [2, 2]])
+    V = g.param("V", [[-1, 6, 7], [2, 2, 2], [5, 5, 5]])
+    b = g.param("b", np.zeros((3, 1)))
+    v = g.op("add", g.op("matmul", V, x), b, name="v")
+    z = g.op("matmul", v, g.input("alpha", [[5.0, -2.0]]).T, name="z")
+    g.op("l2_loss", z, g.input("y", [[-1], [20], [5]]), name="L")
+    g.forward()
+    g.backward("L")
+    return g
+
+
+def assert_same(original: dp.Graph, loaded: dp.Graph, ordered: bool = True) -> None:
+    if ordered:
+        assert [n.name for n in loaded] == [n.name for n in original]
+    assert sorted(n.name for n in loaded) == sorted(n.name for n in original)
+    for a in original:
+        b = loaded[a.name]
+        assert (b.kind, b.op, b.requires_grad) == (a.kind, a.op, a.requires_grad)
+        assert [s.name for s in b.inputs] == [s.name for s in a.inputs]
+        assert b.attrs == a.attrs
+        for mine, theirs in ((a.value, b.value), (a.grad, b.grad)):
+            if mine is None:
+                assert theirs is None
+            else:
+                assert theirs.dtype == mine.dtype and theirs.shape == mine.shape
+                assert theirs.tobytes() == mine.tobytes()  # bit for bit
+    def by_name(graph):
+        return {(graph.nodes[c].name, slot): grad for (c, slot), grad in graph._edge_grads.items()}
+
+    mine, theirs = by_name(original), by_name(loaded)
+    assert set(theirs) == set(mine)
+    for key, grad in mine.items():
+        assert theirs[key].tobytes() == grad.tobytes()
+
+
+class TestRoundTrip:
+    def test_values_gradients_and_edges_exact(self, tmp_path):
+        g = attention_values()
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        assert_same(g, loaded)
+
+    def test_awkward_floats_are_exact(self, tmp_path):
+        g = dp.Graph()
+        values = np.array([0.1, 1 / 3, 1e-300, 5e-324, 1.7976931348623157e308, -0.0, np.nan, np.inf, -np.inf])
+        g.param("w", values)
+        g.param("w32", np.array([0.1, 1 / 3], dtype=np.float32))
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        assert_same(g, loaded)
+        assert np.signbit(loaded["w"].value[5])
+
+    def test_file_is_strict_json(self, tmp_path):
+        g = dp.Graph()
+        g.param("w", [np.nan, np.inf])
+
+        def refuse(name):
+            raise AssertionError(f"non-standard JSON constant {name}")
+
+        data = json.loads(dp.save(g, tmp_path / "g.json").read_text(), parse_constant=refuse)
+        assert data["format"] == FORMAT and data["graph"]["nodes"][0]["value"]["data"] == ["nan", "inf"]
+
+    def test_loaded_graph_runs(self, tmp_path):
+        g = attention_values()
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        loaded.zero_grad()
+        loaded.forward()
+        loaded.backward("L")
+        np.testing.assert_array_equal(loaded["V"].grad, g["V"].grad)
+
+    def test_unrun_graph_and_missing_input(self, tmp_path):
+        g = dp.Graph()
+        x = g.input("x")
+        g.op("sum", x * x, name="L")
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        assert_same(g, loaded)
+        loaded.forward(feeds={"x": [1.0, 2.0]})
+        assert float(loaded["L"].value) == 5.0
+
+    def test_requires_grad_input(self, tmp_path):
+        g = dp.Graph()
+        x = g.input("x", [1.0, 2.0], requires_grad=True)
+        g.op("sum", x * 2.0, name="L")
+        g.forward()
+        g.backward("L")
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        assert loaded["x"].requires_grad
+        assert_same(g, loaded)
+
+    def test_loss_is_recorded(self, tmp_path):
+        g = attention_values()
+        graph, loss = read(dp.save(g, tmp_path / "g.json", loss=g["L"]))
+        assert loss == "L"
+        assert read(dp.save(g, tmp_path / "h.json"))[1] is None
+
+    def test_expanded_graph_round_trips(self, tmp_path):
+        g = dp.Graph()
+        g.op("sum", g.op("softmax", g.param("e", [[1.0, 2.0]]), name="alpha"), name="L")
+        g.forward()
+        g.backward("L")
+        h = g.expanded()
+        assert_same(h, dp.load(dp.save(h, tmp_path / "h.json")))
+
+    def test_file_order_need_not_be_topological(self, tmp_path):
+        data = to_data(attention_values())
+        data["graph"]["nodes"].reverse()
+        assert_same(attention_values(), from_data(data), ordered=False)
+
+
+INDEXES = [
+    0, -1, slice(None), slice(1, None), slice(None, None, -1), slice(0, 3, 2), Ellipsis, None,
+    (slice(None), 0), (Ellipsis, None), (0, Ellipsis, slice(1, 2)), (None, slice(None), None),
+    [0, 2], [[0, 1], [1, 0]], (np.int64(1), slice(np.int64(0), None)), (slice(None), [True, False, True]),
+    np.array([2, 0]),
+]
+
+
+class TestAttributes:
+    @pytest.mark.parametrize("index", INDEXES, ids=repr)
+    def test_getitem_index(self, tmp_path, index):
+        g = dp.Graph()
+        x = g.param("x", np.arange(9.0).reshape(3, 3))
+        y = g.op("getitem", x, index=index, name="y")
+        g.op("sum", y * y, name="L")
+        g.forward()
+        g.backward("L")
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        restored = loaded["y"].attrs["index"]
+        assert type(restored) is type(index)
+        if isinstance(index, np.ndarray):
+            np.testing.assert_array_equal(restored, index)
+        else:
+            assert restored == index and repr(restored) == repr(index)
+        loaded.forward()
+        np.testing.assert_array_equal(loaded["y"].value, g["y"].value)
+        assert_same(g, loaded) if not isinstance(index, np.ndarray) else None
+
+    @pytest.mark.parametrize("attrs", [{"axis": (0, 1)}, {"axis": 1, "keepdims": True}, {"axis": None},
+                                       {"axis": -1, "keepdims": False}])
+    def test_reduction_axes(self, tmp_path, attrs):
+        g = dp.Graph()
+        g.op("sum", g.param("x", np.ones((2, 3, 4))), name="s", **attrs)
+        g.forward()
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        assert loaded["s"].attrs == attrs
+        assert {type(v) for v in loaded["s"].attrs.values()} == {type(v) for v in attrs.values()}
+
+    def test_float_attributes(self, tmp_path):
+        g = dp.Graph()
+        g.op("pow", g.param("x", [2.0]), exponent=1 / 3, name="p")
+        g.op("pow", g.param("z", [2.0]), exponent=float("inf"), name="q")
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        assert loaded["p"].attrs["exponent"] == 1 / 3 and loaded["q"].attrs["exponent"] == float("inf")
+
+    @pytest.mark.parametrize("value", [None, True, 3, -2.5, "text", [1, [2, (3,)]], {"a": (1, 2), 3: None},
+                                       {"$tuple": "looks like a tag"}, np.float32(0.25), np.bool_(True),
+                                       np.arange(3, dtype=np.int32), float("nan")], ids=repr)
+    def test_encoding_round_trip(self, value):
+        restored = decode_attr(json.loads(json.dumps(encode_attr(value), allow_nan=False)))
+        if isinstance(value, np.ndarray):
+            assert restored.dtype == value.dtype
+            np.testing.assert_array_equal(restored, value)
+        elif isinstance(value, float) and np.isnan(value):
+            assert np.isnan(restored)
+        else:
+            assert restored == value and type(restored) is type(value)
+
+    @pytest.mark.parametrize("value", [print, object(), {1, 2}, np.array(["a"]), 1 + 2j])
+    def test_unsaveable_attribute(self, tmp_path, value):
+        with pytest.raises(dp.GraphError, match="cannot be saved"):
+            encode_attr(value, "attribute 'x' of node 'y'")
+
+
+# -- malformed files ------------------------------------------------------------------------------------
+
+
+def saved(tmp_path) -> dict:
+    return to_data(attention_values(), loss="L")
+
+
+def write(tmp_path, data, text=None):
+    path = tmp_path / "bad.json"
+    path.write_text(text if text is not None else json.dumps(data))
+    return path
+
+
+def mutate(data: dict, change) -> dict:
+    data = copy.deepcopy(data)
+    change(data)
+    return data
+
+
+def _node(data, name):
+    return next(n for n in data["graph"]["nodes"] if n["id"] == name)
+
+
+def _edge(data, source, target):
+    return next(e for e in data["graph"]["edges"] if e["source"] == source and e["target"] == target)
+
+
+MALFORMED = [
+    ("not a dict", lambda d: d.clear() or d.update({"format": FORMAT, "version": 1, "graph": []}),
+     dp.LoadError, "field 'graph' must be a JSON object"),
+    ("wrong format", lambda d: d.update(format="something-else"), dp.LoadError, "not a dagprop graph"),
+    ("no format", lambda d: d.pop("format"), dp.LoadError, "not a dagprop graph"),
+    ("no version", lambda d: d.pop("version"), dp.LoadError, "missing field 'version'"),
+    ("newer version", lambda d: d.update(version=99), dp.LoadError, "newer than this dagprop reads"),
+    ("no graph", lambda d: d.pop("graph"), dp.LoadError, "missing field 'graph'"),
+    ("no nodes", lambda d: d["graph"].pop("nodes"), dp.LoadError, "missing field 'nodes'"),
+    ("no edges", lambda d: d["graph"].pop("edges"), dp.LoadError, "missing field 'edges'"),
+    ("node not an object", lambda d: d["graph"]["nodes"].append(3), dp.LoadError, "node #10: expected an object"),
+    ("node without id", lambda d: d["graph"]["nodes"][0].pop("id"), dp.LoadError, "node #0: missing field 'id'"),
+    ("node without kind", lambda d: _node(d, "V").pop("kind"), dp.LoadError, "node 'V': missing field 'kind'"),
+    ("unknown kind", lambda d: _node(d, "V").update(kind="weight"), dp.LoadError, "unknown kind 'weight'"),
+    ("op without op", lambda d: _node(d, "v").pop("op"), dp.LoadError, "node 'v': missing field 'op'"),
+    ("unknown op", lambda d: _node(d, "v").update(op="fused_add"), dp.UnknownOpError,
+     "node 'v' uses op 'fused_add', which no installed plugin provides; install a plugin that provides"),
+    ("code as an op name", lambda d: _node(d, "v").update(op="__import__('os').system('x')"), dp.UnknownOpError,
+     "no installed plugin provides"),
+    ("duplicate node", lambda d: d["graph"]["nodes"].append(copy.deepcopy(_node(d, "V"))), dp.LoadError,
+     "node 'V' appears twice"),
+    ("edge to nowhere", lambda d: _edge(d, "V", "matmul_1").update(source="W"), dp.LoadError,
+     "there is no node 'W'"),
+    ("edge without slot", lambda d: _edge(d, "V", "matmul_1").pop("slot"), dp.LoadError, "missing field 'slot'"),
+    ("slot not an int", lambda d: _edge(d, "V", "matmul_1").update(slot="0"), dp.LoadError,
+     "field 'slot' must be a JSON integer"),
+    ("slot taken twice", lambda d: _edge(d, "x", "matmul_1").update(slot=0), dp.LoadError,
+     "two inputs in argument slot 0"),
+    ("gap in slots", lambda d: _edge(d, "x", "matmul_1").update(slot=5), dp.LoadError,
+     "argument slots [0, 5]"),
+    ("leaf with an input", lambda d: d["graph"]["edges"].append({"source": "x", "target": "V", "slot": 0}),
+     dp.LoadError, "node 'V' is a param but has inputs"),
+    ("cycle", lambda d: d["graph"]["edges"].append({"source": "L", "target": "v", "slot": 2}), dp.CycleError,
+     "cycle"),
+    ("param without value", lambda d: _node(d, "V").update(value=None), dp.LoadError, "a param needs a value"),
+    ("array without shape", lambda d: _node(d, "V")["value"].pop("shape"), dp.LoadError,
+     "the value of node 'V': missing field 'shape'"),
+    ("array of wrong size", lambda d: _node(d, "V")["value"].update(shape=[2, 2]), dp.LoadError,
+     "shape [2, 2] needs 4 entries, the file has 9"),
+    ("array of objects", lambda d: _node(d, "V")["value"].update(dtype="object"), dp.LoadError,
+     "dtype 'object' is not a number type"),
+    ("array of nonsense dtype", lambda d: _node(d, "V")["value"].update(dtype="float77"), dp.LoadError,
+     "unknown dtype 'float77'"),
+    ("array entry not a number", lambda d: _node(d, "V")["value"]["data"].__setitem__(0, "1"), dp.LoadError,
+     "'1' is not a number"),
+    ("negative shape", lambda d: _node(d, "V")["value"].update(shape=[-9]), dp.LoadError,
+     "shape must be a list of non-negative integers"),
+    ("bad gradient", lambda d: _node(d, "V").update(grad=[1, 2]), dp.LoadError,
+     "the gradient of node 'V': expected an array object"),
+    ("bad edge gradient", lambda d: _edge(d, "V", "matmul_1").update(grad={"dtype": "float64"}), dp.LoadError,
+     "missing field 'shape'"),
+    ("unknown attribute tag", lambda d: _node(d, "transpose_1").update(attrs={"axes": {"$exec": "rm -rf /"}}),
+     dp.LoadError, "unknown tag '$exec'"),
+    ("malformed slice", lambda d: _node(d, "transpose_1").update(attrs={"axes": {"$slice": [1]}}), dp.LoadError,
+     "$slice must be [start, stop, step]"),
+    ("attrs not an object", lambda d: _node(d, "transpose_1").update(attrs=[1]), dp.LoadError,
+     "field 'attrs' must be a JSON object"),
+    ("attribute the op rejects", lambda d: _node(d, "transpose_1").update(attrs={"colour": "red"}), dp.GraphError,
+     "has no attribute colour"),
+    ("bad requires_grad", lambda d: _node(d, "x").update(requires_grad="yes"), dp.LoadError,
+     "'requires_grad' must be true or false"),
+    ("loss not in graph", lambda d: d.update(loss="nowhere"), dp.LoadError, "'loss' names 'nowhere'"),
+    ("op value of the wrong shape", lambda d: _node(d, "v")["value"].update(shape=[6, 1]), dp.LoadError,
+     "node 'v': its saved value has shape (6, 1), but add of its inputs has shape (3, 2)"),
+    ("gradient of the wrong shape", lambda d: _node(d, "V")["grad"].update(shape=[9]), dp.LoadError,
+     "node 'V': its saved gradient has shape (9,), but the node has shape (3, 3)"),
+    ("edge gradient of the wrong shape", lambda d: _edge(d, "V", "matmul_1")["grad"].update(shape=[1, 9]),
+     dp.LoadError, "the gradient of edge 'V' -> 'matmul_1' has shape (1, 9), but 'V' has shape (3, 3)"),
+    ("shapes that do not fit", lambda d: _node(d, "x")["value"].update(shape=[1, 6]), dp.ShapeError,
+     "cannot take inputs of shapes"),
+]
+
+
+class TestMalformed:
+    @pytest.mark.parametrize("case, change, error, message", MALFORMED, ids=[m[0] for m in MALFORMED])
+    def test_clear_error(self, tmp_path, case, change, error, message):
+        path = write(tmp_path, mutate(saved(tmp_path), change))
+        with pytest.raises(error, match=re.escape(message)) as info:
+            dp.load(path)
+        assert str(path) in str(info.value)  # the message says which file
+        assert isinstance(info.value, dp.DagpropError)
+
+    def test_every_error_names_file_in_one_line(self, tmp_path):
+        path = write(tmp_path, mutate(saved(tmp_path), lambda d: _node(d, "v").update(op="nope")))
+        with pytest.raises(dp.UnknownOpError) as info:
+            dp.load(path)
+        assert "\n" not in str(info.value) and "dagprop ops" in str(info.value)
+
+    @pytest.mark.parametrize("text, message", [
+        ("", "not valid JSON"),
+        ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1"),
+        ("[1, 2]", "the file holds a JSON list, not an object"),
+        ('"text"', "the file holds a JSON str"),
+    ])
+    def test_not_a_graph_file(self, tmp_path, text, message):
+        with pytest.raises(dp.LoadError, match=message):
+            dp.load(write(tmp_path, None, text))
+
+    def test_binary_file(self, tmp_path):
+        path = tmp_path / "picture.json"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+        with pytest.raises(dp.LoadError, match="not a text file"):
+            dp.load(path)
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(dp.LoadError, match="cannot read .*nothing.json.*No such file"):
+            dp.load(tmp_path / "nothing.json")
+
+    def test_directory(self, tmp_path):
+        with pytest.raises(dp.LoadError, match="cannot read"):
+            dp.load(tmp_path)
+
+    def test_plugin_provided_op_loads_with_plugins(self, tmp_path):
+        class Twice:
+            @dp.hookimpl
+            def dagprop_ops(self):
+                return [dp.Op("twice", forward=lambda x: 2 * x, vjp=lambda g, x, *, out: (2 * g,))]
+
+        plugin = Twice()
+        g = dp.Graph(plugins=[plugin])
+        g.op("twice", g.param("x", [1.0]), name="y")
+        g.forward()
+        path = dp.save(g, tmp_path / "g.json")
+        with pytest.raises(dp.UnknownOpError, match="'twice'"):
+            dp.load(path)
+        assert_same(g, dp.load(path, plugins=[plugin]))
+
+    def test_loading_runs_no_code(self, tmp_path, monkeypatch):
+        """Nothing in a file can call a function: attributes decode to plain data only."""
+        calls = []
+        monkeypatch.setattr("builtins.eval", lambda *a, **k: calls.append(a))
+        monkeypatch.setattr("builtins.exec", lambda *a, **k: calls.append(a))
+        g = attention_values()
+        dp.load(dp.save(g, tmp_path / "g.json"))
+        assert calls == []

@@ -1,0 +1,208 @@
+"""simulate(): the scheduler's real order, running sums, the dagprop_on_step hook, a dry run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dagprop as dp
+from dagprop import scheduler
+
+import notes_mlp
+
+
+def test_steps_follow_the_scheduler_order_and_end_at_the_engine_gradients():
+    g, n = notes_mlp.build()
+    steps = list(dp.simulate(g, "L"))
+    forward = [s for s in steps if s.kind == "forward"]
+    backward = [s for s in steps if s.kind == "backward"]
+    assert steps == forward + backward  # every forward step comes first
+    assert [s.number for s in steps] == list(range(len(steps)))
+    plan = g._current_plan()
+    assert [s.node for s in forward] == [step.node.name for step in plan.forward_plan((n["L"].index,)).steps]
+    assert [s.node for s in forward] == ["a1", "h1", "a2", "yhat", "L"]
+    for s in forward:
+        np.testing.assert_array_equal(s.value, n[s.node].value)
+    # backward: one step per edge slot that carries gradient, consumers in reverse topological order
+    assert [s.edge for s in backward] == [("yhat", "L", 0), ("a2", "yhat", 0), ("W2", "a2", 0), ("h1", "a2", 1),
+                                           ("a1", "h1", 0), ("W1", "a1", 0)]
+    last = {}
+    for s in backward:
+        last[s.node] = s
+        np.testing.assert_array_equal(s.contribution, g.edge_grad(s.edge[0], s.edge[1]))
+    for name, s in last.items():
+        np.testing.assert_allclose(s.grad, n[name].grad, rtol=1e-15)
+
+
+def test_running_sums_when_a_node_receives_several_contributions():
+    g = dp.Graph()
+    x = g.param("x", 3.0)
+    y = g.op("mul", x, x, name="y")
+    loss = g.op("add", y, x, name="L")
+    backward = [s for s in dp.simulate(g, loss) if s.kind == "backward"]
+    into_x = [s for s in backward if s.node == "x"]
+    assert [s.arrivals for s in into_x] == [1, 2, 3]
+    assert [float(s.contribution) for s in into_x] == [1.0, 3.0, 3.0]  # d(x+y)/dx, then x from each slot of x*x
+    assert [float(s.grad) for s in into_x] == [1.0, 4.0, 7.0]
+    assert sorted(s.edge[2] for s in into_x if s.edge[1] == "y") == [0, 1]
+    assert "sum of 3 so far" in str(into_x[-1])
+
+
+def test_simulation_is_a_dry_run_and_honours_feeds_and_seed():
+    g = dp.Graph()
+    x = g.input("x", requires_grad=True)
+    y = g.op("mul", x, 2.0, name="y")
+    steps = list(dp.simulate(g, y, feeds={"x": [1.0, 5.0]}, seed=[1.0, 10.0]))
+    assert x.value is None and y.value is None and x.grad is None  # nothing committed
+    assert steps[0].kind == "forward" and steps[0].value.tolist() == [2.0, 10.0]
+    (into_x,) = [s for s in steps if s.node == "x"]
+    assert into_x.grad.tolist() == [2.0, 20.0]
+    with pytest.raises(dp.BackwardError, match="needs a seed"):
+        list(dp.simulate(g, y, feeds={"x": [1.0, 5.0]}))
+
+
+def test_matches_a_direct_scheduler_run_with_jacobian_mode():
+    g, n = notes_mlp.build()
+    steps = list(dp.simulate(g, "L", mode="jacobian"))
+    final = {s.node: s.grad for s in steps if s.kind == "backward"}
+    for name in ("W1", "W2", "h1"):
+        np.testing.assert_allclose(final[name], n[name].grad, rtol=1e-12, atol=1e-15)
+
+
+class Recorder:
+    """A plugin that logs every step it is shown."""
+
+    def __init__(self):
+        self.steps = []
+
+    @dp.hookimpl
+    def dagprop_on_step(self, step):
+        self.steps.append(step)
+
+
+def test_the_hook_sees_every_step_as_it_happens():
+    recorder = Recorder()
+    g = dp.Graph(plugins=[recorder])
+    x = g.param("x", [1.0, 2.0])
+    loss = g.op("sum", g.op("mul", x, x), name="loss")
+    generator = dp.simulate(g, loss)
+    first = next(generator)
+    # the whole forward pass has run (and been reported) by the time its first step is yielded
+    assert first is recorder.steps[0] and len(recorder.steps) == 2
+    rest = list(generator)
+    assert recorder.steps == [first, *rest]
+    assert [s.kind for s in recorder.steps] == ["forward", "forward", "backward", "backward", "backward"]
+
+
+def test_stopping_after_the_forward_steps_runs_no_backward():
+    recorder = Recorder()
+    g = dp.Graph(plugins=[recorder])
+    x = g.param("x", 2.0)
+    loss = g.op("mul", x, x, name="loss")
+    for step in dp.simulate(g, loss):
+        if step.kind == "forward":
+            break
+    assert [s.kind for s in recorder.steps] == ["forward"]
+
+
+def test_simulated_run_collects_the_end_state():
+    from dagprop.simulate import SimulatedRun
+
+    g, n = notes_mlp.build()
+    run = SimulatedRun(g, n["L"], np.ones(()))
+    list(dp.simulate(g, "L", run=run))
+    np.testing.assert_array_equal(run.value_of("yhat"), n["yhat"].value)
+    np.testing.assert_allclose(run.grad_of("W1"), n["W1"].grad)
+    assert run.grad_of("x") is None
+    assert set(run.edge_grads) == {(n["L"].index, 0), (n["yhat"].index, 0), (n["a2"].index, 0), (n["a2"].index, 1),
+                                   (n["h1"].index, 0), (n["a1"].index, 0)}
+
+
+def test_simulate_uses_the_scheduler_callbacks(monkeypatch):
+    calls = []
+    real_forward, real_backward = scheduler.run_forward, scheduler.run_backward
+
+    def spy_forward(*args, **kwargs):
+        calls.append(("forward", kwargs.get("on_step") is not None))
+        return real_forward(*args, **kwargs)
+
+    def spy_backward(*args, **kwargs):
+        calls.append(("backward", kwargs.get("on_step") is not None))
+        return real_backward(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "run_forward", spy_forward)
+    monkeypatch.setattr(scheduler, "run_backward", spy_backward)
+    g = dp.Graph()
+    x = g.param("x", 1.0)
+    list(dp.simulate(g, g.op("mul", x, x)))
+    assert calls == [("forward", True), ("backward", True)]
+
+
+# -- the frames an animation plays (dagprop.animate.frames) ---------------------------------------
+
+
+def test_tensor_frames_reveal_one_step_at_a_time_and_end_with_the_engine_state():
+    from dagprop.animate import frames
+    from dagprop.render import State
+
+    g, n = notes_mlp.build()
+    every = frames(g, "L")
+    steps = list(dp.simulate(g, "L"))
+    assert len(every) == len(steps) + 3
+    assert [f.phase for f in every] == ["start"] + ["forward"] * 5 + ["backward"] * 7 + ["done"]
+    assert set(every[0].state.values) == {"W1", "W2", "x", "y"} and not every[0].state.grads
+    for before, after in zip(every, every[1:6]):  # each forward frame adds exactly its node's value
+        assert set(after.state.values) - set(before.state.values) == {after.current}
+    assert every[6].state.grads == {"L": 1.0} and every[6].highlight == ["L"]
+    final = every[-1].state
+    expected = State.from_graph(g)
+    assert set(final.edge_grads) == set(expected.edge_grads)
+    for key, grad in expected.edge_grads.items():
+        np.testing.assert_allclose(final.edge_grads[key], grad)
+    for name in ("W1", "W2", "a1", "h1", "a2", "yhat", "L"):
+        np.testing.assert_allclose(final.grads[name], n[name].grad)
+    assert every[-2].highlight == ["W1", ("W1", "a1", 0)] and every[-2].current == "a1->W1[0]"
+
+
+def test_element_frames_match_the_element_graph_of_the_finished_run():
+    from dagprop.animate import frames
+    from dagprop.render import State
+
+    g, n = notes_mlp.build()
+    every = frames(g, "L", level="element")
+    expected = State.from_element_graph(g.element_graph())  # the renderer's own reading of the element graph
+    final = every[-1].state
+    assert set(final.values) == set(expected.values)
+    assert {k for k in final.grads} == {k for k in expected.grads}
+    for name, grad in expected.grads.items():
+        assert final.grads[name] == pytest.approx(grad, rel=1e-12, abs=1e-18)
+    # every edge that carries gradient back (none goes into the inputs x and y)
+    assert set(final.edge_grads) == set(expected.edge_grads)
+    assert not any(source.startswith(("x[", "y[")) for source, _, _ in final.edge_grads)
+    for key, flow in final.edge_grads.items():
+        assert flow == pytest.approx(expected.edge_grads[key], rel=1e-12, abs=1e-18)
+    assert every[1].state.values["a1[2]"] == pytest.approx(2.1)
+    assert "a1[2]" not in every[0].state.values
+
+
+def test_element_frames_show_an_edge_flow_once_every_slot_has_sent_its_part():
+    from dagprop.animate import frames
+
+    g = dp.Graph()
+    x = g.param("x", [1.5, -2.0])
+    loss = g.op("sum", g.op("mul", x, x, name="y"), name="L")
+    every = frames(g, loss, level="element")
+    slot_a, slot_b = [f for f in every if f.step is not None and f.step.edge and f.step.edge[1] == "y"]
+    assert ("x[0]", "y[0]", 0) not in slot_a.state.edge_grads
+    assert slot_a.state.grads["x[0]"] == pytest.approx(1.5)  # the running sum after one slot
+    assert slot_b.state.edge_grads[("x[0]", "y[0]", 0)] == pytest.approx(3.0)  # d(x*x)/dx * 1
+    assert slot_b.state.grads["x[0]"] == pytest.approx(3.0)
+
+
+def test_frames_reject_an_unknown_level():
+    from dagprop.animate import frames
+
+    g = dp.Graph()
+    x = g.param("x", 1.0)
+    with pytest.raises(dp.GraphError, match="level must be 'tensor' or 'element'"):
+        frames(g, g.op("mul", x, x), level="neuron")
