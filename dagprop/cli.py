@@ -30,7 +30,7 @@ import numpy as np
 from .errors import DagpropError
 from .graph import Graph, Node
 
-__all__ = ["main", "build_parser", "COMMANDS", "CommandError", "load_source", "find_loss"]
+__all__ = ["main", "build_parser", "COMMANDS", "CommandError", "load_source", "find_loss", "require_loss"]
 
 
 class CommandError(DagpropError):
@@ -97,6 +97,22 @@ def find_loss(graph: Graph, given: Node | str | None = None) -> Node | None:
     sinks = [n for n in graph if n.name not in consumed and n.op_def is not None]
     scalar = [n for n in sinks if n.shape is not None and int(np.prod(n.shape)) == 1]
     return scalar[0] if len(scalar) == 1 else None
+
+
+def require_loss(graph: Graph, given: Node | str | None, alternative: str = "") -> Node:
+    """:func:`find_loss`, or a CommandError listing the graph's outputs and what to pass instead."""
+    loss = find_loss(graph, given)
+    if loss is None:
+        consumed = {source.name for node in graph for source in node.inputs}
+        outputs = [n.name for n in graph if n.name not in consumed and n.op_def is not None]
+        raise CommandError(f"cannot tell which node is the loss (outputs: {', '.join(outputs) or 'none'}); "
+                           f"pass --loss NAME{alternative}")
+    return loss
+
+
+def _expand_option(text: str | None) -> Any:
+    """``--expand``: 'all' opens every composite op; otherwise a comma-separated list of op names."""
+    return True if text and text.strip().lower() == "all" else _split(text)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -201,13 +217,8 @@ def _run_render(args: argparse.Namespace) -> int:
     graph.zero_grad()
     graph.forward()
     if not args.no_grad:
-        if loss is None:
-            consumed = {source.name for node in graph for source in node.inputs}
-            candidates = [n.name for n in graph if n.name not in consumed and n.op_def is not None]
-            raise CommandError(f"cannot tell which node is the loss (outputs: {', '.join(candidates) or 'none'}); "
-                               f"pass --loss NAME, or --no-grad to draw values only")
-        graph.backward(loss)
-    expand: Any = True if args.expand and args.expand.strip().lower() == "all" else _split(args.expand)
+        graph.backward(require_loss(graph, loss, ", or --no-grad to draw values only"))
+    expand = _expand_option(args.expand)
     render(graph, args.output, format=args.format, expand=expand, level=args.level,
            highlight=_split(args.highlight), title=args.title, precision=args.precision, rankdir=args.rankdir,
            max_nodes=args.max_nodes, timeout=args.timeout,
@@ -358,23 +369,43 @@ def _run_animate(args: argparse.Namespace) -> int:
 
     graph, file_loss = load_source(args.source)
     if args.expand:
-        graph = graph.expanded(True if args.expand.strip().lower() == "all" else _split(args.expand))
-    loss = find_loss(graph, args.loss or file_loss)
-    if loss is None:
-        consumed = {source.name for node in graph for source in node.inputs}
-        candidates = [n.name for n in graph if n.name not in consumed and n.op_def is not None]
-        raise CommandError(f"cannot tell which node is the loss (outputs: {', '.join(candidates) or 'none'}); "
-                           f"pass --loss NAME")
+        graph = graph.expanded(_expand_option(args.expand))
+    loss = require_loss(graph, args.loss or file_loss)
     written = animate(graph, loss, args.output, level=args.level, title=args.title, interval=args.interval,
                       precision=args.precision, rankdir=args.rankdir, timeout=args.timeout)
     print(f"wrote {written} (a step-by-step run through {loss.name}; open it in a browser)")
     return 0
 
 
+# -- dagprop code -----------------------------------------------------------------------------------
+
+
+def code_command(subparsers: Any) -> None:
+    parser = _subparser(subparsers, "code", "print the Python source of a graph's forward and backward passes",
+                        "Write a graph's forward pass and, for its loss, its backward pass out as plain Python, one "
+                        "line per op: the hand-written backprop functions of a textbook, produced from the graph. "
+                        "The source runs on its own against the same ops (see dagprop.codegen).")
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a saved graph (.json) or a Python file that defines `graph` (and optionally `loss`)")
+    parser.add_argument("--loss", metavar="NAME",
+                        help="the node to differentiate (default: the file's loss, or the only scalar output)")
+    parser.add_argument("--forward-only", action="store_true", help="write the forward pass only")
+    parser.set_defaults(run=_run_code)
+
+
+def _run_code(args: argparse.Namespace) -> int:
+    from .codegen import codegen
+
+    graph, file_loss = load_source(args.source)
+    loss = None if args.forward_only else require_loss(graph, args.loss or file_loss, ", or --forward-only")
+    print(codegen(graph, loss), end="")
+    return 0
+
+
 # -- the command ------------------------------------------------------------------------------------
 
 COMMANDS: list[Callable[[Any], None]] = [ops_command, render_command, check_op_command, demo_command,
-                                          animate_command]
+                                          animate_command, code_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

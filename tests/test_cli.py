@@ -381,3 +381,31 @@ def test_a_reader_closing_the_pipe_early_is_not_an_error(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert "error" not in stderr
+
+
+class TestCode:
+    def test_prints_source_that_runs_and_agrees_with_the_engine(self, python_source):
+        result = dagprop_command("code", str(python_source))
+        assert result.returncode == 0, result.stderr
+        assert "def forward(ops, v):" in result.stdout and "def backward(ops, v, seed=1.0):" in result.stdout
+        namespace: dict = {}
+        exec(result.stdout, namespace)
+        g = dp.Graph()
+        w = g.param("w", [[0.5, -1.0], [2.0, 0.25]])
+        x = g.input("x", [[1.0], [2.0]])
+        h = g.op("sigmoid", g.op("matmul", w, x), name="h")
+        L = g.op("sum", h, name="L")
+        values = namespace["forward"](g.registry, {"w": w.value, "x": x.value})
+        grads = namespace["backward"](g.registry, values)
+        s = 1 / (1 + np.exp(-(w.value @ x.value)))
+        np.testing.assert_allclose(grads["w"], (s * (1 - s)) @ x.value.T)  # closed form of d sum(sigmoid(Wx)) / dW
+
+    def test_forward_only_and_the_loss_it_cannot_guess(self, tmp_path):
+        path = tmp_path / "two.py"
+        path.write_text("import dagprop as dp\ngraph = dp.Graph()\nw = graph.param('w', [1.0, 2.0])\n"
+                        "graph.op('sum', w, name='a'); graph.op('mean', w, name='b')\n")
+        one_line_error(dagprop_command("code", str(path)), "cannot tell which node is the loss", "--forward-only")
+        result = dagprop_command("code", str(path), "--forward-only")
+        assert result.returncode == 0 and "def backward" not in result.stdout
+        result = dagprop_command("code", str(path), "--loss", "b")
+        assert result.returncode == 0 and "ops['mean'].vjp(" in result.stdout

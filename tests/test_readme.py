@@ -1,0 +1,39 @@
+"""The README's Python blocks run, in order, and what their comments claim is true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+def test_readme_blocks_run_and_their_claims_hold(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in python_blocks(ROOT / "README.md"):
+        exec(compile(block, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out
+    x = np.array([[1, 3], [4, .3], [2, 2]])
+    alpha, y = np.array([[5, -2]]), np.array([[-1], [20], [5]])
+    z = x @ alpha.T
+    assert "[-1.  19.4  6. ]\n[ 0.  -1.8  3. ]" in printed  # as the README's comments say
+    np.testing.assert_allclose(z.ravel(), [-1.0, 19.4, 6.0])  # the comment's forward value
+    np.testing.assert_allclose(((z - y) @ alpha).sum(axis=1), [0.0, -1.8, 3.0])  # the comment's bias gradient
+    assert "(3, 1, 3, 3)" in printed and "[ 3. 12.]" in printed
+    for name in ("linear.svg", "softmax.png", "focus.svg", "run.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    paths, h = namespace["paths"], namespace["h"]
+    np.testing.assert_allclose(sum(p.contribution for p in paths), h.grad)
+    e = np.array([2.0, 1.0])
+    s = np.exp(e) / np.exp(e).sum()
+    incoming = np.array([1.0, -2.0])
+    expected = s[0] * (incoming[0] - (s * incoming).sum())  # softmax's vjp at e[0], written out
+    np.testing.assert_allclose(sum(p.contribution for p in namespace["element_paths"]), expected)
+    assert "def forward" not in printed and "vjp(" in printed
