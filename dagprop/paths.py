@@ -27,6 +27,7 @@ import networkx as nx
 import numpy as np
 
 from . import rules, scheduler
+from .render import format_number
 from .errors import BackwardError, GraphError
 
 if TYPE_CHECKING:
@@ -912,4 +913,4 @@ def _format_number(x: Any, precision: int = 4) -> str:
             return f"shape {x.shape}, norm {np.linalg.norm(x):.{precision}g}"
         return np.array2string(x, precision=precision, separator=", ", floatmode="maxprec",
                                max_line_width=10_000).replace("\n", "")
-    return f"{float(x):.{precision}g}"
+    return format_number(x, precision)

@@ -248,7 +248,7 @@ def _column_widths(arrays: Iterable[Any], precision: int, max_matrix: tuple[int,
         grid = _grid(np.asarray(array), max_matrix)
         if grid is None or np.asarray(array).ndim == 0:
             return None
-        cells = [[len(format_number(x, precision)) for x in row] for row in grid]
+        cells = [[len(text) for text in row] for row in _cell_texts(grid, precision)]
         columns = [max(column) for column in zip(*cells)]
         if widths is None:
             widths = columns
@@ -257,6 +257,16 @@ def _column_widths(arrays: Iterable[Any], precision: int, max_matrix: tuple[int,
         else:
             widths = [max(a, b) for a, b in zip(widths, columns)]
     return widths
+
+
+def _cell_texts(grid: np.ndarray, precision: int) -> list[list[str]]:
+    """The numbers of a matrix as text; rounding noise (below 1e-12 of the largest entry) shows as 0.
+
+    >>> _cell_texts(np.array([[1.5, -6.7e-16], [2.0, 3.0]]), 4)
+    [['1.5', '0'], ['2', '3']]
+    """
+    scale = float(np.nanmax(np.abs(grid), initial=0.0)) if np.isfinite(grid).any() else 0.0
+    return [[format_number(0.0 if abs(x) <= 1e-12 * scale else x, precision) for x in row] for row in grid]
 
 
 def _matrix_html(array: Any, colour: str, precision: int, max_matrix: tuple[int, int], size: int = 10,
@@ -271,7 +281,7 @@ def _matrix_html(array: Any, colour: str, precision: int, max_matrix: tuple[int,
     if grid is None:
         lines = [quoting.html(line) for line in _summary_text(array, precision)]
         return f'<FONT COLOR="{colour}" POINT-SIZE="{size}">' + '<BR ALIGN="LEFT"/>'.join(lines) + "</FONT>"
-    texts = [[format_number(x, precision) for x in row] for row in grid]
+    texts = _cell_texts(grid, precision)
     if widths is None or len(widths) != grid.shape[1]:
         widths = [max(len(t) for t in column) for column in zip(*texts)]
     lines = ["[ " + "  ".join(t.rjust(w) for t, w in zip(row, widths)) + " ]" for row in texts]

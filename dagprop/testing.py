@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import GradcheckError
+from .errors import GradcheckError, GraphError
 from .graph import Graph
 from .jacobians import gradcheck
 from .rules import local_jacobians
@@ -104,6 +104,10 @@ def _build(name: str, arrays: list[np.ndarray], plugins: Iterable[Any] | None, a
            decomposed: bool = False) -> tuple[Graph, list, Any]:
     g = Graph(plugins=plugins)
     op = g.registry[name]
+    least, most = op.arity
+    if not least <= len(arrays) <= (most if most is not None else len(arrays)):
+        raise GraphError(f"check_op({name!r}): the op takes {least if least == most else f'{least} or more'} "
+                         f"inputs ({', '.join(op.inputs)}), got {len(arrays)}")
     names = [op.inputs[0] + str(i) if op.variadic else op.inputs[i] for i in range(len(arrays))]
     leaves = [g.param(n, a) for n, a in zip(names, arrays)]
     out = op.decompose(*leaves, **attrs) if decomposed else g.op(name, *leaves, **attrs)

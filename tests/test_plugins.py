@@ -159,3 +159,8 @@ def test_entry_point_plugin_is_loaded(tmp_path, monkeypatch):
     assert float(x.grad) == 12.0
     assert g.registry["cube_ep"].plugin == "cube"  # the entry point's name
     monkeypatch.setattr(registry_module, "_default", None)
+
+
+def test_check_op_with_the_wrong_number_of_inputs_says_so():
+    with pytest.raises(dp.GraphError, match=r"check_op\('exp'\): the op takes 1 inputs \(x\), got 2"):
+        dp.testing.check_op("exp", (2,), (2,))

@@ -5,9 +5,7 @@ import pytest
 
 import dagprop as dp
 from dagprop.testing import check_op
-from dagprop_plugins import losses
 
-FAMILY = ["l2_loss", "squared_error", "cross_entropy"]
 rng = np.random.default_rng(17)
 
 
@@ -30,17 +28,8 @@ def one_hot(labels, classes):
     return np.eye(classes)[labels]
 
 
-def test_the_plugin_provides_the_family():
-    assert [op.name for op in losses.dagprop_ops()] == FAMILY
+def test_family_specifics():
     assert dp.Graph().registry["squared_error"].inputs == ("yhat", "y")
-
-
-@pytest.mark.parametrize("name", FAMILY)
-def test_example_passes_check_op(name):
-    op = dp.Graph().registry[name]
-    assert op.doc and op.shape is not None
-    args, attrs = op.example(np.random.default_rng(0))
-    check_op(name, *args, **attrs)
 
 
 PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 4), ()), ((5,), (5,)), ((), ()), ((1, 4), (3, 4))]
