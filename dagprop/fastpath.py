@@ -13,6 +13,7 @@ through the interpreter, which reports the problem precisely.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -42,30 +43,30 @@ def forward_runner(steps: tuple[OpStep, ...], scalar_steps: frozenset[int]) -> C
 
 
 def _forward_step(step: OpStep, returns_scalar: bool) -> Callable[[list], None]:
-    forward, index, attrs = step.op.forward, step.index, step.attrs
+    forward, index = _bound(step.op.forward, step.attrs), step.index
     if returns_scalar:  # this op gave a numpy scalar on the checked run: keep values arrays
         inner = forward
 
-        def forward(*args, **kwargs):
-            return np.asarray(inner(*args, **kwargs))
+        def forward(*args):
+            return np.asarray(inner(*args))
 
     if len(step.inputs) == 1:
         (a,) = step.inputs
 
         def call(v: list) -> None:
-            v[index] = forward(v[a], **attrs)
+            v[index] = forward(v[a])
 
     elif len(step.inputs) == 2:
         a, b = step.inputs
 
         def call(v: list) -> None:
-            v[index] = forward(v[a], v[b], **attrs)
+            v[index] = forward(v[a], v[b])
 
     else:
         inputs = step.inputs
 
         def call(v: list) -> None:
-            v[index] = forward(*[v[j] for j in inputs], **attrs)
+            v[index] = forward(*[v[j] for j in inputs])
 
     return call
 
@@ -87,8 +88,8 @@ def backward_runner(steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ..
 
 
 def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list, dict], None]:
-    vjp, index, inputs = step.op.vjp, step.index, step.inputs
     keywords = dict(step.attrs, needs=need) if step.op.vjp_takes_needs else step.attrs
+    vjp, index, inputs = _bound(step.op.vjp, keywords), step.index, step.inputs
     receiving = tuple((slot, j) for slot, j in enumerate(inputs) if need[slot])
     arity = len(inputs)
 
@@ -99,7 +100,7 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
             g = d[index]
             if g is None:
                 return
-            r = vjp(g, v[a], out=v[index], **keywords)
+            r = vjp(g, v[a], out=v[index])
             if len(r) != 1:
                 raise Fallback
             c = r[0]
@@ -113,11 +114,35 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
 
         return call
 
+    # The closures below repeat their accumulation body on purpose: a shared helper
+    # would add a Python call per edge to the hottest loop of the library.
+    if arity == 2:
+        a, b = inputs
+
+        def call(v: list, d: list, edges: dict) -> None:
+            g = d[index]
+            if g is None:
+                return
+            r = vjp(g, v[a], v[b], out=v[index])
+            if len(r) != 2:
+                raise Fallback
+            for slot, j in receiving:
+                c = r[slot]
+                if c is None:
+                    continue
+                if c.__class__ is not _ndarray or c.shape != v[j].shape:
+                    c = _conform(c, v[j])
+                edges[index, slot] = c
+                previous = d[j]
+                d[j] = c if previous is None else previous + c
+
+        return call
+
     def call(v: list, d: list, edges: dict) -> None:
         g = d[index]
         if g is None:
             return
-        r = vjp(g, *[v[j] for j in inputs], out=v[index], **keywords)
+        r = vjp(g, *[v[j] for j in inputs], out=v[index])
         if len(r) != arity:
             raise Fallback
         for slot, j in receiving:
@@ -131,6 +156,11 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
             d[j] = c if previous is None else previous + c
 
     return call
+
+
+def _bound(rule: Callable, keywords: dict) -> Callable:
+    """The rule with its keyword arguments bound once, so calls need no ``**`` unpacking."""
+    return functools.partial(rule, **keywords) if keywords else rule
 
 
 def _conform(result: object, like: np.ndarray) -> np.ndarray:

@@ -175,8 +175,10 @@ def unbroadcast(grad: np.ndarray, shape: Shape) -> np.ndarray:
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
-    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    return grad.sum(axis=tuple(range(lead)) + stretched).reshape(shape)
+    if lead:
+        grad = np.add.reduce(grad, axis=tuple(range(lead)))
+    stretched = tuple([i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1])
+    return np.add.reduce(grad, axis=stretched, keepdims=True) if stretched else grad
 
 
 def broadcast_shape(*shapes: Shape) -> Shape:

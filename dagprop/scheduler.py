@@ -44,12 +44,12 @@ class ForwardPlan:
         self.release = release  # release[k]: values no step after step k reads (freed when retain=False)
         self.leaves = leaves  # the leaf values the steps read
         self.scalar_steps: frozenset[int] = frozenset()  # steps whose op returned a numpy scalar
-        self._validated: tuple | None = None  # leaf shapes of the last fully checked run
+        self._validated: list | None = None  # leaf shapes of the last fully checked run
         self._fast: Callable[[list], list] | None = None
 
-    def leaf_shapes(self, values: list) -> tuple | None:
+    def leaf_shapes(self, values: list) -> list | None:
         try:
-            return tuple(values[i].shape for i in self.leaves)
+            return [values[i].shape for i in self.leaves]
         except AttributeError:  # a missing value: the interpreter will say which
             return None
 
