@@ -90,11 +90,13 @@ def backward_runner(steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ..
 def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list, dict], None]:
     keywords = dict(step.attrs, needs=need) if step.op.vjp_takes_needs else step.attrs
     vjp, index, inputs = _bound(step.op.vjp, keywords), step.index, step.inputs
-    receiving = tuple((slot, j) for slot, j in enumerate(inputs) if need[slot])
+    # (slot, input index, edge key): keys built once here, not allocated on every run
+    receiving = tuple((slot, j, (index, slot)) for slot, j in enumerate(inputs) if need[slot])
     arity = len(inputs)
 
     if arity == 1 and receiving:
         (a,) = inputs
+        ((_, _, key),) = receiving
 
         def call(v: list, d: list, edges: dict) -> None:
             g = d[index]
@@ -108,7 +110,7 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
                 return
             if c.__class__ is not _ndarray or c.shape != v[a].shape:
                 c = _conform(c, v[a])
-            edges[index, 0] = c
+            edges[key] = c
             previous = d[a]
             d[a] = c if previous is None else previous + c
 
@@ -126,13 +128,13 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
             r = vjp(g, v[a], v[b], out=v[index])
             if len(r) != 2:
                 raise Fallback
-            for slot, j in receiving:
+            for slot, j, key in receiving:
                 c = r[slot]
                 if c is None:
                     continue
                 if c.__class__ is not _ndarray or c.shape != v[j].shape:
                     c = _conform(c, v[j])
-                edges[index, slot] = c
+                edges[key] = c
                 previous = d[j]
                 d[j] = c if previous is None else previous + c
 
@@ -145,13 +147,13 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
         r = vjp(g, *[v[j] for j in inputs], out=v[index])
         if len(r) != arity:
             raise Fallback
-        for slot, j in receiving:
+        for slot, j, key in receiving:
             c = r[slot]
             if c is None:
                 continue
             if c.__class__ is not _ndarray or c.shape != v[j].shape:
                 c = _conform(c, v[j])
-            edges[index, slot] = c
+            edges[key] = c
             previous = d[j]
             d[j] = c if previous is None else previous + c
 

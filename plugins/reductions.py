@@ -32,20 +32,22 @@ def _reduced_shape(x, *, axis=None, keepdims=False):
     return tuple(n for i, n in enumerate(x) if i not in axes)
 
 
-def _spread(g, x, axis, keepdims):
-    """The gradient ``g`` of a reduced output copied back over the axes that were reduced."""
-    axes = check_axes(axis, x.ndim)
-    if not keepdims:
-        g = np.expand_dims(g, axes)
-    return np.broadcast_to(g, x.shape).copy()
+def _spread(g, x, axis, keepdims, scale=1.0):
+    """``scale * g``, the gradient of a reduced output, copied back over the axes that were reduced."""
+    if not keepdims and axis is not None:
+        g = g.reshape(tuple(1 if i in check_axes(axis, x.ndim) else n for i, n in enumerate(x.shape)))
+    spread = np.empty(x.shape, dtype=g.dtype)
+    spread[...] = g if scale == 1.0 else g * scale  # broadcasting assignment: one pass, in C
+    return spread
 
 
 def _count(x, axis):
-    return math.prod(x.shape[i] for i in check_axes(axis, x.ndim))
+    return x.size if axis is None else math.prod(x.shape[i] for i in check_axes(axis, x.ndim))
 
 
+# The shape rule has already checked ``axis``; numpy's reduce takes None, an int or a tuple as they are.
 def _sum_forward(x, *, axis=None, keepdims=False):
-    return np.sum(x, axis=check_axes(axis, x.ndim), keepdims=keepdims)
+    return np.asarray(np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
 
 
 def _sum_vjp(g, x, *, out, axis=None, keepdims=False):
@@ -53,11 +55,15 @@ def _sum_vjp(g, x, *, out, axis=None, keepdims=False):
 
 
 def _mean_forward(x, *, axis=None, keepdims=False):
-    return np.mean(x, axis=check_axes(axis, x.ndim), keepdims=keepdims)
+    return np.asarray(np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims) / _count(x, axis))
 
 
 def _mean_vjp(g, x, *, out, axis=None, keepdims=False):
-    return (_spread(g, x, axis, keepdims) / _count(x, axis),)
+    return (_spread(g, x, axis, keepdims, 1.0 / _count(x, axis)),)
+
+
+def _as_axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
 
 
 def _over_rows(rng):
