@@ -202,11 +202,12 @@ def _element_graph(graph: Graph, values: Sequence[Any], grads: Sequence[Any],
         value = np.asarray(values[node.index])
         grad = grads[node.index]
         grad = None if grad is None else np.broadcast_to(np.asarray(grad), value.shape)
-        names[node.index] = [element_name(node.name, index) for index in np.ndindex(value.shape)]
-        for flat, (name, index) in enumerate(zip(names[node.index], np.ndindex(value.shape))):
-            element_graph.add_node(name, value=_scalar(value.flat[flat]),
-                                   grad=None if grad is None else _scalar(grad.flat[flat]),
-                                   tensor=node.name, index=index, kind=node.kind, op=node.op)
+        indices = list(np.ndindex(value.shape))
+        names[node.index] = [element_name(node.name, index) for index in indices]
+        grads_of = [None] * value.size if grad is None else grad.ravel().tolist()
+        element_graph.add_nodes_from(
+            (name, {"value": v, "grad": d, "tensor": node.name, "index": index, "kind": node.kind, "op": node.op})
+            for name, v, d, index in zip(names[node.index], value.ravel().tolist(), grads_of, indices))
     for node in chosen:
         if node.op_def is None:
             continue
@@ -225,13 +226,12 @@ def _element_graph(graph: Graph, values: Sequence[Any], grads: Sequence[Any],
         out_names = names[node.index]
         for source_index, flat in summed.items():
             in_names = names[source_index]
-            for o, i in zip(*np.nonzero(flat)):
-                element_graph.add_edge(in_names[i], out_names[o], weight=float(flat[o, i]), op=node.op)
+            rows, columns = np.nonzero(flat)
+            op = node.op
+            element_graph.add_edges_from(
+                (in_names[i], out_names[o], {"weight": w, "op": op})
+                for o, i, w in zip(rows.tolist(), columns.tolist(), flat[rows, columns].tolist()))
     return element_graph
-
-
-def _scalar(x: Any) -> Any:
-    return x.item() if hasattr(x, "item") else x
 
 
 # -- the two levels as one abstract DAG ---------------------------------------------------
