@@ -186,6 +186,18 @@ class Graph:
         Extra plugins (modules or objects with ``@dagprop.hookimpl`` functions)
         whose ops this graph can use, on top of the built-in and installed ones.
 
+    Attributes
+    ----------
+    nx : networkx.MultiDiGraph
+        The graph for networkx's algorithms: one node per dagprop node, keyed by
+        name (attributes ``kind``, ``op``, ``attrs``, ``handle``), one edge per
+        argument slot (attribute ``arg``). Read it; build through the Graph, since
+        the scheduler's plan is not rebuilt when ``nx`` is edited by hand.
+    ops
+        Every registered op as a function: ``g.ops.softmax(x, axis=0)``.
+    registry : Registry
+        The ops this graph can use, by name.
+
     Examples
     --------
     >>> import numpy as np
