@@ -21,7 +21,9 @@ import numpy as np
 from . import quoting
 from .errors import GraphError
 from .paths import _element_graph, element_name
-from .render import PALETTE, State, format_number, pipe, to_dot
+from .dot import pipe
+from .labels import format_number
+from .render import PALETTE, State, to_dot
 from .simulate import SimulatedRun, Step, simulate
 
 if TYPE_CHECKING:

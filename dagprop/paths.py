@@ -27,7 +27,7 @@ import networkx as nx
 import numpy as np
 
 from . import rules, scheduler
-from .render import format_number
+from .labels import format_number
 from .errors import BackwardError, GraphError
 
 if TYPE_CHECKING:

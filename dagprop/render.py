@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import math
 import re
-import shutil
-import subprocess
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
@@ -38,7 +35,9 @@ import networkx as nx
 import numpy as np
 
 from . import quoting
+from .dot import INSTALL_HINT, output_format, pipe, write
 from .errors import RenderError
+from .labels import column_widths, full_text, matrix_html, format_number
 from .graph import Graph, Node
 
 if TYPE_CHECKING:
@@ -53,7 +52,6 @@ GREY = "#8c8c8c"
 FAINT = "#b5b5b5"
 CAPTION = "#6b6b6b"
 WEIGHT = "#2f4b7c"
-MONO = "DejaVu Sans Mono,Courier New,Courier,monospace"
 PALETTE = ("#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#e377c2", "#17becf", "#bcbd22", "#8c564b")
 
 # name -> (shape, style, fill colour, border colour)
@@ -67,17 +65,12 @@ COLLAPSED_MATRIX = (3, 3)  # arrays drawn in full in a collapsed view of a large
 GREYED_LOOK = ("#f7f7f7", "#c4c4c4")
 CLUSTER_COLOUR = "#7b52b9"
 
-SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 LEVELS = ("tensor", "element")
 EDGE_LABELS = ("grad", "value", "weight", None)
 SHOWABLE = ("value", "grad")
 RANKDIRS = ("LR", "RL", "TB", "BT")
 
-INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz; "
-                "conda: conda install graphviz), or write DOT text, which needs no Graphviz "
-                "(dagprop.to_dot, or a path ending in .dot)")
 
-_NODE_STATEMENT = re.compile(r"^\s*\w+ \[", re.MULTILINE)
 _ELEMENT = re.compile(r"^(?P<tensor>.+)\[(?P<index>-?\d+(?:,\s*-?\d+)*)\]$")
 
 
@@ -169,124 +162,6 @@ class State:
             if head is not None and source in grads and data.get("weight") is not None:
                 edge_grads[(source, target, 0)] = data["weight"] * head
         return cls(values, grads, edge_grads)
-
-
-# -- numbers ------------------------------------------------------------------------------
-
-
-def format_number(x: Any, precision: int = 4) -> str:
-    """A number with ``precision`` significant digits, as short as possible.
-
-    Examples
-    --------
-    >>> format_number(3.14159265), format_number(-0.0), format_number(2.0), format_number(1e-7, 3)
-    ('3.142', '0', '2', '1e-07')
-    >>> format_number(float("nan")), format_number(float("-inf"))
-    ('nan', '-inf')
-    """
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    return f"{x:.{precision}g}"
-
-
-def _full_text(array: Any) -> str:
-    """The whole array for a tooltip, every number exact (numpy's summary past 1000 entries)."""
-    array = np.asarray(array)
-    if array.ndim == 0:
-        return _exact(array.item())
-    if array.size > 1000:
-        return np.array2string(array, precision=8, threshold=1000, max_line_width=100, separator=", ")
-    return _nested(array.tolist(), array.ndim)
-
-
-def _exact(x: Any) -> str:
-    return repr(float(x)) if isinstance(x, float) else str(x)
-
-
-def _nested(items: Any, depth: int) -> str:
-    if depth == 1:
-        return "[" + ", ".join(_exact(x) for x in items) + "]"
-    separator = ",\n" if depth == 2 else ",\n\n"
-    return "[" + separator.join(_nested(item, depth - 1) for item in items) + "]"
-
-
-def _summary_text(array: np.ndarray, precision: int) -> list[str]:
-    if array.size == 0:
-        return [f"empty {array.shape}"]
-    finite = array[np.isfinite(array)]
-    f = lambda v: format_number(v, precision)  # noqa: E731
-    if finite.size == 0:
-        return [f"{array.shape}, no finite entries"]
-    lines = [f"min {f(finite.min())}   max {f(finite.max())}",
-             f"mean {f(finite.mean())}   \u2016\u00b7\u2016 {f(np.linalg.norm(finite))}"]
-    if finite.size < array.size:
-        lines.append(f"{array.size - finite.size} not finite")
-    return lines
-
-
-def _grid(array: np.ndarray, max_matrix: tuple[int, int]) -> np.ndarray | None:
-    """``array`` as a 2-D grid of numbers if it is small enough to draw in full, else None."""
-    if array.ndim > 2 or array.size == 0:
-        return None
-    grid = array.reshape(1, -1) if array.ndim < 2 else array
-    if grid.shape[0] > max_matrix[0] or grid.shape[1] > max_matrix[1]:
-        return None
-    return grid
-
-
-def _column_widths(arrays: Iterable[Any], precision: int, max_matrix: tuple[int, int]) -> list[int] | None:
-    """Widths that line up the columns of several same-shaped arrays (a value and its gradient)."""
-    widths: list[int] | None = None
-    for array in arrays:
-        if array is None:
-            continue
-        grid = _grid(np.asarray(array), max_matrix)
-        if grid is None or np.asarray(array).ndim == 0:
-            return None
-        cells = [[len(text) for text in row] for row in _cell_texts(grid, precision)]
-        columns = [max(column) for column in zip(*cells)]
-        if widths is None:
-            widths = columns
-        elif len(widths) != len(columns):
-            return None
-        else:
-            widths = [max(a, b) for a, b in zip(widths, columns)]
-    return widths
-
-
-def _cell_texts(grid: np.ndarray, precision: int) -> list[list[str]]:
-    """The numbers of a matrix as text; rounding noise (below 1e-12 of the largest entry) shows as 0.
-
-    >>> _cell_texts(np.array([[1.5, -6.7e-16], [2.0, 3.0]]), 4)
-    [['1.5', '0'], ['2', '3']]
-    """
-    scale = float(np.nanmax(np.abs(grid), initial=0.0)) if np.isfinite(grid).any() else 0.0
-    return [[format_number(0.0 if abs(x) <= 1e-12 * scale else x, precision) for x in row] for row in grid]
-
-
-def _matrix_html(array: Any, colour: str, precision: int, max_matrix: tuple[int, int], size: int = 10,
-                 widths: list[int] | None = None) -> str:
-    """An array as HTML-like label text: a bracketed matrix in a monospaced font if it is small
-    enough (columns right-aligned, to ``widths`` when given), otherwise a summary."""
-    array = np.asarray(array)
-    if array.ndim == 0 or (array.size == 1 and array.ndim > 2):
-        return (f'<FONT COLOR="{colour}" POINT-SIZE="{size}">'
-                f"{quoting.html(format_number(array.reshape(()), precision))}</FONT>")
-    grid = _grid(array, max_matrix)
-    if grid is None:
-        lines = [quoting.html(line) for line in _summary_text(array, precision)]
-        return f'<FONT COLOR="{colour}" POINT-SIZE="{size}">' + '<BR ALIGN="LEFT"/>'.join(lines) + "</FONT>"
-    texts = _cell_texts(grid, precision)
-    if widths is None or len(widths) != grid.shape[1]:
-        widths = [max(len(t) for t in column) for column in zip(*texts)]
-    lines = ["[ " + "  ".join(t.rjust(w) for t, w in zip(row, widths)) + " ]" for row in texts]
-    body = "".join(quoting.html(line) + '<BR ALIGN="LEFT"/>' for line in lines)
-    return f'<FONT FACE="{MONO}" COLOR="{colour}" POINT-SIZE="{size}">{body}</FONT>'
 
 
 # -- options -------------------------------------------------------------------------------
@@ -528,14 +403,14 @@ class _TensorDrawing:
         contributions = [] if self.collapsed or "grad" not in options.show else self.contributions(name)
         shown = [value if "value" in options.show else None,
                  grad if "grad" in options.show and len(contributions) < 2 else None]
-        widths = _column_widths(shown, options.precision, max_matrix)
+        widths = column_widths(shown, options.precision, max_matrix)
         if "value" in options.show and value is not None:
-            rows.append(_captioned("value", _matrix_html(value, text_colour, options.precision, max_matrix,
+            rows.append(_captioned("value", matrix_html(value, text_colour, options.precision, max_matrix,
                                                          widths=widths)))
         if len(contributions) >= 2:
             rows.append(_captioned("grad", self.sum_html(contributions, grad, max_matrix), RED))
         elif "grad" in options.show and grad is not None:
-            rows.append(_captioned("grad", _matrix_html(grad, RED, options.precision, max_matrix, widths=widths),
+            rows.append(_captioned("grad", matrix_html(grad, RED, options.precision, max_matrix, widths=widths),
                                    RED))
         label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows)
                  + "</TABLE>>")
@@ -575,11 +450,11 @@ class _TensorDrawing:
             if k:
                 top.append(f'<TD><FONT COLOR="{RED}">+</FONT></TD>')
                 bottom.append("<TD></TD>")
-            top.append(f"<TD>{_matrix_html(part, RED, precision, max_matrix, size=9)}</TD>")
+            top.append(f"<TD>{matrix_html(part, RED, precision, max_matrix, size=9)}</TD>")
             bottom.append(f'<TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">{quoting.html(caption)}</FONT></TD>')
         top.append(f'<TD><FONT COLOR="{RED}">=</FONT></TD>')
         bottom.append("<TD></TD>")
-        top.append(f"<TD>{_matrix_html(total, RED, precision, max_matrix)}</TD>")
+        top.append(f"<TD>{matrix_html(total, RED, precision, max_matrix)}</TD>")
         bottom.append(f'<TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">sum</FONT></TD>')
         return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1"><TR>' + "".join(top)
                 + "</TR><TR>" + "".join(bottom) + "</TR></TABLE>")
@@ -594,9 +469,9 @@ class _TensorDrawing:
         if composite:
             lines.append(f"composite op: draw with expand=[{node.op!r}] to see its circuit")
         if value is not None:
-            lines += ["value:", _full_text(value)]
+            lines += ["value:", full_text(value)]
         if grad is not None:
-            lines += ["gradient:", _full_text(grad)]
+            lines += ["gradient:", full_text(grad)]
         contributions = self.contributions(node.name)
         if len(contributions) >= 2:
             lines.append("the gradient is the sum of the contributions " + ", ".join(c for c, _ in contributions))
@@ -634,9 +509,9 @@ class _TensorDrawing:
             parts.append(f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">{quoting.html(_slot_name(consumer, slot))}'
                          f'</FONT></TD></TR>')
         if options.edge_labels == "grad" and grad is not None:
-            parts.append(f"<TR><TD>{_matrix_html(grad, RED, options.precision, max_matrix, size=9)}</TD></TR>")
+            parts.append(f"<TR><TD>{matrix_html(grad, RED, options.precision, max_matrix, size=9)}</TD></TR>")
         elif options.edge_labels == "value" and value is not None:
-            parts.append(f"<TR><TD>{_matrix_html(value, CAPTION, options.precision, max_matrix, size=9)}</TD></TR>")
+            parts.append(f"<TR><TD>{matrix_html(value, CAPTION, options.precision, max_matrix, size=9)}</TD></TR>")
         attrs = []
         if parts:
             attrs.append(("label", '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
@@ -644,9 +519,9 @@ class _TensorDrawing:
         tip = [f"{quoting.visible(source.name)} \u2192 {quoting.visible(consumer.name)} "
                f"(argument {slot}: {_slot_name(consumer, slot)})"]
         if value is not None:
-            tip += ["forward value:", _full_text(value)]
+            tip += ["forward value:", full_text(value)]
         if grad is not None:
-            tip += ["gradient sent back along this edge:", _full_text(grad)]
+            tip += ["gradient sent back along this edge:", full_text(grad)]
         attrs.append(("tooltip", quoting.tooltip("\n".join(tip))))
         attrs.append(("labeltooltip", quoting.tooltip("\n".join(tip))))
         if grad is not None:
@@ -791,9 +666,9 @@ class _ElementDrawing:
         if data.get("op"):
             tip[0] += f" (an element of {quoting.visible(self.tensor_of(name))}, op {data['op']})"
         if value is not None:
-            tip.append(f"value {_full_text(value)}")
+            tip.append(f"value {full_text(value)}")
         if grad is not None:
-            tip.append(f"gradient {_full_text(grad)}")
+            tip.append(f"gradient {full_text(grad)}")
         attrs = [("label", "<" + "<BR/>".join(lines) + ">"), ("shape", "ellipse"),
                  ("style", quoting.quote("filled")), ("fillcolor", quoting.quote(fill)),
                  ("color", quoting.quote(border)), ("margin", quoting.quote("0.04,0.02")),
@@ -820,9 +695,9 @@ class _ElementDrawing:
         source_text, target_text = quoting.visible(source), quoting.visible(target)
         tip = [f"{source_text} \u2192 {target_text}"]
         if weight is not None:
-            tip.append(f"local derivative \u2202{target_text}/\u2202{source_text} = {_full_text(weight)}")
+            tip.append(f"local derivative \u2202{target_text}/\u2202{source_text} = {full_text(weight)}")
         if flow is not None:
-            tip.append(f"gradient sent back along this edge = {_full_text(flow)}")
+            tip.append(f"gradient sent back along this edge = {full_text(flow)}")
         attrs = []
         if parts:
             attrs.append(("label", "<" + "<BR/>".join(parts) + ">"))
@@ -1093,101 +968,6 @@ def render(graph: Graph | nx.DiGraph, path: str | FilePath | None = None, *, for
     if path is not None:
         write(diagram.source, path, format=format, timeout=timeout)
     return diagram
-
-
-def output_format(path: str | FilePath, format: str | None = None) -> str:
-    """The Graphviz output format for ``path``: ``format`` if given, else from the suffix.
-
-    Examples
-    --------
-    >>> output_format("out/graph.PNG"), output_format("x.svg", "pdf"), output_format("g.gv")
-    ('png', 'pdf', 'dot')
-    """
-    if format is not None:
-        fmt = format.lower().lstrip(".")
-        if fmt not in graphviz.FORMATS and fmt != "dot":
-            raise RenderError(f"unknown output format {format!r}; Graphviz writes {', '.join(sorted(graphviz.FORMATS))}")
-        return fmt
-    suffix = FilePath(path).suffix.lower()
-    if suffix not in SUFFIX_FORMATS:
-        raise RenderError(f"cannot tell the format of {str(path)!r} from its suffix; use one of "
-                          f"{', '.join(SUFFIX_FORMATS)} or pass format=")
-    return SUFFIX_FORMATS[suffix]
-
-
-def write(source: str, path: str | FilePath, *, format: str | None = None, timeout: float = 60.0) -> FilePath:
-    """Turn DOT text into a file: DOT as is for ``.dot``, otherwise through Graphviz's dot.
-
-    Parameters
-    ----------
-    source : str
-        DOT text, e.g. from :func:`to_dot`.
-    path : str or pathlib.Path
-        The file to write (parent directories are created).
-    format : str, optional
-        Output format; default from the suffix (.svg .png .pdf .dot .gv).
-    timeout : float
-        Seconds dot may run before it is stopped.
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-
-    Raises
-    ------
-    RenderError
-        dot missing, too slow or failing, or an unknown format.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     written = write("digraph { a -> b }", os.path.join(tmp, "ab.dot"))
-    ...     written.read_text()
-    'digraph { a -> b }'
-    """
-    fmt = output_format(path, format)
-    path = FilePath(path)
-    data = source.encode("utf-8") if fmt == "dot" else pipe(source, fmt, timeout=timeout)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def pipe(source: str, format: str = "svg", *, timeout: float = 60.0) -> bytes:
-    """Run Graphviz's dot on DOT text and return the picture's bytes, stopping it after ``timeout`` seconds.
-
-    Raises
-    ------
-    RenderError
-        When dot is not installed (the message says how to install it), runs longer
-        than ``timeout``, or fails.
-
-    Examples
-    --------
-    >>> pipe("digraph { a -> b }", "svg")[:5]
-    b'<?xml'
-    """
-    executable = shutil.which(str(graphviz.backend.DOT_BINARY))
-    if executable is None:
-        raise RenderError(f"Graphviz's dot program is not installed (not found on PATH), so the diagram cannot be "
-                          f"turned into {format.upper()}: {INSTALL_HINT}")
-    nodes = len(_NODE_STATEMENT.findall(source))
-    try:
-        finished = subprocess.run([executable, f"-T{format}"], input=source.encode("utf-8"), capture_output=True,
-                                  timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise RenderError(f"Graphviz's dot took longer than {timeout:g} s to lay out a diagram of about {nodes} nodes "
-                          f"and was stopped; draw less (a smaller max_nodes, no expand, the tensor level) or allow "
-                          f"more time (timeout=)") from None
-    except OSError as exc:
-        raise RenderError(f"could not run Graphviz's dot ({executable}): {exc}") from None
-    if finished.returncode != 0:
-        message = finished.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RenderError(f"Graphviz's dot failed (exit status {finished.returncode}): "
-                          f"{' / '.join(message[:3]) or 'no message'}")
-    return finished.stdout
 
 
 def mimebundle(graph: Graph, **options: Any) -> dict[str, str]:

@@ -34,6 +34,7 @@ def _reduced_shape(x, *, axis=None, keepdims=False):
 
 def _spread(g, x, axis, keepdims, scale=1.0):
     """``scale * g``, the gradient of a reduced output, copied back over the axes that were reduced."""
+    g = np.asarray(g)
     if not keepdims and axis is not None:
         g = g.reshape(tuple(1 if i in check_axes(axis, x.ndim) else n for i, n in enumerate(x.shape)))
     spread = np.empty(x.shape, dtype=g.dtype)

@@ -68,3 +68,11 @@ def test_bad_axes_are_rejected(axis, reason):
     g = dp.Graph()
     with pytest.raises(dp.ShapeError, match=reason):
         g.param("x", np.zeros((2, 3, 4))).sum(axis=axis)
+
+
+@pytest.mark.parametrize("name, scale", [("sum", 1.0), ("mean", 1 / 6)])
+def test_vjp_takes_a_plain_number_as_the_incoming_gradient(name, scale):
+    op = dp.Graph().registry[name]
+    x = np.ones((2, 3))
+    (grad,) = op.vjp(2.0, x, out=op.forward(x))  # as generated code passes its default seed
+    np.testing.assert_allclose(grad, np.full((2, 3), 2.0 * scale))

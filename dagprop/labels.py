@@ -1,0 +1,129 @@
+"""Numbers and arrays as label text: short numbers, aligned matrices, summaries, exact tooltips."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import quoting
+
+__all__ = ["format_number", "matrix_html", "column_widths", "summary_text", "full_text"]
+
+MONO = "DejaVu Sans Mono,Courier New,Courier,monospace"
+
+
+def format_number(x: Any, precision: int = 4) -> str:
+    """A number with ``precision`` significant digits, as short as possible.
+
+    Examples
+    --------
+    >>> format_number(3.14159265), format_number(-0.0), format_number(2.0), format_number(1e-7, 3)
+    ('3.142', '0', '2', '1e-07')
+    >>> format_number(float("nan")), format_number(float("-inf"))
+    ('nan', '-inf')
+    """
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    return f"{x:.{precision}g}"
+
+
+def full_text(array: Any) -> str:
+    """The whole array for a tooltip, every number exact (numpy's summary past 1000 entries)."""
+    array = np.asarray(array)
+    if array.ndim == 0:
+        return exact(array.item())
+    if array.size > 1000:
+        return np.array2string(array, precision=8, threshold=1000, max_line_width=100, separator=", ")
+    return nested(array.tolist(), array.ndim)
+
+
+def exact(x: Any) -> str:
+    return repr(float(x)) if isinstance(x, float) else str(x)
+
+
+def nested(items: Any, depth: int) -> str:
+    if depth == 1:
+        return "[" + ", ".join(exact(x) for x in items) + "]"
+    separator = ",\n" if depth == 2 else ",\n\n"
+    return "[" + separator.join(nested(item, depth - 1) for item in items) + "]"
+
+
+def summary_text(array: np.ndarray, precision: int) -> list[str]:
+    if array.size == 0:
+        return [f"empty {array.shape}"]
+    finite = array[np.isfinite(array)]
+    f = lambda v: format_number(v, precision)  # noqa: E731
+    if finite.size == 0:
+        return [f"{array.shape}, no finite entries"]
+    lines = [f"min {f(finite.min())}   max {f(finite.max())}",
+             f"mean {f(finite.mean())}   \u2016\u00b7\u2016 {f(np.linalg.norm(finite))}"]
+    if finite.size < array.size:
+        lines.append(f"{array.size - finite.size} not finite")
+    return lines
+
+
+def shown_grid(array: np.ndarray, max_matrix: tuple[int, int]) -> np.ndarray | None:
+    """``array`` as a 2-D grid of numbers if it is small enough to draw in full, else None."""
+    if array.ndim > 2 or array.size == 0:
+        return None
+    grid = array.reshape(1, -1) if array.ndim < 2 else array
+    if grid.shape[0] > max_matrix[0] or grid.shape[1] > max_matrix[1]:
+        return None
+    return grid
+
+
+def column_widths(arrays: Iterable[Any], precision: int, max_matrix: tuple[int, int]) -> list[int] | None:
+    """Widths that line up the columns of several same-shaped arrays (a value and its gradient)."""
+    widths: list[int] | None = None
+    for array in arrays:
+        if array is None:
+            continue
+        grid = shown_grid(np.asarray(array), max_matrix)
+        if grid is None or np.asarray(array).ndim == 0:
+            return None
+        cells = [[len(text) for text in row] for row in cell_texts(grid, precision)]
+        columns = [max(column) for column in zip(*cells)]
+        if widths is None:
+            widths = columns
+        elif len(widths) != len(columns):
+            return None
+        else:
+            widths = [max(a, b) for a, b in zip(widths, columns)]
+    return widths
+
+
+def cell_texts(grid: np.ndarray, precision: int) -> list[list[str]]:
+    """The numbers of a matrix as text; rounding noise (below 1e-12 of the largest entry) shows as 0.
+
+    >>> cell_texts(np.array([[1.5, -6.7e-16], [2.0, 3.0]]), 4)
+    [['1.5', '0'], ['2', '3']]
+    """
+    scale = float(np.nanmax(np.abs(grid), initial=0.0)) if np.isfinite(grid).any() else 0.0
+    return [[format_number(0.0 if abs(x) <= 1e-12 * scale else x, precision) for x in row] for row in grid]
+
+
+def matrix_html(array: Any, colour: str, precision: int, max_matrix: tuple[int, int], size: int = 10,
+                 widths: list[int] | None = None) -> str:
+    """An array as HTML-like label text: a bracketed matrix in a monospaced font if it is small
+    enough (columns right-aligned, to ``widths`` when given), otherwise a summary."""
+    array = np.asarray(array)
+    if array.ndim == 0 or (array.size == 1 and array.ndim > 2):
+        return (f'<FONT COLOR="{colour}" POINT-SIZE="{size}">'
+                f"{quoting.html(format_number(array.reshape(()), precision))}</FONT>")
+    grid = shown_grid(array, max_matrix)
+    if grid is None:
+        lines = [quoting.html(line) for line in summary_text(array, precision)]
+        return f'<FONT COLOR="{colour}" POINT-SIZE="{size}">' + '<BR ALIGN="LEFT"/>'.join(lines) + "</FONT>"
+    texts = cell_texts(grid, precision)
+    if widths is None or len(widths) != grid.shape[1]:
+        widths = [max(len(t) for t in column) for column in zip(*texts)]
+    lines = ["[ " + "  ".join(t.rjust(w) for t, w in zip(row, widths)) + " ]" for row in texts]
+    body = "".join(quoting.html(line) + '<BR ALIGN="LEFT"/>' for line in lines)
+    return f'<FONT FACE="{MONO}" COLOR="{colour}" POINT-SIZE="{size}">{body}</FONT>'
