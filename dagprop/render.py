@@ -2,8 +2,9 @@
 
 :func:`to_dot` is pure: it reads a graph (or an element graph) and a :class:`State`
 holding the numbers to draw, and returns DOT text that is the same byte for byte
-for the same input. :func:`write` and :func:`pipe` are the only code that runs the
-``dot`` binary, with a time limit. :func:`render` does both.
+for the same input. :mod:`dagprop.dot` is the only code that runs the ``dot``
+binary, with a time limit; :mod:`dagprop.labels` writes numbers and matrices as
+label text. :func:`render` builds the text and has it drawn.
 
 What a tensor-level diagram shows:
 
