@@ -274,12 +274,12 @@ def run_case(case: Case, ctx: Context) -> list[Row]:
             continue
         row = Row(case.workload, case.name, system, "skipped", per=case.per)
         peer = _peer_of(system)
-        if isinstance(factory, str):
-            row.note = factory
+        if peer is not None and ctx.peers.get(peer) is None:  # a missing peer says so before any other reason
+            row.note = ctx.peers.missing[peer]
             rows.append(row)
             continue
-        if peer is not None and ctx.peers.get(peer) is None:
-            row.note = ctx.peers.missing[peer]
+        if isinstance(factory, str):
+            row.note = factory
             rows.append(row)
             continue
         gc.collect()

@@ -18,3 +18,22 @@ def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         minus.flat[k] -= eps
         grad.flat[k] = (f(plus) - f(minus)) / (2 * eps)
     return grad
+
+
+def ci() -> bool:
+    """True in CI, where a missing tool is a failure rather than a reason to skip."""
+    import os
+
+    return bool(os.environ.get("CI"))
+
+
+def _needs_dot():
+    import shutil
+
+    import pytest
+
+    return pytest.mark.skipif(shutil.which("dot") is None and not ci(),
+                              reason="Graphviz's dot is not installed (scripts/setup.sh installs it)")
+
+
+needs_dot = _needs_dot()

@@ -8,7 +8,6 @@ screenshot is not blank.
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 import zlib
@@ -21,8 +20,12 @@ import dagprop as dp
 from dagprop.render import PALETTE
 
 import notes_mlp
+from helpers import ci
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test requirement: pip install -e '.[test]'")
+if ci():  # in CI a missing test requirement is a failure, not a skip
+    import playwright.sync_api as sync_api
+else:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a test requirement: pip install -e '.[test]'")
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,7 +33,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ACCENT = PALETTE[0]
 
 if CHROMIUM is None:
-    if os.environ.get("CI"):
+    if ci():
         raise RuntimeError("Chromium is missing; scripts/setup.sh --test installs it")
     pytest.skip("Chromium is not installed (scripts/setup.sh --test installs it)", allow_module_level=True)
 

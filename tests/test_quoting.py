@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -11,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dagprop as dp
+
+from helpers import needs_dot
 from dagprop import quoting
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -111,7 +112,6 @@ class TestQuote:
         assert quoting.quote("a\nb") == '"a\u240ab"'
 
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz dot is not installed")
 
 
 @needs_dot

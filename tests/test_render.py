@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -16,14 +15,14 @@ import numpy as np
 import pytest
 
 import dagprop as dp
+
+from helpers import needs_dot
 from dagprop.render import LargeGraphWarning, RED, State, digraph, format_number, mimebundle, pipe, write
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
 
 # Render tests use the real Graphviz; CI installs it, so there they always run.
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None and not os.environ.get("CI"),
-                               reason="Graphviz dot is not installed")
 
 
 # -- fixtures ------------------------------------------------------------------------------------
