@@ -1528,7 +1528,7 @@ def render_case(ctx: Context, size: int) -> Case:
 
     svg: Factory | str = svg_subject
     if size > 300 and ctx.settings.mode == "quick":
-        svg = "not run in --quick: several seconds (the full run measures it)"
+        svg = "not run in --quick (the full run measures it)"
     return Case("render", f"{size:,} nodes", {"dagprop DOT": dot_subject, "dagprop SVG": svg}, per="call",
                 reference=None, baseline="dagprop DOT", note="values and gradients annotated")
 

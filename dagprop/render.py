@@ -594,6 +594,63 @@ def _slot_name(node: Node, slot: int) -> str:
     return names[min(slot, len(names) - 1)]
 
 
+# -- an overview of graphs too large even when collapsed -------------------------------------
+
+
+class _OverviewDrawing:
+    """One box per band of topological depth, in order: how many nodes, which ops, how many
+    edges arrive from earlier depths, how many nodes got gradient.
+
+    For graphs that stay too large after composites are folded and chains summarised
+    (a wide random DAG has neither to fold). Drawing every edge between bands would be
+    as unreadable as the graph itself, so the bands form one column and each box counts
+    the edges it receives.
+    """
+
+    MAX_BANDS = 40
+
+    def __init__(self, graph: Graph, state: State, highlight: _Highlight) -> None:
+        self.graph, self.state, self.highlight = graph, state, highlight
+        generations = [sorted(names, key=lambda name: graph[name].index)
+                       for names in nx.topological_generations(graph.nx)]
+        per_band = -(-len(generations) // self.MAX_BANDS)
+        self.bands = [(k, min(k + per_band, len(generations)) - 1,
+                       [graph[name] for generation in generations[k:k + per_band] for name in generation])
+                      for k in range(0, len(generations), per_band)]
+
+    def body(self) -> list[str]:
+        band_of = {node.name: b for b, (_, _, nodes) in enumerate(self.bands) for node in nodes}
+        arriving = [0] * len(self.bands)
+        for source, target in self.graph.nx.edges():
+            if band_of[source] != band_of[target]:
+                arriving[band_of[target]] += 1
+        lines = ["graph [rankdir=TB]"]  # a column of bands reads like a table, whatever rankdir says
+        lines += [f'b{b} [shape=box style="rounded,filled" fillcolor="#ffffff" color="#3d3d3d" '
+                  f'label=<{self._label(first, last, nodes, arriving[b])}>]'
+                  for b, (first, last, nodes) in enumerate(self.bands)]
+        lines += [f"b{b} -> b{b + 1}" for b in range(len(self.bands) - 1)]
+        return lines
+
+    def _label(self, first: int, last: int, nodes: list[Node], arriving: int) -> str:
+        depth = f"depth {first}" if first == last else f"depths {first}\u2013{last}"
+        ops: dict[str, int] = {}
+        for node in nodes:
+            ops[node.op or node.kind] = ops.get(node.op or node.kind, 0) + 1
+        mix = ", ".join(f"{count} {name}" for name, count in sorted(ops.items(), key=lambda item: (-item[1], item[0])))
+        rows = [f"<B>{quoting.html(depth)}</B>: {len(nodes)} node{'s' if len(nodes) != 1 else ''} ({quoting.html(mix)})"]
+        if arriving:
+            rows.append(f'<FONT POINT-SIZE="10" COLOR="{CAPTION}">{arriving} edge{"s" if arriving != 1 else ""} '
+                        f"arrive from smaller depths</FONT>")
+        if self.state.grads:
+            reached = sum(1 for node in nodes if self.state.grads.get(node.name) is not None)
+            rows.append(f'<FONT POINT-SIZE="10" COLOR="{RED}">gradient reached {reached} of {len(nodes)}</FONT>')
+        marked = [node.name for node in nodes if node.name in self.highlight.nodes]
+        if marked:
+            rows.append(f'<FONT POINT-SIZE="10" COLOR="{self.highlight.nodes[marked[0]]}"><B>'
+                        f'{quoting.html(", ".join(marked))}</B></FONT>')
+        return '<BR ALIGN="LEFT"/>'.join(rows) + '<BR ALIGN="LEFT"/>'
+
+
 # -- the element level -----------------------------------------------------------------------
 
 
@@ -812,12 +869,17 @@ def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"
                           stacklevel=3)
             drawing.compact = True
         else:
-            warnings.warn(f"the graph has {count} nodes, more than max_nodes={options.max_nodes}: drawing a collapsed "
-                          f"view (composites folded, chains of single-input ops summarised, arrays summarised); "
-                          f"pass max_nodes=None to draw everything", LargeGraphWarning, stacklevel=3)
             if graph is not source:  # fold the composites again
                 drawing = _TensorDrawing(source, state or State.from_graph(source), options, highlight)
             drawing.collapse()
+            if len(source) - len(drawing.hidden) <= options.max_nodes:
+                view = "a collapsed view (composites folded, chains of single-input ops summarised, arrays summarised)"
+            else:  # nothing much to fold: summarise by depth
+                drawing = _OverviewDrawing(source, drawing.state, drawing.highlight)
+                view = (f"an overview: one box per band of depth ({len(drawing.bands)} boxes), counting nodes, ops "
+                        f"and gradients")
+            warnings.warn(f"the graph has {count} nodes, more than max_nodes={options.max_nodes}: drawing {view}; "
+                          f"pass max_nodes=None to draw everything", LargeGraphWarning, stacklevel=3)
     lines = _preamble(options, bool(drawing.state.grads), level) + drawing.body()
     return graphviz.Digraph(name="dagprop", body=[f"\t{line}\n" for line in lines])
 

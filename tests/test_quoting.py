@@ -119,7 +119,8 @@ class TestThroughGraphviz:
     """Hostile node names rendered by the real dot: shown literally, nothing injected."""
 
     @pytest.fixture(scope="class")
-    def svg(self):
+    @classmethod
+    def svg(cls):
         g = dp.Graph()
         leaves = [g.param(name, [1.0, 2.0]) for name in HOSTILE]
         total = leaves[0]

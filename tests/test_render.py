@@ -654,3 +654,60 @@ def test_dot_binary_is_really_used_in_ci():
     version = subprocess.run(["dot", "-V"], capture_output=True, text=True, timeout=30)
     assert "graphviz" in (version.stdout + version.stderr).lower()
     assert sys.version_info >= (3, 11)
+
+
+class TestOverview:
+    """A graph still too large after folding gets one box per depth."""
+
+    @staticmethod
+    def wide_graph(n_ops=400, seed=0):
+        rng = np.random.default_rng(seed)
+        g = dp.Graph()
+        nodes = [g.param(f"p{i}", rng.standard_normal(4)) for i in range(5)]
+        for k in range(n_ops):
+            a, b = rng.integers(0, len(nodes), 2)
+            nodes.append(g.op(("add", "mul", "sub")[k % 3], nodes[a], nodes[b]))
+        loss = nodes[-1].sum()
+        g.forward()
+        g.backward(loss)
+        return g
+
+    def test_boxes_count_nodes_edges_and_gradients_per_depth(self):
+        g = self.wide_graph()
+        depth = {}  # longest path from a leaf, computed here independently of networkx
+        for node in g:
+            depth[node.name] = 1 + max((depth[s.name] for s in node.inputs), default=-1)
+        assert max(depth.values()) < 40  # one box per depth at this size
+        with pytest.warns(LargeGraphWarning, match="overview"):
+            dot = dp.to_dot(g, max_nodes=100)
+        for d in sorted(set(depth.values())):
+            members = [n for n in g if depth[n.name] == d]
+            arriving = sum(1 for n in members for s in n.inputs if depth[s.name] != d)
+            reached = sum(1 for n in members if n.grad is not None)
+            assert f"<B>depth {d}</B>: {len(members)} node" in dot
+            if arriving:
+                assert f"{arriving} edge{'s' if arriving != 1 else ''} arrive from smaller depths" in dot
+            assert f"gradient reached {reached} of {len(members)}" in dot
+        assert dot.count("shape=box") == len(set(depth.values()))
+
+    @needs_dot
+    def test_a_thousand_node_random_dag_renders_quickly_as_an_overview(self, tmp_path):
+        import time
+
+        g = self.wide_graph(1000, seed=1)
+        started = time.perf_counter()
+        with pytest.warns(LargeGraphWarning):
+            dp.render(g, tmp_path / "big.svg", highlight=["p3"])
+        assert time.perf_counter() - started < 20  # it took 7 s when every node was drawn
+        svg = (tmp_path / "big.svg").read_text()
+        assert "p3" in svg and "depth" in svg
+
+    def test_a_long_chain_still_gets_the_collapsed_view(self):
+        g = dp.Graph()
+        h = g.param("x", [0.5])
+        for _ in range(400):
+            h = h.tanh()
+        g.forward()
+        with pytest.warns(LargeGraphWarning, match="collapsed view"):
+            dot = dp.to_dot(g)
+        assert "ops summarised" in dot
