@@ -9,6 +9,8 @@ no network: no external scripts, styles or fonts.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +22,9 @@ import numpy as np
 
 from . import quoting
 from .errors import GraphError
-from .paths import _element_graph, element_name
 from .dot import pipe
 from .labels import format_number
+from .paths import _element_graph, element_name
 from .render import PALETTE, State, to_dot
 from .simulate import SimulatedRun, Step, simulate
 
@@ -120,7 +122,7 @@ def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] 
     run = SimulatedRun(graph, loss_node, np.ones(()))
     steps = list(simulate(graph, loss_node, feeds=feeds, seed=seed, run=run))
     view = _ElementView(graph, run) if level == "element" else _TensorView(graph)
-    short = lambda x: _brief(x, precision)  # noqa: E731
+    short = functools.partial(_brief, precision=precision)
 
     known = State()
     leaves = [n for n in graph._nodes if n.op_def is None and run.values[n.index] is not None
@@ -172,14 +174,18 @@ def _slot_name(node: Node, slot: int) -> str:
     return f"{names[0]}[{slot}]" if node.op_def.variadic else names[min(slot, len(names) - 1)]
 
 
+def _nested_text(array: np.ndarray, precision: int) -> str:
+    if array.ndim == 0:
+        return format_number(array, precision)
+    return "[" + ", ".join(_nested_text(row, precision) for row in array) + "]"
+
+
 def _brief(x: Any, precision: int) -> str:
     array = np.asarray(x)
     if array.ndim == 0:
         return format_number(array, precision)
     if array.size <= 6:
-        inner = lambda a: ("[" + ", ".join(inner(b) for b in a) + "]" if isinstance(a, np.ndarray)  # noqa: E731
-                           else format_number(a, precision))
-        return inner(array)
+        return _nested_text(array, precision)
     return f"<{'x'.join(map(str, array.shape))} array, norm {format_number(np.linalg.norm(array), precision)}>"
 
 

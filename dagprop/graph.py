@@ -619,8 +619,8 @@ def as_array(value: Any, what: str) -> np.ndarray:
         array = np.array(value)
     except (ValueError, TypeError) as exc:
         raise GraphError(f"{what} is not a numeric array: {exc}") from None
-    if array.dtype == object or not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
-        raise GraphError(f"{what} is not numeric (dtype {array.dtype})")
+    if array.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings and objects are no numbers
+        raise GraphError(f"{what} is not a real numeric array (dtype {array.dtype})")
     if not np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float64)
     return array

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Iterable
 
@@ -59,7 +60,7 @@ def summary_text(array: np.ndarray, precision: int) -> list[str]:
     if array.size == 0:
         return [f"empty {array.shape}"]
     finite = array[np.isfinite(array)]
-    f = lambda v: format_number(v, precision)  # noqa: E731
+    f = functools.partial(format_number, precision=precision)
     if finite.size == 0:
         return [f"{array.shape}, no finite entries"]
     lines = [f"min {f(finite.min())}   max {f(finite.max())}",

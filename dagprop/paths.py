@@ -612,7 +612,7 @@ def paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None, *,
         total = _through(query, seed)
         found = [_tensor_path(query, nodes, keys, seed, total) for nodes, keys in between.walk()]
         return sorted(found, key=lambda p: -float(np.linalg.norm(p.contribution)))
-    eg, between = _element_setup(query)
+    _, between = _element_setup(query)
     _check_limit(query, between.count(), limit)
     if not between.order:
         return []
@@ -718,7 +718,7 @@ def top_paths(graph: Graph, src: Node | str, dst: Node | str, k: int, index: Any
                               _log_norm, bound)
         found = [_tensor_path(query, nodes, keys, seed, total) for nodes, keys in chosen]
         return sorted(found, key=lambda p: -float(np.linalg.norm(p.contribution)))
-    eg, between = _element_setup(query)
+    _, between = _element_setup(query)
     if not between.order or k == 0:
         return []
     arriving, total = _element_arriving(query)
