@@ -511,7 +511,8 @@ class TestLargeGraphs:
 @needs_dot
 class TestSvg:
     @pytest.fixture(scope="class")
-    def root(self):
+    @classmethod
+    def root(cls):
         return svg_of(values_layer(), title="Values")
 
     def test_labels(self, root):
