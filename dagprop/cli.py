@@ -93,9 +93,7 @@ def find_loss(graph: Graph, given: Node | str | None = None) -> Node | None:
             return graph._resolve(given)
         except KeyError as exc:
             raise CommandError(str(exc.args[0]) + " (the loss)") from None
-    consumed = {source.name for node in graph for source in node.inputs}
-    sinks = [n for n in graph if n.name not in consumed and n.op_def is not None]
-    scalar = [n for n in sinks if n.shape is not None and int(np.prod(n.shape)) == 1]
+    scalar = [n for n in _outputs(graph) if n.shape is not None and int(np.prod(n.shape)) == 1]
     return scalar[0] if len(scalar) == 1 else None
 
 
@@ -103,11 +101,16 @@ def require_loss(graph: Graph, given: Node | str | None, alternative: str = "") 
     """:func:`find_loss`, or a CommandError listing the graph's outputs and what to pass instead."""
     loss = find_loss(graph, given)
     if loss is None:
-        consumed = {source.name for node in graph for source in node.inputs}
-        outputs = [n.name for n in graph if n.name not in consumed and n.op_def is not None]
+        outputs = [n.name for n in _outputs(graph)]
         raise CommandError(f"cannot tell which node is the loss (outputs: {', '.join(outputs) or 'none'}); "
                            f"pass --loss NAME{alternative}")
     return loss
+
+
+def _outputs(graph: Graph) -> list[Node]:
+    """The op nodes nothing consumes, in the order they were added."""
+    consumed = {source.name for node in graph for source in node.inputs}
+    return [n for n in graph if n.name not in consumed and n.op_def is not None]
 
 
 def _expand_option(text: str | None) -> Any:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 import networkx as nx
 import numpy as np
 
-from . import scheduler
-from .errors import BackwardError, GraphError, ShapeError, UnknownOpError
+from . import rules, scheduler
+from .errors import BackwardError, GraphError, UnknownOpError
 from .registry import Registry, default_registry
 
 if TYPE_CHECKING:
@@ -350,10 +350,7 @@ class Graph:
         shapes = [n.shape for n in inputs]
         if op_def.shape is None or any(s is None for s in shapes):
             return None
-        try:
-            return tuple(op_def.shape(*shapes, **attrs))
-        except (ValueError, TypeError, IndexError) as exc:
-            raise ShapeError(shape_message(name or f"new {op_def.name} node", op_def, inputs, shapes, exc)) from None
+        return rules.expected_shape(name or f"new {op_def.name} node", op_def, inputs, shapes, attrs)
 
     # -- looking up -------------------------------------------------------------
 
@@ -416,10 +413,7 @@ class Graph:
         >>> g.forward(feeds={"x": 2.0}); float(y.value)
         6.0
         """
-        values = list(self._values)
-        for name, value in (feeds or {}).items():
-            node = self._feed_target(name)
-            values[node.index] = as_array(value, f"the value fed to input {name!r}")
+        values = self._fed_values(feeds)
         wanted = None if outputs is None else tuple(self._resolve(o).index for o in outputs)
         scheduler.run_forward(self._current_plan(), values, wanted, retain=retain, check_finite=check_finite)
         self._values = values
@@ -454,7 +448,7 @@ class Graph:
         """
         loss_node = self._resolve(loss)
         grads, edges = scheduler.run_backward(self._current_plan(), self._values, loss_node.index,
-                                              as_seed(loss_node, seed), mode=mode)
+                                              as_seed(loss_node.name, loss_node.value, seed), mode=mode)
         merged = list(self._grads)
         for index, grad in grads.items():
             old = merged[index]
@@ -601,6 +595,13 @@ class Graph:
             return self[node]
         raise TypeError(f"expected a Node or a node name, got {type(node).__name__}")
 
+    def _fed_values(self, feeds: Mapping[str, Any] | None) -> list:
+        """A copy of the value list with ``feeds`` (input name -> value) put in place."""
+        values = list(self._values)
+        for name, value in (feeds or {}).items():
+            values[self._feed_target(name).index] = as_array(value, f"the value fed to input {name!r}")
+        return values
+
     def _feed_target(self, name: str) -> Node:
         node = self[name] if isinstance(name, str) else self._resolve(name)
         if node.kind != "input":
@@ -640,24 +641,18 @@ def read_only(array: np.ndarray | None) -> np.ndarray | None:
     return view
 
 
-def as_seed(loss: Node, seed: Any) -> np.ndarray:
-    value = loss.value
+def as_seed(loss: str, value: np.ndarray | None, seed: Any) -> np.ndarray:
+    """The gradient backward starts from at the node named ``loss`` whose value is ``value``."""
     if value is None:
-        raise BackwardError(f"node {loss.name!r} has no value: run forward() before backward()")
+        raise BackwardError(f"node {loss!r} has no value: run forward() before backward()")
     if seed is None:
         if value.size != 1:
             raise BackwardError(
-                f"backward from {loss.name!r} of shape {value.shape} needs a seed: a loss must hold a single "
+                f"backward from {loss!r} of shape {value.shape} needs a seed: a loss must hold a single "
                 f"element, or pass seed= an array of shape {value.shape}"
             )
         return _ONE if value.shape == () else np.ones(value.shape)
     array = as_array(seed, "the seed")
     if array.shape != value.shape:
-        raise BackwardError(f"seed has shape {array.shape} but {loss.name!r} has shape {value.shape}")
+        raise BackwardError(f"seed has shape {array.shape} but {loss!r} has shape {value.shape}")
     return array
-
-
-def shape_message(name: str, op_def: Op, inputs: Iterable[Node], shapes: Iterable[Any], reason: Any) -> str:
-    described = ", ".join(f"{n.name} {s}" for n, s in zip(inputs, shapes))
-    plugin = f" (plugin {op_def.plugin!r})" if op_def.plugin else ""
-    return f"op node {name!r}: {op_def.name}{plugin} cannot take inputs of shapes {described}: {reason}"

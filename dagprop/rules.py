@@ -95,31 +95,34 @@ def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, need
     return tuple(checked)
 
 
-def check_forward_shape(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> None:
-    op = node.op_def
-    shapes = [a.shape for a in args]
+def expected_shape(name: str, op: Op, inputs: Sequence[Node], shapes: Sequence[tuple[int, ...]],
+                   attrs: dict[str, Any]) -> tuple[int, ...]:
+    """The output shape the op's shape rule gives for these input shapes; ShapeError naming
+    the node, the op, its plugin and every input's shape when the rule rejects them."""
     try:
-        expected = tuple(op.shape(*shapes, **node.attrs))
-    except (ValueError, TypeError, IndexError) as exc:
-        raise ShapeError(shape_failure(node, args, exc)) from None
+        return tuple(op.shape(*shapes, **attrs))
+    except (ValueError, TypeError, IndexError) as reason:
+        described = ", ".join(f"{n.name} {s}" for n, s in zip(inputs, shapes))
+        plugin = f" (plugin {op.plugin!r})" if op.plugin else ""
+        raise ShapeError(f"op node {name!r}: {op.name}{plugin} cannot take inputs of shapes {described}: "
+                         f"{reason}") from None
+
+
+def check_forward_shape(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> None:
+    expected = expected_shape(node.name, node.op_def, node.inputs, [a.shape for a in args], node.attrs)
     if out.shape != expected:
         raise OpError(f"forward of {where(node)} returned shape {out.shape}; its shape rule expects "
                       f"{expected} for inputs {describe(node, args)}")
 
 
 def forward_failure(node: Node, args: Sequence[np.ndarray], exc: Exception) -> Exception:
+    """The error to raise for a forward that raised: a ShapeError when the shape rule explains it."""
     if node.op_def.shape is not None:
         try:
-            node.op_def.shape(*[a.shape for a in args], **node.attrs)
-        except (ValueError, TypeError, IndexError) as reason:
-            return ShapeError(shape_failure(node, args, reason))
+            expected_shape(node.name, node.op_def, node.inputs, [a.shape for a in args], node.attrs)
+        except ShapeError as error:
+            return error
     return OpError(f"forward of {where(node)} raised {type(exc).__name__}: {exc} (inputs {describe(node, args)})")
-
-
-def shape_failure(node: Node, args: Sequence[np.ndarray], reason: Any) -> str:
-    from .graph import shape_message
-
-    return shape_message(node.name, node.op_def, node.inputs, [a.shape for a in args], reason)
 
 
 def non_finite_message(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> str:

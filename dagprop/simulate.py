@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import numpy as np
 
 from . import scheduler
-from .graph import as_array, as_seed
+from .graph import as_seed
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
@@ -159,9 +159,7 @@ def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = N
     """
     loss_node = graph._resolve(loss)
     plan = graph._current_plan()
-    values = list(graph._values)
-    for name, value in (feeds or {}).items():
-        values[graph._feed_target(name).index] = as_array(value, f"the value fed to input {name!r}")
+    values = graph._fed_values(feeds)
     hook = graph.registry.plugin_manager.hook.dagprop_on_step
     state = run if run is not None else SimulatedRun(graph, loss_node, np.zeros(()))
     state.values = values
@@ -178,7 +176,7 @@ def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = N
     yield from forward_steps
 
     # the seed is checked against the value just computed, as Graph.backward does
-    state.seed = as_seed(_Valued(loss_node, values[loss_node.index]), seed)
+    state.seed = as_seed(loss_node.name, values[loss_node.index], seed)
     arrivals: dict[int, int] = {}
     backward_steps: list[Step] = []
 
@@ -194,11 +192,3 @@ def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = N
                                                on_step=on_backward)
     state.grads, state.edge_grads = grads, edge_grads
     yield from backward_steps
-
-
-class _Valued:
-    """A stand-in for a node whose value comes from a simulated run, for ``as_seed``."""
-
-    def __init__(self, node: Node, value: np.ndarray) -> None:
-        self.name = node.name
-        self.value = value
