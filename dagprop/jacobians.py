@@ -9,6 +9,7 @@ import numpy as np
 
 from . import scheduler
 from .errors import BackwardError, GradcheckError, GraphError
+from .rules import one_hot_seeds
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
@@ -24,11 +25,8 @@ def graph_jacobian(graph: Graph, output: Node, wrt: Node) -> np.ndarray:
         raise BackwardError(f"run forward() before asking for the Jacobian of {output.name!r}")
     plan = graph._current_plan()
     rows = np.zeros((out.size,) + values[wrt.index].shape)
-    seed = np.zeros(out.shape)
-    for k in range(out.size):
-        seed.flat[k] = 1.0
-        grads, _ = scheduler.run_backward(plan, values, output.index, seed.copy(), sources=frozenset({wrt.index}))
-        seed.flat[k] = 0.0
+    for k, seed in enumerate(one_hot_seeds(out.shape)):
+        grads, _ = scheduler.run_backward(plan, values, output.index, seed, sources=frozenset({wrt.index}))
         if wrt.index in grads:
             rows[k] = grads[wrt.index]
     return rows.reshape(out.shape + values[wrt.index].shape)

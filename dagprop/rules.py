@@ -3,7 +3,8 @@ back, and the error messages that name the node, the op, the plugin and the shap
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+import math
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from .graph import Node
     from .op import Op
 
-__all__ = ["pull_vjp", "pull_jacobian", "local_jacobians"]
+__all__ = ["pull_vjp", "pull_jacobian", "local_jacobians", "one_hot_seeds"]
 
 
 def pull_vjp(node: Node, g: np.ndarray, args: Sequence[np.ndarray], out: np.ndarray,
@@ -54,11 +55,8 @@ def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
         expected = [out.shape + a.shape for a in args]
         return check_input_grads(node, args, results, needs, "jacobian", expected)
     columns: list[list[np.ndarray | None]] = [[] for _ in args]
-    seed = np.zeros(out.shape)
-    for k in range(out.size):
-        seed.flat[k] = 1.0
-        row = pull_vjp(node, seed.copy(), args, out, needs)
-        seed.flat[k] = 0.0
+    for seed in one_hot_seeds(out.shape):
+        row = pull_vjp(node, seed, args, out, needs)
         for slot, grad in enumerate(row):
             columns[slot].append(grad)
     return tuple(
@@ -66,6 +64,15 @@ def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
         else np.stack([np.asarray(c, dtype=np.float64) for c in cols]).reshape(out.shape + args[slot].shape)
         for slot, cols in enumerate(columns)
     )
+
+
+def one_hot_seeds(shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+    """One fresh array per element of ``shape``, 1 at that element and 0 elsewhere, in C order:
+    each seeds a backward pass that yields one row of a Jacobian."""
+    for k in range(math.prod(shape)):
+        seed = np.zeros(shape)
+        seed.flat[k] = 1.0
+        yield seed
 
 
 def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, needs: tuple[bool, ...],
