@@ -133,7 +133,7 @@ def gradcheck(graph: Graph, loss: Node | str, wrt: Iterable[Node | str] | None =
         error = np.abs(analytic - numeric)
         report.analytic[node.name], report.numeric[node.name] = analytic, numeric
         report.max_abs_error[node.name] = float(error.max()) if error.size else 0.0
-        bad = error > atol + rtol * np.abs(numeric)
+        bad = ~np.isclose(analytic, numeric, rtol=rtol, atol=atol)  # unlike a comparison, NaN counts as bad
         if bad.any():
             worst = np.unravel_index(int(np.argmax(np.where(bad, error, -1))), error.shape)
             raise GradcheckError(

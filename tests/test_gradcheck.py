@@ -93,3 +93,19 @@ def test_jacobian_needs_a_forward_first():
     x = g.param("x", [1.0])
     with pytest.raises(dp.BackwardError, match="forward"):
         g.jacobian(x * 2, x)
+
+
+def test_a_nan_gradient_fails_gradcheck():
+    def nan_vjp(g, x, *, out):
+        return (g * np.nan * x,)
+
+    class NanGradient:
+        @dp.hookimpl
+        def dagprop_ops(self):
+            return [dp.Op("nan_grad", forward=np.square, vjp=nan_vjp)]
+
+    g = dp.Graph(plugins=[NanGradient()])
+    x = g.param("x", [1.0, 2.0])
+    loss = g.op("nan_grad", x).sum()
+    with pytest.raises(dp.GradcheckError, match=r"analytic nan, numeric 2 .*2 of 2 elements disagree"):
+        dp.gradcheck(g, loss)
