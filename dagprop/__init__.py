@@ -26,17 +26,18 @@ from .errors import (
     ShapeError,
     UnknownOpError,
 )
-from .animate import animate
-from .codegen import codegen
+from .drawing import path_table, render, to_dot
 from .graph import Graph, Node
 from .hooks import hookimpl, hookspec
 from .io import load, save
 from .jacobians import GradcheckReport, gradcheck
 from .op import Op, broadcast_shape, unbroadcast
-from .paths import Path, path_table
+from .paths import Path
+from .player import animate
 from .registry import register_plugin, unregister_plugin
-from .render import render, to_dot
-from .simulate import Step, simulate
+from .run import Run
+from .simulation import Step, simulate
+from .source import codegen
 from . import testing
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Graph",
     "Node",
+    "Run",
     "Op",
     "hookimpl",
     "hookspec",

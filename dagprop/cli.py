@@ -27,14 +27,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import DagpropError
+from .errors import CommandError, DagpropError
 from .graph import Graph, Node
 
-__all__ = ["main", "build_parser", "COMMANDS", "CommandError", "load_source", "find_loss", "require_loss"]
-
-
-class CommandError(DagpropError):
-    """A command was asked for something it cannot do with the given arguments."""
+__all__ = ["main", "build_parser", "COMMANDS", "load_source", "find_loss", "require_loss"]
 
 
 # -- shared helpers -------------------------------------------------------------------------------
@@ -90,7 +86,7 @@ def find_loss(graph: Graph, given: Node | str | None = None) -> Node | None:
     """
     if given is not None:
         try:
-            return graph._resolve(given)
+            return graph.node(given)
         except KeyError as exc:
             raise CommandError(str(exc.args[0]) + " (the loss)") from None
     scalar = [n for n in _outputs(graph) if n.shape is not None and int(np.prod(n.shape)) == 1]
@@ -213,7 +209,7 @@ def _split(text: str | None) -> list[str]:
 
 
 def _run_render(args: argparse.Namespace) -> int:
-    from .render import render
+    from .drawing import render
 
     graph, file_loss = load_source(args.source)
     loss = find_loss(graph, args.loss or file_loss)
@@ -368,7 +364,7 @@ def animate_command(subparsers: Any) -> None:
 
 
 def _run_animate(args: argparse.Namespace) -> int:
-    from .animate import animate
+    from .player import animate
 
     graph, file_loss = load_source(args.source)
     if args.expand:
@@ -397,7 +393,7 @@ def code_command(subparsers: Any) -> None:
 
 
 def _run_code(args: argparse.Namespace) -> int:
-    from .codegen import codegen
+    from .source import codegen
 
     graph, file_loss = load_source(args.source)
     loss = None if args.forward_only else require_loss(graph, args.loss or file_loss, ", or --forward-only")

@@ -135,7 +135,7 @@ def run(output: str | FilePath = "dagprop-demo", *, formats: tuple[str, ...] = (
     """
     from .expand import expanded
     from .io import save
-    from .render import render
+    from .drawing import render
 
     g, loss = build_attention()
     g.forward()

@@ -15,6 +15,8 @@ __all__ = [
     "GradcheckError",
     "RenderError",
     "LoadError",
+    "CommandError",
+    "LargeGraphWarning",
 ]
 
 
@@ -67,3 +69,11 @@ class RenderError(DagpropError):
 
 class LoadError(DagpropError, ValueError):
     """A saved graph file cannot be read: not JSON, not a dagprop graph, or a field is missing or malformed."""
+
+
+class CommandError(DagpropError):
+    """A ``dagprop`` command was asked for something it cannot do with the given arguments."""
+
+
+class LargeGraphWarning(UserWarning):
+    """The graph has more nodes than ``max_nodes``: a collapsed view is drawn instead."""

@@ -9,9 +9,9 @@ records which nodes came from which composite, so a diagram can draw each circui
 inside a cluster labelled with the original node.
 
 When the source graph has been run, the copy is run too: forward from the same leaf
-values, and backward from the same seeds (the gradient each node received from
-outside the graph, usually the loss's 1), so the internal nodes show real values
-and gradients.
+values, and backward from the same seeds (each backward pass's starting gradient, as
+the source's :class:`~dagprop.Run` recorded it), so the internal nodes show real
+values and gradients.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from .errors import GraphError, OpError, UnknownOpError
 from .graph import Graph, Node
 
-__all__ = ["Expansion", "ExpandedGraph", "expanded", "composite_ops", "seeds"]
+__all__ = ["Expansion", "ExpandedGraph", "expanded", "composite_ops"]
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def expanded(graph: Graph, ops: Iterable[str] | bool | None = None) -> ExpandedG
     """
     chosen = _chosen_ops(graph, ops)
     out = ExpandedGraph(graph)
-    reserved = set(graph._by_name)
+    reserved = {node.name for node in graph}
     mapping: dict[int, Node] = {}
     for node in graph:
         if node.op_def is None:
@@ -231,46 +231,10 @@ def _fresh_name(out: Graph, reserved: set[str], base: str) -> str:
 
 def _rerun(source: Graph, out: Graph) -> None:
     """Run ``out`` as ``source`` was run: forward if source has op values, backward from its seeds."""
-    ran = any(source._values[n.index] is not None for n in source if n.op_def is not None)
-    if not ran or any(source._values[n.index] is None for n in source if n.op_def is None):
+    run = source.run
+    ran = any(run.value(n) is not None for n in source if n.op_def is not None)
+    if not ran or any(run.value(n) is None for n in source if n.op_def is None):
         return
     out.forward()
-    for node, seed in seeds(source):
+    for node, seed in run.seeds:
         out.backward(node.name, seed=seed)
-
-
-def seeds(graph: Graph) -> list[tuple[Node, np.ndarray]]:
-    """The gradients nodes received from outside the graph: what each backward call started from.
-
-    A node's gradient minus what its consumers sent it along edges; for the loss
-    of a single backward, its whole gradient (1). Nodes whose difference is zero
-    up to rounding are left out.
-
-    Examples
-    --------
-    >>> import dagprop as dp
-    >>> g = dp.Graph()
-    >>> x = g.param("x", 2.0)
-    >>> y = g.op("mul", x, x, name="y")
-    >>> g.forward(); g.backward(y)
-    >>> [(n.name, float(s)) for n, s in seeds(g)]
-    [('y', 1.0)]
-    """
-    received: dict[int, np.ndarray] = {}
-    for (consumer, slot), grad in sorted(graph._edge_grads.items()):
-        source = graph._nodes[consumer].inputs[slot].index
-        received[source] = grad if source not in received else received[source] + grad
-    found = []
-    for node in graph:
-        grad = graph._grads[node.index]
-        if grad is None:
-            continue
-        got = received.get(node.index)
-        if got is None:
-            found.append((node, grad))
-            continue
-        residual = grad - got
-        scale = max(float(np.max(np.abs(grad), initial=0.0)), float(np.max(np.abs(got), initial=0.0)), 1e-300)
-        if float(np.max(np.abs(residual), initial=0.0)) > 1e-9 * scale:
-            found.append((node, residual))
-    return found

@@ -11,151 +11,15 @@ import networkx as nx
 import numpy as np
 
 from . import rules, scheduler
-from .errors import BackwardError, GraphError, UnknownOpError
+from .errors import GraphError, UnknownOpError
 from .registry import Registry, default_registry
+from .node import Node
+from .run import Run, as_array, as_seed
 
 if TYPE_CHECKING:
     from .op import Op
 
 __all__ = ["Graph", "Node"]
-
-KINDS = ("input", "param", "const", "op")
-
-
-class Node:
-    """A handle on one node of a :class:`Graph`.
-
-    Arithmetic on nodes builds new op nodes (``V @ x + b``); any registered op is
-    also a method (``z.sigmoid()``, ``x.sum(axis=0)``). Values and gradients are
-    read from the graph, so a handle always shows the latest run.
-
-    Examples
-    --------
-    >>> import dagprop as dp
-    >>> g = dp.Graph()
-    >>> x = g.param("x", [1.0, 2.0])
-    >>> y = (x * x).sum()
-    >>> y.op, y.kind, x.kind
-    ('sum', 'op', 'param')
-    >>> g.forward(); g.backward(y)
-    >>> x.grad
-    array([2., 4.])
-    """
-
-    __slots__ = ("graph", "name", "kind", "index", "op_def", "attrs", "inputs", "requires_grad", "_static_shape")
-    __array_ufunc__ = None  # make numpy defer to our reflected operators (array * node)
-
-    def __init__(self, graph: Graph, name: str, kind: str, index: int, op_def: Op | None,
-                 attrs: dict[str, Any], inputs: tuple[Node, ...], requires_grad: bool,
-                 static_shape: tuple[int, ...] | None) -> None:
-        self.graph = graph
-        self.name = name
-        self.kind = kind
-        self.index = index
-        self.op_def = op_def
-        self.attrs = attrs
-        self.inputs = inputs
-        self.requires_grad = requires_grad
-        self._static_shape = static_shape
-
-    @property
-    def op(self) -> str | None:
-        """The op's name, or None for a leaf (input, param, const)."""
-        return None if self.op_def is None else self.op_def.name
-
-    @property
-    def value(self) -> np.ndarray | None:
-        """The value from the last forward pass (leaves: the value given or fed)."""
-        return self.graph._values[self.index]
-
-    @property
-    def grad(self) -> np.ndarray | None:
-        """dL/d(this node) from the last backward pass(es), shaped like the value; None if none flowed.
-
-        Read-only: one array often serves several nodes (add passes its gradient to both
-        inputs), so copy it before changing it in place.
-        """
-        return read_only(self.graph._grads[self.index])
-
-    @property
-    def shape(self) -> tuple[int, ...] | None:
-        """The value's shape; before the first forward, the shape inferred from the inputs (None if unknown)."""
-        value = self.graph._values[self.index]
-        return value.shape if value is not None else self._static_shape
-
-    @property
-    def ndim(self) -> int | None:
-        shape = self.shape
-        return None if shape is None else len(shape)
-
-    @property
-    def T(self) -> Node:
-        """The transpose (op ``transpose``): reverses the axes."""
-        return self.graph.op("transpose", self)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        registry = self.graph.registry
-        if name in registry:
-            return functools.partial(self.graph.op, name, self)
-        close = difflib.get_close_matches(name, registry.names(), n=3)
-        hint = f"; registered ops with close names: {', '.join(close)}" if close else ""
-        raise AttributeError(f"Node has no attribute or op named {name!r}{hint}")
-
-    def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self.graph.registry.names()))
-
-    def __repr__(self) -> str:
-        what = self.op if self.op is not None else self.kind
-        return f"<Node {self.name!r} {what} shape={self.shape}>"
-
-    def __iter__(self) -> Iterator[Any]:
-        raise TypeError("a Node is not iterable; index it explicitly (n[0]) to build getitem nodes")
-
-    def __add__(self, other: Any) -> Node:
-        return self.graph.op("add", self, other)
-
-    def __radd__(self, other: Any) -> Node:
-        return self.graph.op("add", other, self)
-
-    def __sub__(self, other: Any) -> Node:
-        return self.graph.op("sub", self, other)
-
-    def __rsub__(self, other: Any) -> Node:
-        return self.graph.op("sub", other, self)
-
-    def __mul__(self, other: Any) -> Node:
-        return self.graph.op("mul", self, other)
-
-    def __rmul__(self, other: Any) -> Node:
-        return self.graph.op("mul", other, self)
-
-    def __truediv__(self, other: Any) -> Node:
-        return self.graph.op("div", self, other)
-
-    def __rtruediv__(self, other: Any) -> Node:
-        return self.graph.op("div", other, self)
-
-    def __matmul__(self, other: Any) -> Node:
-        return self.graph.op("matmul", self, other)
-
-    def __rmatmul__(self, other: Any) -> Node:
-        return self.graph.op("matmul", other, self)
-
-    def __pow__(self, exponent: Any) -> Node:
-        if isinstance(exponent, (int, float, np.integer, np.floating)):
-            return self.graph.op("pow", self, exponent=float(exponent))
-        return self.graph.op("pow", self, exponent)
-
-    def __rpow__(self, base: Any) -> Node:
-        return self.graph.op("pow", base, self)
-
-    def __neg__(self) -> Node:
-        return self.graph.op("neg", self)
-
-    def __getitem__(self, index: Any) -> Node:
-        return self.graph.op("getitem", self, index=index)
 
 
 class _OpNamespace:
@@ -219,13 +83,11 @@ class Graph:
         self.ops = _OpNamespace(self)
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
-        self._values: list[np.ndarray | None] = []
-        self._grads: list[np.ndarray | None] = []
-        self._edge_grads: dict[tuple[int, int], np.ndarray] = {}
+        self._run = Run(self, self._nodes, [])
         self._param_indices: list[int] = []
         self._name_counters: dict[str, Iterator[int]] = {}
         self._version = 0
-        self._plan: Any = None
+        self._plan: scheduler.Plan | None = None
 
     # -- building ---------------------------------------------------------------
 
@@ -315,8 +177,8 @@ class Graph:
             self._param_indices.append(node.index)
         self._nodes.append(node)
         self._by_name[name] = node
-        self._values.append(value)
-        self._grads.append(None)
+        self._run.values.append(value)
+        self._run.grads.append(None)
         self.nx.add_node(name, kind=kind, op=node.op, attrs=attrs, handle=node)
         for slot, source in enumerate(inputs):
             self.nx.add_edge(source.name, name, arg=slot)
@@ -376,6 +238,63 @@ class Graph:
         """Every node, in the order they were added."""
         return list(self._nodes)
 
+    def node(self, ref: Node | str) -> Node:
+        """The node ``ref`` names: a node of this graph, or a node name.
+
+        Raises
+        ------
+        GraphError
+            For a node of another graph.
+        KeyError
+            For a name no node has (with close names as hints).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 1.0)
+        >>> g.node("x") is x, g.node(x) is x
+        (True, True)
+        """
+        if isinstance(ref, Node):
+            if ref.graph is not self:
+                raise GraphError(f"node {ref.name!r} belongs to another graph")
+            return ref
+        if isinstance(ref, str):
+            return self[ref]
+        raise TypeError(f"expected a Node or a node name, got {type(ref).__name__}")
+
+    @property
+    def run(self) -> Run:
+        """The record of the latest passes: every value, gradient, edge gradient and seed.
+
+        A failed pass leaves it as it was; ``forward``, ``backward`` and ``zero_grad``
+        each replace it with a new record.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0); L = 3 * w
+        >>> g.forward(); g.backward(L)
+        >>> float(g.run.grad("w")), float(g.run.edge_grad(w, L))
+        (3.0, 3.0)
+        """
+        return self._run
+
+    @property
+    def plan(self) -> scheduler.Plan:
+        """The scheduler's plan for the graph as it is now: worked out once, rebuilt after a change.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 1.0); y = x.exp()
+        >>> [g.nodes[i].name for i in g.plan.order]
+        ['x', 'exp_1']
+        """
+        if self._plan is None or self._plan.version != self._version:
+            self._plan = scheduler.Plan(self, self._nodes, self._version)
+        return self._plan
+
     @property
     def params(self) -> list[Node]:
         """Every param node, in the order they were added."""
@@ -413,10 +332,10 @@ class Graph:
         >>> g.forward(feeds={"x": 2.0}); float(y.value)
         6.0
         """
-        values = self._fed_values(feeds)
-        wanted = None if outputs is None else tuple(self._resolve(o).index for o in outputs)
-        scheduler.run_forward(self._current_plan(), values, wanted, retain=retain, check_finite=check_finite)
-        self._values = values
+        run = self._run.fed(feeds)
+        wanted = None if outputs is None else tuple(self.node(o).index for o in outputs)
+        scheduler.run_forward(self.plan, run.values, wanted, retain=retain, check_finite=check_finite)
+        self._run = run
 
     def backward(self, loss: Node | str, seed: Any = None, *, mode: str = "vjp") -> None:
         """Compute dloss/dn for every node between the loss and the params (and inputs with requires_grad).
@@ -446,21 +365,11 @@ class Graph:
         >>> float(x.grad)
         7.0
         """
-        loss_node = self._resolve(loss)
-        grads, edges = scheduler.run_backward(self._current_plan(), self._values, loss_node.index,
-                                              as_seed(loss_node.name, loss_node.value, seed), mode=mode)
-        merged = list(self._grads)
-        for index, grad in grads.items():
-            old = merged[index]
-            merged[index] = grad if old is None else old + grad
-        if self._edge_grads:
-            merged_edges = dict(self._edge_grads)
-            for key, grad in edges.items():
-                old = merged_edges.get(key)
-                merged_edges[key] = grad if old is None else old + grad
-        else:
-            merged_edges = edges
-        self._grads, self._edge_grads = merged, merged_edges
+        loss_node = self.node(loss)
+        run = self._run
+        later = scheduler.run_backward(self.plan, run.values, loss_node.index,
+                                       as_seed(loss_node.name, run.values[loss_node.index], seed), mode=mode)
+        self._run = run.accumulated(later)
 
     def edge_grad(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
         """The gradient that flowed back along the edge src -> dst, summed over dst's argument slots.
@@ -477,13 +386,7 @@ class Graph:
         >>> float(g.edge_grad(x, y))  # 3 along each of the two slots
         6.0
         """
-        source, target = self._resolve(src), self._resolve(dst)
-        parts = [self._edge_grads.get((target.index, slot))
-                 for slot, node in enumerate(target.inputs) if node is source]
-        parts = [p for p in parts if p is not None]
-        if not parts:
-            return None
-        return read_only(functools.reduce(np.add, parts))
+        return self._run.edge_grad(src, dst)
 
     def step(self, lr: float) -> None:
         """One plain SGD step on every param that has a gradient: ``p <- p - lr * p.grad``.
@@ -498,7 +401,7 @@ class Graph:
         >>> g.step(lr=0.25); float(w.value)
         0.5
         """
-        values, grads = self._values, self._grads
+        values, grads = self._run.values, self._run.grads
         for index in self._param_indices:
             if grads[index] is not None:
                 values[index] = values[index] - lr * grads[index]
@@ -513,8 +416,7 @@ class Graph:
         >>> g.forward(); g.backward(loss); g.zero_grad(); w.grad is None
         True
         """
-        self._grads = [None] * len(self._nodes)
-        self._edge_grads = {}
+        self._run = self._run.without_grads()
 
     def jacobian(self, output: Node | str, wrt: Node | str) -> np.ndarray:
         """The full Jacobian d output / d wrt at the current values, shaped ``output.shape + wrt.shape``.
@@ -534,18 +436,38 @@ class Graph:
         """
         from .jacobians import graph_jacobian
 
-        return graph_jacobian(self, self._resolve(output), self._resolve(wrt))
+        return graph_jacobian(self, self.node(output), self.node(wrt))
 
     # -- views: diagrams, circuits, paths (implemented in their own modules) -----------
 
     def render(self, path: Any = None, **options: Any) -> Any:
-        """Same as :func:`dagprop.render` on this graph."""
-        from .render import render
+        """Draw this graph with its values and gradients; the same as :func:`dagprop.render`.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path, optional
+            Where to write the picture (.svg, .png, .pdf or .dot, by suffix).
+        **options
+            As in :func:`dagprop.to_dot` (``show``, ``expand``, ``highlight``, ``level``...).
+
+        Returns
+        -------
+        graphviz.Digraph
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0); L = w * w
+        >>> g.forward(); g.backward(L)
+        >>> g.render().source.splitlines()[0]
+        'digraph dagprop {'
+        """
+        from .drawing import render
 
         return render(self, path, **options)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from .render import mimebundle
+        from .drawing import mimebundle
 
         return mimebundle(self)
 
@@ -553,106 +475,86 @@ class Graph:
         """A copy of this graph with composite op nodes replaced by their decomposition.
 
         ``ops`` names the ops to open (default: every op that has a decomposition).
-        When this graph has been run, the copy has been run too: its values and
-        gradients are filled in (a further ``backward`` on it accumulates, as usual).
+        When this graph has been run, the copy has been run too, from the same leaf
+        values and seeds: its values and gradients are filled in (a further
+        ``backward`` on it accumulates, as usual). See :func:`dagprop.expand.expanded`.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); e = g.param("e", [1.0, 2.0]); L = (e.softmax() * [3.0, 1.0]).sum()
+        >>> g.forward(); g.backward(L)
+        >>> circuit = g.expanded(["softmax"])
+        >>> [n.op for n in circuit if n.name.startswith("softmax_1")]
+        ['exp', 'sum', 'reciprocal', 'mul']
+        >>> bool(abs(circuit["e"].grad - e.grad).max() < 1e-12)
+        True
         """
         from .expand import expanded
 
         return expanded(self, ops)
 
     def element_graph(self) -> nx.DiGraph:
-        """The graph of single elements (neurons), edges weighted by local partial derivatives."""
+        """The graph of single elements (neurons), edges weighted by local partial derivatives.
+
+        Needs a forward pass. See :func:`dagprop.paths.element_graph` for the attributes.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0]); y = g.op("mul", x, x, name="y")
+        >>> g.forward()
+        >>> sorted(g.element_graph().edges(data="weight"))
+        [('x[0]', 'y[0]', 2.0), ('x[1]', 'y[1]', 4.0)]
+        """
         from .paths import element_graph
 
-        return element_graph(self)
+        return element_graph(self._run)
 
     def paths(self, src: Node | str, dst: Node | str, index: Any = None, *, limit: int = 10_000) -> list:
-        """Every path from src to dst with the gradient it carries alone (see :mod:`dagprop.paths`)."""
+        """Every path from src to dst with the gradient it carries alone; see :func:`dagprop.paths.paths`.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("add", x * x, x, name="y")
+        >>> g.forward(); g.backward(y)
+        >>> [(p.route, float(p.contribution)) for p in g.paths(x, y)]
+        [('x -[a]-> mul_1 -> y', 3.0), ('x -[b]-> mul_1 -> y', 3.0), ('x -> y', 1.0)]
+        """
         from .paths import paths
 
         return paths(self, src, dst, index, limit=limit)
 
     def count_paths(self, src: Node | str, dst: Node | str, index: Any = None) -> int:
-        """The exact number of paths from src to dst, without listing them."""
+        """The exact number of paths from src to dst, without listing them; see :func:`dagprop.paths.count_paths`.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); h = x = g.param("x", 1.0)
+        >>> for _ in range(64):
+        ...     h = h + h
+        >>> g.count_paths(x, h) == 2 ** 64
+        True
+        """
         from .paths import count_paths
 
         return count_paths(self, src, dst, index)
 
     def top_paths(self, src: Node | str, dst: Node | str, k: int, index: Any = None) -> list:
-        """The k paths from src to dst with the largest absolute contribution."""
+        """The k paths from src to dst with the largest contributions; see :func:`dagprop.paths.top_paths`.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 1.0); y = g.op("add", 5 * x, 2 * x, name="y")
+        >>> g.forward(); g.backward(y)
+        >>> [float(p.contribution) for p in g.top_paths(x, y, 1)]
+        [5.0]
+        """
         from .paths import top_paths
 
         return top_paths(self, src, dst, k, index)
 
     # -- helpers shared by the engine ---------------------------------------------
-
-    def _resolve(self, node: Node | str) -> Node:
-        if isinstance(node, Node):
-            if node.graph is not self:
-                raise GraphError(f"node {node.name!r} belongs to another graph")
-            return node
-        if isinstance(node, str):
-            return self[node]
-        raise TypeError(f"expected a Node or a node name, got {type(node).__name__}")
-
-    def _fed_values(self, feeds: Mapping[str, Any] | None) -> list:
-        """A copy of the value list with ``feeds`` (input name -> value) put in place."""
-        values = list(self._values)
-        for name, value in (feeds or {}).items():
-            values[self._feed_target(name).index] = as_array(value, f"the value fed to input {name!r}")
-        return values
-
-    def _feed_target(self, name: str) -> Node:
-        node = self[name] if isinstance(name, str) else self._resolve(name)
-        if node.kind != "input":
-            raise GraphError(f"feeds may only replace inputs; {node.name!r} is a {node.op or node.kind}")
-        return node
-
-    def _current_plan(self) -> scheduler.Plan:
-        if self._plan is None or self._plan.version != self._version:
-            self._plan = scheduler.Plan(self)
-        return self._plan
-
-
-def as_array(value: Any, what: str) -> np.ndarray:
-    """Turn a number, nested list or array into an array: float64 unless already floating-point."""
-    try:
-        array = np.array(value)
-    except (ValueError, TypeError) as exc:
-        raise GraphError(f"{what} is not a numeric array: {exc}") from None
-    if array.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings and objects are no numbers
-        raise GraphError(f"{what} is not a real numeric array (dtype {array.dtype})")
-    if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64)
-    return array
-
-
-_ONE = np.ones(())
-_ONE.flags.writeable = False
-
-
-def read_only(array: np.ndarray | None) -> np.ndarray | None:
-    """A read-only view: gradients are handed out this way because one array often serves
-    several nodes and edges, and an in-place change through one would corrupt the others."""
-    if array is None:
-        return None
-    view = np.asarray(array).view()  # 0-d sums may come back as numpy scalars
-    view.flags.writeable = False
-    return view
-
-
-def as_seed(loss: str, value: np.ndarray | None, seed: Any) -> np.ndarray:
-    """The gradient backward starts from at the node named ``loss`` whose value is ``value``."""
-    if value is None:
-        raise BackwardError(f"node {loss!r} has no value: run forward() before backward()")
-    if seed is None:
-        if value.size != 1:
-            raise BackwardError(
-                f"backward from {loss!r} of shape {value.shape} needs a seed: a loss must hold a single "
-                f"element, or pass seed= an array of shape {value.shape}"
-            )
-        return _ONE if value.shape == () else np.ones(value.shape)
-    array = as_array(seed, "the seed")
-    if array.shape != value.shape:
-        raise BackwardError(f"seed has shape {array.shape} but {loss!r} has shape {value.shape}")
-    return array

@@ -10,7 +10,8 @@ name in the registry of installed plugins.
 
 The layout::
 
-    {"format": "dagprop-graph", "version": 1, "loss": "L" or null,
+    {"format": "dagprop-graph", "version": 2, "loss": "L" or null,
+     "seeds": [{"node": "L", "seed": ARRAY}, ...],
      "graph": {"directed": true, "multigraph": true, "graph": {},
                "nodes": [{"id": "x", "kind": "param", "op": null, "attrs": {},
                           "requires_grad": true, "value": ARRAY, "grad": ARRAY or null}, ...],
@@ -18,7 +19,9 @@ The layout::
 
 An ARRAY is ``{"dtype": "float64", "shape": [2, 3], "data": [...]}`` with the
 entries in C order; NaN and infinities are written as the strings "nan", "inf"
-and "-inf", so the file stays strict JSON.
+and "-inf", so the file stays strict JSON. ``seeds`` lists what each backward pass
+started from (the run record's seeds); version 1 files, which have none, load
+with no seeds.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decod
            "decode_array", "FORMAT", "VERSION"]
 
 FORMAT = "dagprop-graph"
-VERSION = 1
+VERSION = 2
 KINDS = ("input", "param", "const", "op")
 _NUMBER_KINDS = "fiub"  # float, signed and unsigned int, bool
 _SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -268,7 +271,8 @@ def to_data(graph: Graph, loss: Any = None) -> dict[str, Any]:
     >>> [n["id"] for n in data["graph"]["nodes"]], data["loss"]
     (['x', 'const_1', 'y'], 'y')
     """
-    loss_name = None if loss is None else graph._resolve(loss).name
+    loss_name = None if loss is None else graph.node(loss).name
+    run = graph.run
     structure = nx.MultiDiGraph()
     for node in graph:
         where = f"node {node.name!r}"
@@ -281,10 +285,12 @@ def to_data(graph: Graph, loss: Any = None) -> dict[str, Any]:
         )
     for node in graph:
         for slot, source in enumerate(node.inputs):
-            grad = graph._edge_grads.get((node.index, slot))
+            grad = run.slot_grad(node, slot)
             structure.add_edge(source.name, node.name, slot=slot,
                                grad=None if grad is None else encode_array(grad, f"edge {source.name}->{node.name}"))
-    return {"format": FORMAT, "version": VERSION, "loss": loss_name,
+    seeds = [{"node": node.name, "seed": encode_array(np.asarray(seed), f"the seed at {node.name!r}")}
+             for node, seed in run.seeds]
+    return {"format": FORMAT, "version": VERSION, "loss": loss_name, "seeds": seeds,
             "graph": nx.node_link_data(structure, edges="edges")}
 
 
@@ -463,11 +469,31 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None) -> Graph:
         if source.shape is not None and grad.shape != source.shape:
             raise LoadError(f"the gradient of edge {source.name!r} -> {target!r} has shape {grad.shape}, but "
                             f"{source.name!r} has shape {source.shape}")
-        graph._edge_grads[(consumer.index, slot)] = grad
+        graph.run.edge_grads[(consumer.index, slot)] = grad
+    graph.run.seeds.extend(_seeds(graph, data.get("seeds", [])))
     loss = data.get("loss")
     if loss is not None and (not isinstance(loss, str) or loss not in graph):
         raise LoadError(f"'loss' names {_short(loss)}, which is not a node of the graph")
     return graph
+
+
+def _seeds(graph: Graph, entries: Any) -> list[tuple[Any, np.ndarray]]:
+    if not isinstance(entries, list):
+        raise LoadError(f"field 'seeds' must be a JSON array, got {_short(entries)}")
+    seeds = []
+    for position, entry in enumerate(entries):
+        where = f"seed #{position}"
+        if not isinstance(entry, dict):
+            raise LoadError(f"{where}: expected an object, got {_short(entry)}")
+        name = _field(entry, "node", str, where)
+        if name not in graph:
+            raise LoadError(f"{where} names {_short(name)}, which is not a node of the graph")
+        node = graph[name]
+        seed = _read_only(decode_array(_field(entry, "seed", dict, where), f"the seed at {name!r}"))
+        if node.shape is not None and seed.shape != node.shape:
+            raise LoadError(f"the seed at {name!r} has shape {seed.shape}, but the node has shape {node.shape}")
+        seeds.append((node, seed))
+    return seeds
 
 
 def _field(record: dict, key: str, kind: type, where: str) -> Any:
@@ -518,7 +544,7 @@ def _add_node(graph: Graph, name: str, record: dict, slots: dict[int, str]) -> N
             if node.shape is not None and value.shape != node.shape:
                 raise LoadError(f"{where}: its saved value has shape {value.shape}, but {op_name} of its inputs "
                                 f"has shape {node.shape}")
-            graph._values[node.index] = value
+            graph.run.values[node.index] = value
     else:
         if slots:
             raise LoadError(f"{where} is a {kind} but has inputs ({', '.join(slots.values())})")
@@ -538,7 +564,7 @@ def _add_node(graph: Graph, name: str, record: dict, slots: dict[int, str]) -> N
     if grad is not None:
         if node.shape is not None and grad.shape != node.shape:
             raise LoadError(f"{where}: its saved gradient has shape {grad.shape}, but the node has shape {node.shape}")
-        graph._grads[node.index] = _read_only(grad)
+        graph.run.grads[node.index] = _read_only(grad)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

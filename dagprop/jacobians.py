@@ -19,16 +19,16 @@ __all__ = ["gradcheck", "GradcheckReport", "graph_jacobian", "numeric_gradient"]
 
 def graph_jacobian(graph: Graph, output: Node, wrt: Node) -> np.ndarray:
     """d output / d wrt, shaped ``output.shape + wrt.shape``: one backward pass per output element."""
-    values = graph._values
+    values = graph.run.values
     out = values[output.index]
     if out is None or values[wrt.index] is None:
         raise BackwardError(f"run forward() before asking for the Jacobian of {output.name!r}")
-    plan = graph._current_plan()
+    plan = graph.plan
     rows = np.zeros((out.size,) + values[wrt.index].shape)
     for k, seed in enumerate(one_hot_seeds(out.shape)):
-        grads, _ = scheduler.run_backward(plan, values, output.index, seed, sources=frozenset({wrt.index}))
-        if wrt.index in grads:
-            rows[k] = grads[wrt.index]
+        run = scheduler.run_backward(plan, values, output.index, seed, sources=frozenset({wrt.index}))
+        if run.grads[wrt.index] is not None:
+            rows[k] = run.grads[wrt.index]
     return rows.reshape(out.shape + values[wrt.index].shape)
 
 
@@ -45,8 +45,8 @@ def numeric_gradient(graph: Graph, loss: Node, wrt: Node, eps: float = 1e-6,
     >>> numeric_gradient(g, y, x).round(6)
     array([2., 4.])
     """
-    plan = graph._current_plan()
-    values = list(graph._values if values is None else values)
+    plan = graph.plan
+    values = list(graph.run.values if values is None else values)
     base = np.array(values[wrt.index], dtype=np.float64)
     grad = np.zeros_like(base)
 
@@ -113,22 +113,23 @@ def gradcheck(graph: Graph, loss: Node | str, wrt: Iterable[Node | str] | None =
     >>> print(dp.gradcheck(g, L).max_abs_error["w"] < 1e-8)
     True
     """
-    loss_node = graph._resolve(loss)
-    plan = graph._current_plan()
-    values = scheduler.run_forward(plan, list(graph._values), (loss_node.index,))
+    loss_node = graph.node(loss)
+    plan = graph.plan
+    values = scheduler.run_forward(plan, list(graph.run.values), (loss_node.index,))
     upstream = plan.ancestors((loss_node.index,))
     targets = ([n for n in graph.params if n.index in upstream] if wrt is None
-               else [graph._resolve(n) for n in wrt])
+               else [graph.node(n) for n in wrt])
     if not targets:
         raise GraphError(f"{loss_node.name!r} depends on no param; pass wrt= the nodes to check")
     out = values[loss_node.index]
     if out.size != 1:
         raise BackwardError(f"gradcheck needs a scalar loss; {loss_node.name!r} has shape {out.shape}")
-    grads, _ = scheduler.run_backward(plan, values, loss_node.index, np.ones_like(out),
-                                      sources=frozenset(n.index for n in targets))
+    run = scheduler.run_backward(plan, values, loss_node.index, np.ones_like(out),
+                                 sources=frozenset(n.index for n in targets))
     report = GradcheckReport()
     for node in targets:
-        analytic = grads.get(node.index, np.zeros_like(values[node.index]))
+        reached = run.grads[node.index]
+        analytic = np.zeros_like(values[node.index]) if reached is None else reached
         numeric = numeric_gradient(graph, loss_node, node, eps, values)
         error = np.abs(analytic - numeric)
         report.analytic[node.name], report.numeric[node.name] = analytic, numeric

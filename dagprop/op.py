@@ -6,7 +6,9 @@ plugin's ``dagprop_ops`` hook. The engine never special-cases an op by name.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import keyword
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -26,9 +28,13 @@ class Op:
     Parameters
     ----------
     name : str
-        A Python identifier, unique across all registered plugins.
+        A Python identifier, unique across all registered plugins. It becomes a node
+        method (``x.name()``), so it may not be a keyword or start with ``_``, and the
+        registry refuses the names of :class:`dagprop.Node`'s own attributes.
     forward : callable
-        ``forward(*arrays, **attrs) -> ndarray``. Must not modify its inputs.
+        ``forward(*arrays, **attrs) -> ndarray``. Must not modify its inputs. A NumPy
+        ufunc (``np.add``, ``np.exp``) may be given as is: it takes no attributes, and
+        it must take as many inputs as the op declares.
     vjp : callable
         ``vjp(g, *arrays, out, **attrs) -> tuple``: given ``g``, the gradient of the
         loss with respect to the output, return one gradient per input, each shaped
@@ -45,6 +51,11 @@ class Op:
         For teaching and for checking the vjp; the engine can always build one
         from the vjp instead. Like the vjp, it may accept ``needs`` and return
         ``None`` for inputs that need no Jacobian.
+    derivative : callable, optional
+        ``derivative(x, *, out, **attrs) -> array``: for an elementwise op of one
+        input, d out / d x at every element. Set by :meth:`Op.elementwise`, which
+        builds the vjp and the Jacobian from it; kept so that other rules (a
+        forward-mode ``tangent * derivative``) can be built from it too.
     decompose : callable, optional
         ``decompose(*nodes, **attrs) -> Node``: rebuild the op from other ops on
         graph nodes, so a composite op can be shown as a box or as its circuit.
@@ -77,6 +88,7 @@ class Op:
     vjp: Callable[..., Any]
     inputs: tuple[str, ...] = ("x",)
     jacobian: Callable[..., Any] | None = None
+    derivative: Callable[..., Any] | None = field(default=None, kw_only=True)
     decompose: Callable[..., Any] | None = None
     shape: Callable[..., Shape] | None = None
     min_inputs: int | None = None
@@ -90,12 +102,16 @@ class Op:
 
     def __post_init__(self) -> None:
         where = f"op {self.name!r}" + (f" from plugin {self.plugin!r}" if self.plugin else "")
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise PluginError(f"{where}: an op name must be a Python identifier")
+        if not isinstance(self.name, str) or not self.name.isidentifier() or keyword.iskeyword(self.name):
+            raise PluginError(f"{where}: an op name must be a Python identifier and not a keyword, "
+                              f"since it becomes a node method (x.{self.name}(...))")
+        if self.name.startswith("_"):
+            raise PluginError(f"{where}: an op name may not start with '_': it becomes a node method, "
+                              f"and nodes keep names starting with '_' for themselves")
         for role in ("forward", "vjp"):
             if not callable(getattr(self, role)):
                 raise PluginError(f"{where}: {role} must be callable, got {getattr(self, role)!r}")
-        for role in ("jacobian", "decompose", "shape", "example"):
+        for role in ("jacobian", "derivative", "decompose", "shape", "example"):
             value = getattr(self, role)
             if value is not None and not callable(value):
                 raise PluginError(f"{where}: {role} must be callable or None, got {value!r}")
@@ -103,10 +119,86 @@ class Op:
         if not inputs or not all(isinstance(n, str) for n in inputs):
             raise PluginError(f"{where}: inputs must be a non-empty tuple of names, got {self.inputs!r}")
         object.__setattr__(self, "inputs", inputs)
+        if isinstance(self.forward, np.ufunc):
+            _check_ufunc_forward(self, where)
+        if self.derivative is not None:
+            _check_derived_rules(self, where)
         object.__setattr__(self, "vjp_takes_needs", _accepts_keyword(self.vjp, "needs"))
         object.__setattr__(self, "jacobian_takes_needs",
                            self.jacobian is not None and _accepts_keyword(self.jacobian, "needs"))
         object.__setattr__(self, "attr_names", _keyword_names(self.forward))
+
+    @classmethod
+    def elementwise(cls, name: str, forward: Callable[..., Any], derivative: Callable[..., Any],
+                    **options: Any) -> Op:
+        """An elementwise op of one input whose local derivative is stated once.
+
+        The vjp, ``g * derivative(x, out=out, **attrs)``, and the explicit Jacobian,
+        the derivative on the diagonal, are both built from ``derivative``, so they
+        cannot disagree. The op keeps ``derivative`` for rules still to come (a
+        forward-mode rule is ``tangent * derivative``), and its output is shaped like
+        its input.
+
+        Parameters
+        ----------
+        name : str
+            The op's name, as for :class:`Op`.
+        forward : callable
+            ``forward(x, **attrs) -> array`` shaped like ``x``; a NumPy ufunc such as
+            ``np.tanh`` can be given as is.
+        derivative : callable
+            ``derivative(x, *, out, **attrs) -> array``: d out / d x at every element,
+            shaped like ``x`` (or a number, for a constant slope). It receives the
+            forward's output as ``out``, to reuse it (tanh: ``1 - out**2``), and the
+            op's attributes as keywords, with the same defaults as ``forward``.
+        **options
+            Any other field of :class:`Op` (``decompose``, ``example``, ``doc``,
+            ``inputs`` with one name) except ``vjp``, ``jacobian`` and ``shape``,
+            which are built here.
+
+        Returns
+        -------
+        Op
+            With ``vjp``, ``jacobian``, ``shape`` and ``derivative`` set.
+
+        Raises
+        ------
+        PluginError
+            When ``options`` gives ``vjp``, ``jacobian`` or ``shape``, when the op
+            would have other than one input, or when a rule is not callable.
+
+        See Also
+        --------
+        Op : any op, with a hand-written vjp.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> def cube_forward(x):
+        ...     return x**3
+        >>> def cube_derivative(x, *, out):
+        ...     return 3 * x**2
+        >>> cube = Op.elementwise("cube", cube_forward, cube_derivative, doc="x ** 3")
+        >>> x = np.array([1.0, 2.0])
+        >>> cube.vjp(np.ones(2), x, out=cube_forward(x))
+        (array([ 3., 12.]),)
+        >>> cube.jacobian(x, out=cube_forward(x))
+        (array([[ 3.,  0.],
+                [ 0., 12.]]),)
+        >>> cube.shape((2,))
+        (2,)
+        """
+        built_here = sorted({"vjp", "jacobian", "shape"} & set(options))
+        if built_here:
+            raise PluginError(f"op {name!r}: Op.elementwise builds {', '.join(built_here)} from the derivative; "
+                              f"leave {'it' if len(built_here) == 1 else 'them'} out, or use Op(...) for a "
+                              f"hand-written vjp")
+        # an op without attributes gets the vjp without ``**attrs``: packing an empty dict
+        # on every call would cost more than the derivative's own call on the hot path
+        vjp = _elementwise_vjp if _keyword_names(forward) == frozenset() else _elementwise_vjp_with_attrs
+        return cls(name, forward=forward, vjp=functools.partial(vjp, derivative),
+                   jacobian=functools.partial(_elementwise_jacobian, derivative), derivative=derivative,
+                   shape=_same_shape, **options)
 
     @property
     def arity(self) -> tuple[int, int | None]:
@@ -121,9 +213,57 @@ class Op:
         return replace(self, plugin=plugin)
 
     def __repr__(self) -> str:
-        extras = [k for k in ("jacobian", "decompose") if getattr(self, k) is not None]
+        extras = [k for k in ("derivative", "jacobian", "decompose") if getattr(self, k) is not None]
         tail = f", has {'+'.join(extras)}" if extras else ""
         return f"Op({self.name!r}, inputs={self.inputs!r}, plugin={self.plugin!r}{tail})"
+
+
+def _elementwise_vjp(derivative: Callable, g: np.ndarray, x: np.ndarray, *, out: np.ndarray) -> tuple:
+    return (g * derivative(x, out=out),)
+
+
+def _elementwise_vjp_with_attrs(derivative: Callable, g: np.ndarray, x: np.ndarray, *, out: np.ndarray,
+                                **attrs: Any) -> tuple:
+    return (g * derivative(x, out=out, **attrs),)
+
+
+def _elementwise_jacobian(derivative: Callable, x: np.ndarray, *, out: np.ndarray, **attrs: Any) -> tuple:
+    """The derivative on the diagonal: each output element depends on its own input element only."""
+    jacobian = np.zeros((x.size, x.size))
+    np.fill_diagonal(jacobian, np.broadcast_to(derivative(x, out=out, **attrs), x.shape).ravel())
+    return (jacobian.reshape(out.shape + x.shape),)
+
+
+def _same_shape(shape: Shape, **attrs: Any) -> Shape:
+    return shape
+
+
+def _check_derived_rules(op: Op, where: str) -> None:
+    """An op with a derivative has one input, and the vjp and Jacobian that Op.elementwise built from it."""
+    if op.variadic or len(op.inputs) != 1:
+        raise PluginError(f"{where}: a derivative defines an elementwise op of one input, but the op declares "
+                          f"inputs {op.inputs}{' (variadic)' if op.variadic else ''}")
+    derived = (isinstance(op.vjp, functools.partial)
+               and op.vjp.func in (_elementwise_vjp, _elementwise_vjp_with_attrs)
+               and isinstance(op.jacobian, functools.partial) and op.jacobian.func is _elementwise_jacobian
+               and op.vjp.args == op.jacobian.args == (op.derivative,))
+    if not derived:
+        raise PluginError(f"{where}: its vjp and jacobian were not built from its derivative, so they could "
+                          f"disagree with it; define the op with Op.elementwise(name, forward, derivative, ...)")
+
+
+def _check_ufunc_forward(op: Op, where: str) -> None:
+    """A ufunc takes positional arguments beyond its inputs as output arrays, which it would overwrite."""
+    ufunc = op.forward
+    least, most = op.arity
+    if ufunc.nout != 1:
+        raise PluginError(f"{where}: forward is the ufunc {ufunc.__name__}, which returns {ufunc.nout} arrays; "
+                          f"a forward returns one")
+    if least != ufunc.nin or most != ufunc.nin:
+        declared = f"{least}" if least == most else f"{least} to {most if most is not None else 'any number of'}"
+        raise PluginError(f"{where}: forward is the ufunc {ufunc.__name__}, which takes {ufunc.nin} "
+                          f"input{'s' if ufunc.nin != 1 else ''}, but the op declares {declared} "
+                          f"({', '.join(op.inputs)}); a ufunc would write its result into an extra argument")
 
 
 def _accepts_keyword(fn: Callable, name: str) -> bool:
@@ -139,7 +279,7 @@ def _accepts_keyword(fn: Callable, name: str) -> bool:
 
 def _keyword_names(fn: Callable) -> frozenset[str] | None:
     """Names of the attributes a forward accepts, or None when it takes ``**kwargs`` or is opaque."""
-    if isinstance(fn, np.ufunc):  # its keywords (where, dtype, ...) are not op attributes
+    if isinstance(fn, np.ufunc):  # its own keywords (where, dtype, ...) are not op attributes
         return frozenset()
     try:
         params = inspect.signature(fn).parameters.values()

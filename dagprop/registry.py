@@ -16,6 +16,14 @@ __all__ = ["Registry", "default_registry", "register_plugin", "unregister_plugin
 _extra_plugins: list[Any] = []
 _default: Registry | None = None
 
+# The public attributes of dagprop.Node (tests/ops/test_registry.py keeps the two in step).
+# Ops become node methods through Node.__getattr__, which Python consults only for names
+# the node lacks, so an op named like one of these could never be called as node.<name>().
+NODE_ATTRIBUTES = frozenset({
+    "T", "attrs", "grad", "graph", "index", "inputs", "kind", "name", "ndim", "op", "op_def", "requires_grad",
+    "shape", "value",
+})
+
 
 class Registry:
     """The ops of one plugin manager, looked up by name.
@@ -34,6 +42,13 @@ class Registry:
         self._ops: dict[str, Op] = {}
         for impl in plugin_manager.hook.dagprop_ops.get_hookimpls():
             for op in _ops_of(impl):
+                if op.name in NODE_ATTRIBUTES:
+                    raise PluginError(
+                        f"op {op.name!r} from plugin {impl.plugin_name!r} cannot be registered: "
+                        f"{op.name!r} is an attribute of dagprop.Node, so node.{op.name} would give that "
+                        f"attribute and never the op (ops are node methods only under names Node does not "
+                        f"use); rename the op"
+                    )
                 earlier = self._ops.get(op.name)
                 if earlier is not None:
                     raise PluginError(

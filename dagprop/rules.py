@@ -11,10 +11,10 @@ import numpy as np
 from .errors import OpError, ShapeError
 
 if TYPE_CHECKING:
-    from .graph import Node
+    from .node import Node
     from .op import Op
 
-__all__ = ["pull_vjp", "pull_jacobian", "local_jacobians", "one_hot_seeds"]
+__all__ = ["pull_vjp", "pull_jacobian", "local_jacobians", "one_hot_seeds", "slot_name"]
 
 
 def pull_vjp(node: Node, g: np.ndarray, args: Sequence[np.ndarray], out: np.ndarray,
@@ -155,9 +155,28 @@ def where(node: Node) -> str:
     return f"op {op.name!r} at node {node.name!r}{plugin}"
 
 
+def slot_name(node: Node, slot: int) -> str:
+    """The name of argument ``slot`` of op node ``node``, as its op calls it (``x[2]`` for variadic ops).
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); a = g.param("a", 1.0)
+    >>> v = g.param("v", [1.0])
+    >>> slot_name(a * a, 1), slot_name(g.op("concat", v, v), 1)
+    ('b', 'x[1]')
+    """
+    op = node.op_def
+    if op is None:
+        return str(slot)
+    if op.variadic:
+        return f"{op.inputs[0]}[{slot}]"
+    return op.inputs[min(slot, len(op.inputs) - 1)]
+
+
 def input_names(node: Node, count: int) -> list[str]:
-    names = node.op_def.inputs
-    return [names[min(i, len(names) - 1)] if not node.op_def.variadic else f"{names[0]}[{i}]" for i in range(count)]
+    """The names of the first ``count`` argument slots of ``node``."""
+    return [slot_name(node, slot) for slot in range(count)]
 
 
 def describe(node: Node, args: Sequence[Any]) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import fastpath, rules
 from .errors import BackwardError, CycleError, GraphError, NonFiniteError
+from .run import Run
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
@@ -75,8 +76,6 @@ class BackwardPlan:
     def __init__(self, steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ...]):
         self.steps = steps
         self.needs = needs  # per step, which input slots need a gradient
-        self.receivers = tuple(sorted({j for step, need in zip(steps, needs)
-                                       for j, n in zip(step.inputs, need) if n}))
         self._fast: Callable | None = None
 
     @property
@@ -87,11 +86,17 @@ class BackwardPlan:
 
 
 class Plan:
-    """Everything static about running one version of a graph."""
+    """Everything static about running one version of a graph: its topological order, its op
+    steps, and the forward and backward plans worked out so far.
 
-    def __init__(self, graph: Graph) -> None:
-        self.version = graph._version
-        self.nodes = graph._nodes
+    ``nodes`` is the graph's node list and ``version`` the graph's version number when
+    the plan was made (a graph rebuilds its plan when its version moves on).
+    """
+
+    def __init__(self, graph: Graph, nodes: list[Node], version: int) -> None:
+        self.graph = graph
+        self.version = version
+        self.nodes = nodes
         self.order = topological_order(graph)
         self.steps: dict[int, OpStep] = {
             n.index: OpStep(n.index, n, n.op_def, tuple(i.index for i in n.inputs), n.attrs)
@@ -160,8 +165,7 @@ def topological_order(graph: Graph) -> list[int]:
     except nx.NetworkXUnfeasible:
         cycle = [edge[0] for edge in nx.find_cycle(graph.nx)]
         raise CycleError(f"the graph has a cycle: {' -> '.join(cycle + cycle[:1])}") from None
-    by_name = graph._by_name
-    return [by_name[name].index for name in names]
+    return [graph[name].index for name in names]
 
 
 def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None, *, retain: bool = True,
@@ -207,38 +211,38 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
 
 def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sources: frozenset[int] | None = None,
                  mode: str = "vjp", edges: frozenset[tuple[int, int]] | None = None,
-                 on_step: OnStep | None = None) -> tuple[dict[int, np.ndarray], dict[tuple[int, int], np.ndarray]]:
+                 on_step: OnStep | None = None) -> Run:
     """Propagate ``seed`` from ``loss`` back through the plan.
 
-    Returns the gradient of every node it reached and the gradient carried by every
-    edge slot ``(consumer index, argument slot)``. With ``edges``, only those edge
-    slots carry gradient (the backward pass restricted to a path).
+    Returns a fresh :class:`Run` over ``values`` holding the gradient of every node it
+    reached and the gradient carried by every edge slot ``(consumer index, argument
+    slot)``. With ``edges``, only those edge slots carry gradient (the backward pass
+    restricted to a path).
     """
     if mode not in ("vjp", "jacobian"):
         raise ValueError(f"mode must be 'vjp' or 'jacobian', got {mode!r}")
     pull = rules.pull_vjp if mode == "vjp" else rules.pull_jacobian
     backward = plan.backward_plan(loss, sources)
-    if sources is None and not backward.steps and not plan.nodes[loss].requires_grad:
+    loss_node = plan.nodes[loss]
+    if sources is None and not backward.steps and not loss_node.requires_grad:
         raise BackwardError(
-            f"{plan.nodes[loss].name!r} does not depend on any param or input with requires_grad=True: "
+            f"{loss_node.name!r} does not depend on any param or input with requires_grad=True: "
             f"there is nothing to differentiate"
         )
+    run = Run(plan.graph, plan.nodes, values, seeds=((loss_node, seed),), plan=plan)
+    run.grads[loss] = seed
     if mode == "vjp" and edges is None and on_step is None:
-        received: list = [None] * len(values)
-        received[loss] = seed
-        carried: dict[tuple[int, int], np.ndarray] = {}
         try:
-            backward.fast(values, received, carried)
+            backward.fast(values, run.grads, run.edge_grads)
         except Exception:
-            pass  # the interpreter below re-runs the pass and reports the problem exactly
+            # the interpreter below re-runs the pass and reports the problem exactly
+            run = Run(plan.graph, plan.nodes, values, seeds=((loss_node, seed),), plan=plan)
+            run.grads[loss] = seed
         else:
-            reached = {i: received[i] for i in backward.receivers if received[i] is not None}
-            reached[loss] = seed
-            return reached, carried
-    grads: dict[int, np.ndarray] = {loss: seed}
-    carried = {}
+            return run
+    grads = run.grads
     for step, needs in zip(backward.steps, backward.needs):
-        g = grads.get(step.index)
+        g = grads[step.index]
         if g is None:
             continue
         if edges is not None:
@@ -248,13 +252,10 @@ def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sourc
         if out is None or any(a is None for a in args):
             raise BackwardError(rules.freed_message(step.node))
         results = pull(step.node, g, args, out, needs)
-        for slot, source in enumerate(step.inputs):
-            contribution = results[slot]
+        for slot, contribution in enumerate(results):
             if contribution is None or not needs[slot]:
                 continue
-            carried[(step.index, slot)] = contribution
-            previous = grads.get(source)
-            grads[source] = contribution if previous is None else previous + contribution
+            total = run.send(step.index, slot, contribution)
             if on_step is not None:
-                on_step("backward", step.node, slot, contribution, grads[source])
-    return grads, carried
+                on_step("backward", step.node, slot, contribution, total)
+    return run

@@ -1,5 +1,5 @@
-"""Helpers several built-in families share: shape rules, axis checks, the diagonal Jacobian,
-matrix products and softmax. Private to dagprop_plugins; not part of the public API."""
+"""Helpers several built-in families share: axis checks, matrix products and softmax.
+Private to dagprop_plugins; not part of the public API."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ import numpy as np
 from dagprop import broadcast_shape, unbroadcast
 
 Shape = tuple[int, ...]
-
-
-def same_shape(shape: Shape, **attrs) -> Shape:
-    """The shape rule of an op whose output is shaped like its only input."""
-    return shape
-
-
-def diagonal(out: np.ndarray, derivative, x: np.ndarray) -> tuple[np.ndarray]:
-    """The Jacobian of an elementwise unary op: ``derivative`` on the diagonal, zero elsewhere."""
-    return (np.diag(np.broadcast_to(derivative, x.shape).ravel()).reshape(out.shape + x.shape),)
 
 
 def check_axis(axis, ndim: int, what: str = "axis") -> int:

@@ -18,20 +18,15 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
-from dagprop_plugins._common import check_axis, diagonal, log_softmax, same_shape, softmax, softmax_backward
+from dagprop_plugins._common import check_axis, log_softmax, softmax, softmax_backward
 
 
 def _relu_forward(x):
     return np.maximum(x, 0.0)
 
 
-def _relu_vjp(g, x, *, out):
-    # at exactly 0 we take the derivative to be 0, as most libraries do
-    return (g * (x > 0),)
-
-
-def _relu_jacobian(x, *, out):
-    return diagonal(out, (x > 0).astype(np.float64), x)
+def _relu_derivative(x, *, out):
+    return x > 0  # at exactly 0 we take the derivative to be 0, as most libraries do
 
 
 def _sigmoid_forward(x):
@@ -39,24 +34,12 @@ def _sigmoid_forward(x):
     return np.exp(-np.logaddexp(0.0, -x))
 
 
-def _sigmoid_vjp(g, x, *, out):
-    return (g * out * (1.0 - out),)
+def _sigmoid_derivative(x, *, out):
+    return out * (1.0 - out)
 
 
-def _sigmoid_jacobian(x, *, out):
-    return diagonal(out, out * (1.0 - out), x)
-
-
-def _tanh_forward(x):
-    return np.tanh(x)
-
-
-def _tanh_vjp(g, x, *, out):
-    return (g * (1.0 - out * out),)
-
-
-def _tanh_jacobian(x, *, out):
-    return diagonal(out, 1.0 - out * out, x)
+def _tanh_derivative(x, *, out):
+    return 1.0 - out * out
 
 
 def _along_axis_shape(x, *, axis=-1):
@@ -118,12 +101,10 @@ def _logits_by_columns(rng):
 def dagprop_ops() -> list[Op]:
     """This family's ops: relu, sigmoid, tanh, softmax and log_softmax."""
     return [
-        Op("relu", forward=_relu_forward, vjp=_relu_vjp, jacobian=_relu_jacobian, shape=same_shape,
-           example=_matrix, doc="max(x, 0), elementwise"),
-        Op("sigmoid", forward=_sigmoid_forward, vjp=_sigmoid_vjp, jacobian=_sigmoid_jacobian, shape=same_shape,
-           example=_matrix, doc="1 / (1 + exp(-x)), elementwise"),
-        Op("tanh", forward=_tanh_forward, vjp=_tanh_vjp, jacobian=_tanh_jacobian, shape=same_shape,
-           example=_matrix, doc="hyperbolic tangent, elementwise"),
+        Op.elementwise("relu", _relu_forward, _relu_derivative, example=_matrix, doc="max(x, 0), elementwise"),
+        Op.elementwise("sigmoid", _sigmoid_forward, _sigmoid_derivative, example=_matrix,
+                       doc="1 / (1 + exp(-x)), elementwise"),
+        Op.elementwise("tanh", np.tanh, _tanh_derivative, example=_matrix, doc="hyperbolic tangent, elementwise"),
         Op("softmax", forward=_softmax_forward, vjp=_softmax_vjp, jacobian=_softmax_jacobian,
            decompose=_softmax_decompose, shape=_along_axis_shape, example=_logits_by_columns,
            doc="exp(x) / sum(exp(x)) along axis (default the last)"),

@@ -10,7 +10,6 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
-from dagprop_plugins._common import diagonal as _diagonal, same_shape as _same_shape
 
 
 def _add_vjp(g, a, b, *, out):
@@ -31,12 +30,8 @@ def _div_vjp(g, a, b, *, out, needs):
             unbroadcast(-g * out / b, b.shape) if needs[1] else None)
 
 
-def _neg_vjp(g, x, *, out):
-    return (-g,)
-
-
-def _neg_jacobian(x, *, out):
-    return _diagonal(out, -1.0, x)
+def _neg_derivative(x, *, out):
+    return -1.0
 
 
 def _pow_forward(x, y=None, *, exponent=None):
@@ -59,32 +54,20 @@ def _pow_vjp(g, x, y=None, *, out, needs, exponent=None):
     return gx, gy
 
 
-def _exp_vjp(g, x, *, out):
-    return (g * out,)
+def _exp_derivative(x, *, out):
+    return out
 
 
-def _exp_jacobian(x, *, out):
-    return _diagonal(out, out, x)
-
-
-def _log_vjp(g, x, *, out):
-    return (g / x,)
-
-
-def _log_jacobian(x, *, out):
-    return _diagonal(out, 1.0 / x, x)
+def _log_derivative(x, *, out):
+    return 1.0 / x
 
 
 def _reciprocal_forward(x):
     return 1.0 / x
 
 
-def _reciprocal_vjp(g, x, *, out):
-    return (-g * out * out,)
-
-
-def _reciprocal_jacobian(x, *, out):
-    return _diagonal(out, -out * out, x)
+def _reciprocal_derivative(x, *, out):
+    return -out * out
 
 
 def _binary(rng):
@@ -120,14 +103,10 @@ def dagprop_ops() -> list[Op]:
         _binary_op("mul", np.multiply, _mul_vjp, "a * b elementwise, broadcasting"),
         Op("div", forward=np.divide, vjp=_div_vjp, inputs=("a", "b"), shape=broadcast_shape,
            example=_divide_example, doc="a / b elementwise, broadcasting"),
-        Op("neg", forward=np.negative, vjp=_neg_vjp, jacobian=_neg_jacobian, shape=_same_shape, example=_unary,
-           doc="-x"),
+        Op.elementwise("neg", np.negative, _neg_derivative, example=_unary, doc="-x"),
         Op("pow", forward=_pow_forward, vjp=_pow_vjp, inputs=("x", "y"), min_inputs=1, shape=_pow_shape,
            example=_pow_example, doc="x ** exponent (a number attribute) or x ** y (a node), elementwise"),
-        Op("exp", forward=np.exp, vjp=_exp_vjp, jacobian=_exp_jacobian, shape=_same_shape, example=_unary,
-           doc="e ** x"),
-        Op("log", forward=np.log, vjp=_log_vjp, jacobian=_log_jacobian, shape=_same_shape, example=_positive,
-           doc="natural logarithm"),
-        Op("reciprocal", forward=_reciprocal_forward, vjp=_reciprocal_vjp, jacobian=_reciprocal_jacobian,
-           shape=_same_shape, example=_positive, doc="1 / x"),
+        Op.elementwise("exp", np.exp, _exp_derivative, example=_unary, doc="e ** x"),
+        Op.elementwise("log", np.log, _log_derivative, example=_positive, doc="natural logarithm"),
+        Op.elementwise("reciprocal", _reciprocal_forward, _reciprocal_derivative, example=_positive, doc="1 / x"),
     ]

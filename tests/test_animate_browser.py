@@ -1,6 +1,6 @@
 """The animation in a real browser: Debian's headless Chromium driven by playwright.
 
-Opens the HTML file dagprop.animate writes, steps through it with the keyboard, the
+Opens the HTML file dp.animate writes, steps through it with the keyboard, the
 buttons and the slider, checks that the frame and the highlighted element change,
 that no console error appears and nothing is fetched from the network, and that a
 screenshot is not blank.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import dagprop as dp
-from dagprop.render import PALETTE
+from dagprop.drawing.style import PALETTE
 
 import notes_mlp
 from helpers import ci

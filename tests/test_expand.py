@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import dagprop as dp
-from dagprop.expand import ExpandedGraph, Expansion, composite_ops, expanded, seeds
+from dagprop.expand import ExpandedGraph, Expansion, composite_ops, expanded
 
 
 def run(g: dp.Graph, loss: str = "L") -> dp.Graph:
@@ -140,7 +140,7 @@ class TestRuns:
         g.forward()
         g.backward(L1)
         g.backward(L2)
-        assert [n.name for n, _ in seeds(g)] == ["L1", "L2"]
+        assert [n.name for n, _ in g.run.seeds] == ["L1", "L2"]
         assert_same_boundary(g, expanded(g))
 
     def test_seed_on_an_intermediate_node(self):
@@ -151,7 +151,7 @@ class TestRuns:
         g.forward()
         g.backward(L)
         g.backward(alpha, seed=np.array([[1.0, -1.0]]))
-        found = dict((n.name, s) for n, s in seeds(g))
+        found = dict((n.name, s) for n, s in g.run.seeds)
         np.testing.assert_allclose(found["alpha"], [[1.0, -1.0]])
         assert_same_boundary(g, expanded(g))
 

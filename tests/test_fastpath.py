@@ -23,37 +23,42 @@ def _mlp(rng):
 
 def _interpreted_backward(g, loss):
     """The reference: on_step forces the step-by-step interpreter."""
-    plan = g._current_plan()
-    return scheduler.run_backward(plan, g._values, loss.index, np.ones(()), on_step=lambda *a: None)
+    plan = g.plan
+    return scheduler.run_backward(plan, g.run.values, loss.index, np.ones(()), on_step=lambda *a: None)
+
+
+def assert_same_record(run, reference):
+    assert len(run.grads) == len(reference.grads) and run.edge_grads.keys() == reference.edge_grads.keys()
+    for grad, expected in zip(run.grads, reference.grads):
+        assert (grad is None) == (expected is None)
+        if grad is not None:
+            np.testing.assert_array_equal(grad, expected)
+    for key in run.edge_grads:
+        np.testing.assert_array_equal(run.edge_grads[key], reference.edge_grads[key])
 
 
 def test_fast_passes_match_the_interpreter_exactly(rng):
     g, loss = _mlp(rng)
     g.forward(check_finite=True)  # a checked, interpreted run
-    reference_values = list(g._values)
+    reference_values = list(g.run.values)
     g.forward()  # fast
-    for a, b in zip(g._values, reference_values):
+    for a, b in zip(g.run.values, reference_values):
         np.testing.assert_array_equal(a, b)
-    grads, edges = scheduler.run_backward(g._current_plan(), g._values, loss.index, np.ones(()))
-    ref_grads, ref_edges = _interpreted_backward(g, loss)
-    assert grads.keys() == ref_grads.keys() and edges.keys() == ref_edges.keys()
-    for key in grads:
-        np.testing.assert_array_equal(grads[key], ref_grads[key])
-    for key in edges:
-        np.testing.assert_array_equal(edges[key], ref_edges[key])
+    fast = scheduler.run_backward(g.plan, g.run.values, loss.index, np.ones(()))
+    assert_same_record(fast, _interpreted_backward(g, loss))
 
 
 def test_fast_forward_is_used_only_after_a_checked_run_with_the_same_leaf_shapes(rng):
     g = dp.Graph()
     x = g.input("x", np.ones(3))
     y = (x * 2).sum()
-    forward = g._current_plan().forward_plan(None)
-    assert forward.fast_for(g._values) is None  # never validated
+    forward = g.plan.forward_plan(None)
+    assert forward.fast_for(g.run.values) is None  # never validated
     g.forward()
-    assert forward.fast_for(g._values) is not None
+    assert forward.fast_for(g.run.values) is not None
     g.forward(feeds={"x": np.ones(5)})  # new shapes: the interpreter checks again
     assert float(y.value) == 10.0
-    assert forward.fast_for([np.ones(3)] + g._values[1:]) is None
+    assert forward.fast_for([np.ones(3)] + g.run.values[1:]) is None
 
 
 def test_an_op_failing_on_a_later_run_still_gets_a_precise_error():
@@ -138,8 +143,5 @@ def test_random_graphs_agree_between_paths(recipe):
     loss = nodes[-1].sum()
     g.forward()
     g.forward()
-    grads, edges = scheduler.run_backward(g._current_plan(), g._values, loss.index, np.ones(()))
-    ref_grads, ref_edges = _interpreted_backward(g, loss)
-    assert grads.keys() == ref_grads.keys() and edges.keys() == ref_edges.keys()
-    for key in grads:
-        np.testing.assert_array_equal(grads[key], ref_grads[key])
+    fast = scheduler.run_backward(g.plan, g.run.values, loss.index, np.ones(()))
+    assert_same_record(fast, _interpreted_backward(g, loss))

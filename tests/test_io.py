@@ -42,7 +42,7 @@ def assert_same(original: dp.Graph, loaded: dp.Graph, ordered: bool = True) -> N
                 assert theirs.dtype == mine.dtype and theirs.shape == mine.shape
                 assert theirs.tobytes() == mine.tobytes()  # bit for bit
     def by_name(graph):
-        return {(graph.nodes[c].name, slot): grad for (c, slot), grad in graph._edge_grads.items()}
+        return {(graph.nodes[c].name, slot): grad for (c, slot), grad in graph.run.edge_grads.items()}
 
     mine, theirs = by_name(original), by_name(loaded)
     assert set(theirs) == set(mine)

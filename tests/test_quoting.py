@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import dagprop as dp
 
 from helpers import needs_dot
-from dagprop import quoting
+from dagprop.drawing import quoting
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"

@@ -17,7 +17,11 @@ import pytest
 import dagprop as dp
 
 from helpers import needs_dot
-from dagprop.render import LargeGraphWarning, RED, State, digraph, format_number, mimebundle, pipe, write
+from dagprop.drawing import digraph, mimebundle
+from dagprop.drawing.dot import pipe, write
+from dagprop.drawing.labels import format_number
+from dagprop.drawing.style import RED
+from dagprop.errors import LargeGraphWarning
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
@@ -260,26 +264,38 @@ class TestToDot:
         # 3 + 3 + 1 = 7 and -1 + -1 + 1 = -1: dL/dx = 2x + 1
         assert ">+</FONT>" in x_line and "[ 7  -1 ]" in x_line
 
-    def test_partial_state(self):
+    def test_partial_run(self):
         g = tiny()
-        state = State(values={"w": np.array([1.5, -2.0])})
-        dot = dp.to_dot(g, state=state)
+        partial = g.run.without_grads()
+        partial.values = [None] * len(g)
+        partial.values[g["w"].index] = np.array([1.5, -2.0])
+        dot = dp.to_dot(g, run=partial)
         assert "[ 1.5  -2 ]" in dot
         assert ">grad<" not in dot and "[ 3  -1 ]" not in dot
 
-    def test_partial_state_running_sum(self):
+    def test_partial_run_shows_the_running_sum(self):
         g = fan_out()
-        full = State.from_graph(g)
-        first = {k: v for k, v in full.edge_grads.items() if k[1] == "sq"}
-        state = State(values=full.values, grads={"x": np.array([6.0, -2.0])}, edge_grads=first)
-        x_line = next(line for line in dp.to_dot(g, state=state).splitlines() if line.startswith("\tn0 ["))
+        partial = g.run.without_grads()
+        for consumer, slot in sorted(g.run.edge_grads):
+            if g.nodes[consumer].name == "sq":
+                partial.send(consumer, slot, g.run.edge_grads[(consumer, slot)])
+        x_line = next(line for line in dp.to_dot(g, run=partial).splitlines() if line.startswith("\tn0 ["))
         assert "via sq (a)" in x_line and "via t" not in x_line and "[ 6  -2 ]" in x_line
 
-    def test_state_from_graph(self):
-        state = State.from_graph(fan_out())
-        assert set(state.edge_grads) == {("x", "sq", 0), ("x", "sq", 1), ("sq", "t", 0), ("x", "t", 1),
-                                         ("t", "L", 0)}
-        np.testing.assert_array_equal(state.grads["x"], [7.0, -1.0])
+    def test_the_run_of_another_graph_is_refused(self):
+        with pytest.raises(dp.RenderError, match="run= must be a record of the graph drawn"):
+            dp.to_dot(tiny(), run=fan_out().run)
+
+    def test_run_and_expand_are_not_combined(self):
+        g = fan_out()
+        with pytest.raises(dp.RenderError, match="cannot be combined"):
+            dp.to_dot(g, run=g.run, expand=True)
+
+    def test_the_run_records_every_edge(self):
+        run = fan_out().run
+        assert {(s.name, c.name, slot) for s, c, slot, _ in run.edges()} == {
+            ("x", "sq", 0), ("x", "sq", 1), ("sq", "t", 0), ("x", "t", 1), ("t", "L", 0)}
+        np.testing.assert_array_equal(run.grad("x"), [7.0, -1.0])
 
     @pytest.mark.parametrize("options, message", [
         ({"show": ("values",)}, "show="),
@@ -388,10 +404,12 @@ class TestElementLevel:
         x_edge = next(line for line in dot.splitlines() if "local derivative \u2202h[0]/\u2202x[1]" in line)
         assert "#d62728" not in x_edge.split("tooltip")[0]
 
-    def test_state_from_element_graph(self):
-        state = State.from_element_graph(hand_built_element_graph())
-        assert state.edge_grads[("W1[0,1]", "h[0]", 0)] == 0.5
-        assert ("x[1]", "h[0]", 0) not in state.edge_grads
+    def test_numbers_of_a_hand_built_element_graph(self):
+        from dagprop.drawing.element import ElementNumbers
+
+        numbers = ElementNumbers(hand_built_element_graph())
+        assert numbers.flow("W1[0,1]", "h[0]") == 0.5
+        assert numbers.flow("x[1]", "h[0]") is None
 
     def test_weight_only_and_compact(self):
         dot = dp.to_dot(hand_built_element_graph(), edge_labels="weight")

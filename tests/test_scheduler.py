@@ -261,11 +261,11 @@ def test_plan_is_reused_until_the_graph_changes(graph):
     x = graph.param("x", 1.0)
     y = x * 2
     graph.forward()
-    plan = graph._current_plan()
+    plan = graph.plan
     graph.forward()
-    assert graph._current_plan() is plan
+    assert graph.plan is plan
     y + 1
-    assert graph._current_plan() is not plan
+    assert graph.plan is not plan
 
 
 def test_cycle_is_reported_with_its_nodes(graph):

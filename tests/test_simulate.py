@@ -18,7 +18,7 @@ def test_steps_follow_the_scheduler_order_and_end_at_the_engine_gradients():
     backward = [s for s in steps if s.kind == "backward"]
     assert steps == forward + backward  # every forward step comes first
     assert [s.number for s in steps] == list(range(len(steps)))
-    plan = g._current_plan()
+    plan = g.plan
     assert [s.node for s in forward] == [step.node.name for step in plan.forward_plan((n["L"].index,)).steps]
     assert [s.node for s in forward] == ["a1", "h1", "a2", "yhat", "L"]
     for s in forward:
@@ -105,15 +105,17 @@ def test_stopping_after_the_forward_steps_runs_no_backward():
     assert [s.kind for s in recorder.steps] == ["forward"]
 
 
-def test_simulated_run_collects_the_end_state():
-    from dagprop.simulate import SimulatedRun
-
+def test_the_simulation_record_collects_the_end_state():
     g, n = notes_mlp.build()
-    run = SimulatedRun(g, n["L"], np.ones(()))
-    list(dp.simulate(g, "L", run=run))
-    np.testing.assert_array_equal(run.value_of("yhat"), n["yhat"].value)
-    np.testing.assert_allclose(run.grad_of("W1"), n["W1"].grad)
-    assert run.grad_of("x") is None
+    simulation = dp.simulate(g, "L")
+    assert simulation.run.grad("W1") is None and not simulation.run.seeds  # no backward step yet
+    list(simulation)
+    run = simulation.run
+    np.testing.assert_array_equal(run.value("yhat"), n["yhat"].value)
+    np.testing.assert_allclose(run.grad("W1"), n["W1"].grad)
+    assert run.grad("x") is None
+    assert [(node.name, float(seed)) for node, seed in run.seeds] == [("L", 1.0)]
+    assert g.run.grad("W1") is not None and g.run is not run  # the graph keeps its own record
     assert set(run.edge_grads) == {(n["L"].index, 0), (n["yhat"].index, 0), (n["a2"].index, 0), (n["a2"].index, 1),
                                    (n["h1"].index, 0), (n["a1"].index, 0)}
 
@@ -138,69 +140,88 @@ def test_simulate_uses_the_scheduler_callbacks(monkeypatch):
     assert calls == [("forward", True), ("backward", True)]
 
 
-# -- the frames an animation plays (dagprop.animate.frames) ---------------------------------------
+# -- the frames the player plays (dagprop.player.frames) -----------------------------------------
+
+
+def known_values(run):
+    return {node.name for node in run.graph if run.values[node.index] is not None}
+
+
+def known_grads(run):
+    return {node.name: run.grads[node.index] for node in run.graph if run.grads[node.index] is not None}
 
 
 def test_tensor_frames_reveal_one_step_at_a_time_and_end_with_the_engine_state():
-    from dagprop.animate import frames
-    from dagprop.render import State
+    from dagprop.player import frames
 
     g, n = notes_mlp.build()
     every = frames(g, "L")
     steps = list(dp.simulate(g, "L"))
     assert len(every) == len(steps) + 3
     assert [f.phase for f in every] == ["start"] + ["forward"] * 5 + ["backward"] * 7 + ["done"]
-    assert set(every[0].state.values) == {"W1", "W2", "x", "y"} and not every[0].state.grads
+    assert known_values(every[0].run) == {"W1", "W2", "x", "y"} and not known_grads(every[0].run)
     for before, after in zip(every, every[1:6]):  # each forward frame adds exactly its node's value
-        assert set(after.state.values) - set(before.state.values) == {after.current}
-    assert every[6].state.grads == {"L": 1.0} and every[6].highlight == ["L"]
-    final = every[-1].state
-    expected = State.from_graph(g)
-    assert set(final.edge_grads) == set(expected.edge_grads)
-    for key, grad in expected.edge_grads.items():
+        assert known_values(after.run) - known_values(before.run) == {after.current}
+    assert known_grads(every[6].run) == {"L": 1.0} and every[6].highlight == ["L"]
+    final = every[-1].run
+    assert set(final.edge_grads) == set(g.run.edge_grads)
+    for key, grad in g.run.edge_grads.items():
         np.testing.assert_allclose(final.edge_grads[key], grad)
     for name in ("W1", "W2", "a1", "h1", "a2", "yhat", "L"):
-        np.testing.assert_allclose(final.grads[name], n[name].grad)
+        np.testing.assert_allclose(final.grad(name), n[name].grad)
     assert every[-2].highlight == ["W1", ("W1", "a1", 0)] and every[-2].current == "a1->W1[0]"
 
 
+def element_numbers(element_graph, run):
+    from dagprop.drawing.element import ElementNumbers
+
+    numbers = ElementNumbers(element_graph, run)
+    values = {e: numbers.value(e) for e in element_graph if numbers.value(e) is not None}
+    grads = {e: numbers.grad(e) for e in element_graph if numbers.grad(e) is not None}
+    flows = {(a, b): numbers.flow(a, b) for a, b in element_graph.edges if numbers.flow(a, b) is not None}
+    return values, grads, flows
+
+
 def test_element_frames_match_the_element_graph_of_the_finished_run():
-    from dagprop.animate import frames
-    from dagprop.render import State
+    from dagprop.player import frames
 
     g, n = notes_mlp.build()
     every = frames(g, "L", level="element")
-    expected = State.from_element_graph(g.element_graph())  # the renderer's own reading of the element graph
-    final = every[-1].state
-    assert set(final.values) == set(expected.values)
-    assert {k for k in final.grads} == {k for k in expected.grads}
-    for name, grad in expected.grads.items():
-        assert final.grads[name] == pytest.approx(grad, rel=1e-12, abs=1e-18)
-    # every edge that carries gradient back (none goes into the inputs x and y)
-    assert set(final.edge_grads) == set(expected.edge_grads)
-    assert not any(source.startswith(("x[", "y[")) for source, _, _ in final.edge_grads)
-    for key, flow in final.edge_grads.items():
-        assert flow == pytest.approx(expected.edge_grads[key], rel=1e-12, abs=1e-18)
-    assert every[1].state.values["a1[2]"] == pytest.approx(2.1)
-    assert "a1[2]" not in every[0].state.values
+    eg = g.element_graph()
+    # what the finished run shows, against the element graph's own attributes, written out here
+    values, grads, flows = element_numbers(eg, every[-1].run)
+    assert values == pytest.approx({e: v for e, v in eg.nodes(data="value")}, rel=1e-12)
+    assert grads == pytest.approx({e: d for e, d in eg.nodes(data="grad") if d is not None}, rel=1e-12, abs=1e-18)
+    expected_flows = {(a, b): w * eg.nodes[b]["grad"] for a, b, w in eg.edges(data="weight")
+                      if eg.nodes[a]["grad"] is not None and eg.nodes[b]["grad"] is not None}
+    assert set(flows) == set(expected_flows)  # none goes into the inputs x and y
+    assert not any(source.startswith(("x[", "y[")) for source, _ in flows)
+    for key, flow in flows.items():
+        assert flow == pytest.approx(expected_flows[key], rel=1e-12, abs=1e-18)
+    assert element_numbers(eg, every[1].run)[0]["a1[2]"] == pytest.approx(2.1)
+    assert "a1[2]" not in element_numbers(eg, every[0].run)[0]
 
 
 def test_element_frames_show_an_edge_flow_once_every_slot_has_sent_its_part():
-    from dagprop.animate import frames
+    from dagprop.player import frames
 
     g = dp.Graph()
     x = g.param("x", [1.5, -2.0])
     loss = g.op("sum", g.op("mul", x, x, name="y"), name="L")
     every = frames(g, loss, level="element")
     slot_a, slot_b = [f for f in every if f.step is not None and f.step.edge and f.step.edge[1] == "y"]
-    assert ("x[0]", "y[0]", 0) not in slot_a.state.edge_grads
-    assert slot_a.state.grads["x[0]"] == pytest.approx(1.5)  # the running sum after one slot
-    assert slot_b.state.edge_grads[("x[0]", "y[0]", 0)] == pytest.approx(3.0)  # d(x*x)/dx * 1
-    assert slot_b.state.grads["x[0]"] == pytest.approx(3.0)
+    g.forward()
+    eg = g.element_graph()
+    _, grads_a, flows_a = element_numbers(eg, slot_a.run)
+    _, grads_b, flows_b = element_numbers(eg, slot_b.run)
+    assert ("x[0]", "y[0]") not in flows_a
+    assert grads_a["x[0]"] == pytest.approx(1.5)  # the running sum after one slot
+    assert flows_b[("x[0]", "y[0]")] == pytest.approx(3.0)  # d(x*x)/dx * 1
+    assert grads_b["x[0]"] == pytest.approx(3.0)
 
 
 def test_frames_reject_an_unknown_level():
-    from dagprop.animate import frames
+    from dagprop.player import frames
 
     g = dp.Graph()
     x = g.param("x", 1.0)

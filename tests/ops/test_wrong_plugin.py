@@ -28,6 +28,10 @@ def _vjp_with_one_result_too_many(g, x, *, out):
     return 2.0 * g * x, None
 
 
+def _derivative_missing_the_factor_two(x, *, out):
+    return x
+
+
 def _jacobian_missing_the_factor_two(x, *, out):
     return (np.diag(x.ravel()).reshape(x.shape + x.shape),)
 
@@ -47,7 +51,7 @@ def _square(name, **rules):
 
 
 class WrongSquares:
-    """Six versions of x * x: one correct, five with a planted mistake each."""
+    """Seven versions of x * x: one correct, six with a planted mistake each."""
 
     @dp.hookimpl
     def dagprop_ops(self):
@@ -58,6 +62,8 @@ class WrongSquares:
             _square("wrong_decomposition_square", decompose=_decompose_right_value_wrong_slope),
             _square("wrong_shape_square", vjp=_vjp_of_the_wrong_shape),
             _square("wrong_count_square", vjp=_vjp_with_one_result_too_many),
+            Op.elementwise("wrong_derivative_square", _square_forward, _derivative_missing_the_factor_two,
+                           doc="x * x, with a planted mistake"),
         ]
 
 
@@ -97,6 +103,12 @@ def test_gradcheck_catches_a_wrong_vjp_deep_inside_a_graph():
 def test_check_op_catches_a_wrong_jacobian():
     with pytest.raises(dp.GradcheckError, match="explicit jacobian disagrees with the vjp"):
         check_op("wrong_jacobian_square", (3,), plugins=[PLUGIN])
+
+
+def test_check_op_catches_a_wrong_derivative():
+    # vjp and jacobian are built from the one derivative, so only finite differences can tell
+    with pytest.raises(dp.GradcheckError, match="vjp disagrees with finite differences"):
+        check_op("wrong_derivative_square", (3, 2), plugins=[PLUGIN])
 
 
 def test_check_op_catches_a_decomposition_with_the_wrong_gradient():

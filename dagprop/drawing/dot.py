@@ -12,7 +12,7 @@ from pathlib import Path as FilePath
 
 import graphviz
 
-from .errors import RenderError
+from ..errors import RenderError
 
 __all__ = ["write", "pipe", "output_format", "INSTALL_HINT"]
 

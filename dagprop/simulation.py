@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import numpy as np
 
 from . import scheduler
-from .graph import as_seed
+from .run import as_seed
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
 
-__all__ = ["Step", "simulate", "SimulatedRun"]
+__all__ = ["Step", "Simulation", "simulate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,43 +71,71 @@ def _short(x: Any) -> str:
     return np.array2string(array, precision=4, separator=", ").replace("\n", "")
 
 
-class SimulatedRun:
-    """What a finished :func:`simulate` run knows: every value and gradient it computed.
+class Simulation:
+    """The steps of a simulated run, one at a time, and the record they fill.
 
-    Filled in as the steps are consumed; complete once the generator is exhausted.
-    Indexed like the graph's nodes (``values[node.index]``), keyed by name in
-    ``value_of`` and ``grad_of``.
+    An iterator of :class:`Step`, made by :func:`simulate`. ``run`` is a
+    :class:`~dagprop.Run` of its own (the graph's record is never touched): it holds
+    the fed values from the start, every value once the forward steps have been
+    yielded, and the gradients, edge gradients and seed once the backward steps have.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("mul", x, x, name="y")
+    >>> simulation = dp.simulate(g, y)
+    >>> steps = list(simulation)
+    >>> float(simulation.run.value("y")), float(simulation.run.grad("x")), x.grad is None
+    (9.0, 6.0, True)
     """
 
-    def __init__(self, graph: Graph, loss: Node, seed: np.ndarray) -> None:
+    def __init__(self, graph: Graph, loss: Node, feeds: Mapping[str, Any] | None, seed: Any, mode: str) -> None:
         self.graph = graph
         self.loss = loss
-        self.seed = seed
-        self.values: list[np.ndarray | None] = list(graph._values)
-        self.grads: dict[int, np.ndarray] = {}
-        self.edge_grads: dict[tuple[int, int], np.ndarray] = {}
+        self.run = graph.run.fed(feeds).without_grads()
+        self._steps = self._play(seed, mode)
 
-    def value_of(self, name: str) -> np.ndarray | None:
-        """The value the run computed (or was given) for node ``name``.
+    def __iter__(self) -> Simulation:
+        return self
 
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("mul", x, x, name="y")
-        >>> run = SimulatedRun(g, y, None)
-        >>> _ = list(dp.simulate(g, y, run=run))
-        >>> float(run.value_of("y")), float(run.grad_of("x"))
-        (9.0, 6.0)
-        """
-        return self.values[self.graph[name].index]
+    def __next__(self) -> Step:
+        return next(self._steps)
 
-    def grad_of(self, name: str) -> np.ndarray | None:
-        """The gradient the run sent to node ``name``, or None (see :meth:`value_of`)."""
-        return self.grads.get(self.graph[name].index)
+    def _play(self, seed: Any, mode: str) -> Iterator[Step]:
+        graph, loss = self.graph, self.loss
+        plan = graph.plan
+        hook = graph.registry.plugin_manager.hook.dagprop_on_step
+        counter = itertools.count()
+        forward_steps: list[Step] = []
+
+        def on_forward(kind: str, node: Node, out: np.ndarray) -> None:
+            step = Step(next(counter), "forward", node.name, value=out)
+            forward_steps.append(step)
+            hook(step=step)
+
+        values = self.run.values
+        scheduler.run_forward(plan, values, (loss.index,), on_step=on_forward)
+        yield from forward_steps
+
+        # the seed is checked against the value just computed, as Graph.backward does
+        start = as_seed(loss.name, values[loss.index], seed)
+        arrivals: dict[int, int] = {}
+        backward_steps: list[Step] = []
+
+        def on_backward(kind: str, node: Node, slot: int, contribution: np.ndarray, grad: np.ndarray) -> None:
+            source = node.inputs[slot]
+            arrivals[source.index] = arrivals.get(source.index, 0) + 1
+            step = Step(next(counter), "backward", source.name, edge=(source.name, node.name, slot),
+                        contribution=contribution, grad=grad, arrivals=arrivals[source.index])
+            backward_steps.append(step)
+            hook(step=step)
+
+        self.run = scheduler.run_backward(plan, values, loss.index, start, mode=mode, on_step=on_backward)
+        yield from backward_steps
 
 
 def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = None, seed: Any = None, *,
-             mode: str = "vjp", run: SimulatedRun | None = None) -> Iterator[Step]:
+             mode: str = "vjp") -> Simulation:
     """Run forward and backward, yielding each step as a :class:`Step`, in the scheduler's order.
 
     The steps come from the scheduler's own ``on_step`` callbacks, so their order
@@ -131,13 +159,12 @@ def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = N
         The gradient to start from, as in ``Graph.backward``.
     mode : {"vjp", "jacobian"}
         As in ``Graph.backward``.
-    run : SimulatedRun, optional
-        Filled with the values and gradients as the steps go by (for callers that
-        need the end state, such as :func:`dagprop.animate`).
 
-    Yields
-    ------
-    Step
+    Returns
+    -------
+    Simulation
+        An iterator of :class:`Step`; its ``run`` holds the values and gradients
+        computed so far (the whole run once the steps are exhausted).
 
     Examples
     --------
@@ -157,38 +184,4 @@ def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = N
     >>> x.grad is None  # a dry run
     True
     """
-    loss_node = graph._resolve(loss)
-    plan = graph._current_plan()
-    values = graph._fed_values(feeds)
-    hook = graph.registry.plugin_manager.hook.dagprop_on_step
-    state = run if run is not None else SimulatedRun(graph, loss_node, np.zeros(()))
-    state.values = values
-    counter = itertools.count()
-
-    forward_steps: list[Step] = []
-
-    def on_forward(kind: str, node: Node, out: np.ndarray) -> None:
-        step = Step(next(counter), "forward", node.name, value=out)
-        forward_steps.append(step)
-        hook(step=step)
-
-    scheduler.run_forward(plan, values, (loss_node.index,), on_step=on_forward)
-    yield from forward_steps
-
-    # the seed is checked against the value just computed, as Graph.backward does
-    state.seed = as_seed(loss_node.name, values[loss_node.index], seed)
-    arrivals: dict[int, int] = {}
-    backward_steps: list[Step] = []
-
-    def on_backward(kind: str, node: Node, slot: int, contribution: np.ndarray, grad: np.ndarray) -> None:
-        source = node.inputs[slot]
-        arrivals[source.index] = arrivals.get(source.index, 0) + 1
-        step = Step(next(counter), "backward", source.name, edge=(source.name, node.name, slot),
-                    contribution=contribution, grad=grad, arrivals=arrivals[source.index])
-        backward_steps.append(step)
-        hook(step=step)
-
-    grads, edge_grads = scheduler.run_backward(plan, values, loss_node.index, state.seed, mode=mode,
-                                               on_step=on_backward)
-    state.grads, state.edge_grads = grads, edge_grads
-    yield from backward_steps
+    return Simulation(graph, graph.node(loss), feeds, seed, mode)

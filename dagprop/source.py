@@ -54,10 +54,9 @@ def codegen(graph: Graph, loss: Node | str | None = None) -> str:
     >>> float(namespace["backward"](g.registry, values)["w"])
     6.0
     """
-    from .scheduler import topological_order
-
     names = _Names(graph)
-    order = [graph._nodes[i] for i in topological_order(graph)]
+    nodes = graph.nodes
+    order = [nodes[i] for i in graph.plan.order]
     leaves = [n for n in order if n.op is None]
     ops = [n for n in order if n.op is not None]
     lines = [
@@ -75,16 +74,16 @@ def codegen(graph: Graph, loss: Node | str | None = None) -> str:
     lines.append("    v.update({" + ", ".join(f"{n.name!r}: {names.value(n)}" for n in ops) + "})")
     lines.append("    return v")
     if loss is not None:
-        lines += ["", ""] + _backward(graph, graph._resolve(loss), names)
+        lines += ["", ""] + _backward(graph, graph.node(loss), names)
     return "\n".join(lines) + "\n"
 
 
 def _backward(graph: Graph, loss: Node, names: _Names) -> list[str]:
-    plan = graph._current_plan()
-    backward = plan.backward_plan(loss.index, None)
+    nodes = graph.nodes
+    backward = graph.plan.backward_plan(loss.index, None)
     used = {loss.index} | {j for step in backward.steps for j in (step.index, *step.inputs)}
     lines = ["def backward(ops, v, seed=1.0):",
-             f"    {_unpack(names, [graph._nodes[i] for i in sorted(used)])}",
+             f"    {_unpack(names, [nodes[i] for i in sorted(used)])}",
              f"    {names.grad(loss)} = seed"]
     received: set[int] = {loss.index}
     for step, needs in zip(backward.steps, backward.needs):
@@ -109,7 +108,7 @@ def _backward(graph: Graph, loss: Node, names: _Names) -> list[str]:
         lines.append(f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = ops[{node.op!r}].vjp("
                      f"{names.grad(node)}, {args}, out={names.value(node)}{needs_kw}{_attrs(node)})")
         lines += sums
-    result = ", ".join(f"{graph._nodes[i].name!r}: {names.grad(graph._nodes[i])}" for i in sorted(received))
+    result = ", ".join(f"{nodes[i].name!r}: {names.grad(nodes[i])}" for i in sorted(received))
     lines.append("    return {" + result + "}")
     return lines
 
@@ -119,7 +118,7 @@ class _Names:
 
     def __init__(self, graph: Graph) -> None:
         self._used = set(_RESERVED)
-        self._value = {n.index: self._claim(n.name) for n in graph._nodes}
+        self._value = {n.index: self._claim(n.name) for n in graph}
         self._grad: dict[int, str] = {}
         self._extra: dict[int, int] = {}
 

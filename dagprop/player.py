@@ -1,5 +1,5 @@
-"""An animated forward and backward run: one self-contained HTML file that plays the
-steps of :func:`dagprop.simulate` as diagrams drawn by :mod:`dagprop.render`.
+"""The player: one self-contained HTML file that plays the steps of :func:`dagprop.simulate`
+as diagrams drawn by :mod:`dagprop.drawing`.
 
 Each frame is an inline SVG of the diagram with what is known at that point (values
 computed so far, gradients received so far, running sums where a node has received
@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from . import quoting
+from . import rules
+from .drawing import quoting, to_dot
+from .drawing.dot import pipe
+from .drawing.labels import format_number
+from .drawing.style import PALETTE
 from .errors import GraphError
-from .dot import pipe
-from .labels import format_number
-from .paths import _element_graph, element_name
-from .render import PALETTE, State, to_dot
-from .simulate import SimulatedRun, Step, simulate
+from .paths import element_graph
+from .run import Run
+from .simulation import Step, simulate
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -50,9 +52,9 @@ class Frame:
     detail : str
         A second line: the running sum when a node has received two or more
         contributions, else empty.
-    state : dagprop.render.State
-        The values, gradients and edge gradients known after this step, keyed by
-        node names (tensor level) or element names (element level).
+    run : Run
+        What is known after this step: the values computed, the gradients received
+        (running sums where several contributions arrived) and the edge gradients sent.
     highlight : list
         Node names and ``(source, consumer[, slot])`` edges to draw highlighted.
     current : str
@@ -64,7 +66,7 @@ class Frame:
     phase: str
     caption: str
     detail: str
-    state: State
+    run: Run
     highlight: list = field(default_factory=list)
     current: str = ""
     step: Step | None = None
@@ -94,7 +96,7 @@ def frames(graph: Graph, loss: Node | str, level: str = "tensor", *, feeds: Mapp
     Examples
     --------
     >>> import dagprop as dp
-    >>> from dagprop.animate import frames
+    >>> from dagprop.player import frames
     >>> g = dp.Graph()
     >>> x = g.param("x", 3.0)
     >>> L = g.op("add", g.op("mul", x, x, name="y"), x, name="L")
@@ -118,60 +120,58 @@ def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] 
     """The frames, and the graph to draw them on (the element graph at the run's values, or ``graph``)."""
     if level not in LEVELS:
         raise GraphError(f"level must be 'tensor' or 'element', got {level!r}")
-    loss_node = graph._resolve(loss)
-    run = SimulatedRun(graph, loss_node, np.ones(()))
-    steps = list(simulate(graph, loss_node, feeds=feeds, seed=seed, run=run))
-    view = _ElementView(graph, run) if level == "element" else _TensorView(graph)
+    loss_node = graph.node(loss)
+    simulation = simulate(graph, loss_node, feeds=feeds, seed=seed)
+    wanted = graph.plan.ancestors((loss_node.index,))
+    leaves = [n for n in graph if n.op_def is None and simulation.run.value(n) is not None and n.index in wanted]
+    steps = list(simulation)
+    finished = simulation.run
+    ((_, start),) = finished.seeds
     short = functools.partial(_brief, precision=precision)
 
-    known = State()
-    leaves = [n for n in graph._nodes if n.op_def is None and run.values[n.index] is not None
-              and n.index in graph._current_plan().ancestors((loss_node.index,))]
+    known = finished.without_grads()
+    known.values = [None] * len(known.values)
     for node in leaves:
-        view.add_value(known, node, run.values[node.index])
-    result = [Frame("start", "Start: the leaves are known: " + ", ".join(f"{n.name} = {short(run.values[n.index])}"
+        known.values[node.index] = finished.values[node.index]
+    result = [Frame("start", "Start: the leaves are known: " + ", ".join(f"{n.name} = {short(finished.value(n))}"
                                                                         for n in leaves),
-                    "", view.copy(known), [n.name for n in leaves], "")]
+                    "", known.copy(), [n.name for n in leaves], "")]
     received: dict[str, list[np.ndarray]] = {}
     backward_started = False
     for step in steps:
         if step.kind == "forward":
             node = graph[step.node]
-            view.add_value(known, node, step.value)
+            known.values[node.index] = step.value
             inputs = ", ".join(i.name for i in node.inputs)
             edges = [(i.name, node.name, slot) for slot, i in enumerate(node.inputs)]
             result.append(Frame("forward", f"Forward: {node.name} = {node.op}({inputs}) = {short(step.value)}", "",
-                                view.copy(known), [node.name, *edges], node.name, step))
+                                known.copy(), [node.name, *edges], node.name, step))
             continue
         if not backward_started:
             backward_started = True
-            view.add_grad(known, loss_node, run.seed)
+            known.grads[loss_node.index] = start
             result.append(Frame("backward", f"Backward starts at {loss_node.name} with "
-                                            f"d{loss_node.name}/d{loss_node.name} = {short(run.seed)}", "",
-                                view.copy(known), [loss_node.name], loss_node.name))
+                                            f"d{loss_node.name}/d{loss_node.name} = {short(start)}", "",
+                                known.copy(), [loss_node.name], loss_node.name))
         source, consumer, slot = step.edge
         consumer_node = graph[consumer]
         received.setdefault(source, []).append(step.contribution)
-        view.add_edge(known, step, graph[source], consumer_node, run)
-        view.add_grad(known, graph[source], step.grad)
+        total = known.send(consumer_node.index, slot, step.contribution)
         parts = received[source]
         if len(parts) >= 2:
-            detail = (f"{source}.grad = " + " + ".join(short(p) for p in parts) + f" = {short(step.grad)}, "
+            detail = (f"{source}.grad = " + " + ".join(short(p) for p in parts) + f" = {short(total)}, "
                       f"a running sum of {len(parts)} contributions")
         else:
-            detail = f"{source}.grad = {short(step.grad)}"
-        slot_name = _slot_name(consumer_node, slot)
+            detail = f"{source}.grad = {short(total)}"
+        slot_name = rules.slot_name(consumer_node, slot)
         result.append(Frame("backward", f"Backward: {consumer} sends {short(step.contribution)} back to {source} "
-                                        f"(input {slot_name} of {consumer_node.op})", detail, view.copy(known),
+                                        f"(input {slot_name} of {consumer_node.op})", detail, known.copy(),
                             [source, (source, consumer, slot)], f"{consumer}->{source}[{slot}]", step))
     result.append(Frame("done", "Done: every gradient is known" if backward_started else "Done", "",
-                        view.copy(known), [], ""))
-    return result, view.diagram()
-
-
-def _slot_name(node: Node, slot: int) -> str:
-    names = node.op_def.inputs
-    return f"{names[0]}[{slot}]" if node.op_def.variadic else names[min(slot, len(names) - 1)]
+                        known.copy(), [], ""))
+    if level == "element":
+        return result, element_graph(finished, [n for n in graph if n.index in wanted])
+    return result, graph
 
 
 def _nested_text(array: np.ndarray, precision: int) -> str:
@@ -187,73 +187,6 @@ def _brief(x: Any, precision: int) -> str:
     if array.size <= 6:
         return _nested_text(array, precision)
     return f"<{'x'.join(map(str, array.shape))} array, norm {format_number(np.linalg.norm(array), precision)}>"
-
-
-class _TensorView:
-    """Fills a render State keyed by node names."""
-
-    def __init__(self, graph: Graph) -> None:
-        self.graph = graph
-
-    def add_value(self, state: State, node: Node, value: np.ndarray) -> None:
-        state.values[node.name] = value
-
-    def add_grad(self, state: State, node: Node, grad: np.ndarray) -> None:
-        state.grads[node.name] = grad
-
-    def add_edge(self, state: State, step: Step, source: Node, consumer: Node, run: SimulatedRun) -> None:
-        state.edge_grads[step.edge] = step.contribution
-
-    def copy(self, state: State) -> State:
-        return State(dict(state.values), dict(state.grads), dict(state.edge_grads))
-
-    def diagram(self) -> Graph:
-        return self.graph
-
-
-class _ElementView:
-    """Fills a render State keyed by element names, over the element graph of the run's values."""
-
-    def __init__(self, graph: Graph, run: SimulatedRun) -> None:
-        self.graph = graph
-        plan = graph._current_plan()
-        wanted = plan.ancestors((run.loss.index,))
-        self.element_graph: nx.DiGraph = _element_graph(graph, run.values, [None] * len(graph._nodes),
-                                                        [n for n in graph._nodes if n.index in wanted])
-        self.names = {n.name: [element_name(n.name, i) for i in np.ndindex(np.shape(run.values[n.index]))]
-                      for n in graph._nodes if n.index in wanted}
-        # element edges summed over slots: their flow is drawn once every slot has sent its part
-        self.slots_left: dict[tuple[str, str], int] = {}
-        for node in graph._nodes:
-            for source in node.inputs:
-                key = (source.name, node.name)
-                self.slots_left[key] = self.slots_left.get(key, 0) + 1
-
-    def add_value(self, state: State, node: Node, value: np.ndarray) -> None:
-        for name, v in zip(self.names[node.name], np.asarray(value).ravel()):
-            state.values[name] = float(v)
-
-    def add_grad(self, state: State, node: Node, grad: np.ndarray) -> None:
-        for name, g in zip(self.names[node.name], np.asarray(grad).ravel()):
-            state.grads[name] = float(g)
-
-    def add_edge(self, state: State, step: Step, source: Node, consumer: Node, run: SimulatedRun) -> None:
-        key = (source.name, consumer.name)
-        self.slots_left[key] -= 1
-        if self.slots_left[key]:
-            return
-        consumer_grad = np.asarray(run.grads[consumer.index]).ravel()
-        positions = {name: k for k, name in enumerate(self.names[consumer.name])}
-        for element in self.names[source.name]:
-            for target, data in self.element_graph.succ[element].items():
-                if target in positions:
-                    state.edge_grads[(element, target, 0)] = data["weight"] * float(consumer_grad[positions[target]])
-
-    def copy(self, state: State) -> State:
-        return State(dict(state.values), dict(state.grads), dict(state.edge_grads))
-
-    def diagram(self) -> nx.DiGraph:
-        return self.element_graph
 
 
 def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "tensor", *,
@@ -313,8 +246,8 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
     (9, False)
     """
     every, view_graph = _build(graph, loss, level, feeds, seed, precision)
-    loss_name = graph._resolve(loss).name
-    sources = [to_dot(view_graph, state=frame.state, highlight=frame.highlight, level=level, precision=precision,
+    loss_name = graph.node(loss).name
+    sources = [to_dot(view_graph, run=frame.run, highlight=frame.highlight, level=level, precision=precision,
                       rankdir=rankdir, legend=False, max_nodes=None) for frame in every]
     # Lay out once, with the last frame's labels (it knows the most, so they are the
     # largest), and draw every frame at those positions: nothing moves between steps.

@@ -1,0 +1,12 @@
+"""Drawing graphs: annotated diagrams as DOT text (:mod:`.diagram`), at the tensor level
+(:mod:`.tensor`), the element level (:mod:`.element`) or as an overview (:mod:`.overview`),
+with their options and highlights (:mod:`.options`) and look (:mod:`.style`); numbers and
+matrices as label text (:mod:`.labels`), all escaping (:mod:`.quoting`), running Graphviz
+(:mod:`.dot`), and path tables (:mod:`.table`)."""
+
+from __future__ import annotations
+
+from .diagram import digraph, mimebundle, render, to_dot
+from .table import PathRow, PathTable, path_table
+
+__all__ = ["to_dot", "digraph", "render", "mimebundle", "path_table", "PathTable", "PathRow"]

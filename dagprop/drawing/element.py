@@ -1,0 +1,249 @@
+"""The element-level diagram: one node per element (neuron), edges labelled with local
+partial derivatives and the gradient each carried back."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+import networkx as nx
+import numpy as np
+
+from ..errors import RenderError
+from ..run import Run
+from . import quoting
+from .labels import format_number, full_text
+from .options import ELEMENT, Options, highlights
+from .style import CAPTION, CLUSTER_COLOUR, GREY, INK, RED, WEIGHT, dot_attrs, kind_look
+from .tensor import name_inside
+
+if TYPE_CHECKING:
+    from ..expand import Expansion
+
+
+class ElementNumbers:
+    """The value and gradient of each element, and the gradient along each element edge.
+
+    Read from the run the element graph was made from (``element_graph.graph["run"]``),
+    so that a partial run (a frame of the player) shows what is known so far; an element
+    graph made by hand is read from its ``value`` and ``grad`` attributes. An edge shows
+    its gradient, the local derivative times the gradient of its head, once every
+    argument slot of the tensor-level edge has sent its part.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0]); y = (x * x).sum()
+    >>> g.forward(); g.backward(y)
+    >>> numbers = ElementNumbers(g.element_graph())
+    >>> numbers.value("x[1]"), numbers.grad("x[1]")
+    (2.0, 4.0)
+    """
+
+    def __init__(self, element_graph: nx.DiGraph, run: Run | None = None) -> None:
+        self.eg = element_graph
+        self.run = run if run is not None else element_graph.graph.get("run")
+        self.arrays: dict[tuple[str, str], np.ndarray | None] = {}
+        if self.run is None:
+            self.any_grad = any(g is not None for _, g in element_graph.nodes(data="grad"))
+        else:
+            self.any_grad = self.run.has_grads
+
+    def _array(self, which: str, tensor: str) -> np.ndarray | None:
+        key = (which, tensor)
+        if key not in self.arrays:
+            node = self.run.graph[tensor]
+            value = self.run.values[node.index]
+            array = value if which == "value" else self.run.grads[node.index]
+            self.arrays[key] = None if array is None else np.broadcast_to(np.asarray(array), np.shape(value))
+        return self.arrays[key]
+
+    def _element(self, which: str, name: str) -> float | None:
+        data = self.eg.nodes[name]
+        if self.run is None or "tensor" not in data:
+            return data.get(which)
+        array = self._array(which, data["tensor"])
+        return None if array is None else float(array[data["index"]])
+
+    def value(self, name: str) -> float | None:
+        """The element's value, or None while unknown."""
+        return self._element("value", name)
+
+    def grad(self, name: str) -> float | None:
+        """The element's gradient, or None while none has reached it."""
+        return self._element("grad", name)
+
+    def flow(self, source: str, target: str) -> float | None:
+        """The gradient sent back along the element edge source -> target, or None."""
+        weight = self.eg.edges[source, target].get("weight")
+        head = self.grad(target)
+        if weight is None or head is None:
+            return None
+        if self.run is None or "tensor" not in self.eg.nodes[source]:
+            return weight * head if self.grad(source) is not None else None  # only to elements that receive one
+        consumer = self.run.graph[self.eg.nodes[target]["tensor"]]
+        producer = self.eg.nodes[source]["tensor"]
+        slots = [slot for slot, s in enumerate(consumer.inputs) if s.name == producer]
+        if any((consumer.index, slot) not in self.run.edge_grads for slot in slots):
+            return None
+        return weight * head
+
+
+class ElementDrawing:
+    """Builds the DOT statements of an element-level diagram: one node per element (neuron)."""
+
+    def __init__(self, element_graph: nx.DiGraph, numbers: ElementNumbers, options: Options, highlight: Any,
+                 kinds: Mapping[str, str], expansions: Mapping[str, Expansion] | None = None) -> None:
+        self.eg = element_graph
+        self.numbers = numbers
+        self.options = options
+        self.order = list(element_graph.nodes)
+        self.ids = {name: f"e{k}" for k, name in enumerate(self.order)}
+        self.kinds = kinds
+        self.compact = False
+        self.any_grad = numbers.any_grad
+        self.tensors: dict[str, list[str]] = {}
+        for name in self.order:
+            self.tensors.setdefault(self.tensor_of(name), []).append(name)
+        self.expansions = dict(expansions or {})
+        self.owner: dict[str, str] = {}  # tensor -> the innermost opened composite it belongs to
+        for expansion in self.expansions.values():
+            for tensor in expansion.nodes:
+                self.owner[tensor] = expansion.name
+        self.highlight = highlights(highlight, self._resolve)
+
+    def display(self, name: str, tensor: str) -> str:
+        """``name`` without the prefix of the opened composite its tensor belongs to."""
+        return name_inside(name, tensor, self.owner, self.expansions)
+
+    def tensor_of(self, name: str) -> str:
+        tensor = self.eg.nodes[name].get("tensor")
+        if tensor is None:
+            match = ELEMENT.match(name)
+            tensor = match["tensor"] if match else name
+        return tensor
+
+    def _resolve(self, name: str) -> list[str]:
+        if name in self.eg:
+            return [name]
+        if name in self.tensors:
+            return list(self.tensors[name])
+        raise RenderError(f"highlight= names {name!r}, which is neither an element nor a node of this element graph")
+
+    def kind_of(self, name: str) -> str:
+        data = self.eg.nodes[name]
+        return data.get("kind") or self.kinds.get(self.tensor_of(name), "op")
+
+    def node_statement(self, name: str) -> str:
+        options = self.options
+        value = self.numbers.value(name)
+        grad = self.numbers.grad(name)
+        kind = self.kind_of(name)
+        greyed = grad is None and (kind in ("input", "const") or self.any_grad)
+        colour = GREY if greyed else INK
+        shown = self.display(name, self.tensor_of(name))
+        lines = [f'<FONT COLOR="{colour}"><B>{quoting.html(shown)}</B></FONT>']
+        if not self.compact:
+            if "value" in options.show and value is not None:
+                lines.append(f'<FONT COLOR="{colour}" POINT-SIZE="10">{format_number(value, options.precision)}</FONT>')
+            if "grad" in options.show and grad is not None:
+                lines.append(f'<FONT COLOR="{RED}" POINT-SIZE="10">{format_number(grad, options.precision)}</FONT>')
+        _, _, fill, border = kind_look(kind, greyed)
+        tip = [quoting.visible(name)]
+        data = self.eg.nodes[name]
+        if data.get("op"):
+            tip[0] += f" (an element of {quoting.visible(self.tensor_of(name))}, op {data['op']})"
+        if value is not None:
+            tip.append(f"value {full_text(value)}")
+        if grad is not None:
+            tip.append(f"gradient {full_text(grad)}")
+        attrs = [("label", "<" + "<BR/>".join(lines) + ">"), ("shape", "ellipse"),
+                 ("style", quoting.quote("filled")), ("fillcolor", quoting.quote(fill)),
+                 ("color", quoting.quote(border)), ("margin", quoting.quote("0.04,0.02")),
+                 ("tooltip", quoting.tooltip("\n".join(tip)))]
+        highlight = self.highlight.nodes.get(name)
+        if highlight is not None:
+            attrs += [("color", quoting.quote(highlight)), ("penwidth", "3")]
+        return f"{self.ids[name]} [{dot_attrs(attrs)}]"
+
+    def edge_statement(self, source: str, target: str, data: Mapping[str, Any]) -> str:
+        options = self.options
+        weight = data.get("weight")
+        flow = self.numbers.flow(source, target)
+        parts = []
+        if not self.compact:
+            if options.edge_labels in ("grad", "weight") and weight is not None:
+                parts.append(f'<FONT COLOR="{WEIGHT}" POINT-SIZE="9">\u00d7{format_number(weight, options.precision)}'
+                             f'</FONT>')
+            if options.edge_labels == "grad" and flow is not None:
+                parts.append(f'<FONT COLOR="{RED}" POINT-SIZE="9">{format_number(flow, options.precision)}</FONT>')
+            carried = self.numbers.value(source)
+            if options.edge_labels == "value" and carried is not None:
+                parts.append(f'<FONT COLOR="{CAPTION}" POINT-SIZE="9">{format_number(carried, options.precision)}'
+                             f'</FONT>')
+        source_text, target_text = quoting.visible(source), quoting.visible(target)
+        tip = [f"{source_text} \u2192 {target_text}"]
+        if weight is not None:
+            tip.append(f"local derivative \u2202{target_text}/\u2202{source_text} = {full_text(weight)}")
+        if flow is not None:
+            tip.append(f"gradient sent back along this edge = {full_text(flow)}")
+        attrs = []
+        if parts:
+            attrs.append(("label", "<" + "<BR/>".join(parts) + ">"))
+        attrs.append(("tooltip", quoting.tooltip("\n".join(tip))))
+        attrs.append(("labeltooltip", quoting.tooltip("\n".join(tip))))
+        colours = self.highlight.edge_colours(source, target, 0)
+        if colours:
+            attrs += [("color", quoting.quote(":".join(colours))), ("penwidth", "3")]
+        return f"{self.ids[source]} -> {self.ids[target]} [{dot_attrs(attrs)}]"
+
+    def tensor_lines(self, tensor: str, counter: Iterator[int]) -> list[str]:
+        """One tensor's elements, in a cluster named after it unless it is a single scalar."""
+        names = self.tensors[tensor]
+        if len(names) == 1 and names[0] == tensor:
+            return [self.node_statement(names[0])]
+        _, _, _, border = kind_look(self.kind_of(names[0]), False)
+        label = f"<<B>{quoting.html(self.display(tensor, tensor))}</B>>"
+        ids = [self.ids[name] for name in names]
+        order = []
+        if len(ids) > 1:
+            # a tensor is drawn as a column (a row for TB/BT) in index order, as the notes draw vectors;
+            # with LR/RL, dot puts the tail of a flat edge below its head, so the chain runs backwards
+            chain = ids[::-1] if self.options.rankdir in ("LR", "RL") else ids
+            order = [f"\t{{rank=same; {'; '.join(ids)}}}", f"\t{' -> '.join(chain)} [style=invis]"]
+        return ([f"subgraph cluster_{next(counter)} {{",
+                 f"\tgraph [label={label} style={quoting.quote('rounded')} color={quoting.quote(border)} "
+                 f"fontcolor={quoting.quote(border)} tooltip={quoting.tooltip(quoting.visible(tensor))}]"]
+                + [f"\t{self.node_statement(name)}" for name in names] + order + ["}"])
+
+    def expansion_lines(self, expansion: Expansion, owned: Mapping[str | None, list[str]],
+                        children: Mapping[str | None, list[Expansion]], counter: Iterator[int]) -> list[str]:
+        """An opened composite's tensors (and the composites opened inside it) in a cluster named after it."""
+        label = (f'<<B>{quoting.html(self.display(expansion.name, expansion.name))}</B>'
+                 f'<FONT COLOR="{CAPTION}" POINT-SIZE="10"> = {quoting.html(expansion.op)}, opened</FONT>>')
+        lines = [f"subgraph cluster_{next(counter)} {{",
+                 f"\tgraph [label={label} style={quoting.quote('rounded,dashed')} "
+                 f"color={quoting.quote(CLUSTER_COLOUR)} fontcolor={quoting.quote(CLUSTER_COLOUR)} labeljust=l "
+                 f"tooltip={quoting.tooltip(f'{quoting.visible(expansion.name)}: the circuit of op {expansion.op}')}]"]
+        for tensor in owned.get(expansion.name, []):
+            lines += [f"\t{line}" for line in self.tensor_lines(tensor, counter)]
+        for child in children.get(expansion.name, []):
+            lines += [f"\t{line}" for line in self.expansion_lines(child, owned, children, counter)]
+        return lines + ["}"] if len(lines) > 2 else []  # nothing of it in this element graph
+
+    def body(self) -> list[str]:
+        counter = itertools.count()
+        owned: dict[str | None, list[str]] = {}
+        for tensor in self.tensors:
+            owned.setdefault(self.owner.get(tensor), []).append(tensor)
+        children: dict[str | None, list[Expansion]] = {}
+        for expansion in self.expansions.values():
+            children.setdefault(expansion.parent, []).append(expansion)
+        lines = []
+        for tensor in owned.get(None, []):
+            lines += self.tensor_lines(tensor, counter)
+        for expansion in children.get(None, []):
+            lines += self.expansion_lines(expansion, owned, children, counter)
+        for source, target, data in self.eg.edges(data=True):
+            lines.append(self.edge_statement(source, target, data))
+        return lines

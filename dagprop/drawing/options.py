@@ -1,0 +1,140 @@
+"""What a diagram is asked for: its options, checked once, and the nodes, edges and paths
+to highlight, each path in its own colour."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import networkx as nx
+
+from ..errors import RenderError
+from ..graph import Graph, Node
+from .style import PALETTE
+
+LEVELS = ("tensor", "element")
+EDGE_LABELS = ("grad", "value", "weight", None)
+SHOWABLE = ("value", "grad")
+RANKDIRS = ("LR", "RL", "TB", "BT")
+ELEMENT = re.compile(r"^(?P<tensor>.+)\[(?P<index>-?\d+(?:,\s*-?\d+)*)\]$")
+
+
+# -- options -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """The drawing options of :func:`dagprop.to_dot`, checked by :func:`options`."""
+
+    show: tuple[str, ...]
+    edge_labels: str | None
+    precision: int
+    rankdir: str
+    title: str | None
+    max_matrix: tuple[int, int]
+    max_nodes: int | None
+    legend: bool
+
+
+def options(show: Iterable[str], edge_labels: str | None, precision: int, rankdir: str, title: str | None,
+            max_matrix: tuple[int, int], max_nodes: int | None, legend: bool, level: str) -> Options:
+    """The options checked, with a RenderError naming the first one that is not understood."""
+    if isinstance(show, str):
+        show = (show,)
+    show = tuple(show or ())
+    for item in show:
+        if item not in SHOWABLE:
+            raise RenderError(f"show= takes some of {SHOWABLE}, got {item!r}")
+    if edge_labels not in EDGE_LABELS:
+        raise RenderError(f"edge_labels= must be one of {EDGE_LABELS}, got {edge_labels!r}")
+    if level not in LEVELS:
+        raise RenderError(f"level= must be 'tensor' or 'element', got {level!r}")
+    if rankdir not in RANKDIRS:
+        raise RenderError(f"rankdir= must be one of {RANKDIRS}, got {rankdir!r}")
+    if isinstance(precision, bool) or not isinstance(precision, int) or not 1 <= precision <= 17:
+        raise RenderError(f"precision= must be an int from 1 to 17, got {precision!r}")
+    try:
+        rows, cols = (int(n) for n in max_matrix)
+    except (TypeError, ValueError):
+        raise RenderError(f"max_matrix= must be (rows, columns), got {max_matrix!r}") from None
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
+        raise RenderError(f"max_nodes= must be a positive int or None, got {max_nodes!r}")
+    return Options(show, edge_labels, precision, rankdir, title, (max(rows, 1), max(cols, 1)), max_nodes, legend)
+
+
+# -- highlighting --------------------------------------------------------------------------
+
+
+@dataclass
+class Highlight:
+    """Drawn names -> colour, and drawn edges -> slot (None: every slot) -> colours."""
+
+    nodes: dict[str, str] = field(default_factory=dict)
+    edges: dict[tuple[str, str], dict[int | None, list[str]]] = field(default_factory=dict)
+
+    def add_edge(self, source: str, target: str, slot: int | None, colour: str) -> None:
+        colours = self.edges.setdefault((source, target), {}).setdefault(slot, [])
+        if colour not in colours:
+            colours.append(colour)
+
+    def edge_colours(self, source: str, target: str, slot: int) -> list[str]:
+        slots = self.edges.get((source, target), {})
+        return slots.get(slot, []) + [c for c in slots.get(None, []) if c not in slots.get(slot, [])]
+
+
+def is_path(item: Any) -> bool:
+    return hasattr(item, "nodes") and not isinstance(item, (str, tuple, list, nx.Graph, Graph))
+
+
+def highlights(highlight: Any, resolve: Callable[[str], list[str]]) -> Highlight:
+    """Sort ``highlight`` into node and edge colours; ``resolve`` maps a name to the drawn names."""
+    if highlight is None:
+        return Highlight()
+    if isinstance(highlight, (str, Node)) or is_path(highlight) or is_edge(highlight):
+        items = [highlight]
+    else:
+        items = list(highlight)
+    result = Highlight()
+    next_colour = iter(PALETTE * (len(items) // len(PALETTE) + 1))
+    plain_colour = None
+    for item in items:
+        if is_path(item):
+            colour = next(next_colour)
+            names = [name_of(n) for n in item.nodes]
+            for name in names:
+                for drawn in resolve(name):
+                    result.nodes.setdefault(drawn, colour)
+            edges = getattr(item, "edges", None)
+            if edges is None:
+                edges = [(a, b, None) for a, b in zip(names[:-1], names[1:])]
+            for source, target, slot in edges:
+                for s in resolve(name_of(source)):
+                    for t in resolve(name_of(target)):
+                        result.add_edge(s, t, slot, colour)
+            continue
+        if plain_colour is None:
+            plain_colour = next(next_colour)
+        if is_edge(item):
+            source, target = name_of(item[0]), name_of(item[1])
+            slot = item[2] if len(item) == 3 else None
+            for s in resolve(source):
+                for t in resolve(target):
+                    result.add_edge(s, t, slot, plain_colour)
+        else:
+            for drawn in resolve(name_of(item)):
+                result.nodes.setdefault(drawn, plain_colour)
+    return result
+
+
+def is_edge(item: Any) -> bool:
+    return isinstance(item, tuple) and len(item) in (2, 3) and all(isinstance(x, (str, Node)) for x in item[:2])
+
+
+def name_of(item: Any) -> str:
+    if isinstance(item, Node):
+        return item.name
+    if isinstance(item, str):
+        return item
+    raise RenderError(f"highlight= takes node names, nodes, (source, consumer[, slot]) edges or paths; "
+                      f"got {item!r}")

@@ -1,0 +1,73 @@
+"""The look of a diagram: colours, node shapes by kind, and small pieces of DOT markup."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+RED = "#d62728"
+INK = "#1a1a1a"
+GREY = "#8c8c8c"
+FAINT = "#b5b5b5"
+CAPTION = "#6b6b6b"
+WEIGHT = "#2f4b7c"
+PALETTE = ("#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#e377c2", "#17becf", "#bcbd22", "#8c564b")
+CLUSTER_COLOUR = "#7b52b9"
+GREYED_LOOK = ("#f7f7f7", "#c4c4c4")
+COLLAPSED_MATRIX = (3, 3)  # arrays drawn in full in a collapsed view of a large graph
+
+# kind -> (shape, style, fill colour, border colour)
+KIND_LOOKS = {
+    "param": ("box", "filled,bold", "#e4eefb", "#2b62b8"),
+    "input": ("box", "filled", "#fbf0dc", "#a0652a"),
+    "const": ("box", "filled,dashed", "#f3f3f3", "#9a9a9a"),
+    "op": ("box", "rounded,filled", "#ffffff", "#3d3d3d"),
+}
+
+
+def kind_look(kind: str, greyed: bool) -> tuple[str, str, str, str]:
+    """(shape, style, fill, border) of a node of ``kind``; greyed nodes keep their shape only.
+
+    Examples
+    --------
+    >>> kind_look("param", False)[1], kind_look("param", True)[2]
+    ('filled,bold', '#f7f7f7')
+    """
+    shape, style, fill, border = KIND_LOOKS.get(kind, KIND_LOOKS["op"])
+    if greyed:
+        fill, border = GREYED_LOOK
+    return shape, style, fill, border
+
+
+def dot_attrs(pairs: Iterable[tuple[str, str]]) -> str:
+    """DOT attribute pairs, already quoted, joined for a statement's brackets.
+
+    Examples
+    --------
+    >>> dot_attrs([("shape", "box"), ("penwidth", "3")])
+    'shape=box penwidth=3'
+    """
+    return " ".join(f"{key}={value}" for key, value in pairs)
+
+
+def captioned(caption: str, content: str, colour: str = CAPTION) -> str:
+    """A label row: a small caption on the left, the content on the right."""
+    return (f'<TR><TD ALIGN="RIGHT" VALIGN="MIDDLE"><FONT COLOR="{colour}" POINT-SIZE="8">{caption}</FONT></TD>'
+            f'<TD ALIGN="LEFT">{content}</TD></TR>')
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A shape as a caption shows it.
+
+    Examples
+    --------
+    >>> shape_text(()), shape_text((3,)), shape_text((2, 3))
+    ('scalar', '(3,)', '2×3')
+    """
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "scalar" if shape == () else "\u00d7".join(str(n) for n in shape)
+
+
+def smaller(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """The smaller of two (rows, columns) limits, axis by axis."""
+    return min(a[0], b[0]), min(a[1], b[1])

@@ -1,0 +1,153 @@
+"""The node handle users hold: a name, an op and its inputs, and the numbers of the latest run."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+
+from .run import read_only
+
+if TYPE_CHECKING:
+    from .graph import Graph
+    from .op import Op
+
+__all__ = ["Node"]
+
+
+class Node:
+    """A handle on one node of a :class:`Graph`.
+
+    Arithmetic on nodes builds new op nodes (``V @ x + b``); any registered op is
+    also a method (``z.sigmoid()``, ``x.sum(axis=0)``). Values and gradients are
+    read from the graph, so a handle always shows the latest run.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> x = g.param("x", [1.0, 2.0])
+    >>> y = (x * x).sum()
+    >>> y.op, y.kind, x.kind
+    ('sum', 'op', 'param')
+    >>> g.forward(); g.backward(y)
+    >>> x.grad
+    array([2., 4.])
+    """
+
+    __slots__ = ("graph", "name", "kind", "index", "op_def", "attrs", "inputs", "requires_grad", "_static_shape")
+    __array_ufunc__ = None  # make numpy defer to our reflected operators (array * node)
+
+    def __init__(self, graph: Graph, name: str, kind: str, index: int, op_def: Op | None,
+                 attrs: dict[str, Any], inputs: tuple[Node, ...], requires_grad: bool,
+                 static_shape: tuple[int, ...] | None) -> None:
+        self.graph = graph
+        self.name = name
+        self.kind = kind
+        self.index = index
+        self.op_def = op_def
+        self.attrs = attrs
+        self.inputs = inputs
+        self.requires_grad = requires_grad
+        self._static_shape = static_shape
+
+    @property
+    def op(self) -> str | None:
+        """The op's name, or None for a leaf (input, param, const)."""
+        return None if self.op_def is None else self.op_def.name
+
+    @property
+    def value(self) -> np.ndarray | None:
+        """The value from the last forward pass (leaves: the value given or fed)."""
+        return self.graph.run.values[self.index]
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        """dL/d(this node) from the last backward pass(es), shaped like the value; None if none flowed.
+
+        Read-only: one array often serves several nodes (add passes its gradient to both
+        inputs), so copy it before changing it in place.
+        """
+        return read_only(self.graph.run.grads[self.index])
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """The value's shape; before the first forward, the shape inferred from the inputs (None if unknown)."""
+        value = self.graph.run.values[self.index]
+        return value.shape if value is not None else self._static_shape
+
+    @property
+    def ndim(self) -> int | None:
+        shape = self.shape
+        return None if shape is None else len(shape)
+
+    @property
+    def T(self) -> Node:
+        """The transpose (op ``transpose``): reverses the axes."""
+        return self.graph.op("transpose", self)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        registry = self.graph.registry
+        if name in registry:
+            return functools.partial(self.graph.op, name, self)
+        close = difflib.get_close_matches(name, registry.names(), n=3)
+        hint = f"; registered ops with close names: {', '.join(close)}" if close else ""
+        raise AttributeError(f"Node has no attribute or op named {name!r}{hint}")
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.graph.registry.names()))
+
+    def __repr__(self) -> str:
+        what = self.op if self.op is not None else self.kind
+        return f"<Node {self.name!r} {what} shape={self.shape}>"
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError("a Node is not iterable; index it explicitly (n[0]) to build getitem nodes")
+
+    def __add__(self, other: Any) -> Node:
+        return self.graph.op("add", self, other)
+
+    def __radd__(self, other: Any) -> Node:
+        return self.graph.op("add", other, self)
+
+    def __sub__(self, other: Any) -> Node:
+        return self.graph.op("sub", self, other)
+
+    def __rsub__(self, other: Any) -> Node:
+        return self.graph.op("sub", other, self)
+
+    def __mul__(self, other: Any) -> Node:
+        return self.graph.op("mul", self, other)
+
+    def __rmul__(self, other: Any) -> Node:
+        return self.graph.op("mul", other, self)
+
+    def __truediv__(self, other: Any) -> Node:
+        return self.graph.op("div", self, other)
+
+    def __rtruediv__(self, other: Any) -> Node:
+        return self.graph.op("div", other, self)
+
+    def __matmul__(self, other: Any) -> Node:
+        return self.graph.op("matmul", self, other)
+
+    def __rmatmul__(self, other: Any) -> Node:
+        return self.graph.op("matmul", other, self)
+
+    def __pow__(self, exponent: Any) -> Node:
+        if isinstance(exponent, (int, float, np.integer, np.floating)):
+            return self.graph.op("pow", self, exponent=float(exponent))
+        return self.graph.op("pow", self, exponent)
+
+    def __rpow__(self, base: Any) -> Node:
+        return self.graph.op("pow", base, self)
+
+    def __neg__(self) -> Node:
+        return self.graph.op("neg", self)
+
+    def __getitem__(self, index: Any) -> Node:
+        return self.graph.op("getitem", self, index=index)

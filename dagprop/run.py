@@ -1,0 +1,303 @@
+"""The record of a run: every number that forward and backward passes produced, in one place.
+
+A :class:`Run` holds, indexed like the graph's nodes, each node's value and gradient,
+the gradient that flowed back along each edge slot, the seed each backward pass
+started from, and the plan that ran. The scheduler fills a fresh record, the graph
+commits it only once the pass has succeeded, and every view (diagrams, paths, the
+player, generated source, files) reads it through the methods below.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .errors import BackwardError, GraphError
+
+if TYPE_CHECKING:
+    from .graph import Graph, Node
+    from .scheduler import Plan
+
+__all__ = ["Run", "accumulate", "read_only", "as_array", "as_seed"]
+
+EdgeSlot = tuple[int, int]  # (consumer index, argument slot)
+
+
+def accumulate(total: Any, contribution: Any) -> Any:
+    """What a node has received so far plus one more contribution (None: nothing yet).
+
+    The one rule by which gradients arriving over several paths, or several argument
+    slots of one op, are summed.
+
+    Examples
+    --------
+    >>> accumulate(None, 2.0), accumulate(2.0, 3.0)
+    (2.0, 5.0)
+    """
+    return contribution if total is None else total + contribution
+
+
+def read_only(array: Any) -> np.ndarray | None:
+    """A read-only view: gradients are handed out this way because one array often serves
+    several nodes and edges, and an in-place change through one would corrupt the others.
+
+    Examples
+    --------
+    >>> read_only(np.ones(2)).flags.writeable
+    False
+    """
+    if array is None:
+        return None
+    view = np.asarray(array).view()  # 0-d sums may come back as numpy scalars
+    view.flags.writeable = False
+    return view
+
+
+class Run:
+    """The numbers of a graph's latest forward and backward passes.
+
+    ``graph.run`` is the committed record; :func:`dagprop.simulate` and the player
+    build records of their own without touching it. Nodes may be given as
+    :class:`~dagprop.Node` objects or by name.
+
+    Attributes
+    ----------
+    graph : Graph
+        The graph whose nodes the lists are indexed by.
+    values : list of ndarray or None
+        ``values[node.index]``: the forward value (leaves: the value given or fed).
+    grads : list of ndarray or None
+        ``grads[node.index]``: d loss / d node, summed over every path; None where none flowed.
+    edge_grads : dict of (int, int) to ndarray
+        ``(consumer index, argument slot)``: the gradient that flowed back along that slot.
+    seeds : list of (Node, ndarray)
+        What each backward pass since the last ``zero_grad`` started from, in order.
+    plan : scheduler.Plan or None
+        The plan of the pass that last wrote gradients.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> x = g.param("x", 3.0)
+    >>> y = g.op("mul", x, x, name="y")
+    >>> g.forward(); g.backward(y)
+    >>> run = g.run
+    >>> float(run.value("y")), float(run.grad(x)), float(run.edge_grad("x", "y"))
+    (9.0, 6.0, 6.0)
+    >>> [(n.name, float(s)) for n, s in run.seeds]
+    [('y', 1.0)]
+    """
+
+    __slots__ = ("graph", "nodes", "values", "grads", "edge_grads", "seeds", "plan")
+
+    def __init__(self, graph: Graph, nodes: Sequence[Node], values: list, grads: list | None = None,
+                 edge_grads: dict[EdgeSlot, np.ndarray] | None = None,
+                 seeds: Sequence[tuple[Node, np.ndarray]] = (), plan: Plan | None = None) -> None:
+        self.graph = graph
+        self.nodes = nodes  # the graph's own node list, shared, so nodes added later are seen
+        self.values = values
+        self.grads: list = [None] * len(values) if grads is None else grads
+        self.edge_grads: dict[EdgeSlot, np.ndarray] = {} if edge_grads is None else edge_grads
+        self.seeds: list[tuple[Node, np.ndarray]] = list(seeds)
+        self.plan = plan
+
+    def __repr__(self) -> str:
+        computed = sum(v is not None for v in self.values)
+        reached = len(self.grads) - self.grads.count(None)
+        return (f"<dagprop.Run: {computed} of {len(self.values)} values, {reached} gradients, "
+                f"{len(self.edge_grads)} edge gradients, {len(self.seeds)} seeds>")
+
+    # -- reading -----------------------------------------------------------------------
+
+    def value(self, node: Node | str) -> np.ndarray | None:
+        """The node's value, or None before it is computed.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); _ = g.param("w", 2.0)
+        >>> float(g.run.value("w"))
+        2.0
+        """
+        return self.values[self.graph.node(node).index]
+
+    def grad(self, node: Node | str) -> np.ndarray | None:
+        """d loss / d node (read-only), or None where no gradient flowed.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0); L = w * w
+        >>> g.forward(); g.backward(L); float(g.run.grad(w))
+        4.0
+        """
+        return read_only(self.grads[self.graph.node(node).index])
+
+    def slot_grad(self, consumer: Node | str, slot: int) -> np.ndarray | None:
+        """The gradient that flowed back along argument ``slot`` of ``consumer`` (read-only).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("mul", x, 2.0, name="y")
+        >>> g.forward(); g.backward(y); float(g.run.slot_grad(y, 0))
+        2.0
+        """
+        return read_only(self.edge_grads.get((self.graph.node(consumer).index, slot)))
+
+    def edge_grad(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
+        """The gradient that flowed back along src -> dst, summed over dst's argument slots.
+
+        None when nothing flowed along it (or there is no such edge).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); y = x * x
+        >>> g.forward(); g.backward(y); float(g.run.edge_grad(x, y))
+        6.0
+        """
+        source, target = self.graph.node(src), self.graph.node(dst)
+        parts = [self.edge_grads.get((target.index, slot))
+                 for slot, node in enumerate(target.inputs) if node is source]
+        present = [p for p in parts if p is not None]
+        return read_only(functools.reduce(np.add, present)) if present else None
+
+    def edges(self) -> Iterator[tuple[Node, Node, int, np.ndarray]]:
+        """Every edge slot that carried gradient, as ``(source, consumer, slot, gradient)``, in graph order.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("mul", x, x, name="y")
+        >>> g.forward(); g.backward(y)
+        >>> [(s.name, c.name, slot, float(d)) for s, c, slot, d in g.run.edges()]
+        [('x', 'y', 0, 3.0), ('x', 'y', 1, 3.0)]
+        """
+        for consumer, slot in sorted(self.edge_grads):
+            node = self.nodes[consumer]
+            yield node.inputs[slot], node, slot, self.edge_grads[(consumer, slot)]
+
+    def received(self, node: Node | str) -> list[tuple[Node, int, np.ndarray]]:
+        """What each consumer sent back to ``node``: ``(consumer, slot, gradient)`` in graph order.
+
+        Their sum, plus any seed the node was given, is its gradient.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 2.0); y = g.op("add", x * 3.0, x, name="y")
+        >>> g.forward(); g.backward(y)
+        >>> [(c.name, slot, float(d)) for c, slot, d in g.run.received(x)]
+        [('mul_1', 0, 3.0), ('y', 1, 1.0)]
+        """
+        target = self.graph.node(node)
+        return [(consumer, slot, grad) for source, consumer, slot, grad in self.edges() if source is target]
+
+    @property
+    def has_grads(self) -> bool:
+        """Whether any gradient is recorded."""
+        return bool(self.seeds or self.edge_grads) or self.grads.count(None) != len(self.grads)
+
+    # -- writing: new records from old ones ----------------------------------------------
+
+    def copy(self) -> Run:
+        """A record of the same numbers whose lists and dicts can change independently."""
+        return Run(self.graph, self.nodes, list(self.values), list(self.grads), dict(self.edge_grads),
+                   self.seeds, self.plan)
+
+    def fed(self, feeds: Mapping[Any, Any] | None) -> Run:
+        """A copy with ``feeds`` (input name or node -> value) in place of the inputs' values.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.input("x")
+        >>> g.run.fed({"x": 2}).value(x)
+        array(2.)
+        """
+        run = self.copy()
+        for name, value in (feeds or {}).items():
+            node = self.graph.node(name)
+            if node.kind != "input":
+                raise GraphError(f"feeds may only replace inputs; {node.name!r} is a {node.op or node.kind}")
+            run.values[node.index] = as_array(value, f"the value fed to input {node.name!r}")
+        return run
+
+    def without_grads(self) -> Run:
+        """The same values with every node and edge gradient and seed forgotten."""
+        return Run(self.graph, self.nodes, self.values, None, None, (), self.plan)
+
+    def accumulated(self, later: Run) -> Run:
+        """This record with the gradients, edge gradients and seeds of a later backward pass added.
+
+        The values are the later record's.
+        """
+        if not self.has_grads:
+            return later
+        grads = list(self.grads)
+        for index, grad in enumerate(later.grads):
+            if grad is not None:
+                grads[index] = accumulate(grads[index], grad)
+        edge_grads = dict(self.edge_grads)
+        for key, grad in later.edge_grads.items():
+            edge_grads[key] = accumulate(edge_grads.get(key), grad)
+        return Run(self.graph, self.nodes, later.values, grads, edge_grads, [*self.seeds, *later.seeds], later.plan)
+
+    def send(self, consumer: int, slot: int, contribution: np.ndarray) -> np.ndarray:
+        """Record ``contribution`` flowing back along argument ``slot`` of node ``consumer`` (indices)
+        and add it to what its source has received; returns the source's running sum."""
+        key = (consumer, slot)
+        self.edge_grads[key] = accumulate(self.edge_grads.get(key), contribution)
+        source = self.nodes[consumer].inputs[slot].index
+        self.grads[source] = accumulate(self.grads[source], contribution)
+        return self.grads[source]
+
+
+def as_array(value: Any, what: str) -> np.ndarray:
+    """Turn a number, nested list or array into an array: float64 unless already floating-point.
+
+    Examples
+    --------
+    >>> as_array([1, 2], "x")
+    array([1., 2.])
+    """
+    try:
+        array = np.array(value)
+    except (ValueError, TypeError) as exc:
+        raise GraphError(f"{what} is not a numeric array: {exc}") from None
+    if array.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings and objects are no numbers
+        raise GraphError(f"{what} is not a real numeric array (dtype {array.dtype})")
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return array
+
+
+_ONE = np.ones(())
+_ONE.flags.writeable = False
+
+
+def as_seed(loss: str, value: np.ndarray | None, seed: Any) -> np.ndarray:
+    """The gradient backward starts from at the node named ``loss`` whose value is ``value``.
+
+    Examples
+    --------
+    >>> as_seed("L", np.array(2.0), None), as_seed("y", np.zeros(2), [1, 3])
+    (array(1.), array([1., 3.]))
+    """
+    if value is None:
+        raise BackwardError(f"node {loss!r} has no value: run forward() before backward()")
+    if seed is None:
+        if value.size != 1:
+            raise BackwardError(
+                f"backward from {loss!r} of shape {value.shape} needs a seed: a loss must hold a single "
+                f"element, or pass seed= an array of shape {value.shape}"
+            )
+        return _ONE if value.shape == () else np.ones(value.shape)
+    array = as_array(seed, "the seed")
+    if array.shape != value.shape:
+        raise BackwardError(f"seed has shape {array.shape} but {loss!r} has shape {value.shape}")
+    return array
