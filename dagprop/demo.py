@@ -93,7 +93,7 @@ def build_attention() -> tuple[Graph, Node]:
     return g, loss
 
 
-def _line(label: str, array: np.ndarray) -> str:
+def _line(label: str, array: np.ndarray | None) -> str:
     """``label = array``, with the rows of a matrix lined up under each other."""
     label = label.ljust(26)
     text = np.array2string(np.asarray(array), precision=4, separator="  ", max_line_width=100,
@@ -160,15 +160,15 @@ def run(output: str | FilePath = "dagprop-demo", *, formats: tuple[str, ...] = (
             descriptions[path.name] = ("softmax as one box" if not expand
                                        else "softmax opened: the two branches meeting at exp add up")
 
-    alpha = g["alpha"].value
+    run = g.run
     echo("dagprop demo: one attention step with the Q, K, V numbers of the notes")
-    echo(_line("scores  e = (q^T k)/10   ", g["e"].value))
-    echo(_line("weights alpha = softmax(e)", alpha))
-    echo(_line("output  z = v alpha^T    ", g["z"].value.T) + "  (transposed)")
-    echo(f"  {'loss    L = 1/2|z - y|^2':<26} = {float(loss.value):.6g}")
-    echo(_line("dL/de                     ", g["e"].grad))
+    echo(_line("scores  e = (q^T k)/10   ", run.value("e")))
+    echo(_line("weights alpha = softmax(e)", run.value("alpha")))
+    echo(_line("output  z = v alpha^T    ", np.asarray(run.value("z")).T) + "  (transposed)")
+    echo(f"  {'loss    L = 1/2|z - y|^2':<26} = {float(np.asarray(run.value(loss))):.6g}")
+    echo(_line("dL/de                     ", run.grad("e")))
     for name in ("Q", "K", "V", "b"):
-        echo(_line(f"dL/d{name:<22}", g[name].grad))
+        echo(_line(f"dL/d{name:<22}", run.grad(name)))
     echo(f"  softmax as its circuit gives the same gradients: largest difference {boundary:.2g}")
     echo(f"wrote to {out}/:")
     for path in written:

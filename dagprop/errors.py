@@ -21,59 +21,204 @@ __all__ = [
 
 
 class DagpropError(Exception):
-    """Base class of every error raised by dagprop."""
+    """Base class of every error raised by dagprop.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> try:
+    ...     dp.Graph().op("no_such_op")
+    ... except dp.DagpropError as error:
+    ...     print(type(error).__name__)
+    UnknownOpError
+    """
 
 
 class GraphError(DagpropError, ValueError):
-    """The graph is not usable as asked: a duplicate name, a missing value, a stale plan."""
+    """The graph is not usable as asked: a duplicate name, a missing value, a stale plan.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); _ = g.param("w", 1.0)
+    >>> g.param("w", 2.0)
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.GraphError: a node named 'w' already exists in this graph (param); names must be unique
+    """
 
 
 class CycleError(GraphError):
-    """The graph has a cycle, so it has no topological order."""
+    """The graph has a cycle, so it has no topological order.
+
+    Graphs built through the API are acyclic by construction; a cycle can only come
+    from a file (see :func:`dagprop.load`).
+
+    Examples
+    --------
+    >>> issubclass(CycleError, GraphError)
+    True
+    """
 
 
 class ShapeError(GraphError):
-    """An op node's inputs have shapes its op cannot take."""
+    """An op node's inputs have shapes its op cannot take.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> g.param("A", [[1.0, 2.0]]) @ g.param("B", [[1.0, 2.0]])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.ShapeError: op node 'new matmul node': matmul (plugin 'dagprop_plugins.linalg') cannot take inputs of shapes A (1, 2), B (1, 2): ...
+    """
 
 
 class OpError(DagpropError):
-    """An op's forward, vjp or jacobian raised or returned something malformed."""
+    """An op's forward, vjp or jacobian raised or returned something malformed.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> def bad_vjp(g, x, *, out):
+    ...     return (g, g)  # one gradient too many
+    >>> class Bad:
+    ...     @dp.hookimpl
+    ...     def dagprop_ops(self):
+    ...         return [dp.Op("bad", forward=lambda x: 2 * x, vjp=bad_vjp)]
+    >>> g = dp.Graph(plugins=[Bad()]); y = g.ops.bad(g.param("x", 1.0))
+    >>> g.forward(); g.backward(y)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.OpError: vjp of op 'bad' at node 'bad_1', plugin ... returned tuple of length 2; expected a tuple of 1 ...
+    """
 
 
 class PluginError(DagpropError):
-    """A plugin is malformed, or two plugins define the same op."""
+    """A plugin is malformed, or two plugins define the same op.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> dp.Op("not an identifier", forward=abs, vjp=abs)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.PluginError: op 'not an identifier': an op name must be a Python identifier...
+    """
 
 
 class UnknownOpError(PluginError, KeyError):
-    """No registered plugin provides an op of that name."""
+    """No registered plugin provides an op of that name.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> dp.Graph().op("softmaxx")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.UnknownOpError: no registered plugin provides an op named 'softmaxx'; did you mean 'softmax'...
+    """
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
 
 
 class BackwardError(DagpropError):
-    """backward() cannot run as asked (no forward yet, non-scalar loss without a seed, ...)."""
+    """backward() cannot run as asked (no forward yet, non-scalar loss without a seed, ...).
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); y = g.param("x", [1.0, 2.0]) * 2
+    >>> g.forward(); g.backward(y)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.BackwardError: backward from 'mul_1' of shape (2,) needs a seed: ...
+    """
 
 
 class NonFiniteError(DagpropError, FloatingPointError):
-    """A node produced NaN or Inf while forward(check_finite=True) was running."""
+    """A node produced NaN or Inf while forward(check_finite=True) was running.
+
+    Examples
+    --------
+    >>> import dagprop as dp, numpy as np
+    >>> g = dp.Graph(); y = g.param("x", -1.0).log()
+    >>> with np.errstate(invalid="ignore"):
+    ...     g.forward(check_finite=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.NonFiniteError: op 'log' at node 'log_1', plugin ... produced NaN (check_finite=True); ...
+    """
 
 
 class GradcheckError(DagpropError, AssertionError):
-    """Analytic and numeric gradients disagree."""
+    """Analytic and numeric gradients disagree.
+
+    Raised by :func:`dagprop.gradcheck` and :func:`dagprop.testing.check_op`, naming the
+    node, the element and both values.
+
+    Examples
+    --------
+    >>> issubclass(GradcheckError, AssertionError)  # pytest reports it as a failed check
+    True
+    """
 
 
 class RenderError(DagpropError):
-    """Graphviz could not turn a diagram into a picture: dot is missing, too slow, or failed."""
+    """A diagram cannot be drawn as asked: an unknown option, or Graphviz's dot missing, too slow, or failing.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> dp.to_dot(dp.Graph(), rankdir="up")
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.RenderError: rankdir= must be one of ('LR', 'RL', 'TB', 'BT'), got 'up'
+    """
 
 
 class LoadError(DagpropError, ValueError):
-    """A saved graph file cannot be read: not JSON, not a dagprop graph, or a field is missing or malformed."""
+    """A saved graph file cannot be read: not JSON, not a dagprop graph, or a field is missing or malformed.
+
+    Examples
+    --------
+    >>> from dagprop.io import from_data
+    >>> from_data({"format": "something else"})
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.LoadError: not a dagprop graph: 'format' is 'something else', expected 'dagprop-graph'
+    """
 
 
 class CommandError(DagpropError):
-    """A ``dagprop`` command was asked for something it cannot do with the given arguments."""
+    """A ``dagprop`` command was asked for something it cannot do with the given arguments.
+
+    The command line prints it as one line and exits with status 1.
+
+    Examples
+    --------
+    >>> from dagprop.cli import load_source
+    >>> load_source("no/such/file.json")
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.CommandError: 'no/such/file.json' does not exist
+    """
 
 
 class LargeGraphWarning(UserWarning):
-    """The graph has more nodes than ``max_nodes``: a collapsed view is drawn instead."""
+    """The graph has more nodes than ``max_nodes``: a collapsed view is drawn instead.
+
+    Examples
+    --------
+    >>> import warnings, dagprop as dp
+    >>> g = dp.Graph(); h = g.param("x", 1.0)
+    >>> for _ in range(5):
+    ...     h = h.tanh()
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = dp.to_dot(g, max_nodes=3)
+    >>> caught[0].category.__name__
+    'LargeGraphWarning'
+    """

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import rules
 from .errors import GraphError, OpError, UnknownOpError
 from .graph import Graph, Node
 
@@ -80,7 +81,7 @@ def composite_ops(graph: Graph) -> list[str]:
     >>> composite_ops(g)
     ['softmax']
     """
-    return sorted({n.op for n in graph if n.op_def is not None and n.op_def.decompose is not None})
+    return sorted({n.op_def.name for n in graph if n.op_def is not None and n.op_def.decompose is not None})
 
 
 def expanded(graph: Graph, ops: Iterable[str] | bool | None = None) -> ExpandedGraph:
@@ -137,10 +138,10 @@ def expanded(graph: Graph, ops: Iterable[str] | bool | None = None) -> ExpandedG
             continue
         inputs = [mapping[source.index] for source in node.inputs]
         made = None
-        if node.op in chosen:
+        if node.op_def.name in chosen:
             made = _open(out, node, inputs, node.attrs, node.name, chosen, reserved, parent=None, stack=())
         if made is None:
-            made = out.op(node.op, *inputs, name=node.name, **node.attrs)
+            made = out.op(node.op_def.name, *inputs, name=node.name, **node.attrs)
         mapping[node.index] = made
     _rerun(graph, out)
     return out
@@ -183,7 +184,9 @@ def _placeholder_value(node: Node) -> Any:
 def _open(out: ExpandedGraph, node: Node, inputs: list[Node], attrs: dict, name: str, chosen: frozenset[str],
           reserved: set[str], parent: str | None, stack: tuple[str, ...]) -> Node | None:
     """Build ``node``'s circuit in ``out`` on ``inputs``; None when there is no circuit to show."""
-    op = node.op_def
+    op = rules.op_of(node)
+    if op.decompose is None:
+        return None
     plugin = f" (plugin {op.plugin!r})" if op.plugin else ""
     scratch = Graph()
     scratch.registry = out.registry
@@ -211,11 +214,12 @@ def _open(out: ExpandedGraph, node: Node, inputs: list[Node], attrs: dict, name:
             continue
         args = [local[source.index] for source in piece.inputs]
         made = None
+        piece_op = piece.op_def.name
         # a composite inside the circuit opens into its own cluster (never into itself, nor at the output)
-        if piece.op in chosen and piece.op not in inner and piece is not result:
+        if piece_op in chosen and piece_op not in inner and piece is not result:
             made = _open(out, piece, args, piece.attrs, piece_name, chosen, reserved, parent=name, stack=inner)
         if made is None:
-            made = out.op(piece.op, *args, name=piece_name, **piece.attrs)
+            made = out.op(piece_op, *args, name=piece_name, **piece.attrs)
             members.append(piece_name)
         local[piece.index] = made
     out.expansions[name] = Expansion(name, op.name, tuple(members), parent)

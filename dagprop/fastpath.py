@@ -98,7 +98,7 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
         (a,) = inputs
         ((_, _, key),) = receiving
 
-        def call(v: list, d: list, edges: dict) -> None:
+        def call_one(v: list, d: list, edges: dict) -> None:
             g = d[index]
             if g is None:
                 return
@@ -114,14 +114,14 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
             previous = d[a]
             d[a] = c if previous is None else previous + c
 
-        return call
+        return call_one
 
-    # The closures below repeat their accumulation body on purpose: a shared helper
+    # The closures repeat dagprop.run.accumulate's one line on purpose: calling it
     # would add a Python call per edge to the hottest loop of the library.
     if arity == 2:
         a, b = inputs
 
-        def call(v: list, d: list, edges: dict) -> None:
+        def call_two(v: list, d: list, edges: dict) -> None:
             g = d[index]
             if g is None:
                 return
@@ -138,9 +138,9 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
                 previous = d[j]
                 d[j] = c if previous is None else previous + c
 
-        return call
+        return call_two
 
-    def call(v: list, d: list, edges: dict) -> None:
+    def call_many(v: list, d: list, edges: dict) -> None:
         g = d[index]
         if g is None:
             return
@@ -157,7 +157,7 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
             previous = d[j]
             d[j] = c if previous is None else previous + c
 
-    return call
+    return call_many
 
 
 def _bound(rule: Callable, keywords: dict) -> Callable:

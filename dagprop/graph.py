@@ -209,8 +209,8 @@ class Graph:
 
     def _infer_shape(self, op_def: Op, inputs: tuple[Node, ...], attrs: dict, name: str | None
                      ) -> tuple[int, ...] | None:
-        shapes = [n.shape for n in inputs]
-        if op_def.shape is None or any(s is None for s in shapes):
+        shapes = [n.shape for n in inputs if n.shape is not None]
+        if op_def.shape is None or len(shapes) != len(inputs):
             return None
         return rules.expected_shape(name or f"new {op_def.name} node", op_def, inputs, shapes, attrs)
 
@@ -235,7 +235,15 @@ class Graph:
 
     @property
     def nodes(self) -> list[Node]:
-        """Every node, in the order they were added."""
+        """Every node, in the order they were added (a topological order).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); y = g.param("x", 1.0).exp()
+        >>> [n.name for n in g.nodes]
+        ['x', 'exp_1']
+        """
         return list(self._nodes)
 
     def node(self, ref: Node | str) -> Node:
@@ -297,7 +305,15 @@ class Graph:
 
     @property
     def params(self) -> list[Node]:
-        """Every param node, in the order they were added."""
+        """Every param node, in the order they were added.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); y = g.param("w", 1.0) * g.input("x", 2.0) + g.param("b", 0.0)
+        >>> [p.name for p in g.params]
+        ['w', 'b']
+        """
         return [n for n in self._nodes if n.kind == "param"]
 
     def __repr__(self) -> str:

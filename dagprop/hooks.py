@@ -17,7 +17,7 @@ from .errors import PluginError
 
 if TYPE_CHECKING:
     from .op import Op
-    from .simulate import Step
+    from .simulation import Step
 
 __all__ = ["hookspec", "hookimpl", "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "make_plugin_manager"]
 
@@ -47,6 +47,7 @@ class HookSpecs:
         Each op name may be provided by one plugin only; a second definition is
         an error naming both plugins.
         """
+        raise NotImplementedError  # a hookspec only declares the hook: pluggy calls the plugins' functions
 
     @hookspec
     def dagprop_on_step(self, step: Step) -> None:

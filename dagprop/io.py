@@ -36,6 +36,7 @@ import numpy as np
 
 from .errors import CycleError, DagpropError, GraphError, LoadError, UnknownOpError
 from .graph import Graph
+from .op import ATTRIBUTE_TYPES_TEXT
 
 __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decode_attr", "encode_array",
            "decode_array", "FORMAT", "VERSION"]
@@ -93,7 +94,7 @@ def encode_attr(value: Any, where: str = "attribute") -> Any:
     if isinstance(value, np.ndarray):
         return {"$ndarray": encode_array(value, where)}
     raise GraphError(f"{where} is a {type(value).__name__} ({value!r}), which cannot be saved; op attributes "
-                     f"must be numbers, strings, None, slices, Ellipsis, arrays, or lists, tuples and dicts of them")
+                     f"must be {ATTRIBUTE_TYPES_TEXT}")
 
 
 def decode_attr(data: Any, where: str = "attribute") -> Any:
@@ -470,7 +471,7 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None) -> Graph:
             raise LoadError(f"the gradient of edge {source.name!r} -> {target!r} has shape {grad.shape}, but "
                             f"{source.name!r} has shape {source.shape}")
         graph.run.edge_grads[(consumer.index, slot)] = grad
-    graph.run.seeds.extend(_seeds(graph, data.get("seeds", [])))
+    graph.run.seeds = tuple(_seeds(graph, data.get("seeds", [])))
     loss = data.get("loss")
     if loss is not None and (not isinstance(loss, str) or loss not in graph):
         raise LoadError(f"'loss' names {_short(loss)}, which is not a node of the graph")

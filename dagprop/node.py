@@ -22,7 +22,26 @@ class Node:
 
     Arithmetic on nodes builds new op nodes (``V @ x + b``); any registered op is
     also a method (``z.sigmoid()``, ``x.sum(axis=0)``). Values and gradients are
-    read from the graph, so a handle always shows the latest run.
+    read from the graph's :class:`~dagprop.Run`, so a handle always shows the latest run.
+
+    Attributes
+    ----------
+    graph : Graph
+        The graph the node belongs to.
+    name : str
+        Unique within the graph.
+    kind : {"input", "param", "const", "op"}
+    index : int
+        Position in the graph, in the order nodes were added (a topological order);
+        the run record's lists are indexed by it.
+    op_def : Op or None
+        The op an op node applies; None for a leaf.
+    attrs : dict
+        The op's attributes (``axis=0``, ``exponent=3.0``...).
+    inputs : tuple of Node
+        The op's arguments, slot by slot (``x * x`` has x in slots 0 and 1).
+    requires_grad : bool
+        Whether backward computes this node's gradient.
 
     Examples
     --------
@@ -55,12 +74,30 @@ class Node:
 
     @property
     def op(self) -> str | None:
-        """The op's name, or None for a leaf (input, param, const)."""
+        """The op's name, or None for a leaf (input, param, const).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 1.0)
+        >>> x.op, x.exp().op
+        (None, 'exp')
+        """
         return None if self.op_def is None else self.op_def.name
 
     @property
     def value(self) -> np.ndarray | None:
-        """The value from the last forward pass (leaves: the value given or fed)."""
+        """The value from the last forward pass (leaves: the value given or fed).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); y = g.param("x", 2.0) * 3
+        >>> y.value is None
+        True
+        >>> g.forward(); y.value
+        array(6.)
+        """
         return self.graph.run.values[self.index]
 
     @property
@@ -69,23 +106,56 @@ class Node:
 
         Read-only: one array often serves several nodes (add passes its gradient to both
         inputs), so copy it before changing it in place.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0]); y = (x * x).sum()
+        >>> g.forward(); g.backward(y); x.grad
+        array([2., 4.])
+        >>> x.grad.flags.writeable
+        False
         """
         return read_only(self.graph.run.grads[self.index])
 
     @property
     def shape(self) -> tuple[int, ...] | None:
-        """The value's shape; before the first forward, the shape inferred from the inputs (None if unknown)."""
+        """The value's shape; before the first forward, the shape inferred from the inputs (None if unknown).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); W = g.param("W", [[1.0, 2.0, 3.0]]); x = g.input("x")
+        >>> (W.T @ W).shape, (W @ x).shape
+        ((3, 3), None)
+        """
         value = self.graph.run.values[self.index]
         return value.shape if value is not None else self._static_shape
 
     @property
     def ndim(self) -> int | None:
+        """The number of axes (None while the shape is unknown).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> dp.Graph().param("W", [[1.0, 2.0]]).ndim
+        2
+        """
         shape = self.shape
         return None if shape is None else len(shape)
 
     @property
     def T(self) -> Node:
-        """The transpose (op ``transpose``): reverses the axes."""
+        """The transpose (op ``transpose``): reverses the axes.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> W = dp.Graph().param("W", [[1.0, 2.0, 3.0]])
+        >>> W.T.op, W.T.shape
+        ('transpose', (3, 1))
+        """
         return self.graph.op("transpose", self)
 
     def __getattr__(self, name: str) -> Any:

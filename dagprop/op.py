@@ -16,9 +16,14 @@ import numpy as np
 
 from .errors import PluginError
 
-__all__ = ["Op", "unbroadcast", "broadcast_shape"]
+__all__ = ["Op", "unbroadcast", "broadcast_shape", "ATTRIBUTE_TYPES", "ATTRIBUTE_TYPES_TEXT"]
 
 Shape = tuple[int, ...]
+
+# What an op attribute may be made of, so that save/load and dp.codegen can write every graph out.
+ATTRIBUTE_TYPES = (type(None), bool, int, float, str, slice, type(Ellipsis), tuple, list, dict, np.generic, np.ndarray)
+ATTRIBUTE_TYPES_TEXT = ("numbers, strings, None, slices, Ellipsis, numpy scalars and arrays, or lists, tuples and "
+                        "dicts of them")
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +77,10 @@ class Op:
     doc : str
         One line saying what the op computes.
 
+    See Also
+    --------
+    Op.elementwise : an elementwise op from its forward and its derivative alone.
+
     Examples
     --------
     >>> def cube_forward(x):
@@ -120,7 +129,7 @@ class Op:
             raise PluginError(f"{where}: inputs must be a non-empty tuple of names, got {self.inputs!r}")
         object.__setattr__(self, "inputs", inputs)
         if isinstance(self.forward, np.ufunc):
-            _check_ufunc_forward(self, where)
+            _check_ufunc_forward(self, self.forward, where)
         if self.derivative is not None:
             _check_derived_rules(self, where)
         object.__setattr__(self, "vjp_takes_needs", _accepts_keyword(self.vjp, "needs"))
@@ -150,7 +159,9 @@ class Op:
             ``derivative(x, *, out, **attrs) -> array``: d out / d x at every element,
             shaped like ``x`` (or a number, for a constant slope). It receives the
             forward's output as ``out``, to reuse it (tanh: ``1 - out**2``), and the
-            op's attributes as keywords, with the same defaults as ``forward``.
+            op's attributes as keywords, with the same defaults as ``forward``. It
+            must not modify ``x`` or ``out``, so it cannot be a ufunc, which would
+            write into ``out``.
         **options
             Any other field of :class:`Op` (``decompose``, ``example``, ``doc``,
             ``inputs`` with one name) except ``vjp``, ``jacobian`` and ``shape``,
@@ -165,7 +176,8 @@ class Op:
         ------
         PluginError
             When ``options`` gives ``vjp``, ``jacobian`` or ``shape``, when the op
-            would have other than one input, or when a rule is not callable.
+            would have other than one input, when ``derivative`` is a ufunc, or
+            when a rule is not callable.
 
         See Also
         --------
@@ -243,6 +255,10 @@ def _check_derived_rules(op: Op, where: str) -> None:
     if op.variadic or len(op.inputs) != 1:
         raise PluginError(f"{where}: a derivative defines an elementwise op of one input, but the op declares "
                           f"inputs {op.inputs}{' (variadic)' if op.variadic else ''}")
+    if isinstance(op.derivative, np.ufunc):
+        raise PluginError(f"{where}: derivative is the ufunc {op.derivative.__name__}, which would take the op's "
+                          f"output, passed as out=, for the array to write its result into; wrap it in a function "
+                          f"of (x, *, out)")
     derived = (isinstance(op.vjp, functools.partial)
                and op.vjp.func in (_elementwise_vjp, _elementwise_vjp_with_attrs)
                and isinstance(op.jacobian, functools.partial) and op.jacobian.func is _elementwise_jacobian
@@ -252,9 +268,8 @@ def _check_derived_rules(op: Op, where: str) -> None:
                           f"disagree with it; define the op with Op.elementwise(name, forward, derivative, ...)")
 
 
-def _check_ufunc_forward(op: Op, where: str) -> None:
+def _check_ufunc_forward(op: Op, ufunc: np.ufunc, where: str) -> None:
     """A ufunc takes positional arguments beyond its inputs as output arrays, which it would overwrite."""
-    ufunc = op.forward
     least, most = op.arity
     if ufunc.nout != 1:
         raise PluginError(f"{where}: forward is the ufunc {ufunc.__name__}, which returns {ufunc.nout} arrays; "

@@ -153,6 +153,7 @@ def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] 
             result.append(Frame("backward", f"Backward starts at {loss_node.name} with "
                                             f"d{loss_node.name}/d{loss_node.name} = {short(start)}", "",
                                 known.copy(), [loss_node.name], loss_node.name))
+        assert step.edge is not None and step.contribution is not None  # as every backward step has
         source, consumer, slot = step.edge
         consumer_node = graph[consumer]
         received.setdefault(source, []).append(step.contribution)

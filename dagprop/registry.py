@@ -91,7 +91,7 @@ def unknown_op_message(name: str, known: Iterable[str]) -> str:
 
 def _ops_of(impl: pluggy.HookImpl) -> list[Op]:
     try:
-        provided = impl.function()
+        provided: Any = impl.function()
     except Exception as exc:
         raise PluginError(f"plugin {impl.plugin_name!r}: its dagprop_ops hook raised {exc!r}") from exc
     try:

@@ -8,19 +8,26 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from .errors import OpError, ShapeError
+from .errors import GraphError, OpError, ShapeError
 
 if TYPE_CHECKING:
     from .node import Node
     from .op import Op
 
-__all__ = ["pull_vjp", "pull_jacobian", "local_jacobians", "one_hot_seeds", "slot_name"]
+__all__ = ["op_of", "pull_vjp", "pull_jacobian", "local_jacobians", "one_hot_seeds", "slot_name"]
+
+
+def op_of(node: Node) -> Op:
+    """The op of an op node: rules are only ever applied to op nodes, never to leaves."""
+    if node.op_def is None:
+        raise GraphError(f"{node.name!r} is a {node.kind}, not an op node")
+    return node.op_def
 
 
 def pull_vjp(node: Node, g: np.ndarray, args: Sequence[np.ndarray], out: np.ndarray,
              needs: tuple[bool, ...]) -> tuple[np.ndarray | None, ...]:
     """The gradient of each input of ``node`` from the gradient ``g`` of its output, checked."""
-    op = node.op_def
+    op = op_of(node)
     extra = {"needs": needs} if op.vjp_takes_needs else {}
     try:
         results = op.vjp(g, *args, out=out, **extra, **node.attrs)
@@ -44,7 +51,7 @@ def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
     Uses the op's explicit ``jacobian`` when it has one (and ``explicit`` is true),
     otherwise its vjp applied to one one-hot seed per output element.
     """
-    op = node.op_def
+    op = op_of(node)
     needs = needs if needs is not None else (True,) * len(args)
     if explicit and op.jacobian is not None:
         extra = {"needs": needs} if op.jacobian_takes_needs else {}
@@ -85,7 +92,7 @@ def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, need
             f"{rule} of {where(node)} returned {got}; expected a tuple of {len(args)} "
             f"(one per input: {', '.join(input_names(node, len(args)))}) with shapes {tuple(expected)}"
         )
-    checked = []
+    checked: list[np.ndarray | None] = []
     for slot, (result, shape) in enumerate(zip(results, expected)):
         if result is None or not needs[slot]:
             checked.append(None)
@@ -106,6 +113,8 @@ def expected_shape(name: str, op: Op, inputs: Sequence[Node], shapes: Sequence[t
                    attrs: dict[str, Any]) -> tuple[int, ...]:
     """The output shape the op's shape rule gives for these input shapes; ShapeError naming
     the node, the op, its plugin and every input's shape when the rule rejects them."""
+    if op.shape is None:
+        raise GraphError(f"op {op.name!r} has no shape rule")
     try:
         return tuple(op.shape(*shapes, **attrs))
     except (ValueError, TypeError, IndexError) as reason:
@@ -116,7 +125,7 @@ def expected_shape(name: str, op: Op, inputs: Sequence[Node], shapes: Sequence[t
 
 
 def check_forward_shape(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> None:
-    expected = expected_shape(node.name, node.op_def, node.inputs, [a.shape for a in args], node.attrs)
+    expected = expected_shape(node.name, op_of(node), node.inputs, [a.shape for a in args], node.attrs)
     if out.shape != expected:
         raise OpError(f"forward of {where(node)} returned shape {out.shape}; its shape rule expects "
                       f"{expected} for inputs {describe(node, args)}")
@@ -124,9 +133,10 @@ def check_forward_shape(node: Node, args: Sequence[np.ndarray], out: np.ndarray)
 
 def forward_failure(node: Node, args: Sequence[np.ndarray], exc: Exception) -> Exception:
     """The error to raise for a forward that raised: a ShapeError when the shape rule explains it."""
-    if node.op_def.shape is not None:
+    op = op_of(node)
+    if op.shape is not None:
         try:
-            expected_shape(node.name, node.op_def, node.inputs, [a.shape for a in args], node.attrs)
+            expected_shape(node.name, op, node.inputs, [a.shape for a in args], node.attrs)
         except ShapeError as error:
             return error
     return OpError(f"forward of {where(node)} raised {type(exc).__name__}: {exc} (inputs {describe(node, args)})")
@@ -150,7 +160,7 @@ def freed_message(node: Node) -> str:
 
 
 def where(node: Node) -> str:
-    op: Op = node.op_def
+    op = op_of(node)
     plugin = f", plugin {op.plugin!r}" if op.plugin else ""
     return f"op {op.name!r} at node {node.name!r}{plugin}"
 

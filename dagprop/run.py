@@ -72,7 +72,7 @@ class Run:
         ``grads[node.index]``: d loss / d node, summed over every path; None where none flowed.
     edge_grads : dict of (int, int) to ndarray
         ``(consumer index, argument slot)``: the gradient that flowed back along that slot.
-    seeds : list of (Node, ndarray)
+    seeds : tuple of (Node, ndarray)
         What each backward pass since the last ``zero_grad`` started from, in order.
     plan : scheduler.Plan or None
         The plan of the pass that last wrote gradients.
@@ -101,7 +101,7 @@ class Run:
         self.values = values
         self.grads: list = [None] * len(values) if grads is None else grads
         self.edge_grads: dict[EdgeSlot, np.ndarray] = {} if edge_grads is None else edge_grads
-        self.seeds: list[tuple[Node, np.ndarray]] = list(seeds)
+        self.seeds: tuple[tuple[Node, np.ndarray], ...] = tuple(seeds)
         self.plan = plan
 
     def __repr__(self) -> str:
@@ -199,18 +199,38 @@ class Run:
 
     @property
     def has_grads(self) -> bool:
-        """Whether any gradient is recorded."""
+        """Whether any gradient is recorded.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0); L = w * w
+        >>> g.forward(); g.run.has_grads
+        False
+        >>> g.backward(L); g.run.has_grads
+        True
+        """
         return bool(self.seeds or self.edge_grads) or self.grads.count(None) != len(self.grads)
 
     # -- writing: new records from old ones ----------------------------------------------
 
     def copy(self) -> Run:
-        """A record of the same numbers whose lists and dicts can change independently."""
+        """A record of the same numbers whose lists and dicts can change independently.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0)
+        >>> draft = g.run.copy(); draft.values[w.index] = None
+        >>> float(g.run.value(w))
+        2.0
+        """
         return Run(self.graph, self.nodes, list(self.values), list(self.grads), dict(self.edge_grads),
                    self.seeds, self.plan)
 
     def fed(self, feeds: Mapping[Any, Any] | None) -> Run:
-        """A copy with ``feeds`` (input name or node -> value) in place of the inputs' values.
+        """A record for a new forward pass: the values copied, with ``feeds`` (input name or node
+        -> value) in place of the inputs' values.
 
         Examples
         --------
@@ -219,7 +239,8 @@ class Run:
         >>> g.run.fed({"x": 2}).value(x)
         array(2.)
         """
-        run = self.copy()
+        # forward writes values only, so the gradients are shared rather than copied
+        run = Run(self.graph, self.nodes, list(self.values), self.grads, self.edge_grads, self.seeds, self.plan)
         for name, value in (feeds or {}).items():
             node = self.graph.node(name)
             if node.kind != "input":
@@ -228,13 +249,33 @@ class Run:
         return run
 
     def without_grads(self) -> Run:
-        """The same values with every node and edge gradient and seed forgotten."""
+        """The same values with every node and edge gradient and seed forgotten.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0); L = w * w
+        >>> g.forward(); g.backward(L)
+        >>> cleared = g.run.without_grads()
+        >>> cleared.grad(w) is None, float(cleared.value(L))
+        (True, 4.0)
+        """
         return Run(self.graph, self.nodes, self.values, None, None, (), self.plan)
 
     def accumulated(self, later: Run) -> Run:
         """This record with the gradients, edge gradients and seeds of a later backward pass added.
 
-        The values are the later record's.
+        The values are the later record's. This is what a second ``backward`` without
+        ``zero_grad`` does: gradients add up, as in PyTorch.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0); L = w * w
+        >>> g.forward(); g.backward(L); first = g.run
+        >>> g.backward(L)
+        >>> float(first.grad(w)), float(g.run.grad(w)), len(g.run.seeds)
+        (4.0, 8.0, 2)
         """
         if not self.has_grads:
             return later
@@ -245,11 +286,25 @@ class Run:
         edge_grads = dict(self.edge_grads)
         for key, grad in later.edge_grads.items():
             edge_grads[key] = accumulate(edge_grads.get(key), grad)
-        return Run(self.graph, self.nodes, later.values, grads, edge_grads, [*self.seeds, *later.seeds], later.plan)
+        return Run(self.graph, self.nodes, later.values, grads, edge_grads, (*self.seeds, *later.seeds), later.plan)
 
     def send(self, consumer: int, slot: int, contribution: np.ndarray) -> np.ndarray:
         """Record ``contribution`` flowing back along argument ``slot`` of node ``consumer`` (indices)
-        and add it to what its source has received; returns the source's running sum."""
+        and add it to what its source has received; returns the source's running sum.
+
+        The step-by-step interpreter and the player record each edge this way.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("mul", x, x, name="y")
+        >>> g.forward()
+        >>> draft = g.run.without_grads()
+        >>> float(draft.send(y.index, 0, 3.0)), float(draft.send(y.index, 1, 3.0))
+        (3.0, 6.0)
+        >>> float(draft.edge_grad(x, y))
+        6.0
+        """
         key = (consumer, slot)
         self.edge_grads[key] = accumulate(self.edge_grads.get(key), contribution)
         source = self.nodes[consumer].inputs[slot].index

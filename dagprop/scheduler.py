@@ -56,9 +56,9 @@ class ForwardPlan:
 
     def validated(self, values: list, scalar_steps: set[int]) -> None:
         """Record a fully checked run: later runs with the same leaf shapes may skip the checks."""
-        scalar_steps = frozenset(scalar_steps)
-        if scalar_steps != self.scalar_steps:
-            self.scalar_steps, self._fast = scalar_steps, None
+        frozen = frozenset(scalar_steps)
+        if frozen != self.scalar_steps:
+            self.scalar_steps, self._fast = frozen, None
         self._validated = self.leaf_shapes(values)
 
     def fast_for(self, values: list) -> Callable[[list], list] | None:

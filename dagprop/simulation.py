@@ -44,6 +44,18 @@ class Step:
         included; from 2 on, ``grad`` is a running sum. 0 for forward steps.
 
     The arrays belong to the run: read them, do not modify them.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("mul", x, x, name="y")
+    >>> forward, first, second = dp.simulate(g, y)
+    >>> forward.kind, float(forward.value)
+    ('forward', 9.0)
+    >>> second.edge, float(second.contribution), float(second.grad), second.arrivals
+    (('x', 'y', 1), 3.0, 6.0, 2)
+    >>> print(second)
+      2 backward  y -> x [slot 1]: carries 3., x.grad = 6. (sum of 2 so far)
     """
 
     number: int
@@ -56,7 +68,7 @@ class Step:
     arrivals: int = 0
 
     def __str__(self) -> str:
-        if self.kind == "forward":
+        if self.kind == "forward" or self.edge is None:
             return f"{self.number:>3} forward   {self.node} = {_short(self.value)}"
         source, consumer, slot = self.edge
         summed = f" (sum of {self.arrivals} so far)" if self.arrivals > 1 else ""

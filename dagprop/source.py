@@ -15,6 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphError
+from .op import ATTRIBUTE_TYPES_TEXT
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
@@ -101,7 +102,7 @@ def _backward(graph: Graph, loss: Node, names: _Names) -> list[str]:
                 targets.append(names.grad(source))
                 received.add(source.index)
         args = ", ".join(names.value(i) for i in node.inputs)
-        needs_kw = f", needs={needs!r}" if node.op_def.vjp_takes_needs else ""
+        needs_kw = f", needs={needs!r}" if step.op.vjp_takes_needs else ""
         summed = sorted({node.inputs[s].name for s, t in enumerate(targets) if t in extras})
         tail = f"; {', '.join(summed)} already has gradient from another path: add" if summed else ""
         lines.append(f"    # {_printable(_describe(node) + tail)}")
@@ -163,6 +164,8 @@ def _literal(node: Node, key: str, value: Any) -> str:
         inner = ", ".join(_literal(node, key, v) for v in value)
         return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else \
             (f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(node, key, k)}: {_literal(node, key, v)}" for k, v in value.items()) + "}"
     if isinstance(value, slice):
         return f"slice({_literal(node, key, value.start)}, {_literal(node, key, value.stop)}, " \
                f"{_literal(node, key, value.step)})"
@@ -170,7 +173,8 @@ def _literal(node: Node, key: str, value: Any) -> str:
         return _literal(node, key, value.item())
     if hasattr(value, "tolist"):  # numpy index array
         return _literal(node, key, value.tolist())
-    raise GraphError(f"codegen cannot write attribute {key}={value!r} of node {node.name!r} as Python source")
+    raise GraphError(f"codegen cannot write attribute {key}={value!r} of node {node.name!r} as Python source; op "
+                     f"attributes must be {ATTRIBUTE_TYPES_TEXT}")
 
 
 def _describe(node: Node) -> str:

@@ -1,5 +1,6 @@
 """Activations: relu, sigmoid, tanh (elementwise), softmax and log_softmax (along an axis).
 
+The elementwise ones are each a forward and a derivative (:meth:`dagprop.Op.elementwise`).
 softmax is a composite op: its ``decompose`` builds the textbook circuit
 ``exp(x) / sum(exp(x))``, while its own forward subtracts the max first so that
 large inputs cannot overflow. Both give the same values and gradients.
@@ -18,7 +19,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
-from dagprop_plugins._common import check_axis, log_softmax, softmax, softmax_backward
+from ._common import check_axis, log_softmax, softmax, softmax_backward
 
 
 def _relu_forward(x):

@@ -2,6 +2,8 @@
 
 Binary ops broadcast like NumPy; their vjps undo the broadcasting with
 :func:`dagprop.unbroadcast`, so a bias added to every column gets the column sum.
+The unary ones state their derivative once, and :meth:`dagprop.Op.elementwise` makes
+their vjp and Jacobian from it.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
-from dagprop_plugins._common import matmul_grads, matmul_shape, softmax, softmax_backward, swap_last
+from ._common import matmul_grads, matmul_shape, softmax, softmax_backward, swap_last
 
 
 def _linear_forward(h, W, b):

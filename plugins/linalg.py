@@ -24,7 +24,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
-from dagprop_plugins._common import as_matrices, check_axis, matmul_grads, matmul_shape
+from ._common import as_matrices, check_axis, matmul_grads, matmul_shape
 
 
 def _matmul_vjp(g, a, b, *, out, needs):

@@ -24,7 +24,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
-from dagprop_plugins._common import log_softmax, softmax
+from ._common import log_softmax, softmax
 
 
 def _elementwise_loss_shape(a, b):

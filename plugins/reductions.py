@@ -22,7 +22,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
-from dagprop_plugins._common import check_axes
+from ._common import check_axes
 
 
 def _reduced_shape(x, *, axis=None, keepdims=False):

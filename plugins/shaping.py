@@ -23,7 +23,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
-from dagprop_plugins._common import check_axis
+from ._common import check_axis
 
 
 def _as_shape(shape):

@@ -93,3 +93,36 @@ def test_forward_only_without_a_loss():
     (w * w).sum()
     source = dp.codegen(g)
     assert "def forward(ops, v):" in source and "def backward" not in source
+
+
+ONE_OF_EACH_ATTRIBUTE_TYPE = {
+    type(None): None, bool: True, int: -3, float: float("-inf"), str: "k", slice: slice(1, None, 2),
+    type(Ellipsis): Ellipsis, tuple: (0,), list: [1, 2], dict: {"a": (1, 2.5)}, np.generic: np.int64(4),
+    np.ndarray: np.array([0, 2]),
+}
+
+
+def test_files_and_generated_source_take_the_same_attribute_types():
+    from dagprop.io import decode_attr, encode_attr
+    from dagprop.op import ATTRIBUTE_TYPES
+    from dagprop.source import _literal
+
+    assert set(ONE_OF_EACH_ATTRIBUTE_TYPE) == set(ATTRIBUTE_TYPES)
+    node = dp.Graph().param("w", 1.0)
+    for kind, value in ONE_OF_EACH_ATTRIBUTE_TYPE.items():
+        written = eval(_literal(node, "attr", value), {"float": float})  # the source a user would run
+        saved = decode_attr(encode_attr(value))
+        for copy in (written, saved):
+            assert np.array_equal(copy, value) if kind is np.ndarray else copy == value, kind
+
+
+@pytest.mark.parametrize("value", [print, object(), 1j])
+def test_other_attribute_types_are_refused_by_both_with_one_message(value):
+    from dagprop.io import encode_attr
+    from dagprop.op import ATTRIBUTE_TYPES_TEXT
+    from dagprop.source import _literal
+
+    node = dp.Graph().param("w", 1.0)
+    for write in (lambda: _literal(node, "attr", value), lambda: encode_attr(value)):
+        with pytest.raises(dp.GraphError, match=ATTRIBUTE_TYPES_TEXT):
+            write()

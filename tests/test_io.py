@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dagprop as dp
-from dagprop.io import FORMAT, decode_attr, encode_attr, from_data, read, to_data
+from dagprop.io import FORMAT, decode_attr, encode_array, encode_attr, from_data, read, to_data
 
 
 def attention_values() -> dp.Graph:
@@ -48,6 +48,9 @@ def assert_same(original: dp.Graph, loaded: dp.Graph, ordered: bool = True) -> N
     assert set(theirs) == set(mine)
     for key, grad in mine.items():
         assert theirs[key].tobytes() == grad.tobytes()
+    assert [n.name for n, _ in loaded.run.seeds] == [n.name for n, _ in original.run.seeds]
+    for (_, mine_seed), (_, their_seed) in zip(original.run.seeds, loaded.run.seeds):
+        assert np.asarray(their_seed).tobytes() == np.asarray(mine_seed).tobytes()
 
 
 class TestRoundTrip:
@@ -55,6 +58,27 @@ class TestRoundTrip:
         g = attention_values()
         loaded = dp.load(dp.save(g, tmp_path / "g.json"))
         assert_same(g, loaded)
+
+    def test_seeds_of_several_backward_passes_come_back(self, tmp_path):
+        g = dp.Graph()
+        e = g.param("e", [[0.5, -1.0]])
+        alpha = g.op("softmax", e, name="alpha")
+        L = g.op("sum", alpha * alpha, name="L")
+        g.forward()
+        g.backward(L)
+        g.backward(alpha, seed=[[1.0, -3.0]])
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        assert_same(g, loaded)
+        # the seeds are what lets an opened copy of the loaded graph be run again, exactly
+        opened = loaded.expanded(["softmax"])
+        np.testing.assert_allclose(opened["e"].grad, g["e"].grad, rtol=1e-12)
+
+    def test_a_version_1_file_loads_without_seeds(self, tmp_path):
+        data = to_data(attention_values())
+        data["version"] = 1
+        del data["seeds"]
+        loaded = from_data(data)
+        assert loaded.run.seeds == () and loaded["V"].grad is not None
 
     def test_awkward_floats_are_exact(self, tmp_path):
         g = dp.Graph()
@@ -283,6 +307,11 @@ MALFORMED = [
      dp.LoadError, "the gradient of edge 'V' -> 'matmul_1' has shape (1, 9), but 'V' has shape (3, 3)"),
     ("shapes that do not fit", lambda d: _node(d, "x")["value"].update(shape=[1, 6]), dp.ShapeError,
      "cannot take inputs of shapes"),
+    ("seeds not a list", lambda d: d.update(seeds={"L": 1}), dp.LoadError, "field 'seeds' must be a JSON array"),
+    ("seed of no node", lambda d: d["seeds"][0].update(node="W"), dp.LoadError, "which is not a node of the graph"),
+    ("seed without array", lambda d: d["seeds"][0].pop("seed"), dp.LoadError, "seed #0: missing field 'seed'"),
+    ("seed of the wrong shape", lambda d: d["seeds"][0].update(seed=encode_array(np.ones(2))), dp.LoadError,
+     "the seed at 'L' has shape (2,), but the node has shape ()"),
 ]
 
 

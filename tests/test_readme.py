@@ -26,6 +26,7 @@ def test_readme_blocks_run_and_their_claims_hold(tmp_path, monkeypatch, capsys):
     assert "[-1.  19.4  6. ]\n[ 0.  -1.8  3. ]" in printed  # as the README's comments say
     np.testing.assert_allclose(z.ravel(), [-1.0, 19.4, 6.0])  # the comment's forward value
     np.testing.assert_allclose(((z - y) @ alpha).sum(axis=1), [0.0, -1.8, 3.0])  # the comment's bias gradient
+    assert "(3, 1) (3, 3)\n(3, 2)\n[('l2_loss_1', 1.0)]" in printed  # the run record's block
     assert "(3, 1, 3, 3)" in printed and "[ 3. 12.]" in printed
     for name in ("linear.svg", "softmax.png", "focus.svg", "run.html"):
         assert (tmp_path / name).stat().st_size > 0

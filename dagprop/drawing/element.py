@@ -157,7 +157,10 @@ class ElementDrawing:
             tip.append(f"value {full_text(value)}")
         if grad is not None:
             tip.append(f"gradient {full_text(grad)}")
-        attrs = [("label", "<" + "<BR/>".join(lines) + ">"), ("shape", "ellipse"),
+        # one table row per line: with <BR/> the name's underscores and brackets touch the number below
+        rows = "".join(f"<TR><TD>{line}</TD></TR>" for line in lines)
+        label = f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">{rows}</TABLE>>'
+        attrs = [("label", label), ("shape", "ellipse"),
                  ("style", quoting.quote("filled")), ("fillcolor", quoting.quote(fill)),
                  ("color", quoting.quote(border)), ("margin", quoting.quote("0.04,0.02")),
                  ("tooltip", quoting.tooltip("\n".join(tip)))]
@@ -192,7 +195,7 @@ class ElementDrawing:
             attrs.append(("label", "<" + "<BR/>".join(parts) + ">"))
         attrs.append(("tooltip", quoting.tooltip("\n".join(tip))))
         attrs.append(("labeltooltip", quoting.tooltip("\n".join(tip))))
-        colours = self.highlight.edge_colours(source, target, 0)
+        colours = self.highlight.edge_colours(source, target, None)
         if colours:
             attrs += [("color", quoting.quote(":".join(colours))), ("penwidth", "3")]
         return f"{self.ids[source]} -> {self.ids[target]} [{dot_attrs(attrs)}]"

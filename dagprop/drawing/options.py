@@ -78,8 +78,11 @@ class Highlight:
         if colour not in colours:
             colours.append(colour)
 
-    def edge_colours(self, source: str, target: str, slot: int) -> list[str]:
+    def edge_colours(self, source: str, target: str, slot: int | None) -> list[str]:
+        """The colours of argument ``slot`` of the edge (None: of any slot, as element edges sum slots)."""
         slots = self.edges.get((source, target), {})
+        if slot is None:
+            return list(dict.fromkeys(c for colours in slots.values() for c in colours))
         return slots.get(slot, []) + [c for c in slots.get(None, []) if c not in slots.get(slot, [])]
 
 

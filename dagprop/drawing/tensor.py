@@ -122,10 +122,10 @@ class TensorDrawing:
         greyed = grad is None and (node.kind in ("input", "const") or self.any_grad)
         chain = self.chains.get(name)
         if chain is not None:
-            kinds = ", ".join(dict.fromkeys(n.op for n in chain))
+            kinds = ", ".join(dict.fromkeys(str(n.op) for n in chain))
             subtitle = f"{len(chain)} ops summarised ({kinds}); {chain[0].name} \u2192 {name}"
         else:
-            subtitle = node.op if node.op_def is not None else node.kind
+            subtitle = node.op_def.name if node.op_def is not None else node.kind
             if composite:
                 subtitle += " (composite)"
         shape = node.shape

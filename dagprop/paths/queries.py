@@ -172,11 +172,11 @@ class _Query:
 
     @property
     def src_element(self) -> str:
-        return element_name(self.src.name, self.src_index)
+        return element_name(self.src.name, self.src_index or ())
 
     @property
     def dst_element(self) -> str:
-        return element_name(self.dst.name, self.dst_index)
+        return element_name(self.dst.name, self.dst_index or ())
 
 
 def _query(graph: Graph, src: Node | str, dst: Node | str, index: Any) -> _Query:
@@ -184,12 +184,7 @@ def _query(graph: Graph, src: Node | str, dst: Node | str, index: Any) -> _Query
     if index is None:
         return _Query(graph, source, target, "tensor")
     src_index, dst_index = _split_index(index)
-    src_value, dst_value = graph.run.value(source), graph.run.value(target)
-    for node, value in ((source, src_value), (target, dst_value)):
-        if value is None:
-            raise GraphError(f"node {node.name!r} has no value, so its elements are unknown: "
-                             f"run g.forward() before asking for element-level paths")
-    src_shape, dst_shape = np.shape(src_value), np.shape(dst_value)
+    src_shape, dst_shape = (_shape_of(graph, node) for node in (source, target))
     if dst_index is None:
         if int(np.prod(dst_shape)) != 1:
             raise GraphError(
@@ -200,6 +195,14 @@ def _query(graph: Graph, src: Node | str, dst: Node | str, index: Any) -> _Query
         dst_index = (0,) * len(dst_shape)
     return _Query(graph, source, target, "element", _check_index(source, src_index, src_shape, "src"),
                   _check_index(target, dst_index, dst_shape, "dst"))
+
+
+def _shape_of(graph: Graph, node: Node) -> tuple[int, ...]:
+    value = graph.run.value(node)
+    if value is None:
+        raise GraphError(f"node {node.name!r} has no value, so its elements are unknown: "
+                         f"run g.forward() before asking for element-level paths")
+    return value.shape
 
 
 def _split_index(index: Any) -> tuple[Any, Any]:
@@ -312,7 +315,7 @@ def _element_setup(query: _Query) -> tuple[nx.DiGraph, Between]:
 def _element_arriving(query: _Query) -> tuple[float, float]:
     """The gradient at the dst element and the total that reaches the src element through dst."""
     seed = _gradient_at(query)
-    dst_shape = np.shape(query.graph.run.value(query.dst))
+    dst_shape = np.asarray(query.graph.run.value(query.dst)).shape
     arriving = float(np.broadcast_to(seed, dst_shape)[query.dst_index])
     one_hot = np.zeros(dst_shape)
     one_hot[query.dst_index] = arriving
@@ -394,8 +397,8 @@ def paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None, *,
     _check_limit(query, between.count(), limit)
     if not between.order:
         return []
-    arriving, total = _element_arriving(query)
-    found = [_element_path(nodes, factors, arriving, total) for nodes, factors in between.walk()]
+    arriving, element_total = _element_arriving(query)
+    found = [_element_path(nodes, factors, arriving, element_total) for nodes, factors in between.walk()]
     return sorted(found, key=lambda p: -abs(p.contribution))
 
 
@@ -498,11 +501,18 @@ def top_paths(graph: Graph, src: Node | str, dst: Node | str, k: int, index: Any
     _, between = _element_setup(query)
     if not between.order or k == 0:
         return []
-    arriving, total = _element_arriving(query)
-    chosen = between.best(k, arriving, lambda consumer, source, weight, carried: carried * weight, _log_norm,
-                          lambda u, v, weight: _log(abs(weight)))
-    found = [_element_path(nodes, keys, arriving, total) for nodes, keys in chosen]
+    arriving, element_total = _element_arriving(query)
+    chosen = between.best(k, arriving, _times_weight, _log_norm, _log_weight)
+    found = [_element_path(nodes, keys, arriving, element_total) for nodes, keys in chosen]
     return sorted(found, key=lambda p: -abs(p.contribution))
+
+
+def _times_weight(consumer: str, source: str, weight: float, carried: float) -> float:
+    return carried * weight
+
+
+def _log_weight(source: str, consumer: str, weight: float) -> float:
+    return _log(abs(weight))
 
 
 def _log(x: float) -> float:

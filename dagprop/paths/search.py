@@ -7,7 +7,7 @@ import heapq
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Generic, Hashable, Iterable, Iterator, TypeVar
 
 __all__ = ["Between"]
 
@@ -15,9 +15,11 @@ __all__ = ["Between"]
 # never push a path above the bound that ranked it.
 _BOUND_SLACK = 1e-9
 
+N = TypeVar("N", bound=Hashable)  # a node: a node index at the tensor level, an element name at the element level
+
 
 @dataclass
-class Between:
+class Between(Generic[N]):
     """The part of a DAG lying on some path from src to dst, as plain adjacency lists.
 
     ``succ[u]`` and ``pred[v]`` hold ``(neighbour, key)`` pairs, one per edge
@@ -25,22 +27,21 @@ class Between:
     ``order`` is a topological order of the nodes.
     """
 
-    src: Hashable
-    dst: Hashable
-    order: list[Hashable]
-    succ: dict[Hashable, list[tuple[Hashable, Any]]]
-    pred: dict[Hashable, list[tuple[Hashable, Any]]]
+    src: N
+    dst: N
+    order: list[N]
+    succ: dict[N, list[tuple[N, Any]]]
+    pred: dict[N, list[tuple[N, Any]]]
 
     @classmethod
-    def build(cls, src: Hashable, dst: Hashable, order: Sequence[Hashable],
-              successors: Callable[[Hashable], Iterable[tuple[Hashable, Any]]],
-              predecessors: Callable[[Hashable], Iterable[Hashable]]) -> Between:
+    def build(cls, src: N, dst: N, order: Iterable[N], successors: Callable[[N], Iterable[tuple[N, Any]]],
+              predecessors: Callable[[N], Iterable[N]]) -> Between[N]:
         below = _reach(dst, predecessors)
         above = _reach(src, lambda u: (v for v, _ in successors(u)))
         keep = below & above
         kept = [u for u in order if u in keep]
         succ = {u: [(v, key) for v, key in successors(u) if v in keep] for u in kept}
-        pred: dict[Hashable, list[tuple[Hashable, Any]]] = {u: [] for u in kept}
+        pred: dict[N, list[tuple[N, Any]]] = {u: [] for u in kept}
         for u in kept:
             for v, key in succ[u]:
                 pred[v].append((u, key))
@@ -57,14 +58,14 @@ class Between:
                 counts[v] += counts[u]
         return counts[self.dst]
 
-    def walk(self) -> Iterator[tuple[tuple[Hashable, ...], tuple[Any, ...]]]:
+    def walk(self) -> Iterator[tuple[tuple[N, ...], tuple[Any, ...]]]:
         """Every path as (nodes, edge keys), depth first, iteratively (no recursion limit)."""
         if not self.order:
             return
         if self.src == self.dst:
             yield (self.src,), ()
             return
-        nodes: list[Hashable] = [self.src]
+        nodes: list[N] = [self.src]
         keys: list[Any] = []
         stack = [iter(self.succ[self.src])]
         while stack:
@@ -85,9 +86,8 @@ class Between:
             else:
                 stack.append(iter(self.succ[v]))
 
-    def best(self, k: int, seed: Any, extend: Callable[[Hashable, Hashable, Any, Any], Any],
-             log_size: Callable[[Any], float], log_bound: Callable[[Hashable, Hashable, Any], float]
-             ) -> list[tuple[tuple[Hashable, ...], tuple[Any, ...]]]:
+    def best(self, k: int, seed: Any, extend: Callable[[N, N, Any, Any], Any], log_size: Callable[[Any], float],
+             log_bound: Callable[[N, N, Any], float]) -> list[tuple[tuple[N, ...], tuple[Any, ...]]]:
         """The k paths whose carried value is largest, by best-first search from dst back to src.
 
         ``extend(consumer, source, key, carried)`` pulls the value carried at the
@@ -107,8 +107,10 @@ class Between:
             for v, key in self.succ[u]:
                 reach[v] = max(reach[v], reach[u] + log_bound(u, v, key) + _BOUND_SLACK)
         tie = itertools.count()
-        queue = [(-_rank(log_size(seed) + reach[self.dst]), next(tie), self.dst, (self.dst, None, None), seed)]
-        found = []
+        # a partial path is a chain (node, edge key, the chain toward dst), ended by None
+        queue: list[tuple[float, int, N, Any, Any]] = [
+            (-_rank(log_size(seed) + reach[self.dst]), next(tie), self.dst, (self.dst, None, None), seed)]
+        found: list[Any] = []
         while queue and len(found) < k:
             _, _, head, chain, carried = heapq.heappop(queue)
             if head == self.src:
@@ -118,9 +120,10 @@ class Between:
                 pulled = extend(head, source, key, carried)
                 rank = _rank(log_size(pulled) + reach[source])
                 heapq.heappush(queue, (-rank, next(tie), source, (source, key, chain), pulled))
-        results = []
+        results: list[tuple[tuple[N, ...], tuple[Any, ...]]] = []
         for chain in found:
-            nodes, keys = [], []
+            nodes: list[N] = []
+            keys: list[Any] = []
             while chain is not None:
                 node, key, chain = chain
                 nodes.append(node)
@@ -135,7 +138,7 @@ def _rank(x: float) -> float:
     return math.inf if x != x else x
 
 
-def _reach(start: Hashable, neighbours: Callable[[Hashable], Iterable[Hashable]]) -> set[Hashable]:
+def _reach(start: N, neighbours: Callable[[N], Iterable[N]]) -> set[N]:
     seen = {start}
     stack = [start]
     while stack:

@@ -160,6 +160,12 @@ def test_a_derivative_next_to_a_hand_written_vjp_is_refused():
         Op("cube", forward=_cube_forward, vjp=_cube_vjp, derivative=_cube_derivative)
 
 
+def test_a_ufunc_derivative_is_refused():
+    # np.cos(x, out=out) would overwrite the op's output with the derivative
+    with pytest.raises(dp.PluginError, match="derivative is the ufunc cos, which would take the op's output"):
+        Op.elementwise("sin", np.sin, np.cos)
+
+
 def test_a_derivative_must_be_callable():
     with pytest.raises(dp.PluginError, match="derivative must be callable or None, got 3"):
         Op.elementwise("cube", _cube_forward, 3)

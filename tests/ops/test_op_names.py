@@ -46,8 +46,12 @@ def test_an_op_named_like_a_node_attribute_is_refused(name):
 
 def test_register_plugin_refuses_it_and_changes_nothing():
     before = dp.Graph().registry.names()
-    with pytest.raises(dp.PluginError, match="'grad' is an attribute of dagprop.Node"):
-        dp.register_plugin(Shadowing("grad"))
+    plugin = Shadowing("grad")
+    try:
+        with pytest.raises(dp.PluginError, match="'grad' is an attribute of dagprop.Node"):
+            dp.register_plugin(plugin)
+    finally:
+        dp.unregister_plugin(plugin)
     assert dp.Graph().registry.names() == before
 
 

@@ -21,7 +21,8 @@ print("imported:", " ".join(sorted(name for name in sys.modules if name.split(".
 
 
 def test_each_plugin_module_is_collected_once_under_its_installed_name():
-    result = subprocess.run([sys.executable, "-c", COLLECT], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", COLLECT], cwd=REPO, capture_output=True, text=True, timeout=300,
+                            check=False)
     lines = result.stdout.splitlines()
     items = [line for line in lines if "::" in line]
     assert items == [f"plugins/{module}.py::dagprop_plugins.{module}" for module in WITH_DOCTESTS], result.stdout
