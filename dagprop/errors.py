@@ -10,6 +10,7 @@ __all__ = [
     "OpError",
     "PluginError",
     "UnknownOpError",
+    "NodeLookupError",
     "BackwardError",
     "NonFiniteError",
     "GradcheckError",
@@ -124,7 +125,24 @@ class UnknownOpError(PluginError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class BackwardError(DagpropError):
+class NodeLookupError(GraphError, KeyError):
+    """No node of that name in the graph; it is also a KeyError, as a missing key is.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); _ = g.param("weights", 1.0)
+    >>> g["weight"]
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.NodeLookupError: no node named 'weight' in this graph; close names: weights
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class BackwardError(DagpropError, ValueError):
     """backward() cannot run as asked (no forward yet, non-scalar loss without a seed, ...).
 
     Examples

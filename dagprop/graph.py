@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import threading
 from itertools import count
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
@@ -11,7 +12,7 @@ import networkx as nx
 import numpy as np
 
 from . import rules, scheduler
-from .errors import GraphError, UnknownOpError
+from .errors import BackwardError, GraphError, NodeLookupError, NonFiniteError, UnknownOpError
 from .registry import Registry, default_registry
 from .node import Node
 from .run import Run, as_array, as_seed
@@ -88,6 +89,8 @@ class Graph:
         self._name_counters: dict[str, Iterator[int]] = {}
         self._version = 0
         self._plan: scheduler.Plan | None = None
+        # one run or change at a time: two threads accumulating into one record would lose sums
+        self._lock = threading.RLock()
 
     # -- building ---------------------------------------------------------------
 
@@ -155,10 +158,16 @@ class Graph:
                 raise GraphError(f"op {op_name!r} has no attribute {', '.join(unknown)} (it accepts: {accepted})")
         if name is not None:
             self._check_new_name(name)
-        inputs = tuple(self._as_node(a) for a in args)
-        static_shape = self._infer_shape(op_def, inputs, attrs, name)
-        needs = any(n.requires_grad for n in inputs)
-        return self._add(name or self._fresh_name(op_name), "op", op_def, attrs, inputs, needs, None, static_shape)
+        # numbers and arrays become const nodes only once the node is known to be valid,
+        # so a failed call leaves the graph exactly as it was
+        given = [self._own(a) if isinstance(a, Node) else as_array(a, f"argument {k} of op {op_name!r}")
+                 for k, a in enumerate(args)]
+        static_shape = self._infer_shape(op_def, given, attrs, name)
+        with self._lock:
+            inputs = tuple(a if isinstance(a, Node) else self.const(a) for a in given)
+            needs = any(n.requires_grad for n in inputs)
+            return self._add(name or self._fresh_name(op_name), "op", op_def, attrs, inputs, needs, None,
+                             static_shape)
 
     def _leaf(self, kind: str, name: str | None, value: Any, *, requires_grad: bool,
               allow_missing: bool = False) -> Node:
@@ -166,9 +175,11 @@ class Graph:
             self._check_new_name(name)
         if value is None and not allow_missing:
             raise GraphError(f"a {kind} needs a value")
-        array = None if value is None else as_array(value, f"the value of {kind} {name!r}")
+        what = f"the value of {kind} {name!r}" if name is not None else f"the value of a new {kind}"
+        array = None if value is None else as_array(value, what)
         shape = None if array is None else array.shape
-        return self._add(name or self._fresh_name(kind), kind, None, {}, (), requires_grad, array, shape)
+        with self._lock:
+            return self._add(name or self._fresh_name(kind), kind, None, {}, (), requires_grad, array, shape)
 
     def _add(self, name: str, kind: str, op_def: Op | None, attrs: dict, inputs: tuple[Node, ...],
              requires_grad: bool, value: np.ndarray | None, static_shape: tuple[int, ...] | None) -> Node:
@@ -185,12 +196,10 @@ class Graph:
         self._version += 1
         return node
 
-    def _as_node(self, x: Any) -> Node:
-        if isinstance(x, Node):
-            if x.graph is not self:
-                raise GraphError(f"node {x.name!r} belongs to another graph; nodes of two graphs cannot be mixed")
-            return x
-        return self.const(x)
+    def _own(self, node: Node) -> Node:
+        if node.graph is not self:
+            raise GraphError(f"node {node.name!r} belongs to another graph; nodes of two graphs cannot be mixed")
+        return node
 
     def _check_new_name(self, name: Any) -> None:
         if not isinstance(name, str) or not name:
@@ -207,12 +216,13 @@ class Graph:
             if name not in self._by_name:
                 return name
 
-    def _infer_shape(self, op_def: Op, inputs: tuple[Node, ...], attrs: dict, name: str | None
+    def _infer_shape(self, op_def: Op, inputs: list[Node | np.ndarray], attrs: dict, name: str | None
                      ) -> tuple[int, ...] | None:
         shapes = [n.shape for n in inputs if n.shape is not None]
         if op_def.shape is None or len(shapes) != len(inputs):
             return None
-        return rules.expected_shape(name or f"new {op_def.name} node", op_def, inputs, shapes, attrs)
+        names = [n.name if isinstance(n, Node) else "a new const" for n in inputs]
+        return rules.expected_shape(name or f"new {op_def.name} node", op_def, names, shapes, attrs)
 
     # -- looking up -------------------------------------------------------------
 
@@ -222,7 +232,7 @@ class Graph:
         except KeyError:
             close = difflib.get_close_matches(str(name), list(self._by_name), n=3)
             hint = f"; close names: {', '.join(close)}" if close else ""
-            raise KeyError(f"no node named {name!r} in this graph{hint}") from None
+            raise NodeLookupError(f"no node named {name!r} in this graph{hint}") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
@@ -253,8 +263,8 @@ class Graph:
         ------
         GraphError
             For a node of another graph.
-        KeyError
-            For a name no node has (with close names as hints).
+        NodeLookupError
+            For a name no node has (with close names as hints); it is also a KeyError.
 
         Examples
         --------
@@ -264,12 +274,10 @@ class Graph:
         (True, True)
         """
         if isinstance(ref, Node):
-            if ref.graph is not self:
-                raise GraphError(f"node {ref.name!r} belongs to another graph")
-            return ref
+            return self._own(ref)
         if isinstance(ref, str):
             return self[ref]
-        raise TypeError(f"expected a Node or a node name, got {type(ref).__name__}")
+        raise NodeLookupError(f"expected a Node or a node name, got {type(ref).__name__} {ref!r}")
 
     @property
     def run(self) -> Run:
@@ -337,7 +345,8 @@ class Graph:
         check_finite : bool
             Raise :class:`NonFiniteError` naming the first node that produced NaN or Inf.
 
-        A failed forward leaves every value as it was.
+        A failed forward leaves every value as it was. With ``outputs``, the op nodes
+        those outputs do not need lose their values (they would be stale).
 
         Examples
         --------
@@ -348,12 +357,19 @@ class Graph:
         >>> g.forward(feeds={"x": 2.0}); float(y.value)
         6.0
         """
-        run = self._run.fed(feeds)
-        wanted = None if outputs is None else tuple(self.node(o).index for o in outputs)
-        scheduler.run_forward(self.plan, run.values, wanted, retain=retain, check_finite=check_finite)
-        self._run = run
+        with self._lock:
+            run = self._run.fed(feeds)
+            wanted = None if outputs is None else tuple(self.node(o).index for o in outputs)
+            plan = self.plan
+            scheduler.run_forward(plan, run.values, wanted, retain=retain, check_finite=check_finite)
+            if wanted is not None:
+                needed = plan.ancestors(wanted)
+                for index in plan.steps:
+                    if index not in needed:
+                        run.values[index] = None
+            self._run = run
 
-    def backward(self, loss: Node | str, seed: Any = None, *, mode: str = "vjp") -> None:
+    def backward(self, loss: Node | str, seed: Any = None, *, mode: str = "vjp", check_finite: bool = False) -> None:
         """Compute dloss/dn for every node between the loss and the params (and inputs with requires_grad).
 
         Gradients arriving over several paths, or several argument slots of one
@@ -370,6 +386,9 @@ class Graph:
             "vjp" uses each op's backward rule; "jacobian" builds each op's explicit
             Jacobian and contracts it with the incoming gradient (same result,
             O(D^2) instead of O(D) per op, for teaching and checking).
+        check_finite : bool
+            Raise :class:`NonFiniteError` naming the first node whose gradient is NaN or
+            Inf, and the edge it came along, leaving every gradient as it was.
 
         Examples
         --------
@@ -381,11 +400,16 @@ class Graph:
         >>> float(x.grad)
         7.0
         """
-        loss_node = self.node(loss)
-        run = self._run
-        later = scheduler.run_backward(self.plan, run.values, loss_node.index,
-                                       as_seed(loss_node.name, run.values[loss_node.index], seed), mode=mode)
-        self._run = run.accumulated(later)
+        if mode not in scheduler.MODES:
+            raise BackwardError(f"mode must be one of {', '.join(map(repr, scheduler.MODES))}, got {mode!r}")
+        with self._lock:
+            loss_node = self.node(loss)
+            run = self._run
+            later = scheduler.run_backward(self.plan, run.values, loss_node.index,
+                                           as_seed(loss_node.name, run.values[loss_node.index], seed), mode=mode)
+            if check_finite:
+                _check_finite_grads(later)
+            self._run = run.accumulated(later)
 
     def edge_grad(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
         """The gradient that flowed back along the edge src -> dst, summed over dst's argument slots.
@@ -407,6 +431,8 @@ class Graph:
     def step(self, lr: float) -> None:
         """One plain SGD step on every param that has a gradient: ``p <- p - lr * p.grad``.
 
+        ``lr`` must be a real number. Every param is updated, or (on an error) none.
+
         Examples
         --------
         >>> import dagprop as dp
@@ -417,10 +443,20 @@ class Graph:
         >>> g.step(lr=0.25); float(w.value)
         0.5
         """
-        values, grads = self._run.values, self._run.grads
-        for index in self._param_indices:
-            if grads[index] is not None:
-                values[index] = values[index] - lr * grads[index]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(lr):
+            raise GraphError(f"lr must be a finite real number, got {lr!r}")
+        with self._lock:
+            values, grads = self._run.values, self._run.grads
+            updated = {index: values[index] - lr * grads[index]
+                       for index in self._param_indices if grads[index] is not None}
+            for index, value in updated.items():
+                if value.shape != values[index].shape:
+                    raise GraphError(f"step would change the shape of param {self._nodes[index].name!r} from "
+                                     f"{values[index].shape} to {value.shape}: its gradient has shape "
+                                     f"{grads[index].shape}")
+            for index, value in updated.items():
+                values[index] = value
 
     def zero_grad(self) -> None:
         """Forget every node and edge gradient (they become None).
@@ -432,7 +468,8 @@ class Graph:
         >>> g.forward(); g.backward(loss); g.zero_grad(); w.grad is None
         True
         """
-        self._run = self._run.without_grads()
+        with self._lock:
+            self._run = self._run.without_grads()
 
     def jacobian(self, output: Node | str, wrt: Node | str) -> np.ndarray:
         """The full Jacobian d output / d wrt at the current values, shaped ``output.shape + wrt.shape``.
@@ -574,3 +611,22 @@ class Graph:
         return top_paths(self, src, dst, k, index)
 
     # -- helpers shared by the engine ---------------------------------------------
+
+
+def _check_finite_grads(run: Run) -> None:
+    """NonFiniteError naming the first node, in the order the backward pass reached them, whose
+    gradient in ``run`` is NaN or Inf, and the edge that brought it."""
+    plan = run.plan
+    assert plan is not None  # run_backward always records its plan
+    for index in reversed(plan.order):
+        grad = run.grads[index]
+        if grad is None or np.isfinite(grad).all():
+            continue
+        node = run.nodes[index]
+        bad = "NaN" if np.isnan(grad).any() else "Inf"
+        culprits = [f"{consumer.name!r} ({consumer.op}, argument {slot})" for consumer, slot, sent in run.received(node)
+                    if not np.isfinite(sent).all()]
+        source = f"it came from {', '.join(culprits)}" if culprits else "it is the seed"
+        raise NonFiniteError(f"the gradient of {node.name!r} ({node.op or node.kind}) holds {bad} "
+                             f"(check_finite=True); it is the first node to get one, and {source}; "
+                             f"the graph's gradients are unchanged")

@@ -109,7 +109,7 @@ def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, need
     return tuple(checked)
 
 
-def expected_shape(name: str, op: Op, inputs: Sequence[Node], shapes: Sequence[tuple[int, ...]],
+def expected_shape(name: str, op: Op, inputs: Sequence[str], shapes: Sequence[tuple[int, ...]],
                    attrs: dict[str, Any]) -> tuple[int, ...]:
     """The output shape the op's shape rule gives for these input shapes; ShapeError naming
     the node, the op, its plugin and every input's shape when the rule rejects them."""
@@ -118,14 +118,15 @@ def expected_shape(name: str, op: Op, inputs: Sequence[Node], shapes: Sequence[t
     try:
         return tuple(op.shape(*shapes, **attrs))
     except (ValueError, TypeError, IndexError) as reason:
-        described = ", ".join(f"{n.name} {s}" for n, s in zip(inputs, shapes))
+        described = ", ".join(f"{n} {s}" for n, s in zip(inputs, shapes))
         plugin = f" (plugin {op.plugin!r})" if op.plugin else ""
         raise ShapeError(f"op node {name!r}: {op.name}{plugin} cannot take inputs of shapes {described}: "
                          f"{reason}") from None
 
 
 def check_forward_shape(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> None:
-    expected = expected_shape(node.name, op_of(node), node.inputs, [a.shape for a in args], node.attrs)
+    expected = expected_shape(node.name, op_of(node), [n.name for n in node.inputs], [a.shape for a in args],
+                              node.attrs)
     if out.shape != expected:
         raise OpError(f"forward of {where(node)} returned shape {out.shape}; its shape rule expects "
                       f"{expected} for inputs {describe(node, args)}")
@@ -136,7 +137,7 @@ def forward_failure(node: Node, args: Sequence[np.ndarray], exc: Exception) -> E
     op = op_of(node)
     if op.shape is not None:
         try:
-            expected_shape(node.name, op, node.inputs, [a.shape for a in args], node.attrs)
+            expected_shape(node.name, op, [n.name for n in node.inputs], [a.shape for a in args], node.attrs)
         except ShapeError as error:
             return error
     return OpError(f"forward of {where(node)} raised {type(exc).__name__}: {exc} (inputs {describe(node, args)})")
@@ -155,8 +156,9 @@ def missing_value_message(node: Node, args: Sequence[Any]) -> str:
 
 
 def freed_message(node: Node) -> str:
-    return (f"cannot backpropagate through {node.name!r}: its values were freed by forward(retain=False); "
-            f"run forward() (retain=True) before backward()")
+    return (f"cannot backpropagate through {node.name!r}: the value of it or of an input is not known, because "
+            f"forward(retain=False) frees intermediate values and forward(outputs=...) computes only what those "
+            f"outputs need; run forward() (retain=True) before backward()")
 
 
 def where(node: Node) -> str:

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from .graph import Graph, Node
     from .op import Op
 
-__all__ = ["Plan", "run_forward", "run_backward"]
+__all__ = ["Plan", "run_forward", "run_backward", "MODES"]
+
+MODES = ("vjp", "jacobian")  # how backward pulls a gradient through an op
 
 OnStep = Callable[..., None]
 
@@ -219,8 +221,8 @@ def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sourc
     slot)``. With ``edges``, only those edge slots carry gradient (the backward pass
     restricted to a path).
     """
-    if mode not in ("vjp", "jacobian"):
-        raise ValueError(f"mode must be 'vjp' or 'jacobian', got {mode!r}")
+    if mode not in MODES:
+        raise BackwardError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     pull = rules.pull_vjp if mode == "vjp" else rules.pull_jacobian
     backward = plan.backward_plan(loss, sources)
     loss_node = plan.nodes[loss]
