@@ -14,7 +14,7 @@ through the interpreter, which reports the problem precisely.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -24,15 +24,21 @@ if TYPE_CHECKING:
 __all__ = ["Fallback", "forward_runner", "backward_runner"]
 
 _ndarray = np.ndarray
+_float64 = np.dtype(np.float64)
 
 
 class Fallback(Exception):
     """A fast-path result failed a check: the interpreter takes over."""
 
 
-def forward_runner(steps: tuple[OpStep, ...], scalar_steps: frozenset[int]) -> Callable[[list], list]:
-    """A function filling a value list by running ``steps``: ``run(values) -> values``."""
-    calls = [_forward_step(step, step.index in scalar_steps) for step in steps]
+def forward_runner(steps: tuple[OpStep, ...], scalar_steps: frozenset[int],
+                   outputs: tuple[tuple[tuple[int, ...], np.dtype], ...]) -> Callable[[list], list]:
+    """A function filling a value list by running ``steps``: ``run(values) -> values``.
+
+    ``outputs`` holds each step's (shape, dtype) from the checked run; an output that
+    differs (a plugin misbehaving on a later run) raises :class:`Fallback`.
+    """
+    calls = [_forward_step(step, step.index in scalar_steps, expected) for step, expected in zip(steps, outputs)]
 
     def run(values: list) -> list:
         for call in calls:
@@ -42,33 +48,47 @@ def forward_runner(steps: tuple[OpStep, ...], scalar_steps: frozenset[int]) -> C
     return run
 
 
-def _forward_step(step: OpStep, returns_scalar: bool) -> Callable[[list], None]:
-    forward, index = _bound(step.op.forward, step.attrs), step.index
+def _forward_step(step: OpStep, returns_scalar: bool, expected: tuple[tuple[int, ...], np.dtype]
+                  ) -> Callable[[list], None]:
+    rule, index = _bound(step.op.forward, step.attrs), step.index
+    shape, dtype = expected
     if returns_scalar:  # this op gave a numpy scalar on the checked run: keep values arrays
-        inner = forward
-
-        def forward(*args):
-            return np.asarray(inner(*args))
+        def forward(*args: Any) -> Any:
+            return np.asarray(rule(*args))
+    else:
+        forward = rule
 
     if len(step.inputs) == 1:
         (a,) = step.inputs
 
-        def call(v: list) -> None:
-            v[index] = forward(v[a])
+        def call_one(v: list) -> None:
+            out = forward(v[a])
+            if out.__class__ is not _ndarray or out.shape != shape or out.dtype is not dtype:
+                raise Fallback
+            v[index] = out
 
-    elif len(step.inputs) == 2:
+        return call_one
+
+    if len(step.inputs) == 2:
         a, b = step.inputs
 
-        def call(v: list) -> None:
-            v[index] = forward(v[a], v[b])
+        def call_two(v: list) -> None:
+            out = forward(v[a], v[b])
+            if out.__class__ is not _ndarray or out.shape != shape or out.dtype is not dtype:
+                raise Fallback
+            v[index] = out
 
-    else:
-        inputs = step.inputs
+        return call_two
 
-        def call(v: list) -> None:
-            v[index] = forward(*[v[j] for j in inputs])
+    inputs = step.inputs
 
-    return call
+    def call_many(v: list) -> None:
+        out = forward(*[v[j] for j in inputs])
+        if out.__class__ is not _ndarray or out.shape != shape or out.dtype is not dtype:
+            raise Fallback
+        v[index] = out
+
+    return call_many
 
 
 def backward_runner(steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ...]
@@ -108,7 +128,8 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
             c = r[0]
             if c is None:
                 return
-            if c.__class__ is not _ndarray or c.shape != v[a].shape:
+            if c.__class__ is not _ndarray or c.shape != v[a].shape or (c.dtype is not _float64
+                                                                        and c.dtype.kind != "f"):
                 c = _conform(c, v[a])
             edges[key] = c
             previous = d[a]
@@ -132,7 +153,8 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
                 c = r[slot]
                 if c is None:
                     continue
-                if c.__class__ is not _ndarray or c.shape != v[j].shape:
+                if c.__class__ is not _ndarray or c.shape != v[j].shape or (c.dtype is not _float64
+                                                                            and c.dtype.kind != "f"):
                     c = _conform(c, v[j])
                 edges[key] = c
                 previous = d[j]
@@ -151,7 +173,8 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
             c = r[slot]
             if c is None:
                 continue
-            if c.__class__ is not _ndarray or c.shape != v[j].shape:
+            if c.__class__ is not _ndarray or c.shape != v[j].shape or (c.dtype is not _float64
+                                                                        and c.dtype.kind != "f"):
                 c = _conform(c, v[j])
             edges[key] = c
             previous = d[j]
@@ -166,8 +189,11 @@ def _bound(rule: Callable, keywords: dict) -> Callable:
 
 
 def _conform(result: object, like: np.ndarray) -> np.ndarray:
-    """A numpy scalar or nested list made an array; anything of the wrong shape falls back."""
-    array = np.asarray(result, dtype=np.float64)
-    if array.shape != like.shape:
+    """A numpy scalar or plain number made a float array; an array that is not floating-point,
+    or anything of another shape or kind, falls back to the interpreter, which names the problem."""
+    array = np.asarray(result)
+    if array.shape != like.shape or array.dtype.kind not in "fiub" or (array is result and array.dtype.kind != "f"):
         raise Fallback
+    if array.dtype.kind != "f":
+        array = array.astype(np.float64)
     return array

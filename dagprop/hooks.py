@@ -9,6 +9,7 @@ entry-point group.
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, Iterable
 
 import pluggy
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from .op import Op
     from .simulation import Step
 
-__all__ = ["hookspec", "hookimpl", "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "make_plugin_manager"]
+__all__ = ["hookspec", "hookimpl", "BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "make_plugin_manager", "plugin_name"]
 
 PROJECT = "dagprop"
 ENTRY_POINT_GROUP = "dagprop"
@@ -71,10 +72,8 @@ def make_plugin_manager(plugins: Iterable[Any] = ()) -> pluggy.PluginManager:
     pm.add_hookspecs(HookSpecs)
     for module_name in BUILTIN_PLUGINS:
         _register(pm, importlib.import_module(module_name), module_name)
-    try:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    except Exception as exc:  # a broken third-party distribution
-        raise PluginError(f"loading the {ENTRY_POINT_GROUP!r} entry points failed: {exc}") from exc
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        _register(pm, _load(entry_point), entry_point.name)
     for plugin in plugins:
         _register(pm, plugin, None)
     try:
@@ -84,14 +83,38 @@ def make_plugin_manager(plugins: Iterable[Any] = ()) -> pluggy.PluginManager:
     return pm
 
 
+def _load(entry_point: metadata.EntryPoint) -> Any:
+    """The plugin an installed distribution names in the ``dagprop`` group, or a PluginError naming both."""
+    try:
+        return entry_point.load()
+    except Exception as exc:  # a broken third-party distribution
+        dist = entry_point.dist.name if entry_point.dist is not None else "an unknown distribution"
+        raise PluginError(f"the {ENTRY_POINT_GROUP!r} entry point {entry_point.name!r} = {entry_point.value!r} of "
+                          f"distribution {dist!r} failed to load: {type(exc).__name__}: {exc}") from exc
+
+
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str | None) -> None:
     if pm.is_registered(plugin):
         return
+    name = name or plugin_name(plugin)
+    if pm.get_plugin(name) is not None:
+        raise PluginError(f"two different plugins are both named {name!r} (an object of a class defined twice, "
+                          f"as when a notebook cell runs again?); pass only one of them")
     try:
-        pm.register(plugin, name=name or _plugin_name(plugin))
+        pm.register(plugin, name=name)
     except (ValueError, pluggy.PluginValidationError) as exc:
-        raise PluginError(f"cannot register plugin {_plugin_name(plugin)!r}: {exc}") from exc
+        raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
 
 
-def _plugin_name(plugin: Any) -> str:
+def plugin_name(plugin: Any) -> str:
+    """The name a plugin is registered under: a module's name, or its class's qualified name.
+
+    Examples
+    --------
+    >>> import math
+    >>> class Cubes:
+    ...     pass
+    >>> plugin_name(math), plugin_name(Cubes())
+    ('math', 'dagprop.hooks.Cubes')
+    """
     return getattr(plugin, "__name__", None) or f"{type(plugin).__module__}.{type(plugin).__qualname__}"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from typing import Any, Iterable, Iterator
 
 import pluggy
 
 from .errors import PluginError, UnknownOpError
-from .hooks import make_plugin_manager
+from .hooks import make_plugin_manager, plugin_name
 from .op import Op
 
 __all__ = ["Registry", "default_registry", "register_plugin", "unregister_plugin"]
@@ -120,6 +121,9 @@ def register_plugin(plugin: Any) -> None:
     """Add a plugin (a module or object with ``@dagprop.hookimpl`` functions) for every new Graph.
 
     Graphs created afterwards see its ops. Registering the same object twice is a no-op.
+    Registering another object under a registered plugin's name (an object of a class
+    defined again, as when a notebook cell runs twice) replaces the earlier one, with a
+    warning.
 
     Examples
     --------
@@ -138,9 +142,13 @@ def register_plugin(plugin: Any) -> None:
     global _default
     if any(p is plugin for p in _extra_plugins):
         return
-    candidate = [*_extra_plugins, plugin]
+    name = plugin_name(plugin)
+    earlier = [p for p in _extra_plugins if plugin_name(p) == name]
+    if earlier:
+        warnings.warn(f"replacing the plugin registered earlier as {name!r} with this one", stacklevel=2)
+    candidate = [*(p for p in _extra_plugins if plugin_name(p) != name), plugin]
     Registry(make_plugin_manager(candidate))  # raises before anything changes if it conflicts
-    _extra_plugins.append(plugin)
+    _extra_plugins[:] = candidate
     _default = None
 
 

@@ -4,6 +4,7 @@ back, and the error messages that name the node, the op, the plugin and the shap
 from __future__ import annotations
 
 import math
+import operator
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
@@ -82,6 +83,23 @@ def one_hot_seeds(shape: tuple[int, ...]) -> Iterator[np.ndarray]:
         yield seed
 
 
+def as_result_array(node: Node, rule: str, result: Any) -> np.ndarray:
+    """What a rule returned as an array (a number or a nested list is fine); OpError if it is not numbers."""
+    try:
+        return np.asarray(result)
+    except Exception as exc:
+        raise OpError(f"{rule} of {where(node)} returned {type(result).__name__}, which is not an array: {exc}"
+                      ) from None
+
+
+def check_real(node: Node, rule: str, array: np.ndarray, args: Sequence[Any]) -> None:
+    """OpError unless ``array`` is real floating-point: values and gradients are never complex,
+    integer, boolean, strings or objects."""
+    if array.dtype.kind != "f":
+        raise OpError(f"{rule} of {where(node)} returned an array of dtype {array.dtype}; values and gradients "
+                      f"must be real floating-point arrays (inputs {describe(node, args)})")
+
+
 def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, needs: tuple[bool, ...],
                       rule: str, expected: Sequence[tuple[int, ...]] | None = None) -> tuple:
     """Check that a rule returned one array (or None) per input, each of the expected shape."""
@@ -98,7 +116,10 @@ def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, need
             checked.append(None)
             continue
         if type(result) is not np.ndarray:
-            result = np.asarray(result, dtype=np.float64)
+            result = as_result_array(node, rule, result)
+            if result.dtype.kind in "biu":  # a plain number or list of them
+                result = result.astype(np.float64)
+        check_real(node, rule, result, args)
         if result.shape != shape:
             name = input_names(node, len(args))[slot]
             raise OpError(
@@ -115,13 +136,24 @@ def expected_shape(name: str, op: Op, inputs: Sequence[str], shapes: Sequence[tu
     the node, the op, its plugin and every input's shape when the rule rejects them."""
     if op.shape is None:
         raise GraphError(f"op {op.name!r} has no shape rule")
+    plugin = f" (plugin {op.plugin!r})" if op.plugin else ""
     try:
-        return tuple(op.shape(*shapes, **attrs))
-    except (ValueError, TypeError, IndexError) as reason:
+        shape = op.shape(*shapes, **attrs)
+    except (ValueError, TypeError, IndexError) as reason:  # how a shape rule says no
         described = ", ".join(f"{n} {s}" for n, s in zip(inputs, shapes))
-        plugin = f" (plugin {op.plugin!r})" if op.plugin else ""
         raise ShapeError(f"op node {name!r}: {op.name}{plugin} cannot take inputs of shapes {described}: "
                          f"{reason}") from None
+    except Exception as exc:
+        raise OpError(f"the shape rule of op {op.name!r}{plugin} raised {type(exc).__name__} at node {name!r}: "
+                      f"{exc}") from exc
+    try:
+        checked = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        checked = None
+    if checked is None or any(n < 0 for n in checked):
+        raise OpError(f"the shape rule of op {op.name!r}{plugin} returned {shape!r} at node {name!r}; expected a "
+                      f"tuple of non-negative ints")
+    return checked
 
 
 def check_forward_shape(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> None:

@@ -47,6 +47,7 @@ class ForwardPlan:
         self.release = release  # release[k]: values no step after step k reads (freed when retain=False)
         self.leaves = leaves  # the leaf values the steps read
         self.scalar_steps: frozenset[int] = frozenset()  # steps whose op returned a numpy scalar
+        self.outputs: tuple[tuple[tuple[int, ...], np.dtype], ...] = ()  # per step, its checked (shape, dtype)
         self._validated: list | None = None  # leaf shapes of the last fully checked run
         self._fast: Callable[[list], list] | None = None
 
@@ -56,11 +57,13 @@ class ForwardPlan:
         except AttributeError:  # a missing value: the interpreter will say which
             return None
 
-    def validated(self, values: list, scalar_steps: set[int]) -> None:
-        """Record a fully checked run: later runs with the same leaf shapes may skip the checks."""
+    def validated(self, values: list, scalar_steps: set[int],
+                  outputs: tuple[tuple[tuple[int, ...], np.dtype], ...]) -> None:
+        """Record a fully checked run: later runs with the same leaf shapes need only check that
+        each op's output has the shape and dtype it had here."""
         frozen = frozenset(scalar_steps)
-        if frozen != self.scalar_steps:
-            self.scalar_steps, self._fast = frozen, None
+        if frozen != self.scalar_steps or outputs != self.outputs:
+            self.scalar_steps, self.outputs, self._fast = frozen, outputs, None
         self._validated = self.leaf_shapes(values)
 
     def fast_for(self, values: list) -> Callable[[list], list] | None:
@@ -68,7 +71,7 @@ class ForwardPlan:
         if self._validated is None or self.leaf_shapes(values) != self._validated:
             return None
         if self._fast is None:
-            self._fast = fastpath.forward_runner(self.steps, self.scalar_steps)
+            self._fast = fastpath.forward_runner(self.steps, self.scalar_steps, self.outputs)
         return self._fast
 
 
@@ -186,6 +189,7 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
             except Exception:
                 pass  # the interpreter below re-runs every step and reports the problem exactly
     scalar_steps = set()
+    outputs = []
     for k, step in enumerate(forward.steps):
         args = [values[j] for j in step.inputs]
         if any(a is None for a in args):
@@ -195,19 +199,21 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
         except Exception as exc:
             raise rules.forward_failure(step.node, args, exc) from exc
         if type(out) is not np.ndarray:
-            out = np.asarray(out)
+            out = rules.as_result_array(step.node, "forward", out)
             scalar_steps.add(step.index)
+        rules.check_real(step.node, "forward", out, args)
         if step.op.shape is not None:
             rules.check_forward_shape(step.node, args, out)
         if check_finite and not np.isfinite(out).all():
             raise NonFiniteError(rules.non_finite_message(step.node, args, out))
         values[step.index] = out
+        outputs.append((out.shape, out.dtype))
         if on_step is not None:
             on_step("forward", step.node, out)
         if not retain:
             for j in forward.release[k]:
                 values[j] = None
-    forward.validated(values, scalar_steps)
+    forward.validated(values, scalar_steps, tuple(outputs))
     return values
 
 

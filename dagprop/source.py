@@ -124,7 +124,8 @@ class _Names:
         self._extra: dict[int, int] = {}
 
     def _claim(self, wanted: str) -> str:
-        base = re.sub(r"\W", "_", wanted) or "node"
+        # ASCII only: Python folds Unicode names (NFKC), so "fi" and "\ufb01" would be one variable
+        base = re.sub(r"[^0-9A-Za-z_]", "_", wanted) or "node"
         if base[0].isdigit() or keyword.iskeyword(base):
             base = "n_" + base
         name, k = base, 2

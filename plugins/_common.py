@@ -82,12 +82,16 @@ def swap_last(x: np.ndarray) -> np.ndarray:
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """``exp(x) / sum(exp(x))`` along ``axis``, computed after subtracting the max so it never overflows."""
+    if x.size == 0:  # nothing to normalise; an empty axis has no max to subtract
+        return np.zeros(x.shape)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """``x - log(sum(exp(x)))`` along ``axis``, stable for large and very negative ``x``."""
+    if x.size == 0:  # as in softmax
+        return np.zeros(x.shape)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 

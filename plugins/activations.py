@@ -1,9 +1,9 @@
 """Activations: relu, sigmoid, tanh (elementwise), softmax and log_softmax (along an axis).
 
 The elementwise ones are each a forward and a derivative (:meth:`dagprop.Op.elementwise`).
-softmax is a composite op: its ``decompose`` builds the textbook circuit
-``exp(x) / sum(exp(x))``, while its own forward subtracts the max first so that
-large inputs cannot overflow. Both give the same values and gradients.
+softmax is a composite op: its ``decompose`` builds the stable textbook circuit
+``exp(x - max(x)) / sum(exp(x - max(x)))``, which its own forward computes too, so
+that large inputs cannot overflow. Both give the same values and gradients.
 
 >>> import dagprop as dp
 >>> g = dp.Graph()
@@ -71,7 +71,13 @@ def _softmax_jacobian(x, *, out, axis=-1):
 
 
 def _softmax_decompose(x, *, axis=-1):
-    e = x.exp()
+    # softmax is shift-invariant, so subtracting each slice's max changes nothing but keeps
+    # exp at or below 1 (no overflow) with a 1 in every sum (no 0 to invert). The gradient
+    # through the max cancels (exactly, up to rounding): the circuit's gradients are the op's.
+    shifted = x
+    if x.shape is None or x.shape[axis] > 0:  # an empty axis has no max, and nothing to normalise
+        shifted = x - x.max(axis=axis, keepdims=True)
+    e = shifted.exp()
     return e * e.sum(axis=axis, keepdims=True).reciprocal()
 
 

@@ -47,12 +47,17 @@ def _pow_shape(x, y=None, *, exponent=None):
 
 
 def _pow_vjp(g, x, y=None, *, out, needs, exponent=None):
+    # torch's rules (pow_backward, pow_backward_self, pow_backward_exponent). Where the exponent
+    # is 0, x ** 0 is the constant 1 and the gradient of x is 0, not g * 0 * x ** -1 (NaN at x = 0).
+    # Where x is 0 and the exponent is >= 0, the exponent's gradient is 0, not out * log(0)
+    # (NaN, or -inf). The masked terms may divide by zero: errstate keeps that quiet.
     p = exponent if y is None else y
-    gx = unbroadcast(g * p * np.power(x, p - 1), x.shape) if needs[0] else None
-    if y is None:
-        return (gx,)
-    # only here, when the exponent needs a gradient, is log(x) evaluated
-    gy = unbroadcast(g * out * np.log(x), y.shape) if needs[1] else None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gx = unbroadcast(np.where(p == 0, 0.0, g * p * np.power(x, p - 1)), x.shape) if needs[0] else None
+        if y is None:
+            return (gx,)
+        # only here, when the exponent needs a gradient, is log(x) evaluated
+        gy = unbroadcast(g * np.where((x == 0) & (y >= 0), 0.0, out * np.log(x)), y.shape) if needs[1] else None
     return gx, gy
 
 

@@ -71,10 +71,15 @@ def _rows(logits):
 
 
 def _cross_entropy_forward(logits, target):
-    return -np.sum(target * log_softmax(logits, -1)) / _rows(logits)
+    rows = _rows(logits)
+    if rows == 0:  # the mean over no rows is NaN, as in numpy and torch, without numpy's RuntimeWarning
+        return np.asarray(np.nan)
+    return -np.sum(target * log_softmax(logits, -1)) / rows
 
 
 def _cross_entropy_vjp(g, logits, target, *, out, needs):
+    if logits.size == 0:  # empty inputs (no rows, or no classes) have empty gradients
+        return np.zeros(logits.shape), np.zeros(target.shape)
     scale = g / _rows(logits)
     # softmax times each row's total mass: (softmax - target) when the target rows sum to 1
     mass = target.sum(axis=-1, keepdims=True)

@@ -1,7 +1,9 @@
-"""Reductions: sum and mean over some axes (default all), optionally keeping them as size 1.
+"""Reductions: sum, mean, max and min over some axes (default all), optionally keeping them as size 1.
 
 The gradient of a sum copies the incoming gradient to every element that was
-added up; a mean also divides it by how many there were.
+added up; a mean also divides it by how many there were. The gradient of a max
+(or min) goes to the elements equal to it, split evenly among ties, as
+``torch.amax`` does.
 
 >>> import dagprop as dp
 >>> g = dp.Graph()
@@ -12,6 +14,14 @@ added up; a mean also divides it by how many there were.
 >>> m.value, x.grad
 (array([2., 5.]), array([[0.33333333, 0.33333333, 0.33333333],
        [0.33333333, 0.33333333, 0.33333333]]))
+
+>>> h = dp.Graph()
+>>> y = h.param("y", [[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]])
+>>> top = y.max(axis=1)
+>>> h.forward(); h.backward(top, seed=[1.0, 1.0])
+>>> top.value, y.grad
+(array([3., 2.]), array([[0. , 0.5, 0.5],
+       [1. , 0. , 0. ]]))
 """
 
 from __future__ import annotations
@@ -32,11 +42,17 @@ def _reduced_shape(x, *, axis=None, keepdims=False):
     return tuple(n for i, n in enumerate(x) if i not in axes)
 
 
+def _kept(reduced, x, axis, keepdims):
+    """A reduced array (an output or its gradient) with the reduced axes of ``x`` back as size 1."""
+    reduced = np.asarray(reduced)
+    if keepdims or axis is None:  # axis None: a 0-d result, which broadcasts as it is
+        return reduced
+    return reduced.reshape(_reduced_shape(x.shape, axis=axis, keepdims=True))
+
+
 def _spread(g, x, axis, keepdims, scale=1.0):
     """``scale * g``, the gradient of a reduced output, copied back over the axes that were reduced."""
-    g = np.asarray(g)
-    if not keepdims and axis is not None:
-        g = g.reshape(tuple(1 if i in check_axes(axis, x.ndim) else n for i, n in enumerate(x.shape)))
+    g = _kept(g, x, axis, keepdims)
     spread = np.empty(x.shape, dtype=g.dtype)
     spread[...] = g if scale == 1.0 else g * scale  # broadcasting assignment: one pass, in C
     return spread
@@ -56,11 +72,43 @@ def _sum_vjp(g, x, *, out, axis=None, keepdims=False):
 
 
 def _mean_forward(x, *, axis=None, keepdims=False):
-    return np.asarray(np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims) / _count(x, axis))
+    total = np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims)
+    count = _count(x, axis)
+    if count == 0:  # the mean of nothing is NaN, as in numpy and torch, without numpy's RuntimeWarning
+        return np.full(np.shape(total), np.nan)
+    return np.asarray(total / count)
 
 
 def _mean_vjp(g, x, *, out, axis=None, keepdims=False):
+    if x.size == 0:  # an empty x (which it is whenever nothing was averaged) has an empty gradient
+        return (np.zeros(x.shape),)
     return (_spread(g, x, axis, keepdims, 1.0 / _count(x, axis)),)
+
+
+def _max_forward(x, *, axis=None, keepdims=False):
+    return np.asarray(np.maximum.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+
+
+def _min_forward(x, *, axis=None, keepdims=False):
+    return np.asarray(np.minimum.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+
+
+def _extremum_shape(x, *, axis=None, keepdims=False):
+    empty = [i for i in check_axes(axis, len(x)) if x[i] == 0]
+    if empty:
+        raise ValueError(f"axis {empty[0]} has size 0 and an empty axis has no max or min (as in numpy and "
+                         f"torch); reduce over other axes, or use sum")
+    return _reduced_shape(x, axis=axis, keepdims=keepdims)
+
+
+def _extremum_vjp(g, x, *, out, axis=None, keepdims=False):
+    # torch's rule for amax and amin: the elements equal to the result share its gradient evenly.
+    # Written as torch writes it, (g / count) * hits, so a NaN or inf in g spreads as it does there.
+    hits = x == _kept(out, x, axis, keepdims)
+    count = hits.sum(axis=check_axes(axis, x.ndim), keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # count is 0 only where out is NaN: NaN, as in torch
+        share = _kept(g, x, axis, keepdims) / count
+        return (np.asarray(share * hits, dtype=np.float64),)
 
 
 def _as_axis(axis):
@@ -75,12 +123,23 @@ def _over_last_keeping(rng):
     return ((2, 3, 4),), {"axis": -1, "keepdims": True}
 
 
+def _over_columns(rng):
+    return ((4, 3),), {"axis": 0}
+
+
+_AXIS_DOC = "over axis (None: all axes; an int or a tuple), keepdims keeps them as size 1"
+
+
 @dp.hookimpl
 def dagprop_ops() -> list[Op]:
-    """This family's ops: sum and mean."""
+    """This family's ops: sum, mean, max and min."""
     return [
         Op("sum", forward=_sum_forward, vjp=_sum_vjp, shape=_reduced_shape, example=_over_rows,
-           doc="sum over axis (None: all axes; an int or a tuple), keepdims keeps them as size 1"),
+           doc=f"sum {_AXIS_DOC}"),
         Op("mean", forward=_mean_forward, vjp=_mean_vjp, shape=_reduced_shape, example=_over_last_keeping,
-           doc="mean over axis (None: all axes; an int or a tuple), keepdims keeps them as size 1"),
+           doc=f"mean {_AXIS_DOC}"),
+        Op("max", forward=_max_forward, vjp=_extremum_vjp, shape=_extremum_shape, example=_over_columns,
+           doc=f"largest element {_AXIS_DOC}; ties share the gradient evenly"),
+        Op("min", forward=_min_forward, vjp=_extremum_vjp, shape=_extremum_shape, example=_over_last_keeping,
+           doc=f"smallest element {_AXIS_DOC}; ties share the gradient evenly"),
     ]
