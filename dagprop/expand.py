@@ -124,7 +124,7 @@ def expanded(graph: Graph, ops: Iterable[str] | bool | None = None) -> ExpandedG
     >>> g.forward(); g.backward(L)
     >>> h = g.expanded(["softmax"])
     >>> h.expansions["alpha"].nodes
-    ('alpha.exp_1', 'alpha.sum_1', 'alpha.reciprocal_1', 'alpha')
+    ('alpha.max_1', 'alpha.sub_1', 'alpha.exp_1', 'alpha.sum_1', 'alpha.reciprocal_1', 'alpha')
     >>> bool(np.allclose(h["e"].grad, e.grad))
     True
     """

@@ -539,7 +539,7 @@ class Graph:
         >>> g.forward(); g.backward(L)
         >>> circuit = g.expanded(["softmax"])
         >>> [n.op for n in circuit if n.name.startswith("softmax_1")]
-        ['exp', 'sum', 'reciprocal', 'mul']
+        ['max', 'sub', 'exp', 'sum', 'reciprocal', 'mul']
         >>> bool(abs(circuit["e"].grad - e.grad).max() < 1e-12)
         True
         """

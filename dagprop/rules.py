@@ -62,6 +62,8 @@ def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
             raise OpError(f"jacobian of {where(node)} raised {type(exc).__name__}: {exc}") from exc
         expected = [out.shape + a.shape for a in args]
         return check_input_grads(node, args, results, needs, "jacobian", expected)
+    if out.size == 0:  # no output element, so no row to pull: the Jacobian is empty
+        return tuple(np.zeros(out.shape + a.shape) if need else None for a, need in zip(args, needs))
     columns: list[list[np.ndarray | None]] = [[] for _ in args]
     for seed in one_hot_seeds(out.shape):
         row = pull_vjp(node, seed, args, out, needs)

@@ -189,7 +189,7 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
             except Exception:
                 pass  # the interpreter below re-runs every step and reports the problem exactly
     scalar_steps = set()
-    outputs = []
+    signatures = []
     for k, step in enumerate(forward.steps):
         args = [values[j] for j in step.inputs]
         if any(a is None for a in args):
@@ -207,13 +207,13 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
         if check_finite and not np.isfinite(out).all():
             raise NonFiniteError(rules.non_finite_message(step.node, args, out))
         values[step.index] = out
-        outputs.append((out.shape, out.dtype))
+        signatures.append((out.shape, out.dtype))
         if on_step is not None:
             on_step("forward", step.node, out)
         if not retain:
             for j in forward.release[k]:
                 values[j] = None
-    forward.validated(values, scalar_steps, tuple(outputs))
+    forward.validated(values, scalar_steps, tuple(signatures))
     return values
 
 
