@@ -29,19 +29,24 @@ import numpy as np
 
 from .errors import CommandError, DagpropError
 from .graph import Graph, Node
+from .io import MAX_ELEMENTS
+from .player import MAX_NODES as MAX_PLAYED_NODES
 
-__all__ = ["main", "build_parser", "COMMANDS", "load_source", "find_loss", "require_loss"]
+__all__ = ["main", "build_parser", "COMMANDS", "load_source", "add_source", "find_loss", "require_loss"]
 
 
 # -- shared helpers -------------------------------------------------------------------------------
 
 
-def load_source(source: str | FilePath) -> tuple[Graph, Node | str | None]:
+def load_source(source: str | FilePath, *, max_elements: int | None = MAX_ELEMENTS
+                ) -> tuple[Graph, Node | str | None]:
     """The graph (and loss, if it says) from a saved ``.json`` graph or a Python file defining ``graph``.
 
-    A Python file is run as a script (it is the user's own code) and must define
-    ``graph``, a :class:`dagprop.Graph`; it may define ``loss``, a node or a node
-    name. A JSON file is only parsed, never run.
+    A Python file is run as a script, with the user's permissions (it is the user's
+    own code: only pass one you trust), and must define ``graph``, a
+    :class:`dagprop.Graph`; it may define ``loss``, a node or a node name. A JSON
+    file is only parsed, never run, and is bounded by ``max_elements`` as in
+    :func:`dagprop.load`.
 
     Examples
     --------
@@ -59,10 +64,12 @@ def load_source(source: str | FilePath) -> tuple[Graph, Node | str | None]:
     if not path.exists():
         raise CommandError(f"{str(path)!r} does not exist")
     if path.suffix.lower() == ".json":
-        return read(path)
+        return read(path, max_elements=max_elements)
     if path.suffix.lower() != ".py":
         raise CommandError(f"cannot read {str(path)!r}: SOURCE must be a saved graph (.json) or a Python file (.py) "
                            f"that defines `graph`")
+    if not path.is_file():
+        raise CommandError(f"cannot run {str(path)!r}: it is not a regular file")
     namespace = runpy.run_path(str(path), run_name="__dagprop_source__")
     graph = namespace.get("graph")
     if not isinstance(graph, Graph):
@@ -72,6 +79,43 @@ def load_source(source: str | FilePath) -> tuple[Graph, Node | str | None]:
     if loss is not None and not isinstance(loss, (Node, str)):
         raise CommandError(f"{str(path)!r}: `loss` must be a node or a node name, got a {type(loss).__name__}")
     return graph, loss
+
+
+# What SOURCE is, said once for every command that takes one, next to what running it means.
+SOURCE_HELP = ("a saved graph (.json), which is only parsed, never executed; or a Python file (.py) that defines "
+               "`graph` (and optionally `loss`), which is RUN as a script with your permissions: pass only a .py "
+               "you trust")
+SOURCE_NOTE = ("Careful: a .py SOURCE is executed (it is meant to be your own code that builds the graph), so never "
+               "pass one you do not trust; a .json SOURCE is never executed, only parsed and checked, and files "
+               "larger than --max-elements allows are refused.")
+
+
+def add_source(parser: argparse.ArgumentParser) -> None:
+    """Add the SOURCE argument and ``--max-elements`` to a command that reads a graph.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_source(parser)
+    >>> args = parser.parse_args(["g.json", "--max-elements", "5000000"])
+    >>> args.source, args.max_elements
+    ('g.json', 5000000)
+    """
+    parser.epilog = SOURCE_NOTE if not parser.epilog else f"{parser.epilog} {SOURCE_NOTE}"
+    parser.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
+    parser.add_argument("--max-elements", type=_positive_int, default=MAX_ELEMENTS, metavar="N",
+                        help=f"for a .json SOURCE: refuse a file any of whose arrays, or whose nodes together, hold "
+                             f"more than N numbers (default {MAX_ELEMENTS:,}); raise it for a large file you trust")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
+    return number
 
 
 def find_loss(graph: Graph, given: Node | str | None = None) -> Node | None:
@@ -181,8 +225,7 @@ def render_command(subparsers: Any) -> None:
     parser = _subparser(subparsers, "render", "draw a graph with its values and gradients",
                         "Run a graph forward and backward and draw it: values on nodes, gradients in red on "
                         "nodes and on the edges they flowed back along.")
-    parser.add_argument("source", metavar="SOURCE",
-                        help="a saved graph (.json) or a Python file that defines `graph` (and optionally `loss`)")
+    add_source(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="the file to write; its suffix sets the format (.svg .png .pdf .dot)")
     parser.add_argument("--format", help="output format, overriding the suffix (svg, png, pdf, dot, ...)")
@@ -211,7 +254,7 @@ def _split(text: str | None) -> list[str]:
 def _run_render(args: argparse.Namespace) -> int:
     from .drawing import render
 
-    graph, file_loss = load_source(args.source)
+    graph, file_loss = load_source(args.source, max_elements=args.max_elements)
     loss = find_loss(graph, args.loss or file_loss)
     graph.zero_grad()
     graph.forward()
@@ -345,8 +388,7 @@ def animate_command(subparsers: Any) -> None:
                         "(works offline) that plays it step by step: play/pause, step back and forward, a "
                         "slider and the arrow keys; each frame highlights the current node or edge and shows "
                         "running sums where gradients add up.")
-    parser.add_argument("source", metavar="SOURCE",
-                        help="a saved graph (.json) or a Python file that defines `graph` (and optionally `loss`)")
+    add_source(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the HTML file to write")
     parser.add_argument("--loss", metavar="NAME",
                         help="the node to differentiate (default: the file's loss, or the only scalar output)")
@@ -359,6 +401,9 @@ def animate_command(subparsers: Any) -> None:
     parser.add_argument("--precision", type=int, default=4, help="significant digits (default 4)")
     parser.add_argument("--rankdir", choices=("LR", "RL", "TB", "BT"), default="LR",
                         help="direction of the forward flow (default LR)")
+    parser.add_argument("--max-nodes", type=_positive_int, default=MAX_PLAYED_NODES, metavar="N",
+                        help=f"above this many nodes (elements with --level element) play a smaller view: the tensor "
+                             f"level, chains summarised, or bands of depth (default {MAX_PLAYED_NODES})")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds Graphviz may take per frame (default 60)")
     parser.set_defaults(run=_run_animate)
 
@@ -366,12 +411,12 @@ def animate_command(subparsers: Any) -> None:
 def _run_animate(args: argparse.Namespace) -> int:
     from .player import animate
 
-    graph, file_loss = load_source(args.source)
+    graph, file_loss = load_source(args.source, max_elements=args.max_elements)
     if args.expand:
         graph = graph.expanded(_expand_option(args.expand))
     loss = require_loss(graph, args.loss or file_loss)
     written = animate(graph, loss, args.output, level=args.level, title=args.title, interval=args.interval,
-                      precision=args.precision, rankdir=args.rankdir, timeout=args.timeout)
+                      precision=args.precision, rankdir=args.rankdir, timeout=args.timeout, max_nodes=args.max_nodes)
     print(f"wrote {written} (a step-by-step run through {loss.name}; open it in a browser)")
     return 0
 
@@ -384,8 +429,7 @@ def code_command(subparsers: Any) -> None:
                         "Write a graph's forward pass and, for its loss, its backward pass out as plain Python, one "
                         "line per op: the hand-written backprop functions of a textbook, produced from the graph. "
                         "The source runs on its own against the same ops (see dagprop.codegen).")
-    parser.add_argument("source", metavar="SOURCE",
-                        help="a saved graph (.json) or a Python file that defines `graph` (and optionally `loss`)")
+    add_source(parser)
     parser.add_argument("--loss", metavar="NAME",
                         help="the node to differentiate (default: the file's loss, or the only scalar output)")
     parser.add_argument("--forward-only", action="store_true", help="write the forward pass only")
@@ -395,7 +439,7 @@ def code_command(subparsers: Any) -> None:
 def _run_code(args: argparse.Namespace) -> int:
     from .source import codegen
 
-    graph, file_loss = load_source(args.source)
+    graph, file_loss = load_source(args.source, max_elements=args.max_elements)
     loss = None if args.forward_only else require_loss(graph, args.loss or file_loss, ", or --forward-only")
     print(codegen(graph, loss), end="")
     return 0

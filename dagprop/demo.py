@@ -107,8 +107,9 @@ def run(output: str | FilePath = "dagprop-demo", *, formats: tuple[str, ...] = (
 
     Writes ``attention.json`` (the graph with its values and gradients), then for
     each format ``attention.<fmt>`` (softmax as one box) and
-    ``attention_softmax_circuit.<fmt>`` (softmax opened into exp, sum, 1/x and a
-    product). Prints the key numbers and what it wrote.
+    ``attention_softmax_circuit.<fmt>`` (softmax opened into its circuit: max,
+    subtract, exp, sum, 1/x and a product). Prints the key numbers, the gradient e
+    receives through the max (zero up to rounding), and what it wrote.
 
     Parameters
     ----------
@@ -142,6 +143,8 @@ def run(output: str | FilePath = "dagprop-demo", *, formats: tuple[str, ...] = (
     g.backward(loss)
     circuit = expanded(g, ["softmax"])
     boundary = max(float(np.max(np.abs(circuit[n.name].grad - n.grad))) for n in g if n.grad is not None)
+    max_node = next(name for name in circuit.expansions["alpha"].nodes if circuit[name].op == "max")
+    through_max = circuit.edge_grad("e", max_node)
 
     out = FilePath(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +152,7 @@ def run(output: str | FilePath = "dagprop-demo", *, formats: tuple[str, ...] = (
     pictures = [
         ("attention", (), "Attention from the notes: softmax as one box"),
         ("attention_softmax_circuit", ("softmax",),
-         "The same graph with softmax opened into its circuit: exp, sum, 1/x, product"),
+         "The same graph with softmax opened into its circuit: max, subtract, exp, sum, 1/x, product"),
     ]
     descriptions = {"attention.json": "the graph with its values and gradients (dagprop.load reads it)"}
     for stem, expand, title in pictures:
@@ -158,7 +161,7 @@ def run(output: str | FilePath = "dagprop-demo", *, formats: tuple[str, ...] = (
             render(g, path, expand=expand, title=title, rankdir="TB")
             written.append(path)
             descriptions[path.name] = ("softmax as one box" if not expand
-                                       else "softmax opened: the two branches meeting at exp add up")
+                                       else "softmax opened: the branches meeting at exp (and at e) add up")
 
     run = g.run
     echo("dagprop demo: one attention step with the Q, K, V numbers of the notes")
@@ -170,6 +173,9 @@ def run(output: str | FilePath = "dagprop-demo", *, formats: tuple[str, ...] = (
     for name in ("Q", "K", "V", "b"):
         echo(_line(f"dL/d{name:<22}", run.grad(name)))
     echo(f"  softmax as its circuit gives the same gradients: largest difference {boundary:.2g}")
+    rounded = "  ".join(f"{x:.2g}" for x in np.asarray(through_max, dtype=float).ravel())
+    echo(f"  {'dL/de through the max node':<26} = [[{rounded}]]  (zero up to rounding: softmax does not")
+    echo(f"  {'':<26}   change when every score moves by the same amount)")
     echo(f"wrote to {out}/:")
     for path in written:
         echo(f"  {path.name:<32} {descriptions[path.name]}")

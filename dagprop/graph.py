@@ -15,6 +15,7 @@ from . import rules, scheduler
 from .errors import BackwardError, GraphError, NodeLookupError, NonFiniteError, UnknownOpError
 from .registry import Registry, default_registry
 from .node import Node
+from .paths.elements import MAX_SIZE
 from .run import Run, as_array, as_seed
 
 if TYPE_CHECKING:
@@ -547,10 +548,11 @@ class Graph:
 
         return expanded(self, ops)
 
-    def element_graph(self) -> nx.DiGraph:
+    def element_graph(self, *, max_size: int | None = MAX_SIZE) -> nx.DiGraph:
         """The graph of single elements (neurons), edges weighted by local partial derivatives.
 
-        Needs a forward pass. See :func:`dagprop.paths.element_graph` for the attributes.
+        Needs a forward pass. See :func:`dagprop.paths.element_graph` for the attributes and
+        for ``max_size``, the guard against element graphs too large to build.
 
         Examples
         --------
@@ -562,9 +564,10 @@ class Graph:
         """
         from .paths import element_graph
 
-        return element_graph(self._run)
+        return element_graph(self._run, max_size=max_size)
 
-    def paths(self, src: Node | str, dst: Node | str, index: Any = None, *, limit: int = 10_000) -> list:
+    def paths(self, src: Node | str, dst: Node | str, index: Any = None, *, limit: int = 10_000,
+              max_size: int | None = MAX_SIZE) -> list:
         """Every path from src to dst with the gradient it carries alone; see :func:`dagprop.paths.paths`.
 
         Examples
@@ -577,9 +580,10 @@ class Graph:
         """
         from .paths import paths
 
-        return paths(self, src, dst, index, limit=limit)
+        return paths(self, src, dst, index, limit=limit, max_size=max_size)
 
-    def count_paths(self, src: Node | str, dst: Node | str, index: Any = None) -> int:
+    def count_paths(self, src: Node | str, dst: Node | str, index: Any = None, *,
+                    max_size: int | None = MAX_SIZE) -> int:
         """The exact number of paths from src to dst, without listing them; see :func:`dagprop.paths.count_paths`.
 
         Examples
@@ -593,9 +597,10 @@ class Graph:
         """
         from .paths import count_paths
 
-        return count_paths(self, src, dst, index)
+        return count_paths(self, src, dst, index, max_size=max_size)
 
-    def top_paths(self, src: Node | str, dst: Node | str, k: int, index: Any = None) -> list:
+    def top_paths(self, src: Node | str, dst: Node | str, k: int, index: Any = None, *,
+                  max_size: int | None = MAX_SIZE, max_steps: int | None = None) -> list:
         """The k paths from src to dst with the largest contributions; see :func:`dagprop.paths.top_paths`.
 
         Examples
@@ -608,7 +613,7 @@ class Graph:
         """
         from .paths import top_paths
 
-        return top_paths(self, src, dst, k, index)
+        return top_paths(self, src, dst, k, index, max_size=max_size, max_steps=max_steps)
 
     # -- helpers shared by the engine ---------------------------------------------
 

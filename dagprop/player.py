@@ -1,18 +1,21 @@
 """The player: one self-contained HTML file that plays the steps of :func:`dagprop.simulate`
 as diagrams drawn by :mod:`dagprop.drawing`.
 
-Each frame is an inline SVG of the diagram with what is known at that point (values
+Each frame is an SVG of the diagram with what is known at that point (values
 computed so far, gradients received so far, running sums where a node has received
-several contributions) and the current node or edge highlighted. The player needs
-no network: no external scripts, styles or fonts.
+several contributions) and the current node or edge highlighted. Consecutive frames
+differ in a few nodes and edges, so the page stores each distinct piece of SVG (a
+node, an edge, a cluster) once, and each frame as the list of its pieces, put
+together when the frame is shown: the file grows with the run, not with the run
+times the graph. The player needs no network: no external scripts, styles or fonts.
 """
 
 from __future__ import annotations
 
 import functools
-
 import json
 import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
@@ -22,22 +25,22 @@ import numpy as np
 
 from . import rules
 from .drawing import quoting, to_dot
+from .drawing.diagram import folded_dot
 from .drawing.dot import pipe
 from .drawing.labels import format_number
 from .drawing.style import PALETTE
-from .errors import GraphError
+from .errors import GraphError, LargeGraphWarning, RenderError
 from .paths import element_graph
 from .run import Run
 from .simulation import Step, simulate
 
 if TYPE_CHECKING:
-    import networkx as nx
-
     from .graph import Graph, Node
 
 __all__ = ["Frame", "frames", "animate"]
 
 LEVELS = ("tensor", "element")
+MAX_NODES = 100
 
 
 @dataclass
@@ -116,8 +119,8 @@ def frames(graph: Graph, loss: Node | str, level: str = "tensor", *, feeds: Mapp
 
 
 def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] | None, seed: Any,
-           precision: int) -> tuple[list[Frame], Graph | nx.DiGraph]:
-    """The frames, and the graph to draw them on (the element graph at the run's values, or ``graph``)."""
+           precision: int) -> tuple[list[Frame], Run, set[int]]:
+    """The frames, the finished run, and the indices of the nodes the loss depends on."""
     if level not in LEVELS:
         raise GraphError(f"level must be 'tensor' or 'element', got {level!r}")
     loss_node = graph.node(loss)
@@ -170,9 +173,7 @@ def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] 
                             [source, (source, consumer, slot)], f"{consumer}->{source}[{slot}]", step))
     result.append(Frame("done", "Done: every gradient is known" if backward_started else "Done", "",
                         known.copy(), [], ""))
-    if level == "element":
-        return result, element_graph(finished, [n for n in graph if n.index in wanted])
-    return result, graph
+    return result, finished, set(wanted)
 
 
 def _nested_text(array: np.ndarray, precision: int) -> str:
@@ -192,15 +193,25 @@ def _brief(x: Any, precision: int) -> str:
 
 def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "tensor", *,
             feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
-            interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0) -> FilePath:
+            interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
+            max_nodes: int | None = MAX_NODES) -> FilePath:
     """Write one self-contained HTML file that plays the forward and backward run step by step.
 
-    The file works offline: every frame is an inline SVG diagram, and the player
+    The file works offline: every frame is an SVG diagram, and the player
     (play/pause, step back and forward, a slider, the arrow keys, space, Home and
     End) is a short inline script. Each frame shows what is known so far, with the
     current node or edge highlighted; when a node receives its second and later
     contributions, the diagram and the caption show the running sum. The graph's
     own values and gradients are left unchanged (see :func:`dagprop.simulate`).
+
+    Every frame is drawn by Graphviz, and a run has about two frames per node, so a
+    large graph is guarded like :func:`dagprop.render`: above ``max_nodes`` drawn
+    nodes a :class:`~dagprop.errors.LargeGraphWarning` is given and a smaller view
+    is played (at the element level, the tensor level; at the tensor level, chains
+    of single-input ops summarised, or bands of depth counted). The file stores
+    each distinct piece of each frame's picture once, so it grows with the number
+    of steps, not with steps times nodes: a 300-node chain makes a file of a few
+    hundred kilobytes.
 
     Parameters
     ----------
@@ -223,6 +234,9 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
         Direction of the forward flow in the diagrams.
     timeout : float
         Seconds Graphviz may take per frame.
+    max_nodes : int or None
+        Above this many nodes (elements at the element level) play a smaller view,
+        with a warning (default 100). None plays everything, however slow.
 
     Returns
     -------
@@ -233,6 +247,11 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
     ------
     RenderError
         When Graphviz's dot is missing or fails.
+
+    Warns
+    -----
+    LargeGraphWarning
+        When more than ``max_nodes`` nodes would be drawn.
 
     Examples
     --------
@@ -245,11 +264,40 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
     >>> html = out.read_text()
     >>> html.count('class="frame"'), "<script src" in html
     (9, False)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = dp.animate(g, L, out, max_nodes=2)  # 3 nodes: played as an overview
+    >>> str(caught[0].message)[:60]
+    'the graph has 3 nodes, more than max_nodes=2: playing an ove'
     """
-    every, view_graph = _build(graph, loss, level, feeds, seed, precision)
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
+        raise RenderError(f"max_nodes= must be a positive int or None, got {max_nodes!r}")
+    every, finished, wanted = _build(graph, loss, level, feeds, seed, precision)
     loss_name = graph.node(loss).name
-    sources = [to_dot(view_graph, run=frame.run, highlight=frame.highlight, level=level, precision=precision,
-                      rankdir=rankdir, legend=False, max_nodes=None) for frame in every]
+    if level == "element":
+        elements = sum(int(np.size(finished.values[i])) for i in wanted)
+        if max_nodes is not None and elements > max_nodes:
+            warnings.warn(f"the element graph has {elements} elements, more than max_nodes={max_nodes}: playing the "
+                          f"tensor level instead; pass max_nodes=None to play every element (Graphviz draws them "
+                          f"all in every frame)", LargeGraphWarning, stacklevel=2)
+            level = "tensor"
+    if level == "element":
+        view = element_graph(finished, [n for n in graph if n.index in wanted])
+        sources = [to_dot(view, run=frame.run, highlight=_as_nodes(graph, frame.highlight), level=level,
+                          precision=precision, rankdir=rankdir, legend=False, max_nodes=None) for frame in every]
+    elif max_nodes is not None and len(graph) > max_nodes:
+        sources, folded = [], ""
+        for frame in every:
+            source, folded = folded_dot(graph, run=frame.run, highlight=frame.highlight, max_nodes=max_nodes,
+                                        precision=precision, rankdir=rankdir, legend=False)
+            sources.append(source)
+        warnings.warn(f"the graph has {len(graph)} nodes, more than max_nodes={max_nodes}: playing {folded}; pass "
+                      f"max_nodes=None to play everything (Graphviz draws every node in every frame)",
+                      LargeGraphWarning, stacklevel=2)
+    else:
+        sources = [to_dot(graph, run=frame.run, highlight=frame.highlight, level=level, precision=precision,
+                          rankdir=rankdir, legend=False, max_nodes=None) for frame in every]
     # Lay out once, with the last frame's labels (it knows the most, so they are the
     # largest), and draw every frame at those positions: nothing moves between steps.
     layout = json.loads(pipe(sources[-1], "json", timeout=timeout))
@@ -258,13 +306,20 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
         return pipe(_pinned(source, layout), "svg", timeout=timeout).decode("utf-8")
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        pictures = list(pool.map(draw, sources))
+        pictures = list(pool.map(draw, dict.fromkeys(sources)))  # each distinct picture once
+    drawn = dict(zip(dict.fromkeys(sources), pictures))
     heading = title if title is not None else f"dagprop: forward and backward through {loss_name}"
-    page = _page(heading, level, every, pictures, interval)
+    page = _page(heading, level, every, [drawn[source] for source in sources], interval)
     target = FilePath(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")
     return target
+
+
+def _as_nodes(graph: Graph, highlight: list) -> list:
+    """Node names as nodes (edges as pairs of nodes): at the element level a name could also be an element's."""
+    return [(graph[item[0]], graph[item[1]], *item[2:]) if isinstance(item, tuple) else graph[item]
+            for item in highlight]
 
 
 # -- one layout for every frame ------------------------------------------------------------
@@ -331,17 +386,21 @@ def _pinned(source: str, layout: Mapping[str, Any]) -> str:
 
 _SVG_PREAMBLE = re.compile(r"^.*?(?=<svg\b)", re.S)
 _SVG_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_SVG_ID = re.compile(r'\bid="([^"]*)"')
-_SVG_REFERENCE = re.compile(r'(url\(#|href="#)')
+# where each node, edge and cluster of Graphviz's SVG starts: the pieces frames share
+_SVG_PIECE = re.compile(r'(?=<g id="(?:node|edge|clust)\d+" class=")')
 
 
-def _inline_svg(svg: str, prefix: str) -> str:
-    """Graphviz's SVG made fit to sit inside HTML next to other frames: no XML preamble or
-    comments, and ids made unique per frame."""
-    svg = _SVG_PREAMBLE.sub("", svg, count=1)
-    svg = _SVG_COMMENT.sub("", svg)
-    svg = _SVG_ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
-    return _SVG_REFERENCE.sub(lambda m: m.group(1) + prefix, svg).strip()
+def _pieces(svg: str) -> list[str]:
+    """Graphviz's SVG made fit to sit inside HTML (no XML preamble or comments), cut into the
+    pieces of text (the header, then one per node, edge and cluster) it is the concatenation of."""
+    svg = _SVG_COMMENT.sub("", _SVG_PREAMBLE.sub("", svg, count=1)).strip()
+    return [piece for piece in _SVG_PIECE.split(svg) if piece]
+
+
+def _script_json(data: Any) -> str:
+    """``data`` as JSON that can sit inside a <script> element: no '<', '>' or '&' appear literally."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 _STYLE = """
@@ -383,11 +442,17 @@ _SCRIPT = """
   var interval = Number(document.body.getAttribute("data-interval")) || 1000;
   var accent = document.body.getAttribute("data-highlight");
   var fit = document.getElementById("fit");
+  var pictures = JSON.parse(document.getElementById("pictures").textContent);
   var current = 0, timer = null;
 
+  function draw(i) {
+    return pictures.frames[i].map(function (k) { return pictures.pieces[k]; }).join("");
+  }
   function show(i) {
     i = Math.max(0, Math.min(frames.length - 1, i));
+    if (i !== current) { frames[current].querySelector(".diagram").innerHTML = ""; }
     frames[current].hidden = true;
+    frames[i].querySelector(".diagram").innerHTML = draw(i);
     frames[i].hidden = false;
     current = i;
     slider.value = String(i);
@@ -444,16 +509,19 @@ _SCRIPT = """
 
 
 def _page(heading: str, level: str, every: list[Frame], pictures: list[str], interval: float) -> str:
-    esc = quoting.html
+    esc = quoting.html_page
+    pieces: dict[str, int] = {}  # each distinct piece of text, numbered in order of first use
+    drawn = [[pieces.setdefault(piece, len(pieces)) for piece in _pieces(svg)] for svg in pictures]
     sections = []
-    for k, (frame, svg) in enumerate(zip(every, pictures)):
-        phase = f'<span class="phase {frame.phase}">{esc(frame.phase)}</span>'
+    for k, frame in enumerate(every):
+        phase = f'<span class="phase {esc(frame.phase)}">{esc(frame.phase)}</span>'
         sections.append(
             f'<section class="frame" id="frame-{k}" data-phase="{esc(frame.phase)}" data-current="{esc(frame.current)}"'
             f' data-detail="{esc(frame.detail)}"{"" if k == 0 else " hidden"}>'
             f'<template class="caption-source">{phase}{esc(frame.caption)}</template>'
-            f'<div class="diagram">{_inline_svg(svg, f"f{k}-")}</div></section>'
+            f'<div class="diagram">{"".join(_pieces(pictures[0])) if k == 0 else ""}</div></section>'
         )
+    data = _script_json({"pieces": list(pieces), "frames": drawn})
     count = len(every)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -485,6 +553,7 @@ highlighted: the current step.</p>
 <main>
 {chr(10).join(sections)}
 </main>
+<script type="application/json" id="pictures">{data}</script>
 <script>{_SCRIPT}</script>
 </body>
 </html>

@@ -73,11 +73,11 @@ def _softmax_jacobian(x, *, out, axis=-1):
 def _softmax_decompose(x, *, axis=-1):
     # softmax is shift-invariant, so subtracting each slice's max changes nothing but keeps
     # exp at or below 1 (no overflow) with a 1 in every sum (no 0 to invert). The gradient
-    # through the max cancels (exactly, up to rounding): the circuit's gradients are the op's.
-    shifted = x
-    if x.shape is None or x.shape[axis] > 0:  # an empty axis has no max, and nothing to normalise
-        shifted = x - x.max(axis=axis, keepdims=True)
-    e = shifted.exp()
+    # through the max cancels (exactly in exact arithmetic; here up to rounding), so the
+    # circuit's gradients are the op's.
+    if x.shape is not None and x.shape[axis] == 0:
+        return x  # an empty axis: nothing to normalise (and no max), so no circuit; the op stays a box
+    e = (x - x.max(axis=axis, keepdims=True)).exp()
     return e * e.sum(axis=axis, keepdims=True).reciprocal()
 
 

@@ -308,3 +308,23 @@ def test_the_animate_command_writes_a_playable_file(open_page, tmp_path, capsys)
     assert "no node named 'nope'" in capsys.readouterr().err
     assert main(["animate", str(tmp_path / "mlp.json"), "-o", str(tmp_path / "circuit.html"), "--expand", "softmax"]) == 0
     assert "yhat.exp_1" in (tmp_path / "circuit.html").read_text()
+
+
+def test_a_large_chain_plays_folded_with_the_summary_highlighted(open_page, tmp_path):
+    g = dp.Graph()
+    h = g.param("x", 0.5)
+    for _ in range(298):
+        h = h.tanh()
+    loss = g.op("sum", h, name="L")
+    with pytest.warns(dp.errors.LargeGraphWarning, match="playing a collapsed view"):
+        path = dp.animate(g, loss, tmp_path / "chain.html")
+    page = open_page(path)
+    page.page.keyboard.press("ArrowRight")  # forward tanh_1, inside the summarised chain
+    assert page.frame() == 1 and page.highlighted() and "tanh_1 = tanh(x)" in page.caption()
+    assert "ops summarised" in page.page.inner_text("section.frame:not([hidden])")
+    page.page.keyboard.press("End")
+    page.page.keyboard.press("ArrowLeft")
+    assert page.frame() == 2 * 299 + 1 and "tanh_1 sends" in page.caption() and page.highlighted()
+    # only the frame shown holds a picture: the others are drawn from the shared pieces when shown
+    assert page.page.eval_on_selector_all("section.frame svg", "els => els.length") == 1
+    assert page.errors == [] and page.requests == []

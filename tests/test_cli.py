@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+from pathlib import Path
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
@@ -85,10 +85,11 @@ class TestCommand:
         assert result.returncode == 0 and result.stdout.startswith("dagprop ")
 
     def test_console_script_is_installed(self):
-        script = shutil.which("dagprop")
-        if script is None and not ci():
+        # beside the interpreter running the tests: .venv/bin/dagprop after scripts/setup.sh
+        script = Path(sys.executable).with_name("dagprop")
+        if not script.exists() and not ci():
             pytest.skip("the package is not installed with its console script")
-        assert subprocess.run([script, "--help"], capture_output=True, timeout=120).returncode == 0
+        assert subprocess.run([str(script), "--help"], capture_output=True, timeout=120).returncode == 0
 
     def test_commands_are_self_contained_functions(self):
         names = set(build_parser()._subparsers._group_actions[0].choices)
@@ -409,3 +410,57 @@ class TestCode:
         assert result.returncode == 0 and "def backward" not in result.stdout
         result = dagprop_command("code", str(path), "--loss", "b")
         assert result.returncode == 0 and "ops['mean'].vjp(" in result.stdout
+
+
+# -- untrusted sources ------------------------------------------------------------------------------
+
+
+class TestSources:
+    @pytest.mark.parametrize("name", ["render", "animate", "code"])
+    def test_help_says_a_python_source_runs_and_a_json_one_never_does(self, name, capsys):
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "a Python file (.py)" in text and "which is RUN as a script with your permissions" in text
+        assert "a saved graph (.json), which is only parsed, never executed" in text
+        assert "Careful: a .py SOURCE is executed" in text and "a .json SOURCE is never executed" in text
+        assert "--max-elements N" in text and "default 1,000,000" in text
+
+    def test_a_small_file_asking_for_a_huge_node_is_refused_and_the_flag_raises_the_limit(self, tmp_path, capsys):
+        g = dp.Graph()
+        g.op("sum", g.op("broadcast_to", g.param("x", 1.0), shape=(3, 3), name="big"), name="L")
+        path = dp.save(g, tmp_path / "g.json", loss="L")
+        path.write_text(path.read_text().replace('"$tuple": [\n       3,\n       3\n      ]',
+                                                 '"$tuple": [\n       16000,\n       16000\n      ]'))
+        assert "16000" in path.read_text() and path.stat().st_size < 3000
+        for command in (["render", str(path), "-o", str(tmp_path / "g.dot")], ["code", str(path)]):
+            assert main(command) == 1
+            error = capsys.readouterr().err
+            assert "node 'big' brings the graph's nodes to 256,000,001 elements (broadcast_to of its inputs has " \
+                "shape (16000, 16000), 256,000,000 elements), more than max_elements=1,000,000" in error
+            assert "--max-elements" in error
+        assert main(["code", str(path), "--max-elements", "300_000_000", "--forward-only"]) == 0
+        assert "broadcast_to" in capsys.readouterr().out
+        assert main(["render", str(path), "-o", str(tmp_path / "g.dot"), "--max-elements", "7"]) == 1
+        assert "more than max_elements=7" in capsys.readouterr().err
+
+    def test_bad_max_elements_is_a_usage_error(self, saved_graph):
+        result = dagprop_command("code", str(saved_graph), "--max-elements", "0")
+        assert result.returncode == 2 and "'0' is not positive" in result.stderr
+
+    def test_a_fifo_source_is_refused(self, tmp_path):
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        for name in ("pipe.json", "pipe.py"):
+            os.mkfifo(tmp_path / name)
+            result = dagprop_command("code", str(tmp_path / name))  # would block forever if it opened the FIFO
+            one_line_error(result, "not a regular file")
+
+
+@needs_dot
+def test_animate_takes_max_nodes(saved_graph, tmp_path):
+    result = dagprop_command("animate", str(saved_graph), "-o", str(tmp_path / "run.html"), "--max-nodes", "2")
+    assert result.returncode == 0 and (tmp_path / "run.html").exists()
+    assert "LargeGraphWarning" in result.stderr and "more than max_nodes=2" in result.stderr
+    result = dagprop_command("animate", str(saved_graph), "-o", str(tmp_path / "run.html"))
+    assert result.returncode == 0 and "LargeGraphWarning" not in result.stderr

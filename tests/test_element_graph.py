@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import dagprop as dp
-from dagprop.paths import element_name
+from dagprop import rules
+from dagprop.paths import element_graph, element_name
 
 import notes_mlp
 
@@ -161,3 +163,89 @@ def test_expanded_softmax_gives_finer_paths_with_the_same_sum():
     via_denominator = ["yhat.sum_1[0]" in p.nodes for p in through_a2]
     assert any(via_denominator) and not all(via_denominator)
     assert sum(p.contribution for p in through_a2) == pytest.approx(n["a2"].grad[0], rel=1e-9)
+
+
+# -- element identity: names never collide ----------------------------------------------------------
+
+
+def test_a_node_named_like_an_element_stays_apart_from_that_element():
+    g = dp.Graph()
+    W = g.param("W", [1.0, 2.0])
+    w0 = g.param("W[0]", 5.0)  # a 0-d node whose name is element 0 of W's name
+    w0_vector = g.param("W[0][1]", [3.0])  # and a 1-d node named like element 1 of node "W[0]"
+    loss = g.op("sum", g.op("add", g.op("mul", W, w0, name="m"), w0_vector, name="y"), name="L")
+    g.forward()
+    g.backward(loss)
+    eg = g.element_graph()
+    assert eg.number_of_nodes() == 2 + 1 + 1 + 2 + 2 + 1
+    assert {(eg.nodes[e]["tensor"], eg.nodes[e]["index"]) for e in eg} == {
+        ("W", (0,)), ("W", (1,)), ("W[0]", ()), ("W[0][1]", (0,)), ("m", (0,)), ("m", (1,)), ("y", (0,)), ("y", (1,)),
+        ("L", ())}
+    assert eg.nodes["W[0]"]["tensor"] == "W" and eg.nodes["W[0][]"]["tensor"] == "W[0]"
+    assert eg.nodes["W[0][1][0]"]["tensor"] == "W[0][1]"
+    # the paths from each keep their own numbers: d L / d W[0] (the element) is w0 = 5, d L / d w0 is 1 + 2
+    assert [p.nodes for p in g.paths(W, loss, index=(0,))] == [("W[0]", "m[0]", "y[0]", "L")]
+    assert g.paths(W, loss, index=(0,))[0].contribution == 5.0
+    assert sum(p.contribution for p in g.paths(w0, loss, index=())) == 3.0
+    assert {p.nodes[0] for p in g.paths(w0, loss, index=())} == {"W[0][]"}
+
+
+names = st.text(min_size=1, max_size=6, alphabet=st.sampled_from("W[]0,1 x"))
+shapes = st.sampled_from([(), (1,), (2,), (2, 1), (1, 2)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(names, shapes), min_size=1, max_size=6, unique_by=lambda pair: pair[0]))
+def test_element_identities_are_unique_for_any_node_names(nodes):
+    g = dp.Graph()
+    leaves = [g.param(name, np.ones(shape)) for name, shape in nodes]
+    g.op("stack", *[g.op("sum", leaf) for leaf in leaves], name="all sums")
+    g.forward()
+    eg = g.element_graph()
+    expected = {(node.name, index) for node in g for index in np.ndindex(node.shape)}
+    assert eg.number_of_nodes() == len(expected)  # no two elements share a key
+    assert {(eg.nodes[e]["tensor"], eg.nodes[e]["index"]) for e in eg} == expected
+    for element in eg:
+        identity = (eg.nodes[element]["tensor"], eg.nodes[element]["index"])
+        assert dp.paths.split_element_name(element) == identity
+        assert element_name(*identity) == element
+
+
+@given(st.text(min_size=1), st.lists(st.integers(0, 10 ** 6), max_size=4))
+def test_element_names_read_back_for_any_text(name, index):
+    assert dp.paths.split_element_name(element_name(name, tuple(index))) == (name, tuple(index))
+
+
+# -- the size guard -----------------------------------------------------------------------------------
+
+
+def test_a_large_layer_is_refused_before_its_jacobian_is_built(monkeypatch):
+    g = dp.Graph()
+    W = g.param("W", np.zeros((512, 512)))
+    y = g.op("matmul", W, g.input("x", np.ones(512)), name="y")
+    g.forward()
+    built = []
+    monkeypatch.setattr(rules, "local_jacobians", lambda *args, **kwargs: built.append(args) or 1 / 0)
+    with pytest.raises(dp.GraphError) as info:
+        g.element_graph()
+    message = str(info.value)
+    assert message.startswith("the local Jacobian of op node 'y' (matmul, output (512,), inputs 'W' (512, 512), "
+                              "'x' (512,)) would have 134,479,872 entries, more than max_size=1,000,000")
+    assert "pass a larger max_size= to dagprop.paths.element_graph" in message
+    assert built == []
+    with pytest.raises(dp.GraphError, match=r"would have 263,168 elements \(largest nodes: 'W' \(512, 512\), "
+                                            r"'x' \(512,\), 'y' \(512,\)\), more than max_size=100,000"):
+        element_graph(g.run, max_size=100_000)
+
+
+def test_max_size_counts_elements_and_edges_and_can_be_raised():
+    g, n = notes_mlp.build()
+    eg = element_graph(g.run, max_size=None)
+    size = eg.number_of_nodes() + eg.number_of_edges()
+    assert element_graph(g.run, max_size=size).number_of_edges() == eg.number_of_edges()
+    with pytest.raises(dp.GraphError, match=rf"edges, more than max_size={size - 1}"):
+        element_graph(g.run, max_size=size - 1)
+    with pytest.raises(dp.GraphError, match="max_size must be a positive int or None"):
+        element_graph(g.run, max_size=0)
+    with pytest.raises(dp.GraphError, match="more than max_size=10"):
+        dp.paths.paths(g, "W1", "L", index=(2, 0), max_size=10)

@@ -200,28 +200,73 @@ def test_attention_keys(tmp_path):
 # -- softmax ---------------------------------------------------------------------------------------
 
 
-def test_softmax_circuit(tmp_path):
+def test_softmax_circuit(tmp_path, capsys):
     module, out = run("softmax_circuit", tmp_path)
+    printed = capsys.readouterr().out
     assert_pictures(tmp_path, "softmax_box.png", "softmax_circuit.png", "softmax_paths.png")
     e = np.asarray(module.SCORES)
-    g1, g2 = module.INCOMING
+    incoming = np.asarray(module.INCOMING)
+    g1, g2 = incoming
     a = np.exp(e) / np.exp(e).sum()
     jacobian = np.diag(a) - np.outer(a, a)
-    grad = jacobian.T @ np.array([g1, g2])
+    grad = jacobian.T @ incoming
 
     np.testing.assert_allclose(out["alpha"], a)
     np.testing.assert_allclose(out["jacobian"], jacobian)
     np.testing.assert_allclose(out["grad"], grad)
-    np.testing.assert_allclose(out["grad"], central_difference(lambda s: float(softmax(s) @ [g1, g2]), e), atol=1e-8)
+    np.testing.assert_allclose(out["grad"], central_difference(lambda s: float(softmax(s) @ incoming), e), atol=1e-8)
     np.testing.assert_allclose(out["circuit_grad"], grad)
     np.testing.assert_allclose(out["box_contributions"], sorted([a[0] * (1 - a[0]) * g1, -a[0] * a[1] * g2]))
+
+    # the three teaching paths e1 -> s1 -> a1 -> ...: their local derivatives and contributions
     branches = out["branches"]
     assert set(branches) == {"top", "mid", "cross"}
-    expected = {"top": a[0], "mid": -a[0] ** 2, "cross": -a[0] * a[1]}
-    for name, local in expected.items():
-        assert branches[name][0] == pytest.approx(local)
+    expected = {"top": (a[0], a[0] * g1), "mid": (-a[0] ** 2, -a[0] ** 2 * g1),
+                "cross": (-a[0] * a[1], -a[0] * a[1] * g2)}
+    for name, (local, contribution) in expected.items():
+        assert branches[name] == pytest.approx((local, contribution))
     assert branches["top"][1] + branches["mid"][1] == pytest.approx(a[0] * (1 - a[0]) * g1)
-    assert branches["cross"][1] == pytest.approx(-a[0] * a[1] * g2)
+    # the numbers the note's story quotes
+    assert [f"{x:.4f}" for x in (a[0], -a[0] ** 2, a[0] * (1 - a[0]), -a[0] * a[1], grad[0])] == [
+        "0.7311", "-0.5344", "0.1966", "-0.1966", "0.5898"]
+
+    # the six paths through the max: e1 is the max, so e1 -> m (1) -> s_j (-1) -> a_j (exp(s_j)), then
+    # straight to alpha_j (r = 1/b) or through b (1) and r (-1/b^2) to alpha_k (a_k)
+    assert e.argmax() == 0
+    exps = np.exp(e - e.max())
+    r = 1 / exps.sum()
+    through_max = [-exps[j] * r * incoming[j] for j in range(2)]
+    through_max += [-exps[j] * -r**2 * exps[k] * incoming[k] for j in range(2) for k in range(2)]
+    np.testing.assert_allclose(out["max_contributions"], sorted(through_max))
+    assert abs(sum(through_max)) < 1e-15 and abs(out["max_sum"]) < 1e-15  # 0 up to rounding
+    assert out["max_grad"] == pytest.approx(0, abs=1e-15)
+    np.testing.assert_allclose(out["sub_grad"], grad)  # softmax(e - m) = softmax(e): s gets e's gradient
+    assert out["path_count"] == 3 * 3  # (e1 -> s1, e1 -> m -> s1, e1 -> m -> s2) x 3 routes from s_j to L
+    # e2 is not the max, so its paths skip m: s2 -> a2 -> alpha2, and through b to alpha1 and alpha2
+    np.testing.assert_allclose(out["e2_contributions"],
+                               sorted([a[1] * g2, -a[1] * a[0] * g1, -a[1] * a[1] * g2]))
+
+    # what the example prints comes out of these closed forms
+    for line in (f"top   reaches alpha[0]: dalpha/de1 along it = {a[0]:+.4f}, contribution {a[0] * g1:+.4f}",
+                 f"mid   reaches alpha[0]: dalpha/de1 along it = {-a[0] ** 2:+.4f}, "
+                 f"contribution {-a[0] ** 2 * g1:+.4f}",
+                 f"cross reaches alpha[1]: dalpha/de1 along it = {-a[0] * a[1]:+.4f}, "
+                 f"contribution {-a[0] * a[1] * g2:+.4f}",
+                 f"top + mid = {a[0] * (1 - a[0]):.4f} = alpha1 (1 - alpha1) = {a[0] * (1 - a[0]):.4f}; "
+                 f"times g1 = {g1:g}: {a[0] * (1 - a[0]) * g1:+.4f}",
+                 f"sum of the three = {grad[0]:.4f} = dL/de1 = {grad[0]:.4f}",
+                 f"dL/dm = -(dL/ds1 + dL/ds2) = -({grad[0]:.4f} + {grad[1]:.4f}) = 0.",
+                 f"all 9 paths: {grad[0]:.4f} = dL/de1",
+                 f"b = {exps.sum():.4f}, r = 1/b = {r:.4f}"):
+        assert line in printed, line
+
+    # shifted far past exp's overflow, the circuit still gives softmax's numbers
+    shifted = out["shifted"]
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.exp(shifted["scores"])).all()
+    np.testing.assert_allclose(shifted["scores"], e + module.SHIFT)
+    np.testing.assert_allclose(shifted["alpha"], a)
+    np.testing.assert_allclose(shifted["grad"], grad)
 
 
 def test_softmax_jacobian(tmp_path):

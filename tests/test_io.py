@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import random
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -377,3 +380,205 @@ class TestMalformed:
         g = attention_values()
         dp.load(dp.save(g, tmp_path / "g.json"))
         assert calls == []
+
+
+# -- hostile files: every one a LoadError naming the file and the node or field ------------------------
+
+
+def tiny_graph_data(**node_changes) -> dict:
+    """A saved one-op graph (``y = transpose(x)``) whose node ``y`` gets ``node_changes``."""
+    g = dp.Graph()
+    g.op("transpose", g.param("x", [[1.0, 2.0]]), name="y")
+    data = to_data(g)
+    _node(data, "y").update(node_changes)
+    return data
+
+
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def nested_tuples(depth: int) -> dict:
+    value: dict = {"$tuple": []}
+    for _ in range(depth):
+        value = {"$tuple": [value]}
+    return value
+
+
+def with_x_value(**array_changes):
+    def change(d):
+        _node(d, "V")["value"].update(array_changes)
+    return change
+
+
+HOSTILE = [
+    # (case, the file's data, the message)
+    ("attribute nested 500 deep", tiny_graph_data(attrs={"axes": nested(500)}),
+     "attribute 'axes' of node 'y': nested deeper than 32 levels"),
+    ("attribute tuple nested 200 deep", tiny_graph_data(attrs={"axes": nested_tuples(200)}),
+     "attribute 'axes' of node 'y': nested deeper than 32 levels"),
+    ("int8 entry 1000", mutate(saved(None), with_x_value(dtype="int8", data=[1000] + [0] * 8)),
+     "the value of node 'V': entry 0 (1000) is out of range for dtype int8"),
+    ("negative uint", mutate(saved(None), with_x_value(dtype="uint16", data=[0, -1] + [0] * 7)),
+     "the value of node 'V': entry 1 (-1) is out of range for dtype uint16"),
+    ("10**400 as a float", mutate(saved(None), with_x_value(data=[10 ** 400] + [0] * 8)),
+     "the value of node 'V': entry 0 (1000000"),
+    ("nan in an int array", mutate(saved(None), with_x_value(dtype="int64", data=["nan"] + [0] * 8)),
+     "the value of node 'V': entry 0 is nan, which dtype int64 cannot hold"),
+    ("65 axes", mutate(saved(None), with_x_value(shape=[1] * 65, data=[1.0])),
+     "the value of node 'V': shape has 65 axes, more than the 32"),
+    ("a zero-size shape with an axis of 10**20", mutate(saved(None), with_x_value(shape=[0, 10 ** 20], data=[])),
+     "the value of node 'V': shape [0, 100000000000000000000] has an axis of 100,000,000,000,000,000,000 "
+     "elements, more than max_elements=1,000,000"),
+    ("a structured dtype", mutate(saved(None), with_x_value(dtype="i4,i4")),
+     "the value of node 'V': dtype 'i4,i4' is not a number type"),
+    ("attribute 'name'", tiny_graph_data(attrs={"name": "z"}),
+     "node 'y': attribute 'name' is a parameter of Graph.op itself"),
+    ("attribute 'op_name'", tiny_graph_data(attrs={"op_name": "add"}),
+     "node 'y': attribute 'op_name' is a parameter of Graph.op itself"),
+    ("int8 scalar attribute 1000", tiny_graph_data(attrs={"axes": {"$scalar": {"dtype": "int8", "value": 1000}}}),
+     "attribute 'axes' of node 'y': entry 0 (1000) is out of range for dtype int8"),
+    ("huge array attribute", tiny_graph_data(
+        attrs={"axes": {"$ndarray": {"dtype": "int64", "shape": [10 ** 8], "data": []}}}),
+     "attribute 'axes' of node 'y': shape [100000000] has 100,000,000 elements, more than max_elements=1,000,000"),
+]
+
+
+class TestHostile:
+    @pytest.mark.parametrize("case, data, message", HOSTILE, ids=[h[0] for h in HOSTILE])
+    def test_a_load_error_naming_file_and_field(self, tmp_path, case, data, message):
+        path = write(tmp_path, data)
+        with pytest.raises(dp.LoadError) as info:
+            dp.load(path)
+        assert str(info.value).startswith(f"{path}: ")
+        assert message in str(info.value)
+        assert "\n" not in str(info.value) and len(str(info.value)) < 400
+
+    def test_json_nested_beyond_what_python_parses(self, tmp_path):
+        path = write(tmp_path, None, '{"format": "dagprop-graph", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        with pytest.raises(dp.LoadError, match="nests JSON arrays or objects too deeply"):
+            dp.load(path)
+
+    def test_an_integer_too_long_to_convert(self, tmp_path):
+        path = write(tmp_path, None, '{"format": "dagprop-graph", "version": ' + "9" * 5000 + "}")
+        with pytest.raises(dp.LoadError, match="not a readable JSON file"):
+            dp.load(path)
+
+    def test_a_small_file_asking_for_a_huge_op_node_is_refused_before_any_forward(self, tmp_path):
+        g = dp.Graph()
+        g.op("broadcast_to", g.param("x", 1.0), shape=(3, 3), name="big")
+        data = to_data(g)
+        _node(data, "big")["attrs"] = {"shape": encode_attr((16000, 16000))}
+        path = write(tmp_path, data)
+        assert path.stat().st_size < 3000
+        with pytest.raises(dp.LoadError) as info:
+            dp.load(path)
+        assert str(info.value).startswith(f"{path}: node 'big' brings the graph's nodes to 256,000,001 elements "
+                                          f"(broadcast_to of its inputs has shape (16000, 16000), 256,000,000 "
+                                          f"elements), more than max_elements=1,000,000")
+        assert "--max-elements" in str(info.value)
+        loaded = dp.load(path, max_elements=None)  # trusted: no limit; nothing is allocated until forward
+        assert loaded["big"].shape == (16000, 16000) and loaded["big"].value is None
+
+    def test_max_elements_counts_every_node_and_can_be_raised(self, tmp_path):
+        path = dp.save(attention_values(), tmp_path / "g.json")
+        total = sum(int(np.prod(n.shape)) for n in attention_values())
+        assert_same(attention_values(), dp.load(path, max_elements=total))
+        with pytest.raises(dp.LoadError, match=rf"more than max_elements={total - 1}"):
+            dp.load(path, max_elements=total - 1)
+        with pytest.raises(dp.LoadError, match="max_elements must be a positive int or None"):
+            dp.load(path, max_elements=0)
+
+    def test_a_declared_array_beyond_the_limit_is_refused_before_it_is_built(self, tmp_path, monkeypatch):
+        built = []
+        original = np.array
+        monkeypatch.setattr(np, "array", lambda x, *a, **k: built.append(np.size(x)) or original(x, *a, **k))
+        data = saved(tmp_path)
+        _node(data, "V")["value"].update(shape=[1001], data=[0.5] * 1001)
+        with pytest.raises(dp.LoadError, match=r"the value of node 'V': shape \[1001\] has 1,001 elements, more "
+                                                r"than max_elements=1,000"):
+            dp.load(write(tmp_path, data), max_elements=1000)
+        assert max(built) < 1000
+
+    def test_a_file_too_large_for_the_limit_is_not_read(self, tmp_path, monkeypatch):
+        path = tmp_path / "huge.json"
+        with open(path, "wb") as file:
+            file.truncate(3 << 20)  # sparse: three MiB that take no space
+        monkeypatch.setattr(json, "loads", lambda *a, **k: pytest.fail("a file over the limit was parsed"))
+        with pytest.raises(dp.LoadError, match=r"has 3,145,728 bytes, more than a graph within max_elements=1,000 "
+                                               r"can take \(1,112,576 bytes\)"):
+            dp.load(path, max_elements=1000)
+
+    def test_a_symlink_to_dev_zero_is_refused_without_reading(self, tmp_path):
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero here")
+        link = tmp_path / "zero.json"
+        link.symlink_to("/dev/zero")
+        with pytest.raises(dp.LoadError, match=r"zero.json': it is a character device, not a regular file"):
+            dp.load(link)
+
+    def test_a_fifo_is_refused_without_opening_it(self, tmp_path):
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        fifo = tmp_path / "pipe.json"
+        os.mkfifo(fifo)
+        outcome = []
+
+        def load():
+            try:
+                dp.load(fifo)
+            except Exception as exc:  # noqa: BLE001 - the test inspects it
+                outcome.append(exc)
+
+        worker = threading.Thread(target=load, daemon=True)
+        worker.start()
+        worker.join(timeout=10)
+        if worker.is_alive():  # unblock the reader so the thread can end
+            with open(fifo, "w"):
+                pass
+            pytest.fail("dp.load blocked on a FIFO")
+        assert isinstance(outcome[0], dp.LoadError)
+        assert "it is a FIFO (named pipe), not a regular file" in str(outcome[0])
+
+    def test_fuzzed_files_raise_only_dagprop_errors(self, tmp_path):
+        """A corpus of random corruptions of two saved graphs: nothing but DagpropError comes out."""
+        g = dp.Graph()
+        x = g.param("x", [[1.0, 2.0], [3.0, 4.0]])
+        g.op("broadcast_to", g.op("sum", g.op("getitem", x, index=(slice(None), 0)), axis=0, keepdims=True),
+             shape=(3, 1))
+        g.op("reshape", g.op("transpose", x, axes=(1, 0)), shape=(4,))
+        g.forward()
+        bases = [saved(tmp_path), to_data(g)]
+        values = [None, True, 0, -1, 10 ** 400, 1e308, 1.5, "", "nan", [], {}, [[]], [1, 2], {"$tuple": []},
+                  {"$slice": [None, None, 0]}, {"$dict": [[[1], 2]]}, [0] * 40, "float64", "int8", "V4",
+                  {"$ndarray": {"dtype": "int8", "shape": [1], "data": [1000]}},
+                  {"$scalar": {"dtype": "uint8", "value": -1}},
+                  {"dtype": "float64", "shape": [0, 10 ** 20], "data": []},
+                  {"dtype": "float64", "shape": [1] * 70, "data": [1]}]
+        rng = random.Random(20)
+        for _ in range(1500):
+            data = copy.deepcopy(rng.choice(bases))
+            places = list(_places(data))
+            for _ in range(rng.randint(1, 3)):
+                *parents, key = rng.choice(places)
+                target = data
+                try:
+                    for part in parents:
+                        target = target[part]
+                    target[key] = copy.deepcopy(rng.choice(values))
+                except (KeyError, IndexError, TypeError):
+                    pass  # an earlier change removed the place
+            try:
+                from_data(data)
+            except dp.DagpropError:
+                pass
+
+
+def _places(data, prefix=()):
+    items = data.items() if isinstance(data, dict) else enumerate(data[:6]) if isinstance(data, list) else ()
+    for key, value in items:
+        yield prefix + (key,)
+        yield from _places(value, prefix + (key,))

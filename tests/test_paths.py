@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dagprop as dp
+from dagprop import rules
 from dagprop.jacobians import numeric_gradient
+from dagprop.paths import search
 
 import notes_mlp
 from helpers import central_difference
@@ -326,7 +328,7 @@ def test_top_paths_equal_the_top_of_full_enumeration(recipe, k):
         assert len(best) == min(k, len(everything))
         np.testing.assert_allclose([abs(q.contribution) for q in best],
                                    [abs(q.contribution) for q in everything[:k]], rtol=1e-9, atol=1e-14)
-        assert {q.nodes for q in best} <= {q.nodes for q in everything}
+        assert [q.nodes for q in best] == [q.nodes for q in everything[:k]]  # exact, ties included
 
 
 def test_top_paths_on_a_ladder_find_the_largest_without_enumerating():
@@ -344,6 +346,111 @@ def test_top_paths_on_a_ladder_find_the_largest_without_enumerating():
         assert magnitudes == pytest.approx([1.5 ** 60, 1.5 ** 59 * 0.5, 1.5 ** 59 * 0.5])
     assert time.perf_counter() - start < 2.0
     assert float(a.grad) == pytest.approx(2.0 ** 60)
+
+
+def doubling(depth: int, level: str):
+    """``c = c + c`` (tensor level: two slots of one edge) or ``c = c * 1 + c * 1`` (element level: two
+    element paths) ``depth`` times: 2**depth paths from x to the top, every one carrying exactly 1."""
+    g = dp.Graph()
+    x = g.param("x", 1.0)
+    c = x
+    for k in range(depth):
+        c = g.op("add", c, c, name=f"c{k}") if level == "tensor" else \
+            g.op("add", g.op("mul", c, 1.0), g.op("mul", c, 1.0), name=f"c{k}")
+    g.forward()
+    g.backward(c)
+    return g, x, c
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """Every Between built during a test, to read how many partial paths its search built."""
+    made = []
+    original = search.Between.build.__func__
+
+    def build(cls, *args, **kwargs):
+        made.append(original(cls, *args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(search.Between, "build", classmethod(build))
+    return made
+
+
+@pytest.fixture
+def vjp_calls(monkeypatch):
+    calls = []
+    original = rules.pull_vjp
+    monkeypatch.setattr(rules, "pull_vjp", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    return calls
+
+
+@pytest.mark.parametrize("depth", [16, 64])
+def test_top_paths_of_tied_tensor_paths_cost_k_times_the_depth(depth, searches, vjp_calls):
+    g, x, top = doubling(depth, "tensor")
+    assert g.count_paths(x, top) == 2 ** depth
+    for k in (1, 5, 20):
+        searches.clear()
+        vjp_calls.clear()
+        best = g.top_paths(x, top, k)
+        assert [float(p.contribution) for p in best] == [1.0] * k
+        # one vjp per partial path the search builds (2**depth if ties went breadth first), then a
+        # backward pass along each path found and one for the total
+        assert len(vjp_calls) <= 4 * k * (depth + 1) + 2 * (k + 1) * (depth + 1), len(vjp_calls)
+        built = getattr(searches[-1], "built", math.inf)
+        assert built <= 4 * k * (depth + 1), built
+        # ties in the order paths() lists them: the slots read as binary numbers, counted from dst
+        assert [p.slots[::-1] for p in best] == [tuple(int(b) for b in f"{n:0{depth}b}") for n in range(k)]
+    dp.to_dot(g, highlight=g.top_paths(x, top, 5))  # the combination the issue reported
+
+
+@pytest.mark.parametrize("depth", [16, 64])
+def test_top_paths_of_tied_element_paths_cost_k_times_the_depth(depth, searches):
+    g, x, top = doubling(depth, "element")
+    assert g.count_paths(x, top, index=()) == 2 ** depth
+    for k in (1, 5, 20):
+        searches.clear()
+        best = g.top_paths(x, top, k, index=())
+        assert [p.contribution for p in best] == [1.0] * k and len(best[0].nodes) == 2 * depth + 1
+        element_search = searches[-1]  # the last Between built is the element-level one
+        built = getattr(element_search, "built", math.inf)
+        assert built <= 4 * k * depth, built
+    dp.to_dot(g, level="element", highlight=g.top_paths(x, top, 3, index=()), max_nodes=None)
+
+
+@pytest.mark.parametrize("level", ["tensor", "element"])
+def test_top_paths_are_exactly_the_head_of_paths_even_among_ties(level):
+    g, x, top = doubling(5, level)
+    index = None if level == "tensor" else ()
+    everything = g.paths(x, top, index=index)
+    assert len(everything) == 32
+    for k in range(0, 34, 3):
+        assert [(p.nodes, p.slots) for p in g.top_paths(x, top, k, index=index)] == \
+            [(p.nodes, p.slots) for p in everything[:k]]
+
+
+def test_the_tensor_search_gives_up_at_max_steps_with_what_to_do(searches):
+    g, x, top = doubling(8, "tensor")
+    assert len(g.top_paths(x, top, 3)) == 3
+    needed = searches[-1].built
+    assert len(dp.paths.top_paths(g, x, top, 3, max_steps=needed)) == 3
+    with pytest.raises(dp.GraphError, match=rf"top_paths gave up after building {needed - 1} partial paths from "
+                                            rf"'c7' back to 'x' \(max_steps={needed - 1}\) without proving which 3 are "
+                                            rf"largest.*pass a larger max_steps= to dagprop.paths.top_paths"):
+        dp.paths.top_paths(g, x, top, 3, max_steps=needed - 1)
+    with pytest.raises(dp.GraphError, match="max_steps must be a positive int or None"):
+        dp.paths.top_paths(g, x, top, 3, max_steps=0)
+
+
+def test_nan_contributions_rank_first_and_do_not_break_the_order():
+    g = dp.Graph()
+    x = g.param("x", [1.0, 2.0])
+    y = g.op("mul", x, x, name="y")
+    L = g.op("sum", g.op("add", y, x), name="L")
+    g.forward()
+    g.backward(L, seed=np.nan)
+    for index, count in ((None, 3), ((0,), 2)):  # an element edge sums the two slots of x * x
+        best = g.top_paths(x, L, 3, index=index)
+        assert [p.nodes for p in best] == [p.nodes for p in g.paths(x, L, index=index)] and len(best) == count
 
 
 def test_top_paths_of_the_mlp(mlp):

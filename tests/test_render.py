@@ -427,6 +427,29 @@ class TestElementLevel:
         with pytest.raises(dp.RenderError, match="neither an element"):
             dp.to_dot(g, level="element", highlight="w[7]")
 
+    def test_a_node_named_like_an_element_is_drawn_and_highlighted_apart(self):
+        g = dp.Graph()
+        W = g.param("W", [1.0, 2.0])
+        w0 = g.param("W[0]", 5.0)
+        g.op("sum", g.op("mul", W, w0, name="m"), name="L")
+        g.forward()
+        g.backward("L")
+        dot = dp.to_dot(g, level="element")
+        assert dot.count("<B>W[0]</B>") == 1 and dot.count("<B>W[0][]</B>") == 1  # two elements, two labels
+
+        def marked(dot: str) -> list[str]:
+            return re.findall(r"<B>([^<]*)</B>.*penwidth=3", dot)
+
+        assert marked(dp.to_dot(g, level="element", highlight="W[0]")) == ["W[0]"]  # the element of W
+        assert marked(dp.to_dot(g, level="element", highlight=w0)) == ["W[0][]"]  # the node, as a Node
+        assert marked(dp.to_dot(g, level="element", highlight="W[0][]")) == ["W[0][]"]
+        assert marked(dp.to_dot(g, level="element", highlight=W)) == ["W[0]", "W[1]"]
+        path = g.paths(w0, "L", index=())[0]
+        assert path.nodes == ("W[0][]", "m[1]", "L")  # d L / d W[0] through W[1] * W[0] = 2, the largest
+        assert set(marked(dp.to_dot(g, level="element", highlight=path))) == set(path.nodes)
+        assert "penwidth=3" in next(line for line in dp.to_dot(g, highlight=path).splitlines()
+                                    if "<B>W[0]</B>" in line)  # at the tensor level: the node W[0]
+
     def test_large_element_graph_is_compact(self):
         eg = nx.DiGraph()
         for k in range(12):

@@ -44,7 +44,7 @@ from .tensor import TensorDrawing
 if TYPE_CHECKING:
     from ..expand import Expansion
 
-__all__ = ["to_dot", "digraph", "render", "mimebundle"]
+__all__ = ["to_dot", "digraph", "render", "mimebundle", "folded_dot"]
 
 
 class Drawing(Protocol):
@@ -100,8 +100,7 @@ def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"
     else:
         raise RenderError(f"can draw a dagprop.Graph or an element graph (networkx.DiGraph), got "
                           f"{type(graph).__name__}")
-    lines = _preamble(options, drawing.any_grad, level) + drawing.body()
-    return graphviz.Digraph(name="dagprop", body=[f"\t{line}\n" for line in lines])
+    return _digraph(options, drawing, level)
 
 
 def _element_drawing(element_graph: nx.DiGraph, run: Run | None, options: Options, highlight: Any,
@@ -122,19 +121,62 @@ def _tensor_drawing(source: Graph, drawn: Graph, run: Run | None, options: Optio
     count = len(drawn)
     if options.max_nodes is None or count <= options.max_nodes:
         return TensorDrawing(drawn, run or drawn.run, options, highlight)
-    tensor = TensorDrawing(source, run or source.run, options, highlight)  # composites folded again
-    tensor.collapse()
-    drawing: Drawing = tensor
-    if len(source) - len(tensor.hidden) <= options.max_nodes:
-        view = "a collapsed view (composites folded, chains of single-input ops summarised, arrays summarised)"
-    else:  # nothing much to fold: summarise by depth
-        overview = OverviewDrawing(source, tensor.run, tensor.highlight)
-        drawing = overview
-        view = (f"an overview: one box per band of depth ({len(overview.bands)} boxes), counting nodes, ops "
-                f"and gradients")
+    drawing, view = _folded(source, run or source.run, options, highlight, fold_highlighted=False)
     warnings.warn(f"the graph has {count} nodes, more than max_nodes={options.max_nodes}: drawing {view}; "
                   f"pass max_nodes=None to draw everything", LargeGraphWarning, stacklevel=4)
     return drawing
+
+
+def _folded(graph: Graph, run: Run, options: Options, highlight: Any, fold_highlighted: bool) -> tuple[Drawing, str]:
+    """The collapsed view of ``graph`` (composites folded), or an overview when even that is too large;
+    and what it is, in words."""
+    tensor = TensorDrawing(graph, run, options, highlight)
+    tensor.collapse(fold_highlighted)
+    if options.max_nodes is None or len(graph) - len(tensor.hidden) <= options.max_nodes:
+        return tensor, "a collapsed view (composites folded, chains of single-input ops summarised, arrays summarised)"
+    overview = OverviewDrawing(graph, tensor.run, tensor.highlight)
+    return overview, (f"an overview: one box per band of depth ({len(overview.bands)} boxes), counting nodes, ops "
+                      f"and gradients")
+
+
+def folded_dot(graph: Graph, *, run: Run | None = None, highlight: Any = (), max_nodes: int = 300, precision: int = 4,
+               rankdir: str = "LR", legend: bool = True) -> tuple[str, str]:
+    """The view :func:`to_dot` draws of a graph above ``max_nodes``, folded the same way whatever is highlighted.
+
+    Chains of single-input ops are summarised as one node (a highlighted node inside
+    one highlights that node), or, when the graph stays above ``max_nodes``, bands of
+    depth are counted. Pictures of different runs of one graph so share one layout:
+    the player draws each frame of a large graph this way.
+
+    Parameters
+    ----------
+    graph, run, highlight, max_nodes, precision, rankdir, legend
+        As in :func:`to_dot`.
+
+    Returns
+    -------
+    (str, str)
+        The DOT text, and what the view is, in words.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); h = g.param("x", 1.0)
+    >>> for _ in range(6):
+    ...     h = h.tanh()
+    >>> dot, view = folded_dot(g, highlight=["tanh_3"], max_nodes=3)
+    >>> view.startswith("a collapsed view"), "5 ops summarised" in dot, dot.count("penwidth=3")
+    (True, True, 1)
+    """
+    options = checked_options(("value", "grad"), "grad", precision, rankdir, None, (6, 6), max_nodes, legend,
+                              "tensor")
+    drawing, view = _folded(graph, run or graph.run, options, highlight, fold_highlighted=True)
+    return _digraph(options, drawing, "tensor").source, view
+
+
+def _digraph(options: Options, drawing: Drawing, level: str) -> graphviz.Digraph:
+    lines = _preamble(options, drawing.any_grad, level) + drawing.body()
+    return graphviz.Digraph(name="dagprop", body=[f"\t{line}\n" for line in lines])
 
 
 def _preamble(options: Options, has_grads: bool, level: str) -> list[str]:

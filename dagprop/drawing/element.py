@@ -123,7 +123,9 @@ class ElementDrawing:
             tensor = match["tensor"] if match else name
         return tensor
 
-    def _resolve(self, name: str) -> list[str]:
+    def _resolve(self, name: str, is_node: bool = False) -> list[str]:
+        if is_node and name in self.tensors:  # a Node: its elements, even if an element has its name
+            return list(self.tensors[name])
         if name in self.eg:
             return [name]
         if name in self.tensors:
@@ -203,7 +205,7 @@ class ElementDrawing:
     def tensor_lines(self, tensor: str, counter: Iterator[int]) -> list[str]:
         """One tensor's elements, in a cluster named after it unless it is a single scalar."""
         names = self.tensors[tensor]
-        if len(names) == 1 and names[0] == tensor:
+        if len(names) == 1 and (names[0] == tensor or self.eg.nodes[names[0]].get("index") == ()):
             return [self.node_statement(names[0])]
         _, _, _, border = kind_look(self.kind_of(names[0]), False)
         label = f"<<B>{quoting.html(self.display(tensor, tensor))}</B>>"

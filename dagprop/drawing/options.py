@@ -17,7 +17,8 @@ LEVELS = ("tensor", "element")
 EDGE_LABELS = ("grad", "value", "weight", None)
 SHOWABLE = ("value", "grad")
 RANKDIRS = ("LR", "RL", "TB", "BT")
-ELEMENT = re.compile(r"^(?P<tensor>.+)\[(?P<index>-?\d+(?:,\s*-?\d+)*)\]$")
+# an element name as a user may type it ("W1[2, 0]", "x[-1]"), or a 0-d node's escaped name ("W[0][]")
+ELEMENT = re.compile(r"^(?P<tensor>.+)\[(?P<index>(?:-?\d+(?:,\s*-?\d+)*)?)\]$")
 
 
 # -- options -------------------------------------------------------------------------------
@@ -90,8 +91,13 @@ def is_path(item: Any) -> bool:
     return hasattr(item, "nodes") and not isinstance(item, (str, tuple, list, nx.Graph, Graph))
 
 
-def highlights(highlight: Any, resolve: Callable[[str], list[str]]) -> Highlight:
-    """Sort ``highlight`` into node and edge colours; ``resolve`` maps a name to the drawn names."""
+def highlights(highlight: Any, resolve: Callable[[str, bool], list[str]]) -> Highlight:
+    """Sort ``highlight`` into node and edge colours.
+
+    ``resolve(name, is_node)`` maps a name to the drawn names; ``is_node`` is true when
+    the item was a :class:`~dagprop.Node`, so the name certainly means a node, never an
+    element whose name looks the same.
+    """
     if highlight is None:
         return Highlight()
     if isinstance(highlight, (str, Node)) or is_path(highlight) or is_edge(highlight):
@@ -101,32 +107,34 @@ def highlights(highlight: Any, resolve: Callable[[str], list[str]]) -> Highlight
     result = Highlight()
     next_colour = iter(PALETTE * (len(items) // len(PALETTE) + 1))
     plain_colour = None
+
+    def drawn(item: Any) -> list[str]:
+        return resolve(name_of(item), isinstance(item, Node))
+
     for item in items:
         if is_path(item):
             colour = next(next_colour)
-            names = [name_of(n) for n in item.nodes]
-            for name in names:
-                for drawn in resolve(name):
-                    result.nodes.setdefault(drawn, colour)
+            for node in item.nodes:
+                for name in drawn(node):
+                    result.nodes.setdefault(name, colour)
             edges = getattr(item, "edges", None)
             if edges is None:
-                edges = [(a, b, None) for a, b in zip(names[:-1], names[1:])]
+                edges = [(a, b, None) for a, b in zip(item.nodes[:-1], item.nodes[1:])]
             for source, target, slot in edges:
-                for s in resolve(name_of(source)):
-                    for t in resolve(name_of(target)):
+                for s in drawn(source):
+                    for t in drawn(target):
                         result.add_edge(s, t, slot, colour)
             continue
         if plain_colour is None:
             plain_colour = next(next_colour)
         if is_edge(item):
-            source, target = name_of(item[0]), name_of(item[1])
             slot = item[2] if len(item) == 3 else None
-            for s in resolve(source):
-                for t in resolve(target):
+            for s in drawn(item[0]):
+                for t in drawn(item[1]):
                     result.add_edge(s, t, slot, plain_colour)
         else:
-            for drawn in resolve(name_of(item)):
-                result.nodes.setdefault(drawn, plain_colour)
+            for name in drawn(item):
+                result.nodes.setdefault(name, plain_colour)
     return result
 
 

@@ -14,6 +14,9 @@ A diagram mixes three kinds of DOT text, each with its own rules:
 * **Identifiers** of nodes and clusters. dagprop generates them (``n0``,
   ``cluster_1``), so a user's string never becomes an identifier.
 
+The player's page is plain HTML, not DOT: its title, heading and captions use
+:func:`html_page`, which leaves backslashes alone (a browser gives them no meaning).
+
 In every kind, control characters (which XML forbids and would make the SVG
 unreadable) are shown as their Unicode "control pictures" (``\n`` as ␊).
 ``graphviz.quoting.quote`` alone is not enough: it leaves ``<...>`` and record
@@ -22,9 +25,10 @@ syntax such as ``{ } |`` alone and cannot express a trailing backslash.
 
 from __future__ import annotations
 
+from html import escape as html_escape
 import re
 
-__all__ = ["html", "tooltip", "quote", "visible"]
+__all__ = ["html", "html_page", "tooltip", "quote", "visible"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -102,6 +106,24 @@ def html(text: object) -> str:
     text = visible(text).replace("\\", "\\\\")
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+def html_page(text: object) -> str:
+    r"""Escape ``text`` for an HTML page (text or a quoted attribute value), not a DOT label.
+
+    ``& < > " '`` become entities and control characters are shown as symbols, as in
+    :func:`html`; backslashes are kept as they are, because only Graphviz, not a
+    browser, reads them as escapes. Used for the player's title, heading and captions.
+    ``text`` is converted with ``str`` first; the result is a ``str``.
+
+    Examples
+    --------
+    >>> print(html_page('<b>"x"&y\\N\'s</b>'))
+    &lt;b&gt;&quot;x&quot;&amp;y\N&#x27;s&lt;/b&gt;
+    >>> print(html_page("a\nb"))
+    a␊b
+    """
+    return html_escape(visible(text), quote=True)
 
 
 def tooltip(text: object) -> str:

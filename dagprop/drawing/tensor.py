@@ -58,7 +58,7 @@ class TensorDrawing:
                 self.member_of[name] = expansion.name
         self.highlight = highlights(highlight, self._resolve)
 
-    def _resolve(self, name: str) -> list[str]:
+    def _resolve(self, name: str, is_node: bool = False) -> list[str]:
         if name in self.graph:
             return [name]
         match = ELEMENT.match(name)
@@ -70,18 +70,24 @@ class TensorDrawing:
 
     # -- collapsing large graphs
 
-    def collapse(self) -> None:
-        """Summarise every run of three or more single-input, single-consumer op nodes as one node."""
+    def collapse(self, fold_highlighted: bool = False) -> None:
+        """Summarise every run of three or more single-input, single-consumer op nodes as one node.
+
+        Highlighted nodes stay out of the runs, unless ``fold_highlighted``: then the runs
+        are the same whatever is highlighted (the player's frames must all have one
+        layout), and a highlighted node inside a run highlights the node summarising it.
+        """
         self.collapsed = True
         consumers: dict[str, list[Node]] = {n.name: [] for n in self.nodes}
         for node in self.nodes:
             for source in node.inputs:
                 consumers[source.name].append(node)
+        kept = set() if fold_highlighted else set(self.highlight.nodes)
 
         def link(node: Node) -> bool:
             live = [s for s in node.inputs if s.kind != "const"]
             return (node.op_def is not None and len(live) == 1 and len(consumers[node.name]) == 1
-                    and node.name not in self.highlight.nodes)
+                    and node.name not in kept)
 
         seen: set[str] = set()
         for node in self.nodes:
@@ -106,6 +112,9 @@ class TensorDrawing:
                         if source.kind == "const" and len(consumers[source.name]) == 1:
                             self.hidden.add(source.name)
                 self.hidden.update(n.name for n in run[:-1])
+        for name, colour in list(self.highlight.nodes.items()):
+            if name in self.hidden and name in self.chain_of:
+                self.highlight.nodes.setdefault(self.chain_of[name], colour)
 
     # -- nodes
 

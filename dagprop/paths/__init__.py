@@ -3,7 +3,7 @@ shared by both levels (:mod:`.search`), and the queries users call (:mod:`.queri
 
 from __future__ import annotations
 
-from .elements import element_graph, element_name
+from .elements import element_graph, element_name, split_element_name
 from .queries import Path, count_paths, paths, top_paths
 
-__all__ = ["Path", "paths", "count_paths", "top_paths", "element_graph", "element_name"]
+__all__ = ["Path", "paths", "count_paths", "top_paths", "element_graph", "element_name", "split_element_name"]

@@ -27,8 +27,8 @@ import numpy as np
 
 from .. import rules, scheduler
 from ..errors import BackwardError, GraphError
-from .elements import element_graph, element_name
-from .search import Between
+from .elements import MAX_SIZE, element_graph, element_name
+from .search import Between, Route
 
 if TYPE_CHECKING:
     from ..graph import Graph, Node
@@ -169,6 +169,7 @@ class _Query:
     level: str
     src_index: tuple[int, ...] | None = None
     dst_index: tuple[int, ...] | None = None
+    max_size: int | None = MAX_SIZE
 
     @property
     def src_element(self) -> str:
@@ -179,10 +180,10 @@ class _Query:
         return element_name(self.dst.name, self.dst_index or ())
 
 
-def _query(graph: Graph, src: Node | str, dst: Node | str, index: Any) -> _Query:
+def _query(graph: Graph, src: Node | str, dst: Node | str, index: Any, max_size: int | None = MAX_SIZE) -> _Query:
     source, target = graph.node(src), graph.node(dst)
     if index is None:
-        return _Query(graph, source, target, "tensor")
+        return _Query(graph, source, target, "tensor", max_size=max_size)
     src_index, dst_index = _split_index(index)
     src_shape, dst_shape = (_shape_of(graph, node) for node in (source, target))
     if dst_index is None:
@@ -194,7 +195,7 @@ def _query(graph: Graph, src: Node | str, dst: Node | str, index: Any) -> _Query
             )
         dst_index = (0,) * len(dst_shape)
     return _Query(graph, source, target, "element", _check_index(source, src_index, src_shape, "src"),
-                  _check_index(target, dst_index, dst_shape, "dst"))
+                  _check_index(target, dst_index, dst_shape, "dst"), max_size)
 
 
 def _shape_of(graph: Graph, node: Node) -> tuple[int, ...]:
@@ -264,8 +265,8 @@ def _share(contribution: Any, total: Any) -> float:
     return float(np.vdot(contribution, total)) / denominator if denominator else math.nan
 
 
-def _tensor_path(query: _Query, nodes: tuple[int, ...], keys: tuple[Any, ...], seed: np.ndarray,
-                 total: np.ndarray) -> Path:
+def _tensor_path(query: _Query, route: Route, seed: np.ndarray, total: np.ndarray) -> Path:
+    nodes, keys = route.nodes, route.keys
     consumers = nodes[1:]
     edges = frozenset(zip(consumers, keys))
     contribution = _through(query, seed, edges)
@@ -296,7 +297,8 @@ def _edge_jacobian(values: list, node: Node, needs: tuple[bool, ...]) -> tuple[n
     return rules.local_jacobians(node, args, values[node.index], needs)
 
 
-def _element_path(nodes: tuple[str, ...], factors: tuple[float, ...], arriving: float, total: float) -> Path:
+def _element_path(route: Route, arriving: float, total: float) -> Path:
+    nodes, factors = route.nodes, route.keys
     contribution = math.prod(factors) * arriving
     return Path(tuple(nodes), contribution, _share(contribution, total), "element", (None,) * len(factors),
                 tuple(factors))
@@ -306,7 +308,7 @@ def _element_setup(query: _Query) -> tuple[nx.DiGraph, Between]:
     tensors = _tensor_between(query.graph, query.src, query.dst)
     every = query.graph.nodes
     nodes = [every[i] for i in tensors.order]
-    eg = element_graph(query.graph.run, nodes) if nodes else nx.DiGraph()
+    eg = element_graph(query.graph.run, nodes, max_size=query.max_size) if nodes else nx.DiGraph()
     if query.src_element not in eg or query.dst_element not in eg:
         return eg, Between(query.src_element, query.dst_element, [], {}, {})
     return eg, _element_between(eg, query.src_element, query.dst_element)
@@ -327,7 +329,7 @@ def _element_arriving(query: _Query) -> tuple[float, float]:
 
 
 def paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None, *,
-          limit: int = 10_000) -> list[Path]:
+          limit: int = 10_000, max_size: int | None = MAX_SIZE) -> list[Path]:
     """Every path from src to dst with the gradient it carries alone, largest first.
 
     Parameters
@@ -342,20 +344,26 @@ def paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None, *,
         more than one element, give a pair ``(src_index, dst_index)`` instead.
     limit : int
         Refuse, rather than list, more paths than this.
+    max_size : int or None
+        At the element level, the ``max_size`` of the element graph built between
+        src and dst (see :func:`element_graph`).
 
     Returns
     -------
     list of Path
         Sorted by the norm (tensor level) or absolute value (element level) of the
-        contribution, largest first; empty when src does not reach dst. The
-        contributions add up to the gradient that reaches src through dst, which is
-        ``src.grad`` (or ``src.grad[index]``) when dst is the loss.
+        contribution, largest first; paths of equal size in a fixed order (by the
+        position of each edge among its consumer's inputs, from dst back to src),
+        the order :func:`top_paths` breaks ties in. Empty when src does not reach
+        dst. The contributions add up to the gradient that reaches src through dst,
+        which is ``src.grad`` (or ``src.grad[index]``) when dst is the loss.
 
     Raises
     ------
     GraphError
         More than ``limit`` paths (use :func:`count_paths` and :func:`top_paths`),
-        an index out of range, or a dst with several elements and no index for it.
+        an index out of range, a dst with several elements and no index for it, or
+        an element graph beyond ``max_size``.
     BackwardError
         No gradient has reached dst yet: run ``backward`` first.
 
@@ -376,12 +384,16 @@ def paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None, *,
     [(('x[1]', 'h[1]', 's[1]', 'L[1]'), (4.0, 1.0, 0.5), 2.0), (('x[1]', 's[1]', 'L[1]'), (1.0, 0.5), 0.5)]
     >>> x.grad
     array([1.5, 2.5])
+    >>> paths(g, x, L, index=((1,), (1,)), max_size=4)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.GraphError: the element graph would have 8 elements (largest nodes: ...), more than max_size=4; ...
 
     See Also
     --------
     count_paths, top_paths, path_table, element_graph
     """
-    query = _query(graph, src, dst, index)
+    query = _query(graph, src, dst, index, max_size)
     if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
         raise GraphError(f"limit must be a non-negative int, got {limit!r}")
     if query.level == "tensor":
@@ -391,15 +403,24 @@ def paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None, *,
             return []
         seed = _gradient_at(query)
         total = _through(query, seed)
-        found = [_tensor_path(query, nodes, keys, seed, total) for nodes, keys in between.walk()]
-        return sorted(found, key=lambda p: -float(np.linalg.norm(p.contribution)))
+        return _largest_first([(_tensor_path(query, route, seed, total), route) for route in between.walk()])
     _, between = _element_setup(query)
     _check_limit(query, between.count(), limit)
     if not between.order:
         return []
     arriving, element_total = _element_arriving(query)
-    found = [_element_path(nodes, factors, arriving, element_total) for nodes, factors in between.walk()]
-    return sorted(found, key=lambda p: -abs(p.contribution))
+    return _largest_first([(_element_path(route, arriving, element_total), route) for route in between.walk()])
+
+
+def _size(path: Path) -> float:
+    """What paths are ranked by: the norm of the contribution, NaN above everything."""
+    size = float(np.linalg.norm(path.contribution)) if path.level == "tensor" else abs(path.contribution)
+    return math.inf if size != size else size
+
+
+def _largest_first(found: list[tuple[Path, Route]]) -> list[Path]:
+    found.sort(key=lambda pair: (-_size(pair[0]), pair[1].order))
+    return [path for path, _ in found]
 
 
 def _check_limit(query: _Query, count: int, limit: int) -> None:
@@ -412,14 +433,15 @@ def _check_limit(query: _Query, count: int, limit: int) -> None:
         )
 
 
-def count_paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None) -> int:
+def count_paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None, *,
+                max_size: int | None = MAX_SIZE) -> int:
     """The exact number of paths from src to dst, without listing them.
 
     Dynamic programming over a topological order with Python integers, so the
     count never overflows and costs time linear in the graph's size. At the tensor
     level it needs only the graph's structure; at the element level (``index``
     given, as in :func:`paths`) the values of a forward pass, since edges with a
-    zero derivative do not count.
+    zero derivative do not count; ``max_size`` is as in :func:`paths`.
 
     Returns
     -------
@@ -440,33 +462,56 @@ def count_paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = Non
     --------
     paths, top_paths
     """
-    query = _query(graph, src, dst, index)
+    query = _query(graph, src, dst, index, max_size)
     if query.level == "tensor":
         return _tensor_between(graph, query.src, query.dst).count()
     return _element_setup(query)[1].count()
 
 
-def top_paths(graph: Graph, src: Node | str, dst: Node | str, k: int, index: Any = None) -> list[Path]:
+def top_paths(graph: Graph, src: Node | str, dst: Node | str, k: int, index: Any = None, *,
+              max_steps: int | None = None, max_size: int | None = MAX_SIZE) -> list[Path]:
     """The k paths from src to dst with the largest contributions, without enumerating the rest.
 
-    A best-first search from dst back to src: each partial path is ranked by the
-    gradient it already carries times an upper bound on what the rest of the way
-    can multiply it by (at the element level the largest product of absolute
-    local derivatives, which is exact; at the tensor level the product of the
-    Jacobians' spectral norms). So the answer is exactly the top of
-    :func:`paths`, found after building only the paths near the top.
+    At the element level a path's contribution is the product of its local
+    derivatives times one number, so dynamic programming over the element graph in
+    topological order keeps the k best partial paths at each element and is exact
+    in O(edges * k log k) time, however many paths there are.
+
+    At the tensor level contributions are arrays pulled back through vjps, so a
+    best-first search runs from dst back to src: each partial path is ranked by the
+    gradient it already carries times an upper bound on what the rest of the way can
+    multiply it by (the product of the Jacobians' spectral norms). A path is taken
+    only when nothing left can beat it, so the answer is the top of :func:`paths`;
+    contributions within a relative 1e-12 per edge count as ties. Ties are explored
+    depth first, so k tied paths (``c = c + c`` doubled 64 times) cost about k times
+    the depth. The search builds at most ``max_steps`` partial paths (one vjp each).
+
+    Paths of equal size come back in the order :func:`paths` lists them. At the
+    element level the result is exactly ``paths(...)[:k]``; at the tensor level too
+    when the ties are symmetric (as in ``c + c``), but when several paths of one size
+    straddle the k-th place, another of them may be the one returned.
 
     Parameters
     ----------
-    graph, src, dst, index
+    graph, src, dst, index, max_size
         As in :func:`paths`.
     k : int
         How many paths; fewer come back when there are fewer.
+    max_steps : int, optional
+        Tensor level: the most partial paths the search may build before it gives
+        up (default: 100 per path asked for per edge between src and dst).
 
     Returns
     -------
     list of Path
         Largest first (norm at the tensor level, absolute value at the element level).
+
+    Raises
+    ------
+    GraphError
+        Tensor level: the search reached ``max_steps`` before it could prove which
+        paths are largest (the bounds are too loose to prune with); also as for
+        :func:`paths`.
 
     Examples
     --------
@@ -480,6 +525,16 @@ def top_paths(graph: Graph, src: Node | str, dst: Node | str, k: int, index: Any
     >>> best = g.top_paths(a, h, 2, index=())
     >>> best[0].contribution == 1.5 ** 60, len(best[0].factors)
     (True, 120)
+    >>> c = g.param("c", 1.0); d = c
+    >>> for _ in range(64):  # 2**64 paths, all carrying 1
+    ...     d = d + d
+    >>> g.forward(); g.backward(d)
+    >>> [float(p.contribution) for p in g.top_paths(c, d, 3)], g.top_paths(c, d, 1)[0].slots[-3:]
+    ([1.0, 1.0, 1.0], (0, 0, 0))
+    >>> top_paths(g, c, d, 3, max_steps=10)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.GraphError: top_paths gave up after building 10 partial paths from ... back to 'c' (max_steps=10) ...
 
     See Also
     --------
@@ -487,32 +542,37 @@ def top_paths(graph: Graph, src: Node | str, dst: Node | str, k: int, index: Any
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         raise GraphError(f"k must be a non-negative int, got {k!r}")
-    query = _query(graph, src, dst, index)
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
+                                  or max_steps < 1):
+        raise GraphError(f"max_steps must be a positive int or None, got {max_steps!r}")
+    query = _query(graph, src, dst, index, max_size)
     if query.level == "tensor":
         between = _tensor_between(graph, query.src, query.dst)
         if not between.order or k == 0:
             return []
         seed = _gradient_at(query)
         total = _through(query, seed)
-        bound = _TensorBound(graph)
-        chosen = between.best(k, seed, _Pull(graph), _log_norm, bound)
-        found = [_tensor_path(query, nodes, keys, seed, total) for nodes, keys in chosen]
-        return sorted(found, key=lambda p: -float(np.linalg.norm(p.contribution)))
+        steps = max_steps if max_steps is not None else _STEPS_PER_PATH_AND_EDGE * int(k) * (between.edge_count + 1)
+
+        def too_many(built: int) -> GraphError:
+            return GraphError(
+                f"top_paths gave up after building {built:,} partial paths from {query.dst.name!r} back to "
+                f"{query.src.name!r} (max_steps={steps:,}) without proving which {k} are largest (the norm bounds "
+                f"of these Jacobians are too loose to prune with). Ask for fewer paths, list them all with "
+                f"paths() if count_paths() is small, or pass a larger max_steps= to dagprop.paths.top_paths")
+
+        chosen = between.best(int(k), seed, _Pull(graph), _log_norm, _TensorBound(graph), steps, too_many)
+        return _largest_first([(_tensor_path(query, route, seed, total), route) for route in chosen])
     _, between = _element_setup(query)
     if not between.order or k == 0:
         return []
     arriving, element_total = _element_arriving(query)
-    chosen = between.best(k, arriving, _times_weight, _log_norm, _log_weight)
-    found = [_element_path(nodes, keys, arriving, element_total) for nodes, keys in chosen]
-    return sorted(found, key=lambda p: -abs(p.contribution))
+    return _largest_first([(_element_path(route, arriving, element_total), route)
+                           for _, route in between.best_products(int(k))])
 
 
-def _times_weight(consumer: str, source: str, weight: float, carried: float) -> float:
-    return carried * weight
-
-
-def _log_weight(source: str, consumer: str, weight: float) -> float:
-    return _log(abs(weight))
+# The default budget of the tensor-level search, per path asked for and per edge slot between src and dst.
+_STEPS_PER_PATH_AND_EDGE = 100
 
 
 def _log(x: float) -> float:
@@ -556,4 +616,4 @@ class _TensorBound:
             return -math.inf
         matrix = np.asarray(jacobian, dtype=np.float64).reshape(out.size, -1)
         norm = np.linalg.norm(matrix, 2) if size <= _SPECTRAL_NORM_LIMIT else np.linalg.norm(matrix)
-        return _log(float(norm) * (1 + 1e-9))
+        return _log(float(norm))  # rounding is absorbed by the search's tolerance for ties

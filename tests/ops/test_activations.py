@@ -1,7 +1,10 @@
 """The activations family: relu, sigmoid, tanh, softmax, log_softmax."""
 
+import warnings
+
 import numpy as np
 import pytest
+import torch
 
 import dagprop as dp
 from dagprop.testing import check_op
@@ -96,14 +99,16 @@ def test_log_softmax_gradient_closed_form():
     np.testing.assert_allclose(leaf.grad, seed - s * seed.sum(axis=1, keepdims=True), rtol=1e-12, atol=1e-14)
 
 
-def test_softmax_decomposes_into_the_textbook_circuit():
+def test_softmax_decomposes_into_the_stable_textbook_circuit():
     g = dp.Graph()
     x = g.param("x", rng.standard_normal((3, 4)))
     circuit = g.registry["softmax"].decompose(x, axis=0)
     ops = [n.op for n in g if n.op is not None]
-    assert ops == ["exp", "sum", "reciprocal", "mul"]
-    total = next(n for n in g if n.op == "sum")
-    assert total.attrs == {"axis": 0, "keepdims": True}
+    assert ops == ["max", "sub", "exp", "sum", "reciprocal", "mul"]
+    for reduction in ("max", "sum"):
+        assert next(n for n in g if n.op == reduction).attrs == {"axis": 0, "keepdims": True}
+    shifted = next(n for n in g if n.op == "sub")
+    assert shifted.inputs[0] is x and shifted.inputs[1].op == "max"
     assert circuit.shape == (3, 4)
 
 
@@ -135,3 +140,112 @@ def test_an_unknown_attribute_is_rejected():
     g = dp.Graph()
     with pytest.raises(dp.GraphError, match="no attribute dim"):
         g.op("softmax", g.param("x", np.zeros(3)), dim=0)
+
+
+# -- the opened softmax circuit equals the op at any logits (issue 10) ----------------------------
+
+def torch_softmax(x, seed, axis=-1, log=False):
+    """softmax (or log_softmax) of x along axis and the gradient of <seed, result>, from torch in float64."""
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    out = (torch.log_softmax if log else torch.softmax)(t, axis)
+    out.backward(torch.tensor(seed, dtype=torch.float64))
+    return out.detach().numpy(), t.grad.numpy()
+
+
+def boxed_and_opened(x, seed, axis=-1):
+    """A graph loss = sum(softmax(x) * seed), run, and its copy with softmax opened into its circuit."""
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    soft = g.op("softmax", leaf, axis=axis, name="s")
+    g.op("sum", soft * g.const(seed), name="L")
+    g.forward()
+    g.backward("L")
+    return g, g.expanded(["softmax"])
+
+
+EXTREME_LOGITS = {
+    "huge": np.array([[1000.0, 999.0, -1000.0]]),
+    "hugely negative": np.array([[-800.0, -801.0, -802.0]]),
+    "mixed rows": np.array([[1000.0, 999.0, -1000.0], [-800.0, -801.0, -802.0], [0.5, -0.25, 2.0]]),
+    "normal times 50": np.random.default_rng(3).normal(0.0, 50.0, (4, 5)),
+}
+# -1e308 - 1e308 overflows to -inf, whose exp is the right 0: numpy warns about it all the same
+NEAR_THE_FLOAT_LIMIT = pytest.param(np.array([[1e308, -1e308, 0.0], [-1e308, -1e308, -1e308]]),
+                                    marks=pytest.mark.filterwarnings("ignore:overflow encountered in subtract"),
+                                    id="near the float limit")
+
+
+@pytest.mark.parametrize("logits", [pytest.param(x, id=k) for k, x in EXTREME_LOGITS.items()] + [NEAR_THE_FLOAT_LIMIT])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_opened_softmax_equals_the_op_and_torch_at_extreme_logits(logits, axis):
+    seed = rng.standard_normal(logits.shape)
+    g, h = boxed_and_opened(logits, seed, axis)
+    expected_value, expected_grad = torch_softmax(logits, seed, axis)
+    for graph in (g, h):
+        assert np.isfinite(graph["s"].value).all() and np.isfinite(graph["x"].grad).all()
+        np.testing.assert_allclose(graph["s"].value, expected_value, rtol=1e-12, atol=1e-300)
+        # where one logit dominates, s (g - <g, s>) cancels to far below |seed|, in every implementation
+        np.testing.assert_allclose(graph["x"].grad, expected_grad, rtol=1e-12, atol=1e-15 * np.abs(seed).max())
+    np.testing.assert_allclose(h["s"].value, g["s"].value, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(h["x"].grad, g["x"].grad, rtol=1e-12, atol=1e-15 * np.abs(seed).max())
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_opened_softmax_gradient_matches_the_op_to_rounding_at_ordinary_logits(axis):
+    logits, seed = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    g, h = boxed_and_opened(logits, seed, axis)
+    # the gradient through the max node cancels: what is left of it is rounding
+    np.testing.assert_allclose(h["x"].grad, g["x"].grad, rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(g["x"].grad, torch_softmax(logits, seed, axis)[1], rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("logits", [EXTREME_LOGITS["mixed rows"], EXTREME_LOGITS["normal times 50"],
+                                    np.array([[710.0, 709.0, 0.0], [-745.0, -746.0, -750.0]])],
+                         ids=["mixed rows", "normal times 50", "at the overflow limits"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_check_op_passes_for_softmax_at_large_logits(logits, axis):
+    check_op("softmax", logits, axis=axis)
+
+
+@pytest.mark.parametrize("logits", [EXTREME_LOGITS["huge"], EXTREME_LOGITS["hugely negative"],
+                                    EXTREME_LOGITS["mixed rows"]], ids=["huge", "hugely negative", "mixed rows"])
+def test_element_paths_through_the_opened_softmax_add_up_to_the_gradient(logits):
+    seed = rng.standard_normal(logits.shape)
+    g, h = boxed_and_opened(logits, seed)
+    _, expected_grad = torch_softmax(logits, seed)
+    for index in np.ndindex(logits.shape):
+        count = h.count_paths("x", "L", index=index)
+        found = h.paths("x", "L", index=index)
+        assert count == len(found), index
+        # every element reaches the loss, except one whose exp underflows to 0 (softmax exactly 0,
+        # gradient exactly 0: a zero derivative makes no edge)
+        assert (count > 0) == (expected_grad[index] != 0), index
+        total = sum(p.contribution for p in found)
+        assert total == pytest.approx(g["x"].grad[index], rel=1e-12, abs=1e-15), index
+        assert total == pytest.approx(expected_grad[index], rel=1e-12, abs=1e-15), index
+        # each path goes x -> (max ->) sub -> exp -> ...: the circuit's own elements, not the box
+        assert all(p.nodes[1].startswith(("s.sub_1[", "s.max_1[")) for p in found), index
+
+
+# -- empty arrays flow through softmax and log_softmax like torch ------------------------------------
+
+EMPTY = [((0, 3), -1), ((0, 3), 0), ((3, 0), -1), ((3, 0), 0), ((2, 0, 4), 1), ((2, 0, 4), -1), ((0,), 0)]
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, axis", EMPTY, ids=str)
+def test_softmax_family_of_empty_arrays_matches_torch(name, shape, axis):
+    x, seed = np.zeros(shape), np.zeros(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g, leaf, out = run(name, x, axis=axis)
+        g.backward(out, seed=seed)
+    expected_value, expected_grad = torch_softmax(x, seed, axis, log=name == "log_softmax")
+    assert out.value.shape == expected_value.shape == shape
+    assert leaf.grad.shape == expected_grad.shape == shape
+
+
+@pytest.mark.parametrize("shape, axis", EMPTY, ids=str)
+def test_opened_softmax_of_an_empty_array_is_empty(shape, axis):
+    g, h = boxed_and_opened(np.zeros(shape), np.zeros(shape), axis)
+    assert h["s"].value.shape == h["x"].grad.shape == shape

@@ -14,7 +14,7 @@ FAMILIES = {
     "elementwise": ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "reciprocal"],
     "activations": ["relu", "sigmoid", "tanh", "softmax", "log_softmax"],
     "linalg": ["matmul", "transpose"],
-    "reductions": ["sum", "mean"],
+    "reductions": ["sum", "mean", "max", "min"],
     "shaping": ["reshape", "broadcast_to", "getitem", "concat", "stack"],
     "losses": ["l2_loss", "squared_error", "cross_entropy"],
     "layers": ["linear", "attention"],

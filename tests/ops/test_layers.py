@@ -1,7 +1,10 @@
 """The layers family: linear and attention (composite ops with hand-written backward passes)."""
 
+import warnings
+
 import numpy as np
 import pytest
+import torch
 
 import dagprop as dp
 from dagprop.testing import check_op
@@ -133,3 +136,84 @@ def test_attention_rejects_shapes_that_do_not_fit(Q, K, V, reason):
     g = dp.Graph()
     with pytest.raises(dp.ShapeError, match=reason):
         g.ops.attention(*[g.param(n, np.zeros(s)) for n, s in zip("QKV", (Q, K, V))])
+
+
+# -- attention opened (its inner softmax too) equals the op at extreme scores (issue 10) -------------
+
+def torch_attention(Q, K, V, seed):
+    """softmax(Q K^T / sqrt(d)) V and the gradients of <seed, it> for Q, K and V, from torch in float64."""
+    tensors = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (Q, K, V)]
+    tq, tk, tv = tensors
+    out = torch.softmax(tq @ tk.transpose(-1, -2) / np.sqrt(Q.shape[-1]), -1) @ tv
+    out.backward(torch.tensor(seed, dtype=torch.float64))
+    return out.detach().numpy(), [t.grad.numpy() for t in tensors]
+
+
+def queries_for_scores(scores):
+    """Q and K (the identity) whose attention scores Q K^T / sqrt(d) are exactly ``scores`` (d a square)."""
+    keys = scores.shape[-1]
+    d = 4  # a square, so that sqrt(d) = 2 and scores * 2 / 2 is exact
+    Q = np.zeros(scores.shape[:-1] + (d,))
+    Q[..., :keys] = 2.0 * scores
+    return Q, np.eye(keys, d)
+
+
+SCORES = {
+    "huge": np.array([[1000.0, 999.0, -1000.0]]),
+    "hugely negative": np.array([[-800.0, -801.0, -802.0]]),
+    "mixed rows": np.array([[1000.0, 999.0, -1000.0], [-800.0, -801.0, -802.0], [0.5, -0.25, 2.0]]),
+    "normal times 50": np.random.default_rng(4).normal(0.0, 50.0, (4, 3)),
+}
+
+
+@pytest.mark.parametrize("scores", SCORES.values(), ids=SCORES.keys())
+def test_opened_attention_equals_the_op_and_torch_at_extreme_scores(scores):
+    Q, K = queries_for_scores(scores)
+    V = rng.standard_normal((3, 2))
+    seed = rng.standard_normal((scores.shape[0], 2))
+    g = dp.Graph()
+    leaves = [g.param(n, a) for n, a in zip("QKV", (Q, K, V))]
+    g.op("attention", *leaves, name="out")
+    g.forward()
+    g.backward("out", seed=seed)
+    h = g.expanded()  # attention, and the softmax inside it, opened
+    assert {e.op for e in h.expansions.values()} == {"attention", "softmax"}
+    assert "max" in {n.op for n in h}
+    expected_value, expected_grads = torch_attention(Q, K, V, seed)
+    scale = np.abs(seed).max() * np.abs(V).max() * np.abs(Q).max()
+    for graph in (g, h):
+        assert np.isfinite(graph["out"].value).all()
+        np.testing.assert_allclose(graph["out"].value, expected_value, rtol=1e-12, atol=1e-14)
+        for name, expected in zip("QKV", expected_grads):
+            assert np.isfinite(graph[name].grad).all()
+            np.testing.assert_allclose(graph[name].grad, expected, rtol=1e-11, atol=1e-14 * scale, err_msg=name)
+    for name in "QKV":
+        np.testing.assert_allclose(h[name].grad, g[name].grad, rtol=1e-11, atol=1e-14 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("scores", [SCORES["huge"], SCORES["mixed rows"]], ids=["huge", "mixed rows"])
+def test_check_op_passes_for_attention_at_extreme_scores(scores):
+    Q, K = queries_for_scores(scores)
+    check_op("attention", Q, K, rng.standard_normal((3, 2)))
+
+
+# -- empty arrays flow through attention like torch ------------------------------------------------
+
+@pytest.mark.parametrize("Q, K, V", [
+    ((3, 4), (0, 4), (0, 2)),        # no keys: the softmax runs over an empty axis
+    ((0, 4), (5, 4), (5, 2)),        # no queries
+    ((3, 4), (5, 4), (5, 0)),        # values without features
+    ((0, 3, 4), (0, 5, 4), (0, 5, 2)),  # an empty batch
+    ((2, 3, 4), (2, 0, 4), (2, 0, 2)),
+], ids=str)
+def test_attention_of_empty_arrays_matches_torch(Q, K, V):
+    arrays = [rng.standard_normal(shape) for shape in (Q, K, V)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g, leaves, out = run("attention", *arrays)
+        seed = rng.standard_normal(out.shape)
+        g.backward(out, seed=seed)
+    expected_value, expected_grads = torch_attention(*arrays, seed)
+    np.testing.assert_allclose(out.value, expected_value, rtol=1e-12, atol=1e-15)
+    for leaf, expected in zip(leaves, expected_grads):
+        np.testing.assert_allclose(leaf.grad, expected, rtol=1e-12, atol=1e-15)

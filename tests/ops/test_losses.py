@@ -1,7 +1,10 @@
 """The losses family: l2_loss, squared_error, cross_entropy."""
 
+import warnings
+
 import numpy as np
 import pytest
+import torch
 
 import dagprop as dp
 from dagprop.testing import check_op
@@ -125,3 +128,21 @@ def test_a_constant_target_gets_no_gradient():
     g.forward()
     g.backward(loss)
     assert target.grad is None and logits.grad.shape == (2, 3)
+
+
+# -- empty arrays: a mean over no rows is NaN, a sum over no classes is 0 ---------------------------
+
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (2, 0, 4), (0, 2, 4), (0,)], ids=str)
+def test_cross_entropy_of_empty_arrays_matches_torch(shape):
+    logits, target = rng.standard_normal(shape), rng.standard_normal(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 0 / 0 must not escape
+        out, (glogits, gtarget) = run("cross_entropy", logits, target)
+    # the op's definition written in torch: the mean over rows of -sum(target * log_softmax) over classes
+    t_logits, t_target = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (logits, target))
+    expected = -(t_target * torch.log_softmax(t_logits, -1)).sum(-1).mean()
+    expected.backward()
+    np.testing.assert_array_equal(out.value, expected.detach().numpy())  # NaN when there are no rows
+    assert np.isnan(out.value) == (0 in shape[:-1])
+    np.testing.assert_array_equal(glogits.grad, t_logits.grad.numpy())
+    np.testing.assert_array_equal(gtarget.grad, t_target.grad.numpy())

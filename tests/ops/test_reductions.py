@@ -1,14 +1,16 @@
-"""The reductions family: sum and mean over axes, with keepdims."""
+"""The reductions family: sum, mean, max and min over axes, with keepdims."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
+import torch
 
 import dagprop as dp
 from dagprop.testing import check_op
 
-FAMILY = ["sum", "mean"]
+FAMILY = ["sum", "mean", "max", "min"]
 rng = np.random.default_rng(5)
 
 
@@ -70,9 +72,156 @@ def test_bad_axes_are_rejected(axis, reason):
         g.param("x", np.zeros((2, 3, 4))).sum(axis=axis)
 
 
-@pytest.mark.parametrize("name, scale", [("sum", 1.0), ("mean", 1 / 6)])
+@pytest.mark.parametrize("name, scale", [("sum", 1.0), ("mean", 1 / 6), ("max", 1 / 6), ("min", 1 / 6)])
 def test_vjp_takes_a_plain_number_as_the_incoming_gradient(name, scale):
     op = dp.Graph().registry[name]
     x = np.ones((2, 3))
     (grad,) = op.vjp(2.0, x, out=op.forward(x))  # as generated code passes its default seed
     np.testing.assert_allclose(grad, np.full((2, 3), 2.0 * scale))
+
+
+# -- max and min: torch.amax / torch.amin's values and gradients, ties shared evenly ---------------
+
+EXTREMA = [("max", torch.amax, np.max), ("min", torch.amin, np.min)]
+REDUCED_AXES = [None, 0, 1, -1, (0, 2), (-1, 0), (0, 1, 2)]
+
+
+def torch_reduction(reduce, x, axis, keepdims, seed):
+    """Value and input gradient of a torch reduction in float64; axis None reduces every axis."""
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    out = reduce(t) if axis is None else reduce(t, dim=axis, keepdim=keepdims)
+    if axis is None and keepdims:
+        out = out.reshape((1,) * x.ndim)
+    out.backward(torch.tensor(seed, dtype=torch.float64))
+    return out.detach().numpy(), t.grad.numpy()
+
+
+def run_reduction(name, x, seed, **attrs):
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    out = g.op(name, leaf, **attrs)
+    g.forward()
+    g.backward(out, seed=seed)
+    return out, leaf.grad
+
+
+@pytest.mark.parametrize("name, reduce, reference", EXTREMA)
+@pytest.mark.parametrize("axis", REDUCED_AXES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_max_and_min_match_torch_amax_and_amin_with_ties(name, reduce, reference, axis, keepdims):
+    # small integers: most slices hold the extremum two, three or more times
+    x = rng.integers(0, 3, (2, 3, 4)).astype(np.float64)
+    expected_shape = reference(x, axis=axis, keepdims=keepdims).shape
+    seed = rng.standard_normal(expected_shape)
+    out, grad = run_reduction(name, x, seed, axis=axis, keepdims=keepdims)
+    expected_value, expected_grad = torch_reduction(reduce, x, axis, keepdims, seed)
+    assert out.shape == expected_shape
+    np.testing.assert_array_equal(out.value, expected_value)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("name, pick", [("max", np.argmax), ("min", np.argmin)])
+def test_a_three_way_tie_splits_the_gradient_in_thirds(name, pick):
+    # negated for min, so that the extremum sits in the same places either way
+    x = np.array([[5.0, 5.0, 5.0, 1.0], [2.0, 7.0, -1.0, 2.0]]) * (1.0 if name == "max" else -1.0)
+    assert pick(x[1]) == 1
+    _, grad = run_reduction(name, x, np.array([3.0, 4.0]), axis=1)
+    np.testing.assert_allclose(grad, [[1.0, 1.0, 1.0, 0.0], [0.0, 4.0, 0.0, 0.0]], rtol=1e-15)
+
+
+# Central differences see a two-way tie as slope 1/2 on either element (moving it up moves the
+# max, moving it down leaves the other in place), which is the even split; at a three-way tie
+# they see 1/2 where the split gives 1/3, so ties of three are checked against torch above.
+TWO_WAY_TIES = np.array([[1.0, 3.0, 3.0, -1.0], [2.0, 0.5, -2.0, 2.0], [-1.0, 0.0, -1.0, -3.0]])
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("axis", [None, 1, -1, (0, 1)], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_check_op_with_two_way_ties(name, axis, keepdims):
+    x = TWO_WAY_TIES if name == "max" else -TWO_WAY_TIES
+    check_op(name, x, axis=axis, keepdims=keepdims)
+
+
+@pytest.mark.parametrize("name, reduce, reference", EXTREMA)
+@pytest.mark.parametrize("axis", [0, 1, -1], ids=str)
+def test_a_kept_max_broadcast_back_against_its_input_matches_torch(name, reduce, reference, axis):
+    # x - max(x, keepdims=True), the shape softmax's circuit uses: the kept axis broadcasts
+    x = np.round(rng.standard_normal((3, 4)), 1)
+    # two-way ties only (see above): rows 0 and 1 each hold their extremum twice, and columns 0 and 1
+    # hold the same value in rows 0 and 1
+    x[0, :2] = reference(x[0]) + (1.0 if name == "max" else -1.0)
+    x[1, :2] = x[0, :2]
+    seed = rng.standard_normal((3, 4))
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    shifted = leaf - g.op(name, leaf, axis=axis, keepdims=True)
+    g.forward()
+    g.backward(shifted, seed=seed)
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    expected = t - reduce(t, dim=axis, keepdim=True)
+    expected.backward(torch.tensor(seed))
+    np.testing.assert_allclose(shifted.value, expected.detach().numpy(), rtol=1e-15)
+    np.testing.assert_allclose(leaf.grad, t.grad.numpy(), rtol=1e-14, atol=1e-15)
+    check_op(name, x, axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_no_axis_reduces_nothing(name):
+    x = rng.standard_normal((2, 3))
+    seed = rng.standard_normal((2, 3))
+    out, grad = run_reduction(name, x, seed, axis=())
+    np.testing.assert_array_equal(out.value, x)
+    np.testing.assert_array_equal(grad, seed)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("shape, axis", [((0, 3), 0), ((0, 3), None), ((3, 0), -1), ((2, 0, 4), (0, 1))], ids=str)
+def test_max_and_min_over_an_empty_axis_are_rejected_like_torch(name, shape, axis):
+    with pytest.raises((RuntimeError, IndexError), match="non-zero size|dim to be specified"):
+        torch.amax(torch.zeros(shape), dim=() if axis is None else axis)
+    with pytest.raises(ValueError, match="zero-size array"):
+        np.max(np.zeros(shape), axis=axis)
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match=r"has size 0 and an empty axis has no max or min"):
+        g.op(name, g.param("x", np.zeros(shape)), axis=axis)
+
+
+@pytest.mark.parametrize("name, reduce, reference", EXTREMA)
+def test_max_and_min_of_an_empty_array_over_a_full_axis_are_empty(name, reduce, reference):
+    x = np.zeros((0, 3))
+    out, grad = run_reduction(name, x, np.zeros(0), axis=1)
+    expected_value, expected_grad = torch_reduction(reduce, x, 1, False, np.zeros(0))
+    assert out.value.shape == expected_value.shape == (0,) and grad.shape == expected_grad.shape == (0, 3)
+
+
+def test_max_gradient_of_a_nan_is_nan_as_in_torch():
+    x = np.array([[1.0, np.nan, 2.0], [1.0, 3.0, 3.0]])
+    _, grad = run_reduction("max", x, np.array([1.0, 1.0]), axis=1)
+    _, expected = torch_reduction(torch.amax, x, 1, False, np.array([1.0, 1.0]))
+    np.testing.assert_array_equal(grad, expected)  # NaN on the first row, [0, 0.5, 0.5] on the second
+
+
+# -- empty arrays: sum and mean like numpy and torch -----------------------------------------------
+
+EMPTY_CASES = [((0, 3), None), ((0, 3), 0), ((0, 3), 1), ((3, 0), 0), ((3, 0), 1), ((3, 0), None),
+               ((2, 0, 4), 1), ((2, 0, 4), (0, 2)), ((2, 0, 4), (1, 2)), ((2, 0, 4), None), ((2, 0, 4), ())]
+
+
+@pytest.mark.parametrize("name, reduce", [("sum", torch.sum), ("mean", torch.mean)])
+@pytest.mark.parametrize("shape, axis", EMPTY_CASES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sum_and_mean_of_empty_arrays_match_torch(name, reduce, shape, axis, keepdims):
+    x = np.zeros(shape)
+    expected_shape = np.sum(x, axis=axis, keepdims=keepdims).shape
+    seed = rng.standard_normal(expected_shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Mean of empty slice" must not escape
+        out, grad = run_reduction(name, x, seed, axis=axis, keepdims=keepdims)
+    assert out.value.shape == expected_shape and grad.shape == shape
+    if axis == ():  # torch reads dim=() as every axis; numpy, and dagprop, as none
+        np.testing.assert_array_equal(out.value, x)
+        return
+    expected_value, expected_grad = torch_reduction(reduce, x, axis, keepdims, seed)
+    np.testing.assert_array_equal(out.value, expected_value)  # NaN wherever torch's mean has nothing to average
+    np.testing.assert_array_equal(grad, expected_grad)
