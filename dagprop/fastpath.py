@@ -63,7 +63,7 @@ def _forward_step(step: OpStep, returns_scalar: bool, expected: tuple[tuple[int,
 
         def call_one(v: list) -> None:
             out = forward(v[a])
-            if out.__class__ is not _ndarray or out.shape != shape or out.dtype is not dtype:
+            if out.dtype is not dtype or out.shape != shape or out.__class__ is not _ndarray:
                 raise Fallback
             v[index] = out
 
@@ -74,7 +74,7 @@ def _forward_step(step: OpStep, returns_scalar: bool, expected: tuple[tuple[int,
 
         def call_two(v: list) -> None:
             out = forward(v[a], v[b])
-            if out.__class__ is not _ndarray or out.shape != shape or out.dtype is not dtype:
+            if out.dtype is not dtype or out.shape != shape or out.__class__ is not _ndarray:
                 raise Fallback
             v[index] = out
 
@@ -84,7 +84,7 @@ def _forward_step(step: OpStep, returns_scalar: bool, expected: tuple[tuple[int,
 
     def call_many(v: list) -> None:
         out = forward(*[v[j] for j in inputs])
-        if out.__class__ is not _ndarray or out.shape != shape or out.dtype is not dtype:
+        if out.dtype is not dtype or out.shape != shape or out.__class__ is not _ndarray:
             raise Fallback
         v[index] = out
 

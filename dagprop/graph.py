@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import threading
 from itertools import count
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
@@ -445,18 +446,18 @@ class Graph:
         0.5
         """
         if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
-                or not np.isfinite(lr):
+                or not math.isfinite(lr):
             raise GraphError(f"lr must be a finite real number, got {lr!r}")
         with self._lock:
             values, grads = self._run.values, self._run.grads
-            updated = {index: values[index] - lr * grads[index]
-                       for index in self._param_indices if grads[index] is not None}
-            for index, value in updated.items():
+            updated = [(index, values[index] - lr * grads[index])
+                       for index in self._param_indices if grads[index] is not None]
+            for index, value in updated:
                 if value.shape != values[index].shape:
                     raise GraphError(f"step would change the shape of param {self._nodes[index].name!r} from "
                                      f"{values[index].shape} to {value.shape}: its gradient has shape "
                                      f"{grads[index].shape}")
-            for index, value in updated.items():
+            for index, value in updated:
                 values[index] = value
 
     def zero_grad(self) -> None:

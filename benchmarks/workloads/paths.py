@@ -84,7 +84,7 @@ def element_graph_subject(g: dp.Graph) -> Subject:
     result: dict[str, Any] = {}
 
     def step() -> None:
-        result["graph"] = g.element_graph()
+        result["graph"] = g.element_graph(max_size=None)  # large on purpose: it measures the build
 
     def late() -> str:
         eg = result["graph"]
