@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
+import importlib.util
 import os
 import runpy
 import sys
@@ -29,6 +31,7 @@ import numpy as np
 
 from .errors import CommandError, DagpropError
 from .graph import Graph, Node
+from .registry import register_plugin, unregister_plugin
 from .io import MAX_ELEMENTS
 from .player import MAX_NODES as MAX_PLAYED_NODES
 
@@ -168,10 +171,57 @@ def _add_debug(parser: argparse.ArgumentParser, default: Any) -> None:
                         help="show the full traceback when something goes wrong")
 
 
-def _subparser(subparsers: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
+def _subparser(subparsers: Any, name: str, help: str, description: str, *,
+               plugins: bool = False) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help, description=description)
     _add_debug(parser, argparse.SUPPRESS)  # SUPPRESS: do not undo a --debug given before the command
+    if plugins:
+        parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE[:ATTR]",
+                            help="use the ops of a plugin that is not installed: a Python file (run, as your own "
+                                 "code), an importable module, or an attribute of one (a class is instantiated); "
+                                 "may be given several times")
     return parser
+
+
+def load_plugin(spec: str) -> Any:
+    """The plugin ``--plugin`` names: the module a ``FILE.py`` defines (the file is run), an
+    importable ``MODULE``, or the attribute ``ATTR`` of one (``MODULE:ATTR``; a class is instantiated).
+
+    Examples
+    --------
+    >>> load_plugin("dagprop_plugins.elementwise").__name__
+    'dagprop_plugins.elementwise'
+    >>> type(load_plugin("collections:OrderedDict")).__name__
+    'OrderedDict'
+    >>> load_plugin("no_such_module:plugin")
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.CommandError: --plugin no_such_module:plugin: no module named 'no_such_module'
+    """
+    if spec.endswith(".py"):
+        path = FilePath(spec)
+        if not path.is_file():
+            raise CommandError(f"--plugin {spec}: no such file")
+        loader_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise CommandError(f"--plugin {spec}: cannot load it as a Python module")
+        module = importlib.util.module_from_spec(loader_spec)
+        loader_spec.loader.exec_module(module)
+        return module
+    module_name, colon, attribute = spec.partition(":")
+    if not module_name or (colon and not attribute):
+        raise CommandError(f"--plugin takes FILE.py, MODULE or MODULE:ATTR, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise CommandError(f"--plugin {spec}: no module named {exc.name!r}") from None
+    if not colon:
+        return module
+    try:
+        found = getattr(module, attribute)
+    except AttributeError:
+        raise CommandError(f"--plugin {spec}: module {module_name!r} has no attribute {attribute!r}") from None
+    return found() if isinstance(found, type) else found
 
 
 # -- dagprop ops ------------------------------------------------------------------------------------
@@ -224,7 +274,7 @@ def render_command(subparsers: Any) -> None:
     """
     parser = _subparser(subparsers, "render", "draw a graph with its values and gradients",
                         "Run a graph forward and backward and draw it: values on nodes, gradients in red on "
-                        "nodes and on the edges they flowed back along.")
+                        "nodes and on the edges they flowed back along.", plugins=True)
     add_source(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="the file to write; its suffix sets the format (.svg .png .pdf .dot)")
@@ -289,7 +339,7 @@ def check_op_command(subparsers: Any) -> None:
     parser = _subparser(subparsers, "check-op", "check an op's gradients against finite differences",
                         "Check a registered op: its vjp against central differences, its explicit jacobian "
                         "against its vjp, and a composite op against autodiff through its decomposition. "
-                        "Uses the op's example inputs unless --shapes is given.")
+                        "Uses the op's example inputs unless --shapes is given.", plugins=True)
     parser.add_argument("name", metavar="NAME", help="the op to check (see `dagprop ops`)")
     parser.add_argument("--shapes", nargs="+", metavar="SHAPE",
                         help="one shape per input, such as 3,4 (use 'scalar' for a 0-d input)")
@@ -387,7 +437,7 @@ def animate_command(subparsers: Any) -> None:
                         "Simulate a graph's forward and backward run and write one self-contained HTML file "
                         "(works offline) that plays it step by step: play/pause, step back and forward, a "
                         "slider and the arrow keys; each frame highlights the current node or edge and shows "
-                        "running sums where gradients add up.")
+                        "running sums where gradients add up.", plugins=True)
     add_source(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the HTML file to write")
     parser.add_argument("--loss", metavar="NAME",
@@ -428,7 +478,7 @@ def code_command(subparsers: Any) -> None:
     parser = _subparser(subparsers, "code", "print the Python source of a graph's forward and backward passes",
                         "Write a graph's forward pass and, for its loss, its backward pass out as plain Python, one "
                         "line per op: the hand-written backprop functions of a textbook, produced from the graph. "
-                        "The source runs on its own against the same ops (see dagprop.codegen).")
+                        "The source runs on its own against the same ops (see dagprop.codegen).", plugins=True)
     add_source(parser)
     parser.add_argument("--loss", metavar="NAME",
                         help="the node to differentiate (default: the file's loss, or the only scalar output)")
@@ -485,7 +535,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "run", None) is None:
         parser.print_help(sys.stderr)
         return 2
+    registered: list[Any] = []
     try:
+        for spec in getattr(args, "plugin", ()):
+            registered.append(load_plugin(spec))
+            register_plugin(registered[-1])
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("dagprop: interrupted", file=sys.stderr)
@@ -499,3 +553,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"dagprop {args.command}: error: {_one_line(exc)}  (--debug shows the traceback)", file=sys.stderr)
         return 1
+    finally:
+        for plugin in registered:  # main may run again in the same process (tests, notebooks)
+            unregister_plugin(plugin)

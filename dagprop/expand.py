@@ -54,8 +54,13 @@ class Expansion:
 class ExpandedGraph(Graph):
     """A :class:`Graph` built by :func:`expanded`, remembering where each circuit came from.
 
+    A node of the source graph names its copy here, so ``dp.simulate``, ``dp.animate``,
+    ``dp.codegen`` and every method taking nodes accept the nodes a user already holds.
+
     Attributes
     ----------
+    source : Graph
+        The graph this one opens.
     expansions : dict of str to Expansion
         One entry per opened node, keyed by the original node's name.
     """
@@ -63,7 +68,24 @@ class ExpandedGraph(Graph):
     def __init__(self, source: Graph) -> None:
         super().__init__()
         self.registry = source.registry
+        self.source = source
         self.expansions: dict[str, Expansion] = {}
+
+    def node(self, ref: Node | str) -> Node:
+        """The node ``ref`` names: a node of this graph, a name, or a node of the source graph,
+        which names its copy (an opened composite's copy is its circuit's output).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0]); s = x.softmax()
+        >>> h = g.expanded(["softmax"])
+        >>> h.node(s).op, h.node(s) is h[s.name]
+        ('mul', True)
+        """
+        if isinstance(ref, Node) and ref.graph is self.source:
+            return self[ref.name]
+        return super().node(ref)
 
     def __repr__(self) -> str:
         opened = ", ".join(f"{e.name} ({e.op})" for e in self.expansions.values()) or "nothing"

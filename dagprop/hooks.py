@@ -97,6 +97,7 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str | None) -> None:
     if pm.is_registered(plugin):
         return
     name = name or plugin_name(plugin)
+    _check_marked(plugin, name)
     if pm.get_plugin(name) is not None:
         raise PluginError(f"two different plugins are both named {name!r} (an object of a class defined twice, "
                           f"as when a notebook cell runs again?); pass only one of them")
@@ -104,6 +105,19 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str | None) -> None:
         pm.register(plugin, name=name)
     except (ValueError, pluggy.PluginValidationError) as exc:
         raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
+    if not pm.get_hookcallers(plugin):
+        pm.unregister(plugin)
+        raise PluginError(f"plugin {name!r} implements no dagprop hook: give it a dagprop_ops (or dagprop_on_step) "
+                          f"function marked @dp.hookimpl; a plugin is a module or an object holding such functions")
+
+
+def _check_marked(plugin: Any, name: str) -> None:
+    """A function named like a hook but not marked ``@dagprop.hookimpl`` would be ignored: say so."""
+    for hook in ("dagprop_ops", "dagprop_on_step"):
+        function = getattr(plugin, hook, None)
+        if callable(function) and not hasattr(function, f"{PROJECT}_impl"):
+            raise PluginError(f"plugin {name!r} has a {hook} that is not marked @dagprop.hookimpl, so dagprop "
+                              f"would never call it; put @dp.hookimpl on the line above its def")
 
 
 def plugin_name(plugin: Any) -> str:

@@ -464,3 +464,89 @@ def test_animate_takes_max_nodes(saved_graph, tmp_path):
     assert "LargeGraphWarning" in result.stderr and "more than max_nodes=2" in result.stderr
     result = dagprop_command("animate", str(saved_graph), "-o", str(tmp_path / "run.html"))
     assert result.returncode == 0 and "LargeGraphWarning" not in result.stderr
+
+
+def test_animate_with_expand_takes_the_loss_the_file_defines(tmp_path):
+    """The documented form: a file defining `graph` and `loss`, played with softmax opened (issue 11, item 4)."""
+    path = tmp_path / "attention.py"
+    path.write_text(textwrap.dedent("""
+        import dagprop as dp
+        graph = dp.Graph()
+        e = graph.param("e", [[2.0, 1.0]])
+        loss = graph.op("sum", e.softmax() * graph.const([[1.0, -2.0]]))
+    """))
+    out = tmp_path / "run.html"
+    result = dagprop_command("animate", str(path), "-o", str(out), "--expand", "softmax")
+    assert result.returncode == 0, result.stderr
+    assert "softmax_1.exp_1" in out.read_text() or "exp_1" in out.read_text()
+
+
+CUBE_PLUGIN = """
+import dagprop as dp
+
+
+def cube_forward(x):
+    return x ** 3
+
+
+def cube_derivative(x, *, out):
+    return 3 * x ** 2
+
+
+@dp.hookimpl
+def dagprop_ops():
+    return [dp.Op.elementwise("cube_cli", cube_forward, cube_derivative,
+                              example=lambda rng: (((3, 2),), {}))]
+
+
+class CubePlugin:
+    dagprop_ops = staticmethod(dagprop_ops)
+"""
+
+
+class TestPluginOption:
+    """--plugin FILE.py and --plugin MODULE:ATTR for check-op, render, animate and code (issue 11, item 15)."""
+
+    @pytest.fixture
+    def plugin_file(self, tmp_path):
+        path = tmp_path / "cube_plugin.py"
+        path.write_text(CUBE_PLUGIN)
+        return path
+
+    @pytest.fixture
+    def model(self, tmp_path):
+        path = tmp_path / "model.py"
+        path.write_text("import dagprop as dp\ngraph = dp.Graph()\n"
+                        "loss = graph.op('sum', graph.op('cube_cli', graph.param('w', [1.0, -2.0])))\n")
+        return path
+
+    def test_check_op_checks_an_op_of_a_file_plugin(self, plugin_file):
+        assert dagprop_command("check-op", "cube_cli").returncode == 1  # not installed
+        result = dagprop_command("check-op", "cube_cli", "--plugin", str(plugin_file))
+        assert result.returncode == 0, result.stderr
+        assert "cube_cli" in result.stdout
+
+    def test_render_animate_and_code_use_a_module_plugin(self, plugin_file, model, tmp_path):
+        env = {**os.environ, "PYTHONPATH": f"{plugin_file.parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        spec = "cube_plugin:CubePlugin"
+        rendered = dagprop_command("render", str(model), "-o", str(tmp_path / "m.dot"), "--plugin", spec, env=env)
+        assert rendered.returncode == 0, rendered.stderr
+        assert "cube_cli" in (tmp_path / "m.dot").read_text()
+        played = dagprop_command("animate", str(model), "-o", str(tmp_path / "m.html"), "--plugin", spec, env=env)
+        assert played.returncode == 0, played.stderr
+        code = dagprop_command("code", str(model), "--plugin", str(plugin_file))
+        assert code.returncode == 0 and "def backward" in code.stdout, code.stderr
+
+    def test_bad_plugin_specs_are_one_line_errors(self, tmp_path):
+        one_line_error(dagprop_command("check-op", "exp", "--plugin", "no_such_module:x"),
+                       "--plugin no_such_module:x: no module named 'no_such_module'")
+        one_line_error(dagprop_command("check-op", "exp", "--plugin", "json:"),
+                       "--plugin takes FILE.py, MODULE or MODULE:ATTR, got 'json:'")
+        one_line_error(dagprop_command("check-op", "exp", "--plugin", "json:dumps"),
+                       "plugin 'dumps' implements no dagprop hook")
+        one_line_error(dagprop_command("check-op", "exp", "--plugin", str(tmp_path / "missing.py")),
+                       "no such file")
+
+    def test_main_in_process_leaves_no_plugin_registered(self, plugin_file, capsys):
+        assert main(["check-op", "cube_cli", "--plugin", str(plugin_file)]) == 0
+        assert "cube_cli" not in dp.Graph().registry

@@ -280,3 +280,27 @@ class TestDrawn:
         # names are shown relative to the cluster that holds them
         assert "<B>softmax_1</B>" in dot and "<B>exp_1</B>" in dot and "<B>out</B>" in dot
         assert "<B>out.softmax_1" not in dot
+
+
+class TestOriginalNodesNameTheirCopies:
+    """A node of the source graph names its copy in an opened graph (issue 11, item 4)."""
+
+    def test_simulate_codegen_and_methods_take_original_nodes(self):
+        g = softmax_graph()
+        h = g.expanded(["softmax"])
+        loss, alpha = g["L"], g["alpha"]
+        steps = list(dp.simulate(h, loss))
+        assert steps[-1].kind == "backward" and any(s.node == "alpha.exp_1" for s in steps)
+        assert "def backward" in dp.codegen(h, loss)
+        np.testing.assert_allclose(h.run.value(alpha), alpha.value)
+        np.testing.assert_allclose(h.jacobian(alpha, g["e"]), g.jacobian(alpha, g["e"]), rtol=1e-12)
+
+    def test_animate_takes_the_original_loss(self, tmp_path):
+        g = softmax_graph()
+        out = dp.animate(g.expanded(["softmax"]), g["L"], tmp_path / "run.html")
+        assert "alpha.exp_1" in out.read_text() or "exp_1" in out.read_text()
+
+    def test_nodes_of_an_unrelated_graph_are_still_refused(self):
+        h = softmax_graph().expanded(["softmax"])
+        with pytest.raises(dp.GraphError, match="belongs to another graph"):
+            h.node(softmax_graph()["L"])

@@ -164,3 +164,18 @@ def test_entry_point_plugin_is_loaded(tmp_path, monkeypatch):
 def test_check_op_with_the_wrong_number_of_inputs_says_so():
     with pytest.raises(dp.GraphError, match=r"check_op\('exp'\): the op takes 1 inputs \(x\), got 2"):
         dp.testing.check_op("exp", (2,), (2,))
+
+
+def test_a_hook_function_without_hookimpl_is_reported():
+    """Forgetting @dp.hookimpl used to register nothing, silently (issue 11, item 14)."""
+
+    class Forgetful:
+        def dagprop_ops(self):
+            return [dp.Op("forgotten", forward=_cube_forward, vjp=_cube_vjp)]
+
+    with pytest.raises(dp.PluginError, match=r"has a dagprop_ops that is not marked @dagprop.hookimpl.*"
+                                             r"put @dp.hookimpl on the line above its def"):
+        dp.Graph(plugins=[Forgetful()])
+    with pytest.raises(dp.PluginError, match="not marked @dagprop.hookimpl"):
+        dp.register_plugin(Forgetful())
+    assert "forgotten" not in dp.Graph().registry

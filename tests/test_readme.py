@@ -30,8 +30,15 @@ def test_readme_blocks_run_and_their_claims_hold(tmp_path, monkeypatch, capsys):
     assert "(3, 1, 3, 3)" in printed and "[ 3. 12.]" in printed
     for name in ("linear.svg", "softmax.png", "focus.svg", "run.html"):
         assert (tmp_path / name).stat().st_size > 0
-    paths, h = namespace["paths"], namespace["h"]
-    np.testing.assert_allclose(sum(p.contribution for p in paths), h.grad)
+    paths, e = namespace["paths"], namespace["e"]
+    np.testing.assert_allclose(sum(p.contribution for p in paths), e.grad)
+    assert "\n9\n" in printed  # the element paths from e[0,0] through the opened softmax: 3 x 3
+    W, bias = np.eye(3), np.zeros((3, 1))  # the README's training loop, written out in numpy
+    for _ in range(10):
+        dz = (W @ x + bias) @ alpha.T - y
+        W, bias = W - 0.002 * (dz @ alpha) @ x.T, bias - 0.002 * (dz @ alpha).sum(axis=1, keepdims=True)
+    trained = 0.5 * float((((W @ x + bias) @ alpha.T - y) ** 2).sum())
+    assert f"\n{trained!r}\n" in printed and trained < 1e-15
     e = np.array([2.0, 1.0])
     s = np.exp(e) / np.exp(e).sum()
     incoming = np.array([1.0, -2.0])
