@@ -32,9 +32,9 @@ from .graph import Graph, Node
 from .hooks import hookimpl, hookspec
 from .io import load, save
 from .jacobians import GradcheckReport, gradcheck
-from .op import Op, broadcast_shape, unbroadcast
+from .op import Op, SourceForm, broadcast_shape, unbroadcast
 from .paths import Path
-from .player import animate
+from .player import Animation, animate
 from .registry import register_plugin, unregister_plugin
 from .run import Run
 from .simulation import Step, simulate
@@ -48,6 +48,7 @@ __all__ = [
     "Node",
     "Run",
     "Op",
+    "SourceForm",
     "hookimpl",
     "hookspec",
     "register_plugin",
@@ -62,6 +63,7 @@ __all__ = [
     "simulate",
     "Step",
     "animate",
+    "Animation",
     "testing",
     "DagpropError",
     "GraphError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import math
@@ -57,7 +58,7 @@ class Graph:
     ----------
     nx : networkx.MultiDiGraph
         The graph for networkx's algorithms: one node per dagprop node, keyed by
-        name (attributes ``kind``, ``op``, ``attrs``, ``handle``), one edge per
+        name (attributes ``kind``, ``op``, ``attrs``, ``scope``, ``handle``), one edge per
         argument slot (attribute ``arg``). Read it; build through the Graph, since
         the scheduler's plan is not rebuilt when ``nx`` is edited by hand.
     ops
@@ -93,6 +94,8 @@ class Graph:
         self._plan: scheduler.Plan | None = None
         # one run or change at a time: two threads accumulating into one record would lose sums
         self._lock = threading.RLock()
+        # the scope new nodes go into; per thread, so that two threads building in scopes do not mix them
+        self._scope_state = threading.local()
 
     # -- building ---------------------------------------------------------------
 
@@ -131,6 +134,59 @@ class Graph:
         'const_1'
         """
         return self._leaf("const", name, value, requires_grad=False)
+
+    @contextlib.contextmanager
+    def scope(self, name: str) -> Iterator[tuple[str, ...]]:
+        """Put the nodes built inside the ``with`` block into the named group ``name``.
+
+        Ops and leaves built in the block, the consts made from numbers among them,
+        record the scope in :attr:`Node.scope`. Scopes nest: inside ``scope("layer1")``,
+        ``scope("attention")`` is ``("layer1", "attention")``, and ``scope("a/b")`` is
+        ``scope("a")`` holding ``scope("b")``. Diagrams draw each scope as a labelled
+        cluster, and ``dp.render(g, collapse=["layer1"])`` as one box. The scope is the
+        graph's own (another graph is not affected) and the thread's own; however the
+        block ends, an exception included, the scope is the one it was before.
+
+        Parameters
+        ----------
+        name : str
+            The scope's name, or several nested names joined by "/"; not empty.
+
+        Yields
+        ------
+        tuple of str
+            The scope the block builds in, outermost first.
+
+        Raises
+        ------
+        GraphError
+            For a name that is not a string, is empty, or has an empty part ("a//b").
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> x = g.input("x", [1.0, 2.0])
+        >>> with g.scope("layer1"):
+        ...     h = (g.param("W", 2.0) * x).tanh()
+        ...     with g.scope("attention") as inner:
+        ...         a = h.softmax()
+        >>> g["W"].scope, h.scope, inner, a.scope, x.scope
+        (('layer1',), ('layer1',), ('layer1', 'attention'), ('layer1', 'attention'), ())
+        """
+        parts = name.split("/") if isinstance(name, str) else []
+        if not parts or not all(parts):
+            raise GraphError(f"a scope name must be a non-empty string whose '/'-separated parts are not empty, "
+                             f"got {name!r}")
+        before = self._current_scope()
+        self._scope_state.current = before + tuple(parts)
+        try:
+            yield self._scope_state.current
+        finally:
+            self._scope_state.current = before
+
+    def _current_scope(self) -> tuple[str, ...]:
+        return getattr(self._scope_state, "current", ())
 
     def op(self, op_name: str, *args: Any, name: str | None = None, **attrs: Any) -> Node:
         """A node applying the registered op ``op_name`` to ``args``.
@@ -185,14 +241,15 @@ class Graph:
 
     def _add(self, name: str, kind: str, op_def: Op | None, attrs: dict, inputs: tuple[Node, ...],
              requires_grad: bool, value: np.ndarray | None, static_shape: tuple[int, ...] | None) -> Node:
-        node = Node(self, name, kind, len(self._nodes), op_def, attrs, inputs, requires_grad, static_shape)
+        node = Node(self, name, kind, len(self._nodes), op_def, attrs, inputs, requires_grad, static_shape,
+                    self._current_scope())
         if kind == "param":
             self._param_indices.append(node.index)
         self._nodes.append(node)
         self._by_name[name] = node
         self._run.values.append(value)
         self._run.grads.append(None)
-        self.nx.add_node(name, kind=kind, op=node.op, attrs=attrs, handle=node)
+        self.nx.add_node(name, kind=kind, op=node.op, attrs=attrs, scope=node.scope, handle=node)
         for slot, source in enumerate(inputs):
             self.nx.add_edge(source.name, name, arg=slot)
         self._version += 1

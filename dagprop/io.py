@@ -14,14 +14,17 @@ The layout::
      "seeds": [{"node": "L", "seed": ARRAY}, ...],
      "graph": {"directed": true, "multigraph": true, "graph": {},
                "nodes": [{"id": "x", "kind": "param", "op": null, "attrs": {},
-                          "requires_grad": true, "value": ARRAY, "grad": ARRAY or null}, ...],
+                          "requires_grad": true, "value": ARRAY, "grad": ARRAY or null,
+                          "scope": ["layer1", "attention"]}, ...],
                "edges": [{"source": "x", "target": "y", "key": 0, "slot": 0, "grad": ARRAY or null}, ...]}}
 
 An ARRAY is ``{"dtype": "float64", "shape": [2, 3], "data": [...]}`` with the
 entries in C order; NaN and infinities are written as the strings "nan", "inf"
 and "-inf", so the file stays strict JSON. ``seeds`` lists what each backward pass
 started from (the run record's seeds); version 1 files, which have none, load
-with no seeds.
+with no seeds. ``scope`` is the node's :attr:`~dagprop.Node.scope`, outermost first; it is
+written only for nodes built in a scope, and a node without it (every node of a file
+written before scopes existed) loads outside every scope, so the version stays 2.
 
 Files are untrusted input, so reading is bounded before anything is allocated:
 only a regular file is opened (never a FIFO or a device); a file larger than
@@ -396,6 +399,7 @@ def to_data(graph: Graph, loss: Any = None) -> dict[str, Any]:
             requires_grad=bool(node.requires_grad),
             value=None if node.value is None else encode_array(node.value, f"the value of {where}"),
             grad=None if node.grad is None else encode_array(node.grad, f"the gradient of {where}"),
+            **({"scope": list(node.scope)} if node.scope else {}),
         )
     for node in graph:
         for slot, source in enumerate(node.inputs):
@@ -728,6 +732,24 @@ def _topological(records: dict[str, dict], inputs: dict[str, dict[int, str]]) ->
 
 def _add_node(graph: Graph, name: str, record: dict, slots: dict[int, str], budget: _Budget) -> None:
     where = f"node {_short(name)}"
+    scope = _scope_field(record, where)
+    if scope:
+        with graph.scope("/".join(scope)):
+            _add_scoped_node(graph, name, record, slots, budget, where)
+    else:
+        _add_scoped_node(graph, name, record, slots, budget, where)
+
+
+def _scope_field(record: dict, where: str) -> list[str]:
+    scope = record.get("scope", [])
+    if not isinstance(scope, list) or not all(isinstance(part, str) and part and "/" not in part for part in scope):
+        raise LoadError(f"{where}: field 'scope' must be a list of scope names (non-empty strings without '/'), "
+                        f"got {_short(scope)}")
+    return scope
+
+
+def _add_scoped_node(graph: Graph, name: str, record: dict, slots: dict[int, str], budget: _Budget,
+                     where: str) -> None:
     kind = record["kind"]
     value = _array_field(record, "value", f"the value of {where}", budget.max_elements)
     grad = _array_field(record, "grad", f"the gradient of {where}", budget.max_elements)

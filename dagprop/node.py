@@ -42,6 +42,10 @@ class Node:
         The op's arguments, slot by slot (``x * x`` has x in slots 0 and 1).
     requires_grad : bool
         Whether backward computes this node's gradient.
+    scope : tuple of str
+        The scopes the node was built in, outermost first: ``("layer1", "attention")``
+        for a node built inside ``with g.scope("layer1"):`` and ``with g.scope("attention"):``;
+        ``()`` outside every scope. See :meth:`Graph.scope`.
 
     Examples
     --------
@@ -54,14 +58,19 @@ class Node:
     >>> g.forward(); g.backward(y)
     >>> x.grad
     array([2., 4.])
+    >>> with g.scope("layer1"):
+    ...     h = (x * 2.0).tanh()
+    >>> h.scope, h.inputs[0].scope, x.scope
+    (('layer1',), ('layer1',), ())
     """
 
-    __slots__ = ("graph", "name", "kind", "index", "op_def", "attrs", "inputs", "requires_grad", "_static_shape")
+    __slots__ = ("graph", "name", "kind", "index", "op_def", "attrs", "inputs", "requires_grad", "scope",
+                 "_static_shape")
     __array_ufunc__ = None  # make numpy defer to our reflected operators (array * node)
 
     def __init__(self, graph: Graph, name: str, kind: str, index: int, op_def: Op | None,
                  attrs: dict[str, Any], inputs: tuple[Node, ...], requires_grad: bool,
-                 static_shape: tuple[int, ...] | None) -> None:
+                 static_shape: tuple[int, ...] | None, scope: tuple[str, ...] = ()) -> None:
         self.graph = graph
         self.name = name
         self.kind = kind
@@ -70,6 +79,7 @@ class Node:
         self.attrs = attrs
         self.inputs = inputs
         self.requires_grad = requires_grad
+        self.scope = scope
         self._static_shape = static_shape
 
     @property

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import PluginError
 
-__all__ = ["Op", "unbroadcast", "broadcast_shape", "ATTRIBUTE_TYPES", "ATTRIBUTE_TYPES_TEXT"]
+__all__ = ["Op", "SourceForm", "unbroadcast", "broadcast_shape", "ATTRIBUTE_TYPES", "ATTRIBUTE_TYPES_TEXT"]
 
 Shape = tuple[int, ...]
 
@@ -74,6 +74,10 @@ class Op:
     example : callable, optional
         ``example(rng) -> (args, attrs)``: typical inputs, used by
         ``dagprop check-op`` and the docs.
+    source : SourceForm, optional
+        How :func:`dagprop.codegen` writes the op as NumPy expressions
+        (``z = W @ x``, ``d_W = d_z @ x.T``). Without it, generated code calls
+        ``ops['name'].forward(...)`` and ``ops['name'].vjp(...)``.
     doc : str
         One line saying what the op computes.
 
@@ -103,6 +107,7 @@ class Op:
     min_inputs: int | None = None
     variadic: bool = False
     example: Callable[[np.random.Generator], tuple[tuple, dict]] | None = None
+    source: SourceForm | None = field(default=None, kw_only=True)
     doc: str = ""
     plugin: str = ""
     vjp_takes_needs: bool = field(init=False, repr=False)
@@ -132,6 +137,8 @@ class Op:
             _check_ufunc_forward(self, self.forward, where)
         if self.derivative is not None:
             _check_derived_rules(self, where)
+        if self.source is not None:
+            _check_source(self, where)
         object.__setattr__(self, "vjp_takes_needs", _accepts_keyword(self.vjp, "needs"))
         object.__setattr__(self, "jacobian_takes_needs",
                            self.jacobian is not None and _accepts_keyword(self.jacobian, "needs"))
@@ -164,7 +171,7 @@ class Op:
             write into ``out``.
         **options
             Any other field of :class:`Op` (``decompose``, ``example``, ``doc``,
-            ``inputs`` with one name) except ``vjp``, ``jacobian`` and ``shape``,
+            ``source``, ``inputs`` with one name) except ``vjp``, ``jacobian`` and ``shape``,
             which are built here.
 
         Returns
@@ -228,6 +235,74 @@ class Op:
         extras = [k for k in ("derivative", "jacobian", "decompose") if getattr(self, k) is not None]
         tail = f", has {'+'.join(extras)}" if extras else ""
         return f"Op({self.name!r}, inputs={self.inputs!r}, plugin={self.plugin!r}{tail})"
+
+
+@dataclass(frozen=True)
+class SourceForm:
+    """How generated code writes an op: NumPy expressions a teacher would write, instead of calls to the op.
+
+    :func:`dagprop.codegen` calls each rule with a :class:`dagprop.source.SourceCall`
+    holding the identifiers of the node's inputs, output and gradient, its attribute
+    values and every shape (codegen runs after a forward pass, so it specialises the code
+    to the shapes). Each rule returns source text, or ``None`` to fall back, for that node,
+    to the op's own call (``ops['name'].forward(...)`` or ``ops['name'].vjp(...)``); so a
+    rule need only cover the cases that read well, and an op may have one rule and not
+    the other.
+
+    Parameters
+    ----------
+    forward : callable, optional
+        ``forward(call) -> str | list of str | None``: an expression for the output
+        (``f"{a} @ {b}"``), or statements that assign it to ``call.out`` (for a value that
+        takes two steps to compute stably).
+    vjp : callable, optional
+        ``vjp(call) -> tuple | None``: one entry per input, in order, each an expression for
+        that input's gradient, statements that assign it to ``call.targets[slot]``, or
+        ``None`` (an input with ``call.needs[slot]`` false is never asked for). Each
+        expression must be shaped like its input; ``call.sum_to`` undoes broadcasting.
+    derivative : callable, optional
+        For an op of one input whose output is shaped like it: ``derivative(call) -> str |
+        None``, d out / d x at every element (``f"1 - {call.out}**2"``); the vjp is written
+        as ``g * derivative``. Give either ``vjp`` or ``derivative``, not both.
+
+    See Also
+    --------
+    dagprop.codegen : writes a graph's passes out, with these rules.
+
+    Examples
+    --------
+    >>> def cube_forward(x):
+    ...     return x**3
+    >>> def cube_source(call):
+    ...     return f"{call.inputs[0]}**3"
+    >>> def cube_derivative_source(call):
+    ...     return f"3 * {call.inputs[0]}**2"
+    >>> form = SourceForm(forward=cube_source, derivative=cube_derivative_source)
+    >>> def cube_derivative(x, *, out):
+    ...     return 3 * x**2
+    >>> Op.elementwise("cube", cube_forward, cube_derivative, source=form).source is form
+    True
+    """
+
+    forward: Callable[[Any], str | list[str] | None] | None = None
+    vjp: Callable[[Any], tuple | None] | None = None
+    derivative: Callable[[Any], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        for role in ("forward", "vjp", "derivative"):
+            value = getattr(self, role)
+            if value is not None and not callable(value):
+                raise PluginError(f"SourceForm: {role} must be callable or None, got {value!r}")
+        if self.vjp is not None and self.derivative is not None:
+            raise PluginError("SourceForm: give vjp or derivative, not both: the vjp is written from the derivative")
+
+
+def _check_source(op: Op, where: str) -> None:
+    if not isinstance(op.source, SourceForm):
+        raise PluginError(f"{where}: source must be a dagprop.op.SourceForm or None, got {op.source!r}")
+    if op.source.derivative is not None and (op.variadic or len(op.inputs) != 1):
+        raise PluginError(f"{where}: a source form with a derivative is for an op of one input, but the op "
+                          f"declares inputs {op.inputs}{' (variadic)' if op.variadic else ''}; give vjp instead")
 
 
 def _elementwise_vjp(derivative: Callable, g: np.ndarray, x: np.ndarray, *, out: np.ndarray) -> tuple:

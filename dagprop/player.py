@@ -16,10 +16,12 @@ import functools
 import json
 import re
 import warnings
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, overload
 
 import numpy as np
 
@@ -37,10 +39,14 @@ from .simulation import Step, simulate
 if TYPE_CHECKING:
     from .graph import Graph, Node
 
-__all__ = ["Frame", "frames", "animate"]
+__all__ = ["Frame", "frames", "animate", "Animation"]
 
 LEVELS = ("tensor", "element")
 MAX_NODES = 100
+# "fit" never shrinks the numbers' text below this many CSS pixels
+READABLE_PX = 9.0
+# bounds for the inline player's height in a notebook, and what its controls take
+MIN_INLINE_PX, MAX_INLINE_PX, HEADER_PX = 360, 720, 200
 
 
 @dataclass
@@ -191,18 +197,88 @@ def _brief(x: Any, precision: int) -> str:
     return f"<{'x'.join(map(str, array.shape))} array, norm {format_number(np.linalg.norm(array), precision)}>"
 
 
+@dataclass(frozen=True)
+class Animation:
+    """A run played step by step, as one self-contained HTML page: what :func:`animate` returns
+    without a path.
+
+    In Jupyter it plays inline, inside an ``<iframe>`` whose ``srcdoc`` is the page, so
+    its script, ids and keys stay apart from the notebook's and from other cells.
+
+    Attributes
+    ----------
+    html : str
+        The page (no network needed: no external scripts, styles or fonts).
+    title : str
+        The page's heading.
+    frames : int
+        How many steps the page plays.
+    height : int
+        Pixels the inline player takes in a notebook (the frame can be resized).
+
+    Examples
+    --------
+    >>> a = Animation("<!DOCTYPE html><p>x & y</p>", "run", 1)
+    >>> a
+    <Animation 'run': 1 frame, 27 characters of HTML>
+    >>> a._repr_html_()[:66]
+    '<iframe srcdoc="&lt;!DOCTYPE html&gt;&lt;p&gt;x &amp; y&lt;/p&gt;"'
+    """
+
+    html: str
+    title: str
+    frames: int
+    height: int = 600
+
+    def save(self, path: str | FilePath) -> FilePath:
+        """Write the page to ``path`` (parent folders are created) and return the path."""
+        target = FilePath(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.html, encoding="utf-8")
+        return target
+
+    def _repr_html_(self) -> str:
+        # srcdoc holds the whole page as an attribute value: only & < > " ' need escaping, and newlines must
+        # stay newlines (quoting.html_page shows them as symbols, which would break the script)
+        return (f'<iframe srcdoc="{html_escape(self.html, quote=True)}" title="{quoting.html_page(self.title)}" '
+                f'sandbox="allow-scripts" style="width: 100%; height: {self.height}px; border: 1px solid #ddd; '
+                f'resize: vertical"></iframe>')
+
+    def __repr__(self) -> str:
+        return (f"<Animation {self.title!r}: {self.frames} frame{'' if self.frames == 1 else 's'}, "
+                f"{len(self.html)} characters of HTML>")
+
+
+@overload
+def animate(graph: Graph, loss: Node | str, path: None = None, level: str = "tensor", *,
+            feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
+            interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
+            max_nodes: int | None = MAX_NODES) -> Animation: ...
+
+
+@overload
 def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "tensor", *,
             feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
             interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
-            max_nodes: int | None = MAX_NODES) -> FilePath:
-    """Write one self-contained HTML file that plays the forward and backward run step by step.
+            max_nodes: int | None = MAX_NODES) -> FilePath: ...
 
-    The file works offline: every frame is an SVG diagram, and the player
+
+def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, level: str = "tensor", *,
+            feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
+            interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
+            max_nodes: int | None = MAX_NODES) -> FilePath | Animation:
+    """Play the forward and backward run step by step, in one self-contained HTML page: written
+    to ``path``, or, without a path, returned as an :class:`Animation` that plays inline in Jupyter.
+
+    The page works offline: every frame is an SVG diagram, and the player
     (play/pause, step back and forward, a slider, the arrow keys, space, Home and
-    End) is a short inline script. Each frame shows what is known so far, with the
-    current node or edge highlighted; when a node receives its second and later
-    contributions, the diagram and the caption show the running sum. The graph's
-    own values and gradients are left unchanged (see :func:`dagprop.simulate`).
+    End, f for fit) is a short inline script. It opens fitted to the window, but never
+    smaller than keeps the numbers readable (9 px): a larger diagram scrolls, and each
+    step scrolls its node or edge into the middle; "fit" off shows the natural size.
+    Each frame shows what is known so far, with the current node or edge
+    highlighted; when a node receives its second and later contributions, the
+    diagram and the caption show the running sum. The graph's own values and
+    gradients are left unchanged (see :func:`dagprop.simulate`).
 
     Every frame is drawn by Graphviz, and a run has about two frames per node, so a
     large graph is guarded like :func:`dagprop.render`: above ``max_nodes`` drawn
@@ -218,8 +294,9 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
     graph : Graph
     loss : Node or str
         The node to differentiate.
-    path : str or pathlib.Path
-        Where to write the HTML file.
+    path : str or pathlib.Path, optional
+        Where to write the HTML file. Without it, nothing is written and the page is
+        returned as an :class:`Animation`.
     level : {"tensor", "element"}
         Draw op nodes, or single elements (neurons) with their local derivatives.
     feeds, seed
@@ -240,8 +317,10 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
 
     Returns
     -------
-    pathlib.Path
-        The file written.
+    pathlib.Path or Animation
+        With ``path``, the file written. Without, the page as an :class:`Animation`:
+        a notebook cell that ends with it plays the run inline (an ``<iframe>`` holding
+        the page), and ``.save(path)`` writes the file.
 
     Raises
     ------
@@ -270,6 +349,16 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
     ...     _ = dp.animate(g, L, out, max_nodes=2)  # 3 nodes: played as an overview
     >>> str(caught[0].message)[:60]
     'the graph has 3 nodes, more than max_nodes=2: playing an ove'
+
+    Without a path, for a notebook: the last line of a cell plays it there.
+
+    >>> player = dp.animate(g, L)
+    >>> player  # doctest: +ELLIPSIS
+    <Animation 'dagprop: forward and backward through L': 9 frames, ... characters of HTML>
+    >>> player._repr_html_().startswith('<iframe srcdoc="&lt;!DOCTYPE html&gt;')
+    True
+    >>> player.save(out) == out and out.read_text() == player.html
+    True
     """
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
         raise RenderError(f"max_nodes= must be a positive int or None, got {max_nodes!r}")
@@ -309,11 +398,10 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "
         pictures = list(pool.map(draw, dict.fromkeys(sources)))  # each distinct picture once
     drawn = dict(zip(dict.fromkeys(sources), pictures))
     heading = title if title is not None else f"dagprop: forward and backward through {loss_name}"
-    page = _page(heading, level, every, [drawn[source] for source in sources], interval)
-    target = FilePath(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(page, encoding="utf-8")
-    return target
+    last = drawn[sources[-1]]
+    page = _page(heading, level, every, [drawn[source] for source in sources], interval, _typical_text_size(last))
+    animation = Animation(page, heading, len(every), _inline_height(layout))
+    return animation if path is None else animation.save(path)
 
 
 def _as_nodes(graph: Graph, highlight: list) -> list:
@@ -388,6 +476,7 @@ _SVG_PREAMBLE = re.compile(r"^.*?(?=<svg\b)", re.S)
 _SVG_COMMENT = re.compile(r"<!--.*?-->", re.S)
 # where each node, edge and cluster of Graphviz's SVG starts: the pieces frames share
 _SVG_PIECE = re.compile(r'(?=<g id="(?:node|edge|clust)\d+" class=")')
+_FONT_SIZE = re.compile(r'<text\b[^>]*\bfont-size="([\d.]+)"')
 
 
 def _pieces(svg: str) -> list[str]:
@@ -403,13 +492,30 @@ def _script_json(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _typical_text_size(svg: str) -> float:
+    """The font size (in the SVG's units, points) most of a Graphviz picture's text is written in: the numbers'.
+
+    >>> _typical_text_size('<text font-size="8.00">a</text><text font-size="10.00">1</text>'
+    ...                    '<text font-size="10.00">2</text>')
+    10.0
+    """
+    sizes = Counter(float(size) for size in _FONT_SIZE.findall(svg))
+    return sizes.most_common(1)[0][0] if sizes else 14.0  # Graphviz's default
+
+
+def _inline_height(layout: Mapping[str, Any]) -> int:
+    """Pixels for the player inside a notebook: the controls and the diagram at natural size, within bounds."""
+    *_, height = (float(x) for x in str(layout.get("bb", "0,0,0,400")).split(","))
+    return int(min(MAX_INLINE_PX, max(MIN_INLINE_PX, HEADER_PX + height * 4 / 3)))
+
+
 _STYLE = """
 :root { --ink: #1a1a1a; --muted: #6b6b6b; --accent: #ff7f0e; --red: #d62728; }
 * { box-sizing: border-box; }
+html { height: 100%; }
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
-       color: var(--ink); background: #fafafa; }
-header { position: sticky; top: 0; z-index: 1; background: #ffffffee; border-bottom: 1px solid #ddd;
-         padding: 10px 18px 8px; }
+       color: var(--ink); background: #fafafa; height: 100%; display: flex; flex-direction: column; }
+header { flex: none; background: #fff; border-bottom: 1px solid #ddd; padding: 10px 18px 8px; }
 h1 { font-size: 17px; margin: 0 0 6px; }
 #controls { display: flex; align-items: center; gap: 6px; flex-wrap: wrap; }
 #controls button { font: inherit; min-width: 2.6em; padding: 3px 9px; border: 1px solid #bbb;
@@ -423,10 +529,11 @@ h1 { font-size: 17px; margin: 0 0 6px; }
 .phase { display: inline-block; font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
          padding: 0 6px; margin-right: 6px; border-radius: 4px; color: #fff; background: var(--muted); }
 .phase.forward { background: #2b62b8; } .phase.backward { background: var(--red); }
-main { padding: 12px 18px 24px; }
-.diagram { overflow: auto; }
+main { flex: 1 1 auto; min-height: 0; display: flex; flex-direction: column; padding: 12px 18px 18px; }
+section.frame { flex: 1 1 auto; min-height: 0; display: flex; flex-direction: column; }
+section.frame[hidden] { display: none; }
+.diagram { flex: 1 1 auto; min-height: 160px; overflow: auto; }
 .diagram svg { display: block; margin: 0 auto; background: #fff; }
-body.fit .diagram svg { max-width: 100%; height: auto; }
 .help { color: var(--muted); font-size: 12px; margin: 4px 0 0; }
 """
 
@@ -443,6 +550,7 @@ _SCRIPT = """
   var accent = document.body.getAttribute("data-highlight");
   var fit = document.getElementById("fit");
   var pictures = JSON.parse(document.getElementById("pictures").textContent);
+  var minScale = Number(document.body.getAttribute("data-min-scale")) || 0;
   var current = 0, timer = null;
 
   function draw(i) {
@@ -460,14 +568,60 @@ _SCRIPT = """
     caption.innerHTML = frames[i].querySelector(".caption-source").innerHTML;
     detail.textContent = frames[i].getAttribute("data-detail");
     document.body.setAttribute("data-frame", String(i));
-    var marked = frames[i].querySelector('[stroke="' + accent + '"]');
-    var target = marked && marked.closest("g.node, g.edge");
-    if (target && target.scrollIntoView) { target.scrollIntoView({block: "nearest", inline: "center"}); }
+    arrange();
+  }
+  // Natural size, or with "fit" as small as the window asks but never below minScale (the
+  // numbers stay readable): a larger diagram scrolls, with the current step in the middle.
+  function arrange() {
+    var view = frames[current].querySelector(".diagram");
+    var svg = view.querySelector("svg");
+    var box = svg && svg.viewBox.baseVal;
+    if (!box || !box.width || !box.height) { return; }
+    var natural = parseFloat(svg.getAttribute("width")) * 4 / 3 / box.width;  // Graphviz gives points
+    var scale = natural;
+    if (document.body.classList.contains("fit")) {
+      var room = Math.min(view.clientWidth / box.width, view.clientHeight / box.height);
+      scale = Math.min(natural, Math.max(minScale, room));
+    }
+    svg.style.width = box.width * scale + "px";
+    svg.style.height = box.height * scale + "px";
+    centre(view, frames[current]);
+  }
+  function around(elements) {
+    if (!elements.length) { return null; }
+    var r = elements[0].getBoundingClientRect();
+    var box = {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
+    elements.forEach(function (el) {
+      var b = el.getBoundingClientRect();
+      box.left = Math.min(box.left, b.left); box.top = Math.min(box.top, b.top);
+      box.right = Math.max(box.right, b.right); box.bottom = Math.max(box.bottom, b.bottom);
+    });
+    return box;
+  }
+  // Scrolls only the diagram's own box (scrollIntoView would scroll a notebook holding the player too):
+  // the whole highlight in the middle when it fits, else its nodes, else its first node.
+  function centre(view, frame) {
+    var marked = [];
+    frame.querySelectorAll('[stroke="' + accent + '"]').forEach(function (el) {
+      var owner = el.closest("g.node, g.edge");
+      if (owner && marked.indexOf(owner) < 0) { marked.push(owner); }
+    });
+    var nodes = marked.filter(function (g) { return g.classList.contains("node"); });
+    var choices = [marked, nodes, nodes.slice(0, 1), marked.slice(0, 1)].map(around).filter(Boolean);
+    if (!choices.length) { return; }
+    var pick = choices[choices.length - 1];
+    for (var k = 0; k < choices.length; k++) {
+      var c = choices[k];
+      if (c.right - c.left <= view.clientWidth && c.bottom - c.top <= view.clientHeight) { pick = c; break; }
+    }
+    var room = view.getBoundingClientRect();
+    view.scrollLeft += (pick.left + pick.right) / 2 - (room.left + view.clientLeft + view.clientWidth / 2);
+    view.scrollTop += (pick.top + pick.bottom) / 2 - (room.top + view.clientTop + view.clientHeight / 2);
   }
   function toggleFit() {
     var on = document.body.classList.toggle("fit");
     fit.setAttribute("aria-pressed", on ? "true" : "false");
-    show(current);
+    arrange();
   }
   function stop() {
     if (timer !== null) { clearInterval(timer); timer = null; }
@@ -503,12 +657,14 @@ _SCRIPT = """
     else { return; }
     event.preventDefault();
   });
+  window.addEventListener("resize", arrange);
   show(0);
 })();
 """
 
 
-def _page(heading: str, level: str, every: list[Frame], pictures: list[str], interval: float) -> str:
+def _page(heading: str, level: str, every: list[Frame], pictures: list[str], interval: float,
+          text_size: float) -> str:
     esc = quoting.html_page
     pieces: dict[str, int] = {}  # each distinct piece of text, numbered in order of first use
     drawn = [[pieces.setdefault(piece, len(pieces)) for piece in _pieces(svg)] for svg in pictures]
@@ -531,8 +687,8 @@ def _page(heading: str, level: str, every: list[Frame], pictures: list[str], int
 <title>{esc(heading)}</title>
 <style>{_STYLE}</style>
 </head>
-<body data-interval="{int(round(interval * 1000))}" data-level="{esc(level)}" data-frame="0"
- data-highlight="{esc(PALETTE[0])}">
+<body class="fit" data-interval="{int(round(interval * 1000))}" data-level="{esc(level)}" data-frame="0"
+ data-highlight="{esc(PALETTE[0])}" data-min-scale="{READABLE_PX / text_size:.4f}">
 <header>
 <h1>{esc(heading)}</h1>
 <div id="controls" role="toolbar" aria-label="player">
@@ -543,11 +699,12 @@ def _page(heading: str, level: str, every: list[Frame], pictures: list[str], int
 <button id="last" type="button" title="Last step (End)" aria-label="last step">\u25b6|</button>
 <input id="slider" type="range" min="0" max="{count - 1}" value="0" step="1" aria-label="step">
 <span id="counter">step 1 / {count}</span>
-<button id="fit" type="button" title="Fit the diagram to the window (f)" aria-pressed="false">fit</button>
+<button id="fit" type="button" title="Fit the diagram to the window, as far as its numbers stay readable, or show it at natural size (f)"
+ aria-pressed="true">fit</button>
 </div>
 <p class="caption" id="caption"></p>
 <p class="detail" id="detail"></p>
-<p class="help">\u2190 \u2192 step, space play/pause, Home/End first/last, f fit to window. Black: forward values; red: gradients;
+<p class="help">\u2190 \u2192 step, space play/pause, Home/End first/last, f fit to the window or natural size. Black: forward values; red: gradients;
 highlighted: the current step.</p>
 </header>
 <main>

@@ -1,37 +1,48 @@
-"""Write a graph's forward and backward passes out as plain Python, one line per op.
+"""Write a graph's forward and backward passes out as plain Python, one step per op.
 
-The result reads like the hand-written backprop functions of a course: each forward line
-calls one op's forward rule, each backward line one op's vjp, and where a node receives
-gradient over several paths the code adds the contributions explicitly. It is ordinary
-Python that runs on its own against the same ops, so it can be read, stepped through in
-a debugger, or changed by hand.
+The result reads like the hand-written backprop functions of a course: ``z = W @ x`` in
+the forward pass, ``d_W = d_z @ x.T`` in the backward pass, broadcasting undone by an
+explicit ``.sum(axis=..., keepdims=True)`` where it happened, and where a node receives
+gradient over several paths the code adds the contributions explicitly. An op writes
+itself through its :class:`~dagprop.op.SourceForm`; an op without one (or a case its form
+leaves out) is a call to the op's own rule, ``ops['name'].vjp(...)``. The code is
+ordinary Python that runs on its own, so it can be read, stepped through in a debugger,
+or changed by hand.
 """
 
 from __future__ import annotations
 
+import ast
 import keyword
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import GraphError
 from .op import ATTRIBUTE_TYPES_TEXT
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
+    from .op import Op
 
-__all__ = ["codegen"]
+__all__ = ["codegen", "SourceCall"]
 
-_RESERVED = {"ops", "v", "seed", "grads"}
+Shape = tuple[int, ...]
+
+# names the generated code uses itself: no node may take them
+_RESERVED = {"ops", "v", "seed", "grads", "np", "float", "slice", "Ellipsis"}
 
 
 def codegen(graph: Graph, loss: Node | str | None = None) -> str:
     """Python source of ``forward(ops, v)`` and, given a loss, ``backward(ops, v, seed=1.0)``.
 
-    ``ops`` is a registry such as ``graph.registry`` (``ops["matmul"]`` is the op);
-    ``v`` maps node names to numpy arrays (the leaves' values, to begin with). ``forward`` fills in every op node's value;
-    ``backward`` returns ``{name: gradient}`` for every node between the loss and the
-    params (and inputs with ``requires_grad=True``).
+    ``v`` maps node names to numpy arrays (the leaves' values, to begin with). ``forward``
+    fills in every op node's value; ``backward`` returns ``{name: gradient}`` for every
+    node between the loss and the params (and inputs with ``requires_grad=True``). Ops
+    with a :class:`~dagprop.op.SourceForm` (every built-in op but ``cross_entropy`` and
+    ``attention``) are written as NumPy expressions, specialised to the shapes of the
+    graph's latest run; the others call ``ops[name].forward`` and ``ops[name].vjp`` on
+    ``ops``, a registry such as ``graph.registry`` (unused when no line calls an op).
 
     Examples
     --------
@@ -42,10 +53,11 @@ def codegen(graph: Graph, loss: Node | str | None = None) -> str:
     >>> source = dp.codegen(g, loss)
     >>> print(source.split("def backward")[1])
     (ops, v, seed=1.0):
-        w, loss = v['w'], v['loss']
-        d_loss = seed
+        w = v['w']
+        d_loss = np.asarray(seed, dtype=float)
         # loss = mul(w, w); w already has gradient from another path: add
-        d_w, d_w_2 = ops['mul'].vjp(d_loss, w, w, out=loss, needs=(True, True))
+        d_w = d_loss * w
+        d_w_2 = d_loss * w
         d_w = d_w + d_w_2
         return {'w': d_w, 'loss': d_loss}
     <BLANKLINE>
@@ -61,8 +73,10 @@ def codegen(graph: Graph, loss: Node | str | None = None) -> str:
     leaves = [n for n in order if n.op is None]
     ops = [n for n in order if n.op is not None]
     lines = [
-        "# Forward and backward passes of a dagprop graph, written out by dagprop.codegen.",
-        "# ops: a registry such as graph.registry; v: node name -> value.",
+        "# Forward and backward passes of a dagprop graph, written out by dagprop.codegen for the shapes",
+        "# of its latest run. v: node name -> value; ops: a registry such as graph.registry, for the",
+        "# lines that call an op's own rule.",
+        "import numpy as np",
         "",
         "",
         "def forward(ops, v):",
@@ -70,8 +84,7 @@ def codegen(graph: Graph, loss: Node | str | None = None) -> str:
     if leaves:
         lines.append(f"    {_unpack(names, leaves)}")
     for node in ops:
-        args = ", ".join(names.value(i) for i in node.inputs)
-        lines.append(f"    {names.value(node)} = ops[{node.op!r}].forward({args}{_attrs(node)})")
+        lines += _forward_lines(node, names)
     lines.append("    v.update({" + ", ".join(f"{n.name!r}: {names.value(n)}" for n in ops) + "})")
     lines.append("    return v")
     if loss is not None:
@@ -79,13 +92,22 @@ def codegen(graph: Graph, loss: Node | str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _forward_lines(node: Node, names: _Names) -> list[str]:
+    call = _source_call(node, names)
+    form = node.op_def.source if node.op_def is not None else None
+    written = form.forward(call) if call is not None and form is not None and form.forward is not None else None
+    if written is None:
+        args = ", ".join(names.value(i) for i in node.inputs)
+        return [f"    {names.value(node)} = ops[{node.op!r}].forward({args}{_attrs(node)})"]
+    return _assign(names.value(node), written)
+
+
 def _backward(graph: Graph, loss: Node, names: _Names) -> list[str]:
     nodes = graph.nodes
     backward = graph.plan.backward_plan(loss.index, None)
-    used = {loss.index} | {j for step in backward.steps for j in (step.index, *step.inputs)}
-    lines = ["def backward(ops, v, seed=1.0):",
-             f"    {_unpack(names, [nodes[i] for i in sorted(used)])}",
-             f"    {names.grad(loss)} = seed"]
+    seed = "seed" if loss.shape is None else \
+        "np.asarray(seed, dtype=float)" if loss.shape == () else f"np.full({loss.shape!r}, seed, dtype=float)"
+    body = [f"    {names.grad(loss)} = {seed}"]
     received: set[int] = {loss.index}
     for step, needs in zip(backward.steps, backward.needs):
         node = step.node
@@ -101,17 +123,198 @@ def _backward(graph: Graph, loss: Node, names: _Names) -> list[str]:
             else:
                 targets.append(names.grad(source))
                 received.add(source.index)
-        args = ", ".join(names.value(i) for i in node.inputs)
-        needs_kw = f", needs={needs!r}" if step.op.vjp_takes_needs else ""
         summed = sorted({node.inputs[s].name for s, t in enumerate(targets) if t in extras})
         tail = f"; {', '.join(summed)} already has gradient from another path: add" if summed else ""
-        lines.append(f"    # {_printable(_describe(node) + tail)}")
-        lines.append(f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = ops[{node.op!r}].vjp("
-                     f"{names.grad(node)}, {args}, out={names.value(node)}{needs_kw}{_attrs(node)})")
-        lines += sums
+        body.append(f"    # {_printable(_describe(node) + tail)}")
+        body += _vjp_lines(node, step.op, names, tuple(targets), needs)
+        body += sums
     result = ", ".join(f"{nodes[i].name!r}: {names.grad(nodes[i])}" for i in sorted(received))
-    lines.append("    return {" + result + "}")
-    return lines
+    body.append("    return {" + result + "}")
+    read = _identifiers(body)
+    used = {loss.index} | {j for step in backward.steps for j in (step.index, *step.inputs)}
+    unpacked = [nodes[i] for i in sorted(used) if names.value(nodes[i]) in read]
+    return ["def backward(ops, v, seed=1.0):"] + ([f"    {_unpack(names, unpacked)}"] if unpacked else []) + body
+
+
+def _vjp_lines(node: Node, op: Op, names: _Names, targets: tuple[str, ...], needs: tuple[bool, ...]) -> list[str]:
+    grad = names.grad(node)
+    call = _source_call(node, names, grad, targets, needs)
+    form = op.source
+    entries = None
+    if call is not None and form is not None:
+        if form.vjp is not None:
+            entries = form.vjp(call)
+        elif form.derivative is not None:
+            derivative = form.derivative(call)
+            entries = None if derivative is None else (f"{grad} * {_factor(derivative)}",)
+    if entries is not None and len(entries) != len(node.inputs):
+        raise GraphError(f"the source form of op {op.name!r} (plugin {op.plugin!r}) wrote "
+                         f"{len(entries)} gradients for node {node.name!r}, which has {len(node.inputs)} inputs")
+    if entries is None or any(entry is None for entry, need in zip(entries, needs) if need):
+        args = ", ".join(names.value(i) for i in node.inputs)
+        needs_kw = f", needs={needs!r}" if op.vjp_takes_needs else ""
+        return [f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = ops[{node.op!r}].vjp("
+                f"{grad}, {args}, out={names.value(node)}{needs_kw}{_attrs(node)})"]
+    return [line for entry, target, need in zip(entries, targets, needs) if need for line in _assign(target, entry)]
+
+
+def _assign(target: str, written: str | Sequence[str]) -> list[str]:
+    """Lines giving ``target`` its value: ``target = expression``, or statements that assign it themselves."""
+    if isinstance(written, str):
+        return [f"    {target} = {written}"]
+    return [f"    {line}" for line in written]
+
+
+def _source_call(node: Node, names: _Names, grad: str = "", targets: tuple[str, ...] = (),
+                 needs: tuple[bool, ...] = ()) -> SourceCall | None:
+    """What the node's source form is given, or None when it has none or a shape is unknown."""
+    if node.op_def is None or node.op_def.source is None:
+        return None
+    if node.shape is None or any(i.shape is None for i in node.inputs):
+        return None
+    return SourceCall(node, tuple(names.value(i) for i in node.inputs), names.value(node), grad=grad,
+                      targets=targets, needs=needs)
+
+
+def _identifiers(lines: list[str]) -> set[str]:
+    """The names the lines read or write (they are written by us, so they parse)."""
+    tree = ast.parse("\n".join(line[4:] for line in lines))
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+class SourceCall:
+    """One node as a :class:`~dagprop.op.SourceForm`'s rules see it: identifiers to write, attributes, shapes.
+
+    Parameters
+    ----------
+    node : Node
+        The op node being written; its shapes must be known.
+    inputs : tuple of str
+        The identifiers holding the input values, slot by slot (``x * x``: ``('x', 'x')``).
+    out : str
+        The identifier of the output value.
+    grad : str
+        The identifier of the output's gradient; empty for a forward rule.
+    targets : tuple of str
+        Per input, the identifier its gradient goes to (``_`` where none is needed);
+        empty for a forward rule.
+    needs : tuple of bool
+        Per input, whether it needs a gradient; empty for a forward rule.
+
+    Attributes
+    ----------
+    inputs, out, grad, targets, needs :
+        As given.
+    attrs : dict
+        The node's attributes as given (an absent one has the op's default).
+    shapes : tuple of tuple
+        The inputs' shapes.
+    out_shape : tuple
+        The output's shape.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> z = g.param("z", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]) + g.param("b", [[1.0], [2.0]])
+    >>> call = SourceCall(z, ("z", "b"), "a", grad="d_a", targets=("d_z", "d_b"), needs=(True, True))
+    >>> call.shapes, call.out_shape
+    (((2, 3), (2, 1)), (2, 3))
+    >>> call.sum_to("d_a", 1)
+    'd_a.sum(axis=1, keepdims=True)'
+    """
+
+    __slots__ = ("inputs", "out", "grad", "targets", "needs", "attrs", "shapes", "out_shape", "_node")
+
+    def __init__(self, node: Node, inputs: tuple[str, ...], out: str, *, grad: str = "",
+                 targets: tuple[str, ...] = (), needs: tuple[bool, ...] = ()) -> None:
+        self.inputs, self.out, self.grad, self.targets, self.needs = inputs, out, grad, targets, needs
+        self.attrs: dict[str, Any] = dict(node.attrs)
+        self.shapes: tuple[Shape, ...] = tuple(_known(i) for i in node.inputs)
+        self.out_shape: Shape = _known(node)
+        self._node = node
+
+    def literal(self, value: Any) -> str:
+        """``value`` (an attribute, or a number made from one) written as Python source.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> y = dp.Graph().param("x", [1.0]).sum(axis=0)
+        >>> SourceCall(y, ("x",), "y").literal((slice(1, None), float("inf")))
+        "(slice(1, None, None), float('inf'))"
+        """
+        return _literal(self._node, "attribute", value)
+
+    def operand(self, expression: str) -> str:
+        """``expression`` in parentheses, unless it is one operand already, so a method or an operator can follow.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> y = dp.Graph().param("x", [1.0]).sum()
+        >>> call = SourceCall(y, ("x",), "y")
+        >>> call.operand("d_y * b"), call.operand("np.exp(x)"), call.operand("x.T")
+        ('(d_y * b)', 'np.exp(x)', 'x.T')
+        """
+        return expression if _is_operand(expression) else f"({expression})"
+
+    def sum_to(self, expression: str, slot: int, shape: Shape | None = None) -> str:
+        """``expression``, of ``shape`` (default: the output's), summed down to input ``slot``'s shape.
+
+        Where the forward pass broadcast the input, each of its elements fed several output
+        elements and its gradient is the sum of theirs: the axes broadcasting added are
+        summed away and the stretched ones summed with ``keepdims=True``. Where nothing was
+        broadcast, ``expression`` comes back as it is.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph()
+        >>> y = g.param("x", [[1.0, 2.0]]) * g.param("s", 2.0)
+        >>> call = SourceCall(y, ("x", "s"), "y", grad="d_y")
+        >>> call.sum_to("d_y * s", 0), call.sum_to("d_y * x", 1)
+        ('d_y * s', '(d_y * x).sum()')
+        """
+        source = self.out_shape if shape is None else tuple(shape)
+        target = self.shapes[slot]
+        if source == target:
+            return expression
+        text = self.operand(expression)
+        lead = len(source) - len(target)
+        if lead:
+            text += ".sum()" if not target else f".sum(axis={_axes(range(lead))})"
+        stretched = [i for i, n in enumerate(target) if n == 1 and source[lead + i] != 1]
+        if stretched:
+            text += f".sum(axis={_axes(stretched)}, keepdims=True)"
+        return text
+
+
+def _known(node: Node) -> Shape:
+    if node.shape is None:
+        raise GraphError(f"node {node.name!r} has no known shape: give the graph's leaves values first")
+    return node.shape
+
+
+def _axes(axes: Sequence[int]) -> str:
+    """An ``axis=`` argument: one int, or a tuple of them."""
+    axes = tuple(axes)
+    return str(axes[0]) if len(axes) == 1 else repr(axes)
+
+
+_OPERANDS = (ast.Name, ast.Call, ast.Attribute, ast.Subscript, ast.List)
+
+
+def _is_operand(expression: str) -> bool:
+    return isinstance(ast.parse(expression, mode="eval").body, _OPERANDS)
+
+
+def _factor(expression: str) -> str:
+    """``expression`` ready to follow ``g *``: products, quotients and powers need no parentheses there."""
+    body = ast.parse(expression, mode="eval").body
+    if isinstance(body, ast.BinOp) and isinstance(body.op, (ast.Mult, ast.Div, ast.Pow)):
+        return expression
+    return expression if _is_operand(expression) else f"({expression})"
 
 
 class _Names:

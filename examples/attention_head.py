@@ -162,6 +162,7 @@ def draw_loss_curve(losses: list[float], stem: Path) -> list[Path]:
     for a, b in zip(shown, shown[1:]):
         chart.edge(f"p{a}", f"p{b}")
 
+    stem.with_suffix(".dot").write_text(chart.source, encoding="utf-8")  # for scripts/gallery.py
     written = []
     for fmt in ("svg", "png"):
         target = stem.with_suffix(f".{fmt}")
@@ -217,8 +218,10 @@ def main(argv: list[str] | None = None) -> dict:
     diagram = args.outdir / "attention_head.png"
     # top to bottom and without edge labels (each edge's gradient is its source's, shown on the node),
     # so that a dozen 4x4 and 4x2 matrices stay legible
-    dp.render(one, diagram, expand=["attention"], rankdir="TB", edge_labels=None, precision=3,
-              title="the trained head on one new sequence, attention opened: every query attends to the marked token")
+    drawn = dp.render(one, diagram, expand=["attention"], rankdir="TB", edge_labels=None, precision=3,
+                      title="the trained head on one new sequence, attention opened: every query attends to the "
+                            "marked token")
+    diagram.with_suffix(".dot").write_text(drawn.source, encoding="utf-8")  # for scripts/gallery.py
     files.append(diagram)
     print("\nwritten: " + ", ".join(str(p) for p in files))
     return {"X": X, "Y": Y, "start": start, "losses": losses, "trained": trained, "test_loss": test_loss,

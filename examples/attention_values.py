@@ -89,8 +89,9 @@ def values_layer(outdir: Path) -> dict:
             show("dL/dv at step 1", v.grad)
             show("dL/dV = (z - y) alpha x^T at step 1", V.grad)
             show("dL/db = sum of the columns of dL/dv at step 1", b.grad)
-            dp.render(g, outdir / "values_layer.png",
-                      title="v = Vx + b, z = v alpha^T: first step of the note's V loop")
+            diagram = dp.render(g, outdir / "values_layer.png",
+                                title="v = Vx + b, z = v alpha^T: first step of the note's V loop")
+            (outdir / "values_layer.dot").write_text(diagram.source, encoding="utf-8")  # for scripts/gallery.py
         losses.append(float(L.value))
         print(f"step {step:2d}  loss {losses[-1]:.6g}")
         g.step(lr=LEARNING_RATE)

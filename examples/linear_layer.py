@@ -106,7 +106,9 @@ def matrix_input(outdir: Path) -> dict:
     # each column alone is the column-vector case; the matrix product adds their three updates
     for column in range(3):
         show(f"dL/dW from column {column + 1} alone", np.outer(z.grad[:, column], x.value[:, column]))
-    dp.render(g, outdir / "linear_matrix.png", title="three input columns: the edge from b carries the column sum")
+    diagram = dp.render(g, outdir / "linear_matrix.png",
+                        title="three input columns: the edge from b carries the column sum")
+    (outdir / "linear_matrix.dot").write_text(diagram.source, encoding="utf-8")  # for scripts/gallery.py
     return {"z": z.value.copy(), "L": float(L.value), "dW": W.grad.copy(), "db": b.grad.copy()}
 
 

@@ -115,10 +115,12 @@ def explain_weight(g: dp.Graph, weight: str, numeric: dict, outdir: Path) -> dic
               title=f"every neuron of the network; the {len(paths)} paths from {element} ({weight}) to L")
     # the same paths with nothing else: the element graph cut down to the elements they pass
     on_paths = {name for p in paths for name in p.nodes}
-    element_graph = g.element_graph()
-    focus = element_graph.subgraph([n for n in element_graph if n in on_paths])
-    dp.render(focus, outdir / f"paths_{weight}.png", highlight=used + left_out,
-              title=f"dL/d{weight} = sum of {len(paths)} paths from {element}. {legend}")
+    focus = g.element_graph()
+    # removed from a copy rather than taken as a subgraph view, whose order would follow a set's (hash) order
+    focus.remove_nodes_from([n for n in list(focus) if n not in on_paths])
+    diagram = dp.render(focus, outdir / f"paths_{weight}.png", highlight=used + left_out,
+                        title=f"dL/d{weight} = sum of {len(paths)} paths from {element}. {legend}")
+    (outdir / f"paths_{weight}.dot").write_text(diagram.source, encoding="utf-8")  # for scripts/gallery.py
     return {"engine": engine, "finite": finite, "note": NOTE_GRADIENT[weight], "note_paths_exact": kept,
             "paths": [(p.nodes, tuple(float(f) for f in p.factors), float(p.contribution)) for p in paths]}
 

@@ -161,9 +161,10 @@ def main(argv: list[str] | None = None) -> dict:
     dp.render(g, files["circuit"], expand=["softmax"],
               title="softmax as its circuit: the gradients from the product and the sum add up at exp; "
                     "through the max, e gets 0")
-    dp.render(circuit, files["paths"], level="element", highlight=[top["path"], mid["path"], cross["path"]],
-              title="the paths from e1: top (orange) and mid (blue) reach alpha1, cross (green) reaches alpha2; "
-                    "the six through max_1 cancel (its gradient is 0)")
+    diagram = dp.render(circuit, files["paths"], level="element", highlight=[top["path"], mid["path"], cross["path"]],
+                        title="the paths from e1: top (orange) and mid (blue) reach alpha1, cross (green) reaches "
+                              "alpha2; the six through max_1 cancel (its gradient is 0)")
+    files["paths"].with_suffix(".dot").write_text(diagram.source, encoding="utf-8")  # for scripts/gallery.py
     print("\ndiagrams written: " + ", ".join(str(p) for p in files.values()))
     return {
         "alpha": alpha.value.copy(), "jacobian": jacobian, "grad": e.grad.copy(),

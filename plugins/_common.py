@@ -1,7 +1,9 @@
-"""Helpers several built-in families share: axis checks, matrix products and softmax.
+"""Helpers several built-in families share: axis checks, matrix products, softmax and generated code.
 Private to dagprop_plugins; not part of the public API."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -99,3 +101,15 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def softmax_backward(g: np.ndarray, s: np.ndarray, axis: int = -1) -> np.ndarray:
     """The gradient of softmax's input from the gradient ``g`` of its output ``s``: ``s * (g - <g, s>)``."""
     return s * (g - (g * s).sum(axis=axis, keepdims=True))
+
+
+# -- generated code (dp.codegen) ----------------------------------------------------------
+
+
+def numpy_call(function: str):
+    """A source form's forward for an op that is one NumPy function of one input: ``np.tanh(a1)``."""
+    return functools.partial(_numpy_call_source, function)
+
+
+def _numpy_call_source(function: str, call) -> str:
+    return f"np.{function}({call.inputs[0]})"

@@ -19,7 +19,8 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
-from ._common import check_axis, log_softmax, softmax, softmax_backward
+from dagprop.op import SourceForm
+from ._common import check_axis, log_softmax, numpy_call, softmax, softmax_backward
 
 
 def _relu_forward(x):
@@ -96,6 +97,62 @@ def _log_softmax_jacobian(x, *, out, axis=-1):
     return (jacobian.reshape(out.shape + x.shape),)
 
 
+# -- how generated code writes them (dp.codegen) ---------------------------------------------
+
+
+def _relu_source(call):
+    return f"np.maximum({call.inputs[0]}, 0.0)"
+
+
+def _relu_derivative_source(call):
+    return f"{call.inputs[0]} > 0"
+
+
+def _sigmoid_source(call):
+    # the textbook form; it agrees with the stable forward above except below about -709, where
+    # exp(-x) overflows (a RuntimeWarning) and it gives 0 for a number smaller than 1e-308
+    return f"1 / (1 + np.exp(-{call.inputs[0]}))"
+
+
+def _sigmoid_derivative_source(call):
+    return f"{call.out} * (1 - {call.out})"
+
+
+def _tanh_derivative_source(call):
+    return f"1 - {call.out}**2"
+
+
+def _axis_keyword(call):
+    return f"axis={call.literal(call.attrs.get('axis', -1))}, keepdims=True"
+
+
+def _softmax_source(call):
+    # the forward's own two steps: shift by the max (so exp cannot overflow), then normalise
+    x, s = call.inputs[0], call.out
+    if 0 in call.shapes[0]:
+        return None
+    return [f"{s} = np.exp({x} - {x}.max({_axis_keyword(call)}))",
+            f"{s} = {s} / {s}.sum({_axis_keyword(call)})"]
+
+
+def _softmax_vjp_source(call):
+    s, g = call.out, call.grad
+    return (f"{s} * ({g} - ({g} * {s}).sum({_axis_keyword(call)}))",)
+
+
+def _log_softmax_source(call):
+    x, y = call.inputs[0], call.out
+    if 0 in call.shapes[0]:
+        return None
+    return [f"{y} = {x} - {x}.max({_axis_keyword(call)})",
+            f"{y} = {y} - np.log(np.exp({y}).sum({_axis_keyword(call)}))"]
+
+
+def _log_softmax_vjp_source(call):
+    y, g = call.out, call.grad
+    return (f"{g} - np.exp({y}) * {g}.sum({_axis_keyword(call)})",)
+
+
 def _matrix(rng):
     return ((3, 4),), {}
 
@@ -108,14 +165,21 @@ def _logits_by_columns(rng):
 def dagprop_ops() -> list[Op]:
     """This family's ops: relu, sigmoid, tanh, softmax and log_softmax."""
     return [
-        Op.elementwise("relu", _relu_forward, _relu_derivative, example=_matrix, doc="max(x, 0), elementwise"),
+        Op.elementwise("relu", _relu_forward, _relu_derivative, example=_matrix,
+                       source=SourceForm(forward=_relu_source, derivative=_relu_derivative_source),
+                       doc="max(x, 0), elementwise"),
         Op.elementwise("sigmoid", _sigmoid_forward, _sigmoid_derivative, example=_matrix,
+                       source=SourceForm(forward=_sigmoid_source, derivative=_sigmoid_derivative_source),
                        doc="1 / (1 + exp(-x)), elementwise"),
-        Op.elementwise("tanh", np.tanh, _tanh_derivative, example=_matrix, doc="hyperbolic tangent, elementwise"),
+        Op.elementwise("tanh", np.tanh, _tanh_derivative, example=_matrix,
+                       source=SourceForm(forward=numpy_call("tanh"), derivative=_tanh_derivative_source),
+                       doc="hyperbolic tangent, elementwise"),
         Op("softmax", forward=_softmax_forward, vjp=_softmax_vjp, jacobian=_softmax_jacobian,
            decompose=_softmax_decompose, shape=_along_axis_shape, example=_logits_by_columns,
+           source=SourceForm(forward=_softmax_source, vjp=_softmax_vjp_source),
            doc="exp(x) / sum(exp(x)) along axis (default the last)"),
         Op("log_softmax", forward=_log_softmax_forward, vjp=_log_softmax_vjp, jacobian=_log_softmax_jacobian,
            shape=_along_axis_shape, example=_logits_by_columns,
+           source=SourceForm(forward=_log_softmax_source, vjp=_log_softmax_vjp_source),
            doc="x - log(sum(exp(x))) along axis (default the last), computed stably"),
     ]

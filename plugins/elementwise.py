@@ -3,15 +3,20 @@
 Binary ops broadcast like NumPy; their vjps undo the broadcasting with
 :func:`dagprop.unbroadcast`, so a bias added to every column gets the column sum.
 The unary ones state their derivative once, and :meth:`dagprop.Op.elementwise` makes
-their vjp and Jacobian from it.
+their vjp and Jacobian from it. Each op also says how generated code writes it
+(:class:`dagprop.op.SourceForm`): ``a * b`` forward, ``d_a = d_z * b`` backward.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
+from dagprop.op import SourceForm
+from ._common import numpy_call
 
 
 def _add_vjp(g, a, b, *, out):
@@ -77,6 +82,79 @@ def _reciprocal_derivative(x, *, out):
     return -out * out
 
 
+# -- how generated code writes them (dp.codegen) ---------------------------------------------
+
+
+def _infix_source(operator, call):
+    a, b = call.inputs
+    return f"{a} {operator} {b}"
+
+
+def _add_vjp_source(call):
+    return call.sum_to(call.grad, 0), call.sum_to(call.grad, 1)
+
+
+def _sub_vjp_source(call):
+    return call.sum_to(call.grad, 0), call.sum_to(f"-{call.grad}", 1)
+
+
+def _mul_vjp_source(call):
+    a, b = call.inputs
+    return call.sum_to(f"{call.grad} * {b}", 0), call.sum_to(f"{call.grad} * {a}", 1)
+
+
+def _div_vjp_source(call):
+    a, b = call.inputs
+    return call.sum_to(f"{call.grad} / {b}", 0), call.sum_to(f"-{call.grad} * {call.out} / {b}", 1)
+
+
+def _neg_source(call):
+    return f"-{call.inputs[0]}"
+
+
+def _neg_vjp_source(call):
+    return (f"-{call.grad}",)
+
+
+def _number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _pow_source(call):
+    x = call.inputs[0]
+    exponent = call.inputs[1] if len(call.inputs) == 2 else call.literal(call.attrs["exponent"])
+    return f"{x} ** {exponent}" if _number(call.attrs.get("exponent", 0)) else None
+
+
+def _pow_vjp_source(call):
+    # Only for a number exponent other than 0, where the engine's rule is the textbook's; with an
+    # exponent node the engine's guards at x = 0 (see _pow_vjp) are not worth writing out.
+    p = call.attrs.get("exponent")
+    if len(call.inputs) == 2 or not _number(p) or p == 0:
+        return None
+    x, g = call.inputs[0], call.grad
+    if p == 1:
+        return (g,)
+    power = x if p == 2 else f"{x} ** {call.literal(p - 1)}"
+    return (f"{g} * {call.literal(p)} * {power}",)
+
+
+def _exp_derivative_source(call):
+    return call.out
+
+
+def _log_vjp_source(call):
+    return (f"{call.grad} / {call.inputs[0]}",)
+
+
+def _reciprocal_source(call):
+    return f"1 / {call.inputs[0]}"
+
+
+def _reciprocal_vjp_source(call):
+    return (f"-{call.grad} * {call.out}**2",)
+
+
 def _binary(rng):
     return ((3, 4), (4,)), {}
 
@@ -97,23 +175,33 @@ def _pow_example(rng):
     return (rng.uniform(0.5, 2.0, (3, 4)),), {"exponent": 3.0}
 
 
-def _binary_op(name, forward, vjp, doc):
-    return Op(name, forward=forward, vjp=vjp, inputs=("a", "b"), shape=broadcast_shape, example=_binary, doc=doc)
+def _binary_op(name, forward, vjp, source, doc):
+    return Op(name, forward=forward, vjp=vjp, inputs=("a", "b"), shape=broadcast_shape, example=_binary,
+              source=source, doc=doc)
+
+
+def _infix(operator, vjp_source):
+    return SourceForm(forward=functools.partial(_infix_source, operator), vjp=vjp_source)
 
 
 @dp.hookimpl
 def dagprop_ops() -> list[Op]:
     """This family's ops: add, sub, mul, div, neg, pow, exp, log and reciprocal."""
     return [
-        _binary_op("add", np.add, _add_vjp, "a + b, broadcasting"),
-        _binary_op("sub", np.subtract, _sub_vjp, "a - b, broadcasting"),
-        _binary_op("mul", np.multiply, _mul_vjp, "a * b elementwise, broadcasting"),
+        _binary_op("add", np.add, _add_vjp, _infix("+", _add_vjp_source), "a + b, broadcasting"),
+        _binary_op("sub", np.subtract, _sub_vjp, _infix("-", _sub_vjp_source), "a - b, broadcasting"),
+        _binary_op("mul", np.multiply, _mul_vjp, _infix("*", _mul_vjp_source), "a * b elementwise, broadcasting"),
         Op("div", forward=np.divide, vjp=_div_vjp, inputs=("a", "b"), shape=broadcast_shape,
-           example=_divide_example, doc="a / b elementwise, broadcasting"),
-        Op.elementwise("neg", np.negative, _neg_derivative, example=_unary, doc="-x"),
+           example=_divide_example, source=_infix("/", _div_vjp_source), doc="a / b elementwise, broadcasting"),
+        Op.elementwise("neg", np.negative, _neg_derivative, example=_unary,
+                       source=SourceForm(forward=_neg_source, vjp=_neg_vjp_source), doc="-x"),
         Op("pow", forward=_pow_forward, vjp=_pow_vjp, inputs=("x", "y"), min_inputs=1, shape=_pow_shape,
-           example=_pow_example, doc="x ** exponent (a number attribute) or x ** y (a node), elementwise"),
-        Op.elementwise("exp", np.exp, _exp_derivative, example=_unary, doc="e ** x"),
-        Op.elementwise("log", np.log, _log_derivative, example=_positive, doc="natural logarithm"),
-        Op.elementwise("reciprocal", _reciprocal_forward, _reciprocal_derivative, example=_positive, doc="1 / x"),
+           example=_pow_example, source=SourceForm(forward=_pow_source, vjp=_pow_vjp_source),
+           doc="x ** exponent (a number attribute) or x ** y (a node), elementwise"),
+        Op.elementwise("exp", np.exp, _exp_derivative, example=_unary,
+                       source=SourceForm(forward=numpy_call("exp"), derivative=_exp_derivative_source), doc="e ** x"),
+        Op.elementwise("log", np.log, _log_derivative, example=_positive,
+                       source=SourceForm(forward=numpy_call("log"), vjp=_log_vjp_source), doc="natural logarithm"),
+        Op.elementwise("reciprocal", _reciprocal_forward, _reciprocal_derivative, example=_positive,
+                       source=SourceForm(forward=_reciprocal_source, vjp=_reciprocal_vjp_source), doc="1 / x"),
     ]

@@ -25,6 +25,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
+from dagprop.op import SourceForm
 from ._common import matmul_grads, matmul_shape, softmax, softmax_backward, swap_last
 
 
@@ -52,6 +53,18 @@ def _linear_vjp(g, h, W, b, *, out, needs):
 
 def _linear_decompose(h, W, b):
     return h @ W + b
+
+
+def _linear_source(call):
+    h, W, b = call.inputs
+    return f"{h} @ {W} + {b}"
+
+
+def _linear_vjp_source(call):
+    (h, W, b), g = call.inputs, call.grad
+    if len(call.shapes[0]) != 2 or len(call.shapes[1]) != 2:  # vectors and batches: left to the op's own rule
+        return None
+    return f"{g} @ {W}.T", f"{h}.T @ {g}", call.sum_to(g, 2)
 
 
 def _attention_shape(Q, K, V):
@@ -109,7 +122,9 @@ def dagprop_ops() -> list[Op]:
     """This family's ops: linear and attention."""
     return [
         Op("linear", forward=_linear_forward, vjp=_linear_vjp, decompose=_linear_decompose, inputs=("h", "W", "b"),
-           shape=_linear_shape, example=_batch_of_rows, doc="h @ W + b: a dense layer on row vectors"),
+           shape=_linear_shape, example=_batch_of_rows,
+           source=SourceForm(forward=_linear_source, vjp=_linear_vjp_source),
+           doc="h @ W + b: a dense layer on row vectors"),
         Op("attention", forward=_attention_forward, vjp=_attention_vjp, decompose=_attention_decompose,
            inputs=("Q", "K", "V"), shape=_attention_shape, example=_queries_keys_values,
            doc="softmax(Q @ K^T / sqrt(d)) @ V with d = Q.shape[-1], K^T swapping K's last two axes"),

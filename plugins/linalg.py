@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 import dagprop as dp
-from dagprop import Op
+from dagprop import Op, broadcast_shape
+from dagprop.op import SourceForm
 from ._common import as_matrices, check_axis, matmul_grads, matmul_shape
 
 
@@ -75,6 +76,50 @@ def _transpose_vjp(g, x, *, out, axes=None):
     return (np.transpose(g, np.argsort(_transpose_axes(x.ndim, axes))),)
 
 
+# -- how generated code writes them (dp.codegen) ---------------------------------------------
+
+
+def _matmul_source(call):
+    a, b = call.inputs
+    return f"{a} @ {b}"
+
+
+def _matrix_transpose(x, ndim):
+    return f"{x}.T" if ndim == 2 else f"np.swapaxes({x}, -1, -2)"
+
+
+def _matmul_vjp_source(call):
+    (a, b), g = call.inputs, call.grad
+    rows, columns = len(call.shapes[0]), len(call.shapes[1])
+    if rows == columns == 1:  # a dot product
+        return f"{g} * {b}", f"{g} * {a}"
+    if rows == 1 and columns == 2:  # a row vector times a matrix
+        return f"{b} @ {g}", f"np.outer({a}, {g})"
+    if rows == 2 and columns == 1:  # a matrix times a column vector
+        return f"np.outer({g}, {b})", f"{a}.T @ {g}"
+    if rows == 1 or columns == 1:  # a vector times a stack of matrices: left to the op's own rule
+        return None
+    # dA = G B^T and dB = A^T G, matrix by matrix, summed over the batch dimensions that broadcast
+    batch = broadcast_shape(call.shapes[0][:-2], call.shapes[1][:-2])
+    return (call.sum_to(f"{g} @ {_matrix_transpose(b, columns)}", 0, batch + call.shapes[0][-2:]),
+            call.sum_to(f"{_matrix_transpose(a, rows)} @ {g}", 1, batch + call.shapes[1][-2:]))
+
+
+def _transpose_source(call):
+    x, axes = call.inputs[0], call.attrs.get("axes")
+    if axes is None or _transpose_axes(len(call.shapes[0]), axes) == (1, 0):
+        return f"{x}.T"
+    return f"np.transpose({x}, {_transpose_axes(len(call.shapes[0]), axes)!r})"
+
+
+def _transpose_vjp_source(call):
+    g, axes = call.grad, call.attrs.get("axes")
+    if axes is None or _transpose_axes(len(call.shapes[0]), axes) == (1, 0):
+        return (f"{g}.T",)
+    inverse = tuple(int(i) for i in np.argsort(_transpose_axes(len(call.shapes[0]), axes)))
+    return (f"np.transpose({g}, {inverse!r})",)
+
+
 def _batched_matrices(rng):
     return ((2, 3, 4), (4, 5)), {}
 
@@ -89,7 +134,9 @@ def dagprop_ops() -> list[Op]:
     return [
         Op("matmul", forward=np.matmul, vjp=_matmul_vjp, jacobian=_matmul_jacobian, inputs=("a", "b"),
            shape=matmul_shape, example=_batched_matrices,
+           source=SourceForm(forward=_matmul_source, vjp=_matmul_vjp_source),
            doc="a @ b with np.matmul's rules: 1-D operands promoted, batch dimensions broadcast"),
         Op("transpose", forward=_transpose_forward, vjp=_transpose_vjp, shape=_transpose_shape,
-           example=_three_axes, doc="permute the axes (default: reverse them), like np.transpose"),
+           example=_three_axes, source=SourceForm(forward=_transpose_source, vjp=_transpose_vjp_source),
+           doc="permute the axes (default: reverse them), like np.transpose"),
     ]

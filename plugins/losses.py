@@ -24,6 +24,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
+from dagprop.op import SourceForm
 from ._common import log_softmax, softmax
 
 
@@ -54,6 +55,29 @@ def _squared_error_forward(yhat, y):
 def _squared_error_vjp(g, yhat, y, *, out):
     residual = 2.0 * g * (yhat - y)
     return unbroadcast(residual, yhat.shape), unbroadcast(-residual, y.shape)
+
+
+def _l2_loss_source(call):
+    z, y = call.inputs
+    return f"0.5 * np.sum(({z} - {y})**2)"
+
+
+def _l2_loss_vjp_source(call):
+    (z, y), g = call.inputs, call.grad
+    compared = broadcast_shape(*call.shapes)
+    return call.sum_to(f"{g} * ({z} - {y})", 0, compared), call.sum_to(f"-{g} * ({z} - {y})", 1, compared)
+
+
+def _squared_error_source(call):
+    yhat, y = call.inputs
+    return f"np.sum(({y} - {yhat})**2)"
+
+
+def _squared_error_vjp_source(call):
+    (yhat, y), g = call.inputs, call.grad
+    compared = broadcast_shape(*call.shapes)
+    return (call.sum_to(f"2.0 * {g} * ({yhat} - {y})", 0, compared),
+            call.sum_to(f"-2.0 * {g} * ({yhat} - {y})", 1, compared))
 
 
 def _cross_entropy_shape(logits, target):
@@ -105,9 +129,11 @@ def dagprop_ops() -> list[Op]:
     """This family's ops: l2_loss, squared_error and cross_entropy."""
     return [
         Op("l2_loss", forward=_l2_loss_forward, vjp=_l2_loss_vjp, inputs=("z", "y"), shape=_elementwise_loss_shape,
-           example=_prediction_and_target, doc="0.5 * sum((z - y) ** 2)"),
+           example=_prediction_and_target, source=SourceForm(forward=_l2_loss_source, vjp=_l2_loss_vjp_source),
+           doc="0.5 * sum((z - y) ** 2)"),
         Op("squared_error", forward=_squared_error_forward, vjp=_squared_error_vjp, inputs=("yhat", "y"),
-           shape=_elementwise_loss_shape, example=_regression, doc="sum((y - yhat) ** 2)"),
+           shape=_elementwise_loss_shape, example=_regression,
+           source=SourceForm(forward=_squared_error_source, vjp=_squared_error_vjp_source), doc="sum((y - yhat) ** 2)"),
         Op("cross_entropy", forward=_cross_entropy_forward, vjp=_cross_entropy_vjp, inputs=("logits", "target"),
            shape=_cross_entropy_shape, example=_classification,
            doc="mean over rows of -sum(target * log_softmax(logits)) over the last axis (target: probabilities)"),

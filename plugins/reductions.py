@@ -26,12 +26,14 @@ added up; a mean also divides it by how many there were. The gradient of a max
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 import dagprop as dp
 from dagprop import Op
+from dagprop.op import SourceForm
 from ._common import check_axes
 
 
@@ -58,8 +60,9 @@ def _spread(g, x, axis, keepdims, scale=1.0):
     return spread
 
 
-def _count(x, axis):
-    return x.size if axis is None else math.prod(x.shape[i] for i in check_axes(axis, x.ndim))
+def _count(shape, axis):
+    """How many elements a reduction over ``axis`` takes together."""
+    return math.prod(shape) if axis is None else math.prod(shape[i] for i in check_axes(axis, len(shape)))
 
 
 # The shape rule has already checked ``axis``; numpy's reduce takes None, an int or a tuple as they are.
@@ -73,7 +76,7 @@ def _sum_vjp(g, x, *, out, axis=None, keepdims=False):
 
 def _mean_forward(x, *, axis=None, keepdims=False):
     total = np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims)
-    count = _count(x, axis)
+    count = _count(x.shape, axis)
     if count == 0:  # the mean of nothing is NaN, as in numpy and torch, without numpy's RuntimeWarning
         return np.full(np.shape(total), np.nan)
     return np.asarray(total / count)
@@ -82,7 +85,7 @@ def _mean_forward(x, *, axis=None, keepdims=False):
 def _mean_vjp(g, x, *, out, axis=None, keepdims=False):
     if x.size == 0:  # an empty x (which it is whenever nothing was averaged) has an empty gradient
         return (np.zeros(x.shape),)
-    return (_spread(g, x, axis, keepdims, 1.0 / _count(x, axis)),)
+    return (_spread(g, x, axis, keepdims, 1.0 / _count(x.shape, axis)),)
 
 
 def _max_forward(x, *, axis=None, keepdims=False):
@@ -111,6 +114,57 @@ def _extremum_vjp(g, x, *, out, axis=None, keepdims=False):
         return (np.asarray(share * hits, dtype=np.float64),)
 
 
+# -- how generated code writes them (dp.codegen) ---------------------------------------------
+
+
+def _axis_argument(call):
+    """``axis=1`` or ``axis=(0, 2)`` as the node has it, the axes made non-negative; nothing for all axes."""
+    if call.attrs.get("axis") is None:
+        return []
+    axes = check_axes(call.attrs["axis"], len(call.shapes[0]))
+    return [f"axis={axes[0] if len(axes) == 1 else axes!r}"]
+
+
+def _kept_source(call, expression):
+    """A reduced expression with the reduced axes back as size 1, so it broadcasts against the input."""
+    if call.attrs.get("keepdims", False) or call.attrs.get("axis") is None:
+        return expression
+    axes = check_axes(call.attrs["axis"], len(call.shapes[0]))
+    return f"np.expand_dims({expression}, {axes[0] if len(axes) == 1 else axes!r})"
+
+
+def _reduction_source(method, call):
+    arguments = _axis_argument(call) + (["keepdims=True"] if call.attrs.get("keepdims", False) else [])
+    return f"{call.inputs[0]}.{method}({', '.join(arguments)})"
+
+
+def _sum_vjp_source(call):
+    x = call.inputs[0]
+    return (f"np.broadcast_to({_kept_source(call, call.grad)}, {x}.shape)",)
+
+
+def _mean_source(call):
+    return None if _count(call.shapes[0], call.attrs.get("axis")) == 0 else _reduction_source("mean", call)
+
+
+def _mean_vjp_source(call):
+    count = _count(call.shapes[0], call.attrs.get("axis"))
+    return None if count == 0 else (f"{_sum_vjp_source(call)[0]} / {count}",)
+
+
+def _extremum_vjp_source(call):
+    # the elements equal to the result share its gradient evenly
+    x = call.inputs[0]
+    hits = f"({x} == {_kept_source(call, call.out)})"
+    arguments = _axis_argument(call)
+    count = f"{hits}.sum({', '.join(arguments + ['keepdims=True'] if arguments else [])})"
+    return (f"{hits} * ({_kept_source(call, call.grad)} / {count})",)
+
+
+def _reduction_form(method, vjp_source):
+    return SourceForm(forward=functools.partial(_reduction_source, method), vjp=vjp_source)
+
+
 def _as_axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
@@ -135,11 +189,13 @@ def dagprop_ops() -> list[Op]:
     """This family's ops: sum, mean, max and min."""
     return [
         Op("sum", forward=_sum_forward, vjp=_sum_vjp, shape=_reduced_shape, example=_over_rows,
-           doc=f"sum {_AXIS_DOC}"),
+           source=_reduction_form("sum", _sum_vjp_source), doc=f"sum {_AXIS_DOC}"),
         Op("mean", forward=_mean_forward, vjp=_mean_vjp, shape=_reduced_shape, example=_over_last_keeping,
-           doc=f"mean {_AXIS_DOC}"),
+           source=SourceForm(forward=_mean_source, vjp=_mean_vjp_source), doc=f"mean {_AXIS_DOC}"),
         Op("max", forward=_max_forward, vjp=_extremum_vjp, shape=_extremum_shape, example=_over_columns,
+           source=_reduction_form("max", _extremum_vjp_source),
            doc=f"largest element {_AXIS_DOC}; ties share the gradient evenly"),
         Op("min", forward=_min_forward, vjp=_extremum_vjp, shape=_extremum_shape, example=_over_last_keeping,
+           source=_reduction_form("min", _extremum_vjp_source),
            doc=f"smallest element {_AXIS_DOC}; ties share the gradient evenly"),
     ]

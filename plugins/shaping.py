@@ -17,12 +17,14 @@ from those places are added up.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
+from dagprop.op import SourceForm
 from ._common import check_axis
 
 
@@ -131,6 +133,94 @@ def _stack_vjp(g, *xs, out, axis=0):
     return tuple(np.take(g, k, axis=axis) for k in range(len(xs)))
 
 
+# -- how generated code writes them (dp.codegen) ---------------------------------------------
+
+
+def _reshape_source(call):
+    return f"{call.inputs[0]}.reshape({call.literal(call.attrs['shape'])})"
+
+
+def _reshape_vjp_source(call):
+    return (f"{call.grad}.reshape({call.inputs[0]}.shape)",)
+
+
+def _broadcast_to_source(call):
+    return f"np.broadcast_to({call.inputs[0]}, {call.literal(call.attrs['shape'])})"
+
+
+def _broadcast_to_vjp_source(call):
+    return (call.sum_to(call.grad, 0),)
+
+
+def _subscript_part(call, part):
+    """One entry of an index as it is written between brackets (``1:``, ``...``), or None if it has no such form."""
+    if isinstance(part, slice):
+        bounds = [("" if bound is None else call.literal(bound)) for bound in (part.start, part.stop, part.step)]
+        return ":".join(bounds[:2]) + (f":{bounds[2]}" if bounds[2] else "")
+    if part is Ellipsis:
+        return "..."
+    if part is None or isinstance(part, (int, np.integer, list, np.ndarray)):
+        return call.literal(part)
+    return None
+
+
+def _subscript(call):
+    """The node's index as written between brackets: ``1:, ..., [0, 2]``, or None if it has no such form."""
+    index = call.attrs["index"]
+    parts = list(index) if isinstance(index, tuple) else [index]
+    written = [_subscript_part(call, part) for part in parts]
+    if None in written:
+        return None
+    if not isinstance(index, tuple):
+        return written[0]
+    return "()" if not written else ", ".join(written) + ("," if len(written) == 1 else "")
+
+
+def _basic(index):
+    """Whether an index only slices (ints, slices, Ellipsis, None): no element can be picked twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) and not isinstance(p, bool)
+               for p in parts)
+
+
+def _getitem_source(call):
+    subscript = _subscript(call)
+    return None if subscript is None else f"{call.inputs[0]}[{subscript}]"
+
+
+def _getitem_vjp_source(call):
+    # the gradient goes back to the elements that were picked; np.add.at (unlike +=) adds once per
+    # occurrence, so an element picked twice by an index array gets both gradients
+    subscript, index, target = _subscript(call), call.attrs["index"], call.targets[0]
+    if subscript is None:
+        return None
+    scatter = (f"{target}[{subscript}] = {call.grad}" if _basic(index)
+               else f"np.add.at({target}, {call.literal(index)}, {call.grad})")
+    return ([f"{target} = np.zeros({call.inputs[0]}.shape)", scatter],)
+
+
+def _along(call, axis, entry):
+    """``entry`` (an index or a slice, as written) taken along ``axis`` of the output's gradient."""
+    return f"{call.grad}[{':, ' * axis}{entry}]"
+
+
+def _joined_source(function, call):
+    axis = call.literal(call.attrs.get("axis", 0))
+    return f"np.{function}([{', '.join(call.inputs)}], axis={axis})"
+
+
+def _concat_vjp_source(call):
+    axis = check_axis(call.attrs.get("axis", 0), len(call.out_shape))
+    ends = np.cumsum([shape[axis] for shape in call.shapes])
+    starts = [0, *ends[:-1]]
+    return tuple(_along(call, axis, f"{start or ''}:{end}") for start, end in zip(starts, ends))
+
+
+def _stack_vjp_source(call):
+    axis = check_axis(call.attrs.get("axis", 0), len(call.out_shape))
+    return tuple(_along(call, axis, str(k)) for k in range(len(call.inputs)))
+
+
 def _reshape_example(rng):
     return ((3, 4),), {"shape": (2, -1)}
 
@@ -156,13 +246,21 @@ def dagprop_ops() -> list[Op]:
     """This family's ops: reshape, broadcast_to, getitem, concat and stack."""
     return [
         Op("reshape", forward=_reshape_forward, vjp=_reshape_vjp, shape=_reshape_shape, example=_reshape_example,
+           source=SourceForm(forward=_reshape_source, vjp=_reshape_vjp_source),
            doc="the same elements in a new shape (one size may be -1: whatever fits)"),
         Op("broadcast_to", forward=_broadcast_to_forward, vjp=_broadcast_to_vjp, shape=_broadcast_to_shape,
-           example=_broadcast_to_example, doc="repeat x along new or size-1 axes to fill shape"),
+           example=_broadcast_to_example,
+           source=SourceForm(forward=_broadcast_to_source, vjp=_broadcast_to_vjp_source),
+           doc="repeat x along new or size-1 axes to fill shape"),
         Op("getitem", forward=_getitem_forward, vjp=_getitem_vjp, shape=_getitem_shape, example=_getitem_example,
+           source=SourceForm(forward=_getitem_source, vjp=_getitem_vjp_source),
            doc="x[index] with NumPy indexing: ints, slices, Ellipsis, None, integer arrays"),
         Op("concat", forward=_concat_forward, vjp=_concat_vjp, variadic=True, inputs=("x",), shape=_concat_shape,
-           example=_concat_example, doc="join the inputs end to end along an existing axis"),
+           example=_concat_example,
+           source=SourceForm(forward=functools.partial(_joined_source, "concatenate"), vjp=_concat_vjp_source),
+           doc="join the inputs end to end along an existing axis"),
         Op("stack", forward=_stack_forward, vjp=_stack_vjp, variadic=True, inputs=("x",), shape=_stack_shape,
-           example=_stack_example, doc="put equally shaped inputs side by side along a new axis"),
+           example=_stack_example,
+           source=SourceForm(forward=functools.partial(_joined_source, "stack"), vjp=_stack_vjp_source),
+           doc="put equally shaped inputs side by side along a new axis"),
     ]

@@ -328,3 +328,108 @@ def test_a_large_chain_plays_folded_with_the_summary_highlighted(open_page, tmp_
     # only the frame shown holds a picture: the others are drawn from the shared pieces when shown
     assert page.page.eval_on_selector_all("section.frame svg", "els => els.length") == 1
     assert page.errors == [] and page.requests == []
+
+
+# -- readable at open and with "fit", the current step in view --------------------------------
+
+READABLE_PX = 9  # the numbers' text (10 pt in Graphviz's units): never smaller than this on screen
+SMALLEST_PX = 7  # the smallest captions (8 pt: "value", "grad", slot names)
+
+
+@pytest.fixture(scope="module")
+def attention_html(tmp_path_factory):
+    from dagprop.demo import build_attention
+
+    g, loss = build_attention()
+    return dp.animate(g, loss, tmp_path_factory.mktemp("anim") / "attention.html")
+
+
+def view_of_step(page: Page) -> dict:
+    """How the visible frame is drawn: its scale (CSS pixels per point), the rendered size of each
+    highlighted node's texts, and whether each highlighted node lies inside the diagram's visible box."""
+    return page.page.evaluate(
+        """accent => {
+            const frame = Array.from(document.querySelectorAll("section.frame")).find(e => !e.hidden);
+            const view = frame.querySelector(".diagram"), svg = view.querySelector("svg");
+            const box = view.getBoundingClientRect();
+            const left = Math.max(box.left + view.clientLeft, 0), top = Math.max(box.top + view.clientTop, 0);
+            const right = Math.min(left + view.clientWidth, innerWidth), bottom = Math.min(top + view.clientHeight, innerHeight);
+            const marked = Array.from(frame.querySelectorAll('[stroke="' + accent + '"]'))
+                .map(el => el.closest("g.node")).filter(Boolean);
+            const nodes = Array.from(new Set(marked)).map(g => {
+                const r = g.getBoundingClientRect();
+                return {name: g.querySelector("title").textContent,
+                        inside: r.left >= left - 1 && r.right <= right + 1 && r.top >= top - 1 && r.bottom <= bottom + 1,
+                        texts: Array.from(g.querySelectorAll("text")).map(t =>
+                            [Number(t.getAttribute("font-size")), Number(t.getAttribute("font-size")) * t.getScreenCTM().a])};
+            });
+            return {scale: svg.getBoundingClientRect().width / svg.viewBox.baseVal.width, nodes: nodes,
+                    fit: document.body.classList.contains("fit"), whole: svg.getBoundingClientRect().width <= view.clientWidth};
+        }""", ACCENT)
+
+
+def assert_readable_and_in_view(drawn: dict, first_only: bool = False) -> None:
+    nodes = drawn["nodes"][:1] if first_only else drawn["nodes"]
+    assert nodes, "the step highlights a node"
+    for node in nodes:
+        assert node["inside"], f"{node['name']} is scrolled out of view: {drawn}"
+        for points, pixels in node["texts"]:
+            assert pixels >= (READABLE_PX if points >= 10 else SMALLEST_PX) - 0.01, (node["name"], points, pixels)
+
+
+@pytest.mark.parametrize("size", ["small", "attention"])
+def test_opens_readable_with_the_current_step_in_view_and_fit_never_shrinks_text_below_readable(
+        open_page, attention_html, tmp_path, size):
+    if size == "small":
+        g = dp.Graph()
+        x = g.param("x", 3.0)
+        path = dp.animate(g, g.op("add", g.op("mul", x, x, name="y"), x, name="L"), tmp_path / "small.html")
+    else:
+        path = attention_html
+    page = open_page(path)
+    natural = 4 / 3  # Graphviz draws in points
+    opened = view_of_step(page)
+    assert opened["fit"] and page.page.get_attribute("#fit", "aria-pressed") == "true"
+    assert_readable_and_in_view(opened, first_only=True)  # the start highlights every leaf: the first is in view
+    page.page.keyboard.press("End")
+    for _ in range(3):
+        page.page.keyboard.press("ArrowLeft")
+    assert "Backward:" in page.caption()
+    fitted = view_of_step(page)
+    assert_readable_and_in_view(fitted)
+    page.page.keyboard.press("f")
+    actual = view_of_step(page)
+    assert not actual["fit"] and page.page.get_attribute("#fit", "aria-pressed") == "false"
+    assert actual["scale"] == pytest.approx(natural, rel=1e-3)
+    assert_readable_and_in_view(actual)
+    if size == "small":  # fit never enlarges: the small graph is whole, at natural size
+        assert fitted["scale"] == pytest.approx(natural, rel=1e-3) and fitted["whole"]
+    else:  # 3335 pt wide: fit shrinks it as far as the numbers stay readable (10 pt at 9 px), then scrolls
+        assert fitted["scale"] == pytest.approx(READABLE_PX / 10, rel=1e-3) and not fitted["whole"]
+    page.page.keyboard.press("f")
+    page.page.set_viewport_size({"width": 800, "height": 600})  # a smaller window: arranged again
+    assert_readable_and_in_view(view_of_step(page))
+    assert page.errors == [] and page.requests == []
+
+
+def test_inline_players_in_one_page_play_apart_in_their_iframes(open_page, tmp_path):
+    g = dp.Graph()
+    x = g.param("x", 3.0)
+    loss = g.op("add", g.op("mul", x, x, name="y"), x, name="L")
+    player = dp.animate(g, loss)  # without a path: for a notebook
+    notebook = tmp_path / "notebook.html"  # two output cells showing it, as a notebook page would
+    notebook.write_text(f"<!DOCTYPE html><html><body><div id='slider'>the notebook's own</div>"
+                        f"{player._repr_html_()}{player._repr_html_()}</body></html>", encoding="utf-8")
+    page = open_page(notebook)
+    page.page.wait_for_function("() => document.querySelectorAll('iframe').length === 2")
+    inline = [frame for frame in page.page.frames if frame != page.page.main_frame]
+    assert len(inline) == 2
+    for frame in inline:
+        frame.wait_for_selector("section.frame:not([hidden]) svg")
+    inline[0].click("#next")
+    inline[0].click("#next")
+    assert [frame.get_attribute("body", "data-frame") for frame in inline] == ["2", "0"]
+    assert "Forward: L = add(y, x) = 12" in inline[0].inner_text("#caption")
+    assert page.page.inner_text("#slider") == "the notebook's own"
+    assert player.frames == inline[1].eval_on_selector_all("section.frame", "els => els.length") == 9
+    assert page.errors == [] and page.requests == []

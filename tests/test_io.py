@@ -35,7 +35,7 @@ def assert_same(original: dp.Graph, loaded: dp.Graph, ordered: bool = True) -> N
     assert sorted(n.name for n in loaded) == sorted(n.name for n in original)
     for a in original:
         b = loaded[a.name]
-        assert (b.kind, b.op, b.requires_grad) == (a.kind, a.op, a.requires_grad)
+        assert (b.kind, b.op, b.requires_grad, b.scope) == (a.kind, a.op, a.requires_grad, a.scope)
         assert [s.name for s in b.inputs] == [s.name for s in a.inputs]
         assert b.attrs == a.attrs
         for mine, theirs in ((a.value, b.value), (a.grad, b.grad)):
@@ -142,6 +142,30 @@ class TestRoundTrip:
         g.backward("L")
         h = g.expanded()
         assert_same(h, dp.load(dp.save(h, tmp_path / "h.json")))
+
+    def test_scopes_come_back(self, tmp_path):
+        g = dp.Graph()
+        x = g.input("x", [1.0, 2.0])
+        with g.scope("layer1"):
+            h = (g.param("W", 2.0) * x).tanh()
+            with g.scope("attention"):
+                a = h.softmax() * 3.0
+        g.op("sum", a, name="L")
+        g.forward()
+        g.backward("L")
+        path = dp.save(g, tmp_path / "g.json")
+        loaded = dp.load(path)
+        assert_same(g, loaded)
+        assert loaded["W"].scope == ("layer1",) and loaded["const_1"].scope == ("layer1", "attention")
+        data = json.loads(path.read_text())
+        assert data["version"] == 2
+        assert _node(data, "W")["scope"] == ["layer1"] and "scope" not in _node(data, "x")
+        dot = dp.to_dot(loaded, collapse=["layer1/attention"])
+        assert dot == dp.to_dot(g, collapse=["layer1/attention"])
+
+    def test_a_file_without_scopes_loads_outside_every_scope(self, tmp_path):
+        loaded = from_data(to_data(attention_values()))
+        assert all(node.scope == () for node in loaded)
 
     def test_file_order_need_not_be_topological(self, tmp_path):
         data = to_data(attention_values())
@@ -310,6 +334,12 @@ MALFORMED = [
      dp.LoadError, "the gradient of edge 'V' -> 'matmul_1' has shape (1, 9), but 'V' has shape (3, 3)"),
     ("shapes that do not fit", lambda d: _node(d, "x")["value"].update(shape=[1, 6]), dp.ShapeError,
      "cannot take inputs of shapes"),
+    ("scope not a list", lambda d: _node(d, "V").update(scope="layer1"), dp.LoadError,
+     "node 'V': field 'scope' must be a list of scope names (non-empty strings without '/'), got 'layer1'"),
+    ("empty scope name", lambda d: _node(d, "v").update(scope=["layer1", ""]), dp.LoadError,
+     "node 'v': field 'scope' must be a list of scope names"),
+    ("scope name with a slash", lambda d: _node(d, "v").update(scope=["a/b"]), dp.LoadError,
+     "node 'v': field 'scope' must be a list of scope names"),
     ("seeds not a list", lambda d: d.update(seeds={"L": 1}), dp.LoadError, "field 'seeds' must be a JSON array"),
     ("seed of no node", lambda d: d["seeds"][0].update(node="W"), dp.LoadError, "which is not a node of the graph"),
     ("seed without array", lambda d: d["seeds"][0].pop("seed"), dp.LoadError, "seed #0: missing field 'seed'"),

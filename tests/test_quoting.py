@@ -156,3 +156,42 @@ class TestThroughGraphviz:
     def test_title_is_literal(self, svg):
         texts = ["".join(t.itertext()) for t in ET.fromstring(svg).iter(f"{SVG}text")]
         assert '<title> & "quotes" \\' in texts
+
+
+@needs_dot
+class TestLegendThroughGraphviz:
+    """The legend names paths and input slots, which come from users and plugins: shown literally."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def svg(cls):
+        def pair_forward(a, b):
+            return a * b
+
+        def pair_vjp(g, a, b, *, out):
+            return (g * b, g * a)
+
+        class Pair:
+            @staticmethod
+            @dp.hookimpl
+            def dagprop_ops():
+                return [dp.Op("pair", forward=pair_forward, vjp=pair_vjp, inputs=(HOSTILE[0], HOSTILE[4]))]
+
+        g = dp.Graph(plugins=[Pair()])
+        p, q = g.param(HOSTILE[1], 2.0), g.param(HOSTILE[2], 3.0)
+        y = g.op("pair", p, q, name=HOSTILE[3])
+        g.forward()
+        g.backward(y)
+        path = type("Path", (), {"nodes": (p.name, y.name)})()
+        source = dp.to_dot(g, highlight=[path])
+        result = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True, timeout=60, check=True)
+        assert result.stderr == b""
+        return result.stdout.decode()
+
+    def test_names_are_shown_literally(self, svg):
+        legend = " ".join("".join(t.itertext()) for t in ET.fromstring(svg).iter(f"{SVG}text"))
+        assert f"orange: path 1 ({quoting.visible(HOSTILE[1])} \u2192 {quoting.visible(HOSTILE[3])})" in legend
+        assert f"{HOSTILE[0]}, {HOSTILE[4]} on edges" in legend.replace("\xa0", " ")
+
+    def test_no_script_element(self, svg):
+        assert "<script" not in svg

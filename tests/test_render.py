@@ -499,6 +499,57 @@ class TestElementLevel:
         assert "W1[0,1]" in shown and "\u00d72" in shown and "0.5" in shown
 
 
+# -- titles: one per box ------------------------------------------------------------------------------------
+
+
+def readme_softmax() -> dp.Graph:
+    """The README's softmax: the graph has a sum of its own besides the one in softmax's circuit."""
+    g = dp.Graph()
+    w = g.ops.softmax(g.param("e", [[2.0, 1.0]]))
+    (w * g.const([[1.0, -2.0]])).sum()
+    g.forward()
+    g.backward("sum_1")
+    return g
+
+
+def titles(dot: str) -> list[str]:
+    """The bold title of every node and cluster drawn."""
+    return re.findall(r"<B>([^<]*)</B>", dot)
+
+
+class TestTitles:
+    def test_a_short_name_that_would_repeat_is_qualified(self):
+        shown = titles(dp.to_dot(readme_softmax(), expand=["softmax"]))
+        assert shown.count("sum_1") == 1 and shown.count("softmax_1.sum_1") == 1
+        assert "exp_1" in shown and "softmax_1.exp_1" not in shown  # unambiguous names stay short
+
+    def test_the_contributions_use_the_same_titles(self):
+        dot = dp.to_dot(readme_softmax(), expand=["softmax"])
+        assert "via softmax_1.sum_1<" in dot and "via softmax_1<" in dot
+
+    def test_element_level(self):
+        dot = dp.to_dot(readme_softmax(), expand=["softmax"], level="element")
+        shown = titles(dot)
+        assert shown.count("sum_1") == 1 and shown.count("softmax_1.sum_1") == 1
+        assert "softmax_1.sum_1[0,0]" in shown or "softmax_1.sum_1" in shown
+        assert "exp_1" in shown and "exp_1[0,1]" in shown
+
+    @pytest.mark.parametrize("level", ["tensor", "element"])
+    def test_no_two_boxes_share_a_title(self, level):
+        g = dp.Graph()
+        x = g.input("x", np.arange(6.0).reshape(2, 3) / 10)
+        q = g.param("Q", np.eye(2, 3))
+        out = g.op("attention", q, x, x, name="att")
+        g.op("sum", out.softmax(axis=0) + out.exp(), name="L")  # the graph's own softmax_1 and exp_1
+        g.forward()
+        g.backward("L")
+        shown = [t for t in titles(dp.to_dot(g, expand=True, level=level, max_nodes=None))]
+        repeated = {t for t in shown if shown.count(t) > 1}
+        # an opened composite's cluster is titled like its output node, which sits inside it
+        assert repeated <= {"att", "softmax_1", "att.softmax_1"}, repeated
+        assert all(shown.count(t) <= 2 for t in repeated)
+
+
 # -- large graphs ----------------------------------------------------------------------------------
 
 

@@ -15,6 +15,10 @@ What a tensor-level diagram shows:
 * each edge: the gradient that flowed back along it (red), or the forward value;
 * a node that feeds several consumers: each contribution and their sum;
 * with ``expand=``, each opened composite inside a cluster named after its node;
+* each scope (:meth:`Graph.scope`) as a cluster named after it, nested scopes nested,
+  opened composites inside the scope of their node; with ``collapse=``, chosen scopes
+  as one box each (name, node count, op mix), with the edges crossing into and out of it;
+* a name shortened inside a cluster only while no other box has the same title;
 * in SVG, a tooltip on every node and edge with the full arrays.
 
 All escaping goes through :mod:`dagprop.drawing.quoting`; node identifiers are generated
@@ -23,23 +27,27 @@ All escaping goes through :mod:`dagprop.drawing.quoting`; node identifiers are g
 
 from __future__ import annotations
 
+import html as html_text
+import itertools
+import re
 import warnings
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol
 
 import graphviz
 import networkx as nx
 
 from ..errors import LargeGraphWarning, RenderError
-from ..graph import Graph
+from ..graph import Graph, Node
 from ..run import Run
 from . import quoting
 from .dot import pipe, write
 from .element import ElementDrawing, ElementNumbers
-from .options import Options, options as checked_options
+from .options import Options, is_edge, is_path, options as checked_options
 from .overview import OverviewDrawing
-from .style import CAPTION, RED, dot_attrs
-from .tensor import TensorDrawing
+from .style import (CAPTION, CLUSTER_COLOUR, FAINT, GREY, GREYED_LOOK, INK, PALETTE, PALETTE_NAMES, RED, WEIGHT,
+                    dot_attrs)
+from .tensor import TensorDrawing, drawn_scopes
 
 if TYPE_CHECKING:
     from ..expand import Expansion
@@ -59,7 +67,8 @@ class Drawing(Protocol):
 def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "grad",
             precision: int = 4, rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (),
             title: str | None = None, level: str = "tensor", max_matrix: tuple[int, int] = (6, 6),
-            max_nodes: int | None = 300, run: Run | None = None, legend: bool = True) -> graphviz.Digraph:
+            max_nodes: int | None = 300, run: Run | None = None, legend: bool = True,
+            collapse: Iterable[str] = ()) -> graphviz.Digraph:
     """The diagram of ``graph`` as a ``graphviz.Digraph`` (its ``.source`` is :func:`to_dot`'s text).
 
     Takes the same arguments as :func:`to_dot`. Runs no binary.
@@ -77,6 +86,7 @@ def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"
     from ..paths import element_graph as element_graph_of
 
     options = checked_options(show, edge_labels, precision, rankdir, title, max_matrix, max_nodes, legend, level)
+    highlight = list(highlight) if isinstance(highlight, Iterator) else highlight  # read by drawing and legend
     drawing: Drawing
     if isinstance(graph, Graph):
         if run is not None and run.graph is not graph:
@@ -88,25 +98,35 @@ def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"
                 raise RenderError("run= and expand= cannot be combined: an opened graph is a copy with a run of its "
                                   "own; draw graph.expanded(...) and pass one of its records instead")
             drawn = expanded(graph, None if opened is True else opened)
+        scopes = drawn_scopes(graph, drawn)
         if level == "element":
+            _no_collapse(collapse, "the element level")
             element_graph = element_graph_of(run or drawn.run)
             drawing = _element_drawing(element_graph, run, options, highlight, {n.name: n.kind for n in drawn},
-                                       getattr(drawn, "expansions", None))
+                                       getattr(drawn, "expansions", None), scopes)
         else:
-            drawing = _tensor_drawing(graph, drawn, run, options, highlight)
+            drawing = _tensor_drawing(graph, drawn, run, options, highlight, scopes, collapse)
     elif isinstance(graph, nx.DiGraph) and not isinstance(graph, nx.MultiDiGraph):
         level = "element"
-        drawing = _element_drawing(graph, run, options, highlight, {}, None)
+        _no_collapse(collapse, "an element graph")
+        drawing = _element_drawing(graph, run, options, highlight, {}, None, None)
     else:
         raise RenderError(f"can draw a dagprop.Graph or an element graph (networkx.DiGraph), got "
                           f"{type(graph).__name__}")
-    return _digraph(options, drawing, level)
+    return _digraph(options, drawing, level, highlight)
+
+
+def _no_collapse(collapse: Iterable[str], what: str) -> None:
+    if collapse:
+        raise RenderError(f"collapse= draws scopes as boxes at the tensor level; {what} has no boxes to "
+                          f"collapse into (drop collapse=, or draw level='tensor')")
 
 
 def _element_drawing(element_graph: nx.DiGraph, run: Run | None, options: Options, highlight: Any,
-                     kinds: Mapping[str, str], expansions: Mapping[str, Expansion] | None) -> ElementDrawing:
+                     kinds: Mapping[str, str], expansions: Mapping[str, Expansion] | None,
+                     scopes: Mapping[str, tuple[str, ...]] | None) -> ElementDrawing:
     drawing = ElementDrawing(element_graph, ElementNumbers(element_graph, run), options, highlight, kinds,
-                             expansions)
+                             expansions, scopes)
     count = element_graph.number_of_nodes()
     if options.max_nodes is not None and count > options.max_nodes:
         warnings.warn(f"the element graph has {count} nodes, more than max_nodes={options.max_nodes}: drawing "
@@ -116,23 +136,27 @@ def _element_drawing(element_graph: nx.DiGraph, run: Run | None, options: Option
     return drawing
 
 
-def _tensor_drawing(source: Graph, drawn: Graph, run: Run | None, options: Options, highlight: Any) -> Drawing:
+def _tensor_drawing(source: Graph, drawn: Graph, run: Run | None, options: Options, highlight: Any,
+                    scopes: Mapping[str, tuple[str, ...]], collapse: Iterable[str]) -> Drawing:
     """The tensor-level drawing of ``drawn`` (``source`` or its opened copy), folded when too large."""
-    count = len(drawn)
+    tensor = TensorDrawing(drawn, run or drawn.run, options, highlight, scopes, collapse)
+    count = tensor.drawn_count
     if options.max_nodes is None or count <= options.max_nodes:
-        return TensorDrawing(drawn, run or drawn.run, options, highlight)
-    drawing, view = _folded(source, run or source.run, options, highlight, fold_highlighted=False)
+        return tensor
+    drawing, view = _folded(source, run or source.run, options, highlight, fold_highlighted=False,
+                            collapse=collapse)
     warnings.warn(f"the graph has {count} nodes, more than max_nodes={options.max_nodes}: drawing {view}; "
                   f"pass max_nodes=None to draw everything", LargeGraphWarning, stacklevel=4)
     return drawing
 
 
-def _folded(graph: Graph, run: Run, options: Options, highlight: Any, fold_highlighted: bool) -> tuple[Drawing, str]:
+def _folded(graph: Graph, run: Run, options: Options, highlight: Any, fold_highlighted: bool,
+            collapse: Iterable[str] = ()) -> tuple[Drawing, str]:
     """The collapsed view of ``graph`` (composites folded), or an overview when even that is too large;
     and what it is, in words."""
-    tensor = TensorDrawing(graph, run, options, highlight)
+    tensor = TensorDrawing(graph, run, options, highlight, collapse=collapse)
     tensor.collapse(fold_highlighted)
-    if options.max_nodes is None or len(graph) - len(tensor.hidden) <= options.max_nodes:
+    if options.max_nodes is None or tensor.drawn_count <= options.max_nodes:
         return tensor, "a collapsed view (composites folded, chains of single-input ops summarised, arrays summarised)"
     overview = OverviewDrawing(graph, tensor.run, tensor.highlight)
     return overview, (f"an overview: one box per band of depth ({len(overview.bands)} boxes), counting nodes, ops "
@@ -170,16 +194,18 @@ def folded_dot(graph: Graph, *, run: Run | None = None, highlight: Any = (), max
     """
     options = checked_options(("value", "grad"), "grad", precision, rankdir, None, (6, 6), max_nodes, legend,
                               "tensor")
+    highlight = list(highlight) if isinstance(highlight, Iterator) else highlight
     drawing, view = _folded(graph, run or graph.run, options, highlight, fold_highlighted=True)
-    return _digraph(options, drawing, "tensor").source, view
+    return _digraph(options, drawing, "tensor", highlight).source, view
 
 
-def _digraph(options: Options, drawing: Drawing, level: str) -> graphviz.Digraph:
-    lines = _preamble(options, drawing.any_grad, level) + drawing.body()
+def _digraph(options: Options, drawing: Drawing, level: str, highlight: Any) -> graphviz.Digraph:
+    body = drawing.body()
+    lines = _preamble(options, _legend(options, drawing, body, highlight), level) + body
     return graphviz.Digraph(name="dagprop", body=[f"\t{line}\n" for line in lines])
 
 
-def _preamble(options: Options, has_grads: bool, level: str) -> list[str]:
+def _preamble(options: Options, legend: list[str], level: str) -> list[str]:
     graph_attrs = [("rankdir", options.rankdir), ("fontname", quoting.quote("Helvetica")), ("nodesep", "0.35"),
                    ("ranksep", "0.55"), ("bgcolor", quoting.quote("white")), ("pad", "0.2")]
     if level == "element":
@@ -188,10 +214,7 @@ def _preamble(options: Options, has_grads: bool, level: str) -> list[str]:
     label_lines = []
     if options.title is not None:
         label_lines.append(f'<FONT POINT-SIZE="16"><B>{quoting.html(options.title)}</B></FONT>')
-    if options.legend and has_grads and "grad" in options.show:
-        label_lines.append(f'<FONT POINT-SIZE="10" COLOR="{CAPTION}">black: forward values; </FONT>'
-                           f'<FONT POINT-SIZE="10" COLOR="{RED}">red: gradients \u2202L/\u2202\u00b7, on nodes and '
-                           f'on the edges they flowed back along</FONT>')
+    label_lines += legend
     if label_lines:
         graph_attrs += [("labelloc", "t"), ("labeljust", "l"), ("label", "<" + "<BR/>".join(label_lines) + ">")]
     return [f"graph [{dot_attrs(graph_attrs)}]",
@@ -199,10 +222,121 @@ def _preamble(options: Options, has_grads: bool, level: str) -> list[str]:
             f"edge [fontname={quoting.quote('Helvetica')} fontsize=9 arrowsize=0.7 color={quoting.quote('#555555')}]"]
 
 
+# -- the legend: what each encoding the picture uses means, read off its DOT statements
+
+LEGEND_WIDTH = 150  # characters on a legend line
+LEGEND_PATHS = len(PALETTE)  # paths described one by one; the palette starts again after them
+ARROW = " \u2192 "
+_EDGE = re.compile(r"^\s*\w+ -> \w+ \[")
+_NODE = re.compile(r"^\s*(?!graph |node |edge )\w+ \[")
+_CLUSTER = re.compile(r"^\s*graph \[")
+_SLOT = re.compile(f'<FONT COLOR="{re.escape(CAPTION)}" POINT-SIZE="8">(.*?)</FONT>')
+
+
+def _legend(options: Options, drawing: Drawing, body: list[str], highlight: Any) -> list[str]:
+    """The legend's lines (HTML-like label text): the meaning of every encoding the statements
+    ``body`` use, and of none they do not; no lines with ``legend=False``.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); y = g.op("mul", g.param("w", 2.0), g.input("x", 3.0), name="y")
+    >>> g.forward(); g.backward(y)
+    >>> dot = to_dot(g)
+    >>> "grey: backprop did not reach it" in dot, "a, b on edges" in dot, "composite" in dot
+    (True, True, False)
+    >>> "black: forward values" in to_dot(g, legend=False)
+    False
+    """
+    if not options.legend:
+        return []
+    edges = [line for line in body if _EDGE.match(line)]
+    nodes = [line for line in body if _NODE.match(line) and not _EDGE.match(line)]
+    clusters = [line for line in body if _CLUSTER.match(line)]
+    red_on_nodes = any(f'COLOR="{RED}"' in line for line in nodes)
+    red_on_edges = any(f'COLOR="{RED}"' in line for line in edges)
+    items: list[tuple[str, str]] = []  # (colour, what it means), as plain text
+    if red_on_nodes and red_on_edges:
+        items.append((RED, "red: gradients \u2202L/\u2202\u00b7, on nodes and on the edges they flowed back along"))
+    elif red_on_nodes:
+        items.append((RED, "red: gradients \u2202L/\u2202\u00b7"))
+    elif red_on_edges:
+        items.append((RED, "red: the gradient \u2202L/\u2202\u00b7 that flowed back along each edge"))
+    if any(f'COLOR="{WEIGHT}"' in line for line in edges):
+        items.append((WEIGHT, "blue \u00d7k: the local derivative \u2202head/\u2202tail"))
+    slots = list(dict.fromkeys(name for line in edges for name in _SLOT.findall(line)))
+    if slots:
+        # the names were escaped for a label: undo it, to escape them again with the rest of the legend
+        shown = [html_text.unescape(name).replace("\\\\", "\\") for name in slots[:2]] + ["\u2026"] * (len(slots) > 2)
+        items.append((CAPTION, f"{', '.join(shown)} on edges: the consumer's input each edge feeds"))
+    if (any(f"fillcolor={quoting.quote(GREYED_LOOK[0])}" in line for line in nodes)
+            or any(f"color={quoting.quote(FAINT)}" in line for line in edges)):
+        items.append((GREY, "grey: backprop did not reach it"))
+    if any("peripheries=2" in line for line in nodes):
+        items.append((INK, "double border: a composite op; expand= opens it"))
+    if any(f"color={quoting.quote(CLUSTER_COLOUR)}" in line for line in clusters):
+        items.append((CLUSTER_COLOUR, "dashed purple box: a composite op opened into its circuit"))
+    marked = getattr(drawing, "highlight", None)
+    highlighted = _highlight_items(highlight) if marked is not None and (marked.nodes or marked.edges) else []
+    # a value is captioned "value" at the tensor level, and in black at the element level
+    values = any('POINT-SIZE="8">value</FONT>' in line or f'<FONT COLOR="{INK}" POINT-SIZE="10">' in line
+                 for line in nodes)
+    if (items or highlighted) and values:
+        items.insert(0, (INK, "black: forward values"))
+    return _legend_lines(items) + _legend_lines(highlighted)
+
+
+def _highlight_items(highlight: Any) -> list[tuple[str, str]]:
+    """(colour, what it marks) for ``highlight``, coloured as :func:`~dagprop.drawing.options.highlights`
+    colours it: each path its own colour, in order, and one colour, taken when the first of
+    them comes, for all the plain nodes and edges. Paths that share their ends are named by
+    the nodes between."""
+    if highlight is None:
+        return []
+    single = isinstance(highlight, (str, Node)) or is_path(highlight) or is_edge(highlight)
+    colours = itertools.cycle(PALETTE)
+    paths: list[tuple[str, list[str]]] = []
+    plain: list[tuple[str, str]] = []
+    for item in [highlight] if single else list(highlight):
+        if is_path(item):
+            paths.append((next(colours), [node.name if isinstance(node, Node) else str(node) for node in item.nodes]))
+        elif not plain:
+            colour = next(colours)
+            plain.append((colour, f"bold {PALETTE_NAMES[colour]}: highlighted"))
+    ends = {(names[0], names[-1]) for _, names in paths if len(names) > 2}
+    shared = len(paths) > 1 and len(ends) == 1 and all(len(names) > 2 for _, names in paths)
+    items = [(CAPTION, f"{len(paths)} paths from {paths[0][1][0]} to {paths[0][1][-1]}")] if shared else []
+    for number, (colour, names) in enumerate(paths[:LEGEND_PATHS], start=1):
+        route = names[1:-1] if shared else names
+        if len(route) > 7:
+            route = route[:3] + ["\u2026"] + route[-3:]
+        items.append((colour, f"{PALETTE_NAMES[colour]}: path {number} {'via ' if shared else ''}"
+                              f"{'(' * (not shared)}{ARROW.join(route)}{')' * (not shared)}"))
+    if len(paths) > LEGEND_PATHS:
+        items.append((CAPTION, f"and {len(paths) - LEGEND_PATHS} more paths, in the same colours again"))
+    return plain + items
+
+
+def _legend_lines(items: list[tuple[str, str]]) -> list[str]:
+    """``items`` as lines of coloured words, ``; `` between them, about :data:`LEGEND_WIDTH` characters long."""
+    lines: list[list[tuple[str, str]]] = []
+    width = 0
+    for colour, text in items:
+        if not lines or width + 2 + len(text) > LEGEND_WIDTH:
+            lines.append([])
+            width = -2
+        lines[-1].append((colour, text))
+        width += 2 + len(text)
+    separator = f'<FONT POINT-SIZE="10" COLOR="{CAPTION}">; </FONT>'
+    return [separator.join(f'<FONT POINT-SIZE="10" COLOR="{colour}">{quoting.html(text)}</FONT>'
+                           for colour, text in line) for line in lines]
+
+
 def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "grad",
            precision: int = 4, rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (),
            title: str | None = None, level: str = "tensor", max_matrix: tuple[int, int] = (6, 6),
-           max_nodes: int | None = 300, run: Run | None = None, legend: bool = True) -> str:
+           max_nodes: int | None = 300, run: Run | None = None, legend: bool = True,
+           collapse: Iterable[str] = ()) -> str:
     """The annotated diagram of ``graph`` as DOT text. Pure: needs no Graphviz binary.
 
     The same graph and arguments give the same text, byte for byte.
@@ -246,7 +380,16 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
         latest passes; for an element graph, the run it was made from). The player
         passes partial records to draw what is known at each step.
     legend : bool
-        Say under the title what black and red mean, when gradients are shown.
+        Say under the title what each colour and mark the picture uses means (values,
+        gradients, local derivatives, input names on edges, grey, composite ops, opened
+        circuits, the highlight's colours and paths), and only those it uses.
+    collapse : iterable of str
+        Scopes (:meth:`Graph.scope`) to draw as one box each, named as ``g.scope`` takes
+        them ("layer1", "layer1/attention"; a scope inside a collapsed one goes into its
+        box). The box shows the scope's name, how many nodes it holds and their ops; the
+        edges that cross into or out of the scope attach to it, and the edges one node
+        sends into it are drawn as one, carrying the sum of their gradients. Every other
+        scope is drawn as a cluster. Tensor level only.
 
     Returns
     -------
@@ -255,7 +398,7 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
     Raises
     ------
     RenderError
-        For an option that is not understood, or a highlighted name not in the graph.
+        For an option that is not understood, or a highlighted name or collapsed scope not in the graph.
 
     Warns
     -----
@@ -274,22 +417,32 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
     'digraph dagprop {'
     >>> [line.strip()[:11] for line in dot.splitlines() if "->" in line]
     ['n0 -> n1 [l', 'n0 -> n1 [l']
+
+    A scope drawn as one box:
+
+    >>> with g.scope("block"):
+    ...     z = (y * 2.0).tanh()
+    >>> g.forward(); g.backward(z)
+    >>> "scope, collapsed: 3 nodes" in to_dot(g, collapse=["block"])
+    True
     """
     return digraph(graph, show=show, edge_labels=edge_labels, precision=precision, rankdir=rankdir, expand=expand,
                    highlight=highlight, title=title, level=level, max_matrix=max_matrix, max_nodes=max_nodes,
-                   run=run, legend=legend).source
+                   run=run, legend=legend, collapse=collapse).source
 
 
 def render(graph: Graph | nx.DiGraph, path: str | FilePath | None = None, *, format: str | None = None,
            show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "grad", precision: int = 4,
            rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (), title: str | None = None,
            level: str = "tensor", max_matrix: tuple[int, int] = (6, 6), max_nodes: int | None = 300,
-           run: Run | None = None, legend: bool = True, timeout: float = 60.0) -> graphviz.Digraph:
+           run: Run | None = None, legend: bool = True, collapse: Iterable[str] = (),
+           timeout: float = 60.0) -> graphviz.Digraph:
     """Draw ``graph``; with ``path``, also write the picture there.
 
     Parameters
     ----------
-    graph, show, edge_labels, precision, rankdir, expand, highlight, title, level, max_matrix, max_nodes, run, legend
+    graph, show, edge_labels, precision, rankdir, expand, highlight, title, level, max_matrix, max_nodes, run, \
+    legend, collapse
         As in :func:`to_dot`.
     path : str or pathlib.Path, optional
         Where to write. The format comes from the suffix (.svg, .png, .pdf, .dot)
@@ -324,27 +477,36 @@ def render(graph: Graph | nx.DiGraph, path: str | FilePath | None = None, *, for
     """
     diagram = digraph(graph, show=show, edge_labels=edge_labels, precision=precision, rankdir=rankdir,
                       expand=expand, highlight=highlight, title=title, level=level, max_matrix=max_matrix,
-                      max_nodes=max_nodes, run=run, legend=legend)
+                      max_nodes=max_nodes, run=run, legend=legend, collapse=collapse)
     if path is not None:
         write(diagram.source, path, format=format, timeout=timeout)
     return diagram
 
 
 def mimebundle(graph: Graph, **options: Any) -> dict[str, str]:
-    """What Jupyter displays for a graph: its annotated diagram as SVG.
+    """What Jupyter displays for a graph: its annotated diagram as HTML with the SVG inline, as SVG,
+    and as text.
 
-    Falls back to text saying why when Graphviz's dot is missing or fails.
+    JupyterLab shows ``image/svg+xml`` as an image, which drops the tooltips with
+    the full arrays; front ends prefer ``text/html`` when offered, and there the SVG
+    is part of the page, so hovering a node or edge shows its tooltip. Falls back to
+    text saying why when Graphviz's dot is missing or fails.
 
     Examples
     --------
     >>> import dagprop as dp
     >>> g = dp.Graph(); _ = g.param("x", 1.0) * 2.0
-    >>> sorted(mimebundle(g))
-    ['image/svg+xml', 'text/plain']
+    >>> bundle = mimebundle(g)
+    >>> sorted(bundle)
+    ['image/svg+xml', 'text/html', 'text/plain']
+    >>> bundle["text/html"].startswith('<div class="dagprop-diagram" style="overflow: auto"><svg ')
+    True
     """
     text = repr(graph)
     try:
         svg = pipe(to_dot(graph, **options), "svg").decode("utf-8")
     except RenderError as exc:
         return {"text/plain": f"{text}\n(no diagram: {exc})"}
-    return {"image/svg+xml": svg, "text/plain": text}
+    inline = svg[svg.find("<svg"):]  # without the XML declaration and doctype, which HTML does not allow
+    return {"text/html": f'<div class="dagprop-diagram" style="overflow: auto">{inline}</div>',
+            "image/svg+xml": svg, "text/plain": text}

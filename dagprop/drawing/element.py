@@ -12,10 +12,10 @@ import numpy as np
 from ..errors import RenderError
 from ..run import Run
 from . import quoting
-from .labels import format_number, full_text
+from .labels import format_number, full_text, noise_scale, shown_number
 from .options import ELEMENT, Options, highlights
-from .style import CAPTION, CLUSTER_COLOUR, GREY, INK, RED, WEIGHT, dot_attrs, kind_look
-from .tensor import name_inside
+from .style import CAPTION, GREY, INK, RED, WEIGHT, dot_attrs, kind_look
+from .tensor import Clusters, ClusterKey, ScopePath, short_names
 
 if TYPE_CHECKING:
     from ..expand import Expansion
@@ -44,6 +44,7 @@ class ElementNumbers:
         self.eg = element_graph
         self.run = run if run is not None else element_graph.graph.get("run")
         self.arrays: dict[tuple[str, str], np.ndarray | None] = {}
+        self.scales: dict[tuple[str, str | None], float] = {}
         if self.run is None:
             self.any_grad = any(g is not None for _, g in element_graph.nodes(data="grad"))
         else:
@@ -64,6 +65,36 @@ class ElementNumbers:
             return data.get(which)
         array = self._array(which, data["tensor"])
         return None if array is None else float(array[data["index"]])
+
+    def scale(self, which: str, name: str) -> float:
+        """What the element's value or gradient (``which``) is judged rounding noise against
+        (:func:`~dagprop.drawing.labels.shown_number`): the largest of its tensor's, as the
+        tensor view judges it; in an element graph made by hand, the largest of the graph's.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", [1.0, -3.0]); y = (x * 2.0).sum()
+        >>> g.forward(); g.backward(y)
+        >>> ElementNumbers(g.element_graph()).scale("value", "x[0]")
+        3.0
+        """
+        data = self.eg.nodes[name]
+        tensor = data.get("tensor") if self.run is not None else None
+        key = (which, tensor)
+        if key not in self.scales:
+            if tensor is None:
+                self.scales[key] = noise_scale([x for _, x in self.eg.nodes(data=which) if x is not None])
+            else:
+                array = self._array(which, tensor)
+                self.scales[key] = 0.0 if array is None else noise_scale(array)
+        return self.scales[key]
+
+    def flow_scale(self, source: str, target: str) -> float:
+        """What the gradient along an element edge is judged rounding noise against: it is the
+        local derivative times the head's gradient, so it shows as 0 exactly when that does."""
+        weight = self.eg.edges[source, target].get("weight")
+        return abs(float(weight or 0.0)) * self.scale("grad", target)
 
     def value(self, name: str) -> float | None:
         """The element's value, or None while unknown."""
@@ -93,7 +124,8 @@ class ElementDrawing:
     """Builds the DOT statements of an element-level diagram: one node per element (neuron)."""
 
     def __init__(self, element_graph: nx.DiGraph, numbers: ElementNumbers, options: Options, highlight: Any,
-                 kinds: Mapping[str, str], expansions: Mapping[str, Expansion] | None = None) -> None:
+                 kinds: Mapping[str, str], expansions: Mapping[str, Expansion] | None = None,
+                 scopes: Mapping[str, ScopePath] | None = None) -> None:
         self.eg = element_graph
         self.numbers = numbers
         self.options = options
@@ -110,11 +142,15 @@ class ElementDrawing:
         for expansion in self.expansions.values():
             for tensor in expansion.nodes:
                 self.owner[tensor] = expansion.name
+        self.scopes = dict(scopes or {})  # tensor -> its scope, drawn as a cluster
+        self.titles = short_names(self.tensors, self.owner, self.expansions)
         self.highlight = highlights(highlight, self._resolve)
 
     def display(self, name: str, tensor: str) -> str:
-        """``name`` without the prefix of the opened composite its tensor belongs to."""
-        return name_inside(name, tensor, self.owner, self.expansions)
+        """``name`` (of ``tensor`` or one of its elements) as titled: without the prefix of the opened
+        composite its tensor belongs to, unless another tensor of the diagram would get the same title."""
+        title = self.titles.get(tensor, tensor)
+        return title + name[len(tensor):] if name.startswith(tensor) else name
 
     def tensor_of(self, name: str) -> str:
         tensor = self.eg.nodes[name].get("tensor")
@@ -147,9 +183,11 @@ class ElementDrawing:
         lines = [f'<FONT COLOR="{colour}"><B>{quoting.html(shown)}</B></FONT>']
         if not self.compact:
             if "value" in options.show and value is not None:
-                lines.append(f'<FONT COLOR="{colour}" POINT-SIZE="10">{format_number(value, options.precision)}</FONT>')
+                text = shown_number(value, self.numbers.scale("value", name), options.precision)
+                lines.append(f'<FONT COLOR="{colour}" POINT-SIZE="10">{text}</FONT>')
             if "grad" in options.show and grad is not None:
-                lines.append(f'<FONT COLOR="{RED}" POINT-SIZE="10">{format_number(grad, options.precision)}</FONT>')
+                text = shown_number(grad, self.numbers.scale("grad", name), options.precision)
+                lines.append(f'<FONT COLOR="{RED}" POINT-SIZE="10">{text}</FONT>')
         _, _, fill, border = kind_look(kind, greyed)
         tip = [quoting.visible(name)]
         data = self.eg.nodes[name]
@@ -181,11 +219,12 @@ class ElementDrawing:
                 parts.append(f'<FONT COLOR="{WEIGHT}" POINT-SIZE="9">\u00d7{format_number(weight, options.precision)}'
                              f'</FONT>')
             if options.edge_labels == "grad" and flow is not None:
-                parts.append(f'<FONT COLOR="{RED}" POINT-SIZE="9">{format_number(flow, options.precision)}</FONT>')
+                text = shown_number(flow, self.numbers.flow_scale(source, target), options.precision)
+                parts.append(f'<FONT COLOR="{RED}" POINT-SIZE="9">{text}</FONT>')
             carried = self.numbers.value(source)
             if options.edge_labels == "value" and carried is not None:
-                parts.append(f'<FONT COLOR="{CAPTION}" POINT-SIZE="9">{format_number(carried, options.precision)}'
-                             f'</FONT>')
+                text = shown_number(carried, self.numbers.scale("value", source), options.precision)
+                parts.append(f'<FONT COLOR="{CAPTION}" POINT-SIZE="9">{text}</FONT>')
         source_text, target_text = quoting.visible(source), quoting.visible(target)
         tip = [f"{source_text} \u2192 {target_text}"]
         if weight is not None:
@@ -221,34 +260,14 @@ class ElementDrawing:
                  f"fontcolor={quoting.quote(border)} tooltip={quoting.tooltip(quoting.visible(tensor))}]"]
                 + [f"\t{self.node_statement(name)}" for name in names] + order + ["}"])
 
-    def expansion_lines(self, expansion: Expansion, owned: Mapping[str | None, list[str]],
-                        children: Mapping[str | None, list[Expansion]], counter: Iterator[int]) -> list[str]:
-        """An opened composite's tensors (and the composites opened inside it) in a cluster named after it."""
-        label = (f'<<B>{quoting.html(self.display(expansion.name, expansion.name))}</B>'
-                 f'<FONT COLOR="{CAPTION}" POINT-SIZE="10"> = {quoting.html(expansion.op)}, opened</FONT>>')
-        lines = [f"subgraph cluster_{next(counter)} {{",
-                 f"\tgraph [label={label} style={quoting.quote('rounded,dashed')} "
-                 f"color={quoting.quote(CLUSTER_COLOUR)} fontcolor={quoting.quote(CLUSTER_COLOUR)} labeljust=l "
-                 f"tooltip={quoting.tooltip(f'{quoting.visible(expansion.name)}: the circuit of op {expansion.op}')}]"]
-        for tensor in owned.get(expansion.name, []):
-            lines += [f"\t{line}" for line in self.tensor_lines(tensor, counter)]
-        for child in children.get(expansion.name, []):
-            lines += [f"\t{line}" for line in self.expansion_lines(child, owned, children, counter)]
-        return lines + ["}"] if len(lines) > 2 else []  # nothing of it in this element graph
-
     def body(self) -> list[str]:
         counter = itertools.count()
-        owned: dict[str | None, list[str]] = {}
+        order = {name: k for k, name in enumerate(self.tensors)}
+        clusters = Clusters(self.expansions, self.owner, self.scopes, order, self.titles, filled=False)
+        contents: dict[ClusterKey, list[str]] = {}
         for tensor in self.tensors:
-            owned.setdefault(self.owner.get(tensor), []).append(tensor)
-        children: dict[str | None, list[Expansion]] = {}
-        for expansion in self.expansions.values():
-            children.setdefault(expansion.parent, []).append(expansion)
-        lines = []
-        for tensor in owned.get(None, []):
-            lines += self.tensor_lines(tensor, counter)
-        for expansion in children.get(None, []):
-            lines += self.expansion_lines(expansion, owned, children, counter)
+            contents.setdefault(clusters.home(tensor), []).extend(self.tensor_lines(tensor, counter))
+        lines = clusters.lines(contents, counter)
         for source, target, data in self.eg.edges(data=True):
             lines.append(self.edge_statement(source, target, data))
         return lines

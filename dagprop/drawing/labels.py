@@ -10,9 +10,11 @@ import numpy as np
 
 from . import quoting
 
-__all__ = ["format_number", "matrix_html", "column_widths", "summary_text", "full_text"]
+__all__ = ["format_number", "shown_number", "noise_scale", "matrix_html", "column_widths", "summary_text",
+           "full_text"]
 
 MONO = "DejaVu Sans Mono,Courier New,Courier,monospace"
+NOISE = 1e-12  # a number this small next to the largest of its array is rounding noise
 
 
 def format_number(x: Any, precision: int = 4) -> str:
@@ -33,6 +35,40 @@ def format_number(x: Any, precision: int = 4) -> str:
     if x == 0:
         return "0"
     return f"{x:.{precision}g}"
+
+
+def noise_scale(array: Any) -> float:
+    """The scale against which a number of ``array`` is judged rounding noise: its largest finite |entry|.
+
+    The tensor view judges each number against the array it is drawn in, the element
+    view each element against the array of its tensor, so both show the same numbers as 0.
+
+    Examples
+    --------
+    >>> noise_scale([[1.5, -3.0], [float("inf"), float("nan")]]), noise_scale([]), noise_scale(-2.0)
+    (3.0, 0.0, 2.0)
+    """
+    magnitudes = np.abs(np.asarray(array, dtype=float))
+    finite = magnitudes[np.isfinite(magnitudes)]
+    return float(finite.max()) if finite.size else 0.0
+
+
+def shown_number(x: Any, scale: float, precision: int = 4) -> str:
+    """``x`` as a label shows it: 0 when it is rounding noise, at most 1e-12 of ``scale``
+    (see :func:`noise_scale`), else :func:`format_number`.
+
+    The one rule of every diagram: the tensor view and the element view of a network
+    show the same gradient as 0 or as the same number.
+
+    Examples
+    --------
+    >>> shown_number(-1.372e-18, 0.146), shown_number(-1.372e-18, 1e-17), shown_number(0.25, 0.25, 2)
+    ('0', '-1.372e-18', '0.25')
+    >>> shown_number(float("nan"), 1.0), shown_number(5e-13, 0.0)
+    ('nan', '5e-13')
+    """
+    x = float(x)
+    return format_number(0.0 if abs(x) <= NOISE * scale else x, precision)
 
 
 def full_text(array: Any) -> str:
@@ -101,13 +137,15 @@ def column_widths(arrays: Iterable[Any], precision: int, max_matrix: tuple[int, 
 
 
 def cell_texts(grid: np.ndarray, precision: int) -> list[list[str]]:
-    """The numbers of a matrix as text; rounding noise (below 1e-12 of the largest entry) shows as 0.
+    """The numbers of a matrix as text; rounding noise (at most 1e-12 of the largest entry) shows as 0.
 
     >>> cell_texts(np.array([[1.5, -6.7e-16], [2.0, 3.0]]), 4)
     [['1.5', '0'], ['2', '3']]
+    >>> cell_texts(np.array([[np.inf, 0.5]]), 4)  # an infinite entry does not make the others noise
+    [['inf', '0.5']]
     """
-    scale = float(np.nanmax(np.abs(grid), initial=0.0)) if np.isfinite(grid).any() else 0.0
-    return [[format_number(0.0 if abs(x) <= 1e-12 * scale else x, precision) for x in row] for row in grid]
+    scale = noise_scale(grid)
+    return [[shown_number(x, scale, precision) for x in row] for row in grid]
 
 
 def matrix_html(array: Any, colour: str, precision: int, max_matrix: tuple[int, int], size: int = 10,

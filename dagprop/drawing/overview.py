@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import networkx as nx
 
 from ..graph import Graph, Node
@@ -9,6 +11,22 @@ from ..run import Run
 from . import quoting
 from .options import Highlight
 from .style import CAPTION, RED
+
+
+def op_mix(nodes: Iterable[Node]) -> str:
+    """How many nodes of each op (or kind, for leaves), the most frequent first.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); x = g.param("x", 1.0); y = (x.exp() + x.exp()) * 2.0
+    >>> op_mix(g)
+    '2 exp, 1 add, 1 const, 1 mul, 1 param'
+    """
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node.op or node.kind] = counts.get(node.op or node.kind, 0) + 1
+    return ", ".join(f"{count} {name}" for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 class OverviewDrawing:
@@ -48,10 +66,7 @@ class OverviewDrawing:
 
     def _label(self, first: int, last: int, nodes: list[Node], arriving: int) -> str:
         depth = f"depth {first}" if first == last else f"depths {first}\u2013{last}"
-        ops: dict[str, int] = {}
-        for node in nodes:
-            ops[node.op or node.kind] = ops.get(node.op or node.kind, 0) + 1
-        mix = ", ".join(f"{count} {name}" for name, count in sorted(ops.items(), key=lambda item: (-item[1], item[0])))
+        mix = op_mix(nodes)
         rows = [f"<B>{quoting.html(depth)}</B>: {len(nodes)} node{'s' if len(nodes) != 1 else ''} ({quoting.html(mix)})"]
         if arriving:
             rows.append(f'<FONT POINT-SIZE="10" COLOR="{CAPTION}">{arriving} edge{"s" if arriving != 1 else ""} '

@@ -11,6 +11,7 @@ FAINT = "#b5b5b5"
 CAPTION = "#6b6b6b"
 WEIGHT = "#2f4b7c"
 PALETTE = ("#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#e377c2", "#17becf", "#bcbd22", "#8c564b")
+PALETTE_NAMES = dict(zip(PALETTE, ("orange", "blue", "green", "purple", "pink", "cyan", "olive", "brown")))
 CLUSTER_COLOUR = "#7b52b9"
 GREYED_LOOK = ("#f7f7f7", "#c4c4c4")
 COLLAPSED_MATRIX = (3, 3)  # arrays drawn in full in a collapsed view of a large graph

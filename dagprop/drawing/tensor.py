@@ -4,7 +4,8 @@ gradient that flowed back along each edge."""
 from __future__ import annotations
 
 import difflib
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+import itertools
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from ..run import Run
 from . import quoting
 from .labels import column_widths, full_text, matrix_html
 from .options import ELEMENT, Options, highlights
+from .overview import op_mix
 from .style import (CAPTION, CLUSTER_COLOUR, COLLAPSED_MATRIX, FAINT, GREY, INK, RED, captioned, dot_attrs,
                     kind_look, shape_text, smaller)
 
@@ -22,21 +24,175 @@ if TYPE_CHECKING:
     from ..expand import Expansion
 
 
-def name_inside(name: str, tensor: str, owner_of: Mapping[str, str], expansions: Mapping[str, Expansion]) -> str:
-    """``name`` (of ``tensor`` or one of its elements) as shown inside the cluster of the opened
-    composite that owns ``tensor``: without that composite's prefix."""
+SCOPE_COLOUR = "#2f6f8f"
+SCOPE_FILLS = ("#f3f8fb", "#e6f0f6")  # alternating by depth, so a scope inside a scope stands out
+BOX_FILL = "#e3eef5"
+
+ScopePath = tuple[str, ...]
+# a cluster of a diagram: ("scope", path) or ("expansion", name of the opened composite)
+ClusterKey = tuple[str, Any]
+TOP: ClusterKey = ("scope", ())
+
+
+def scope_text(scope: ScopePath) -> str:
+    """A scope as diagrams and ``collapse=`` write it: its names joined by "/".
+
+    Examples
+    --------
+    >>> scope_text(("layer1", "attention")), scope_text(())
+    ('layer1/attention', '')
+    """
+    return "/".join(scope)
+
+
+def owner_chain(tensor: str, owner_of: Mapping[str, str], expansions: Mapping[str, Expansion]) -> list[str]:
+    """The opened composites holding ``tensor``, innermost first (a circuit's output sits in its
+    own cluster, which sits in its parent's)."""
+    chain = []
     owner = owner_of.get(tensor)
-    if owner == tensor:  # a circuit's output sits in its own cluster, which sits in its parent's
+    if owner == tensor:
         owner = expansions[tensor].parent
-    if owner is not None and name.startswith(owner + "."):
-        return name[len(owner) + 1:]
-    return name
+    while owner is not None:
+        chain.append(owner)
+        owner = expansions[owner].parent
+    return chain
+
+
+def short_names(tensors: Iterable[str], owner_of: Mapping[str, str], expansions: Mapping[str, Expansion]
+                ) -> dict[str, str]:
+    """How each of ``tensors`` is titled in one diagram: without the prefix of the opened composite
+    that holds it (``softmax_1.sum_1`` as ``sum_1`` inside the cluster of ``softmax_1``), unless
+    another tensor of the diagram would get the same title; then with as many of the
+    composites' names as it takes to tell them apart, up to the full name.
+
+    Examples
+    --------
+    >>> from dagprop.expand import Expansion
+    >>> opened = {"softmax_1": Expansion("softmax_1", "softmax", ("softmax_1.sum_1", "softmax_1.exp_1", "softmax_1"))}
+    >>> owner = {name: "softmax_1" for name in opened["softmax_1"].nodes}
+    >>> short_names(["sum_1", "softmax_1.sum_1", "softmax_1.exp_1", "softmax_1"], owner, opened)
+    {'sum_1': 'sum_1', 'softmax_1.sum_1': 'softmax_1.sum_1', 'softmax_1.exp_1': 'exp_1', 'softmax_1': 'softmax_1'}
+    """
+    choices: dict[str, list[str]] = {}
+    for tensor in tensors:
+        titles = [tensor[len(owner) + 1:] for owner in owner_chain(tensor, owner_of, expansions)
+                  if tensor.startswith(owner + ".")]
+        choices[tensor] = list(dict.fromkeys(titles + [tensor]))
+    level = dict.fromkeys(choices, 0)
+    while True:
+        holders: dict[str, list[str]] = {}
+        for tensor, k in level.items():
+            holders.setdefault(choices[tensor][k], []).append(tensor)
+        longer = [tensor for same in holders.values() if len(same) > 1 for tensor in same
+                  if level[tensor] < len(choices[tensor]) - 1]
+        if not longer:  # full names are unique, so this ends
+            return {tensor: choices[tensor][k] for tensor, k in level.items()}
+        for tensor in longer:
+            level[tensor] += 1
+
+
+def drawn_scopes(source: Graph, drawn: Graph) -> dict[str, ScopePath]:
+    """The scope of each node of ``drawn``, ``source`` or its opened copy: a circuit's nodes are in
+    the scope of the composite node they open.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0])
+    >>> with g.scope("head"):
+    ...     s = x.softmax()
+    >>> scopes = drawn_scopes(g, g.expanded(["softmax"]))
+    >>> scopes["x"], scopes["softmax_1"], scopes["softmax_1.exp_1"]
+    ((), ('head',), ('head',))
+    """
+    if drawn is source:
+        return {node.name: node.scope for node in drawn}
+    expansions: Mapping[str, Expansion] = getattr(drawn, "expansions", {}) or {}
+    owner_of = {name: e.name for e in expansions.values() for name in e.nodes}
+    scopes = {}
+    for node in drawn:
+        chain = owner_chain(node.name, owner_of, expansions)
+        origin = chain[-1] if chain and node.name not in source else node.name
+        scopes[node.name] = node.scope or (source[origin].scope if origin in source else ())
+    return scopes
+
+
+class Clusters:
+    """Clusters inside clusters: a scope holds the scopes inside it, the composites opened at its
+    nodes and its nodes; an opened composite holds the composites opened inside it and its nodes.
+
+    ``owner_of`` maps names (nodes, or tensors at the element level) to the opened composite
+    holding them, ``scopes`` to their scope, ``order`` to their positions (sibling clusters are
+    drawn in the order of their first member); ``titles`` gives opened composites' titles, and
+    ``filled`` says whether clusters are shaded.
+    """
+
+    def __init__(self, expansions: Mapping[str, Expansion], owner_of: Mapping[str, str],
+                 scopes: Mapping[str, ScopePath], order: Mapping[str, int], titles: Mapping[str, str],
+                 filled: bool) -> None:
+        self.expansions, self.owner_of, self.scopes, self.order = expansions, owner_of, scopes, order
+        self.titles, self.filled = titles, filled
+
+    def home(self, name: str) -> ClusterKey:
+        """The cluster a node (or tensor) is drawn in: its opened composite's, else its scope's."""
+        owner = self.owner_of.get(name)
+        return ("expansion", owner) if owner is not None else ("scope", self.scopes.get(name, ()))
+
+    def parent(self, key: ClusterKey) -> ClusterKey:
+        """The cluster holding cluster ``key``: a scope's enclosing scope; an opened composite's parent
+        composite, or the scope of the node it opens."""
+        kind, what = key
+        if kind == "scope":
+            return ("scope", what[:-1])
+        parent = self.expansions[what].parent
+        return ("expansion", parent) if parent is not None else ("scope", self.scopes.get(what, ()))
+
+    def rank(self, key: ClusterKey) -> tuple[int, int]:
+        kind, what = key
+        if kind == "expansion":
+            return (0, self.order.get(what, len(self.order)))
+        return (1, min((self.order[name] for name, scope in self.scopes.items()
+                        if scope[:len(what)] == what and name in self.order), default=len(self.order)))
+
+    def header(self, key: ClusterKey) -> list[str]:
+        kind, what = key
+        if kind == "scope":
+            return scope_header(what, self.filled)
+        return expansion_header(self.expansions[what], self.titles.get(what, what), self.filled)
+
+    def lines(self, contents: Mapping[ClusterKey, list[str]], counter: Iterator[int]) -> list[str]:
+        """The statements of ``contents`` (cluster -> statements directly inside it), each cluster a
+        ``subgraph`` inside its parent's, from the top level (:data:`TOP`) down; clusters holding
+        nothing are left out."""
+        children: dict[ClusterKey, set[ClusterKey]] = {}
+        for key in contents:
+            while key != TOP:
+                parent = self.parent(key)
+                children.setdefault(parent, set()).add(key)
+                key = parent
+
+        def lines(key: ClusterKey) -> list[str]:
+            opening = [] if key == TOP else [f"subgraph cluster_{next(counter)} {{"]  # numbered outside in
+            inner = list(contents.get(key, []))
+            for child in sorted(children.get(key, ()), key=self.rank):
+                inner += lines(child)
+            if key == TOP:
+                return inner
+            return opening + [f"\t{line}" for line in self.header(key) + inner] + ["}"]
+
+        return lines(TOP)
 
 
 class TensorDrawing:
-    """Builds the DOT statements of a tensor-level diagram of ``graph`` showing the numbers of ``run``."""
+    """Builds the DOT statements of a tensor-level diagram of ``graph`` showing the numbers of ``run``.
 
-    def __init__(self, graph: Graph, run: Run, options: Options, highlight: Any) -> None:
+    ``scopes`` gives each node's scope (default: :attr:`Node.scope`; an opened copy takes its
+    source's, see :func:`drawn_scopes`); each scope is drawn as a cluster, and each scope named
+    in ``collapse`` ("layer1", "layer1/attention") as one box.
+    """
+
+    def __init__(self, graph: Graph, run: Run, options: Options, highlight: Any,
+                 scopes: Mapping[str, ScopePath] | None = None, collapse: Iterable[str] = ()) -> None:
         self.graph = graph
         self.run = run
         self.options = options
@@ -56,6 +212,12 @@ class TensorDrawing:
         for expansion in self.expansions.values():
             for name in expansion.nodes:
                 self.member_of[name] = expansion.name
+        self.scopes = dict(scopes) if scopes is not None else {n.name: n.scope for n in self.nodes}
+        self.boxes: dict[ScopePath, list[Node]] = {}  # a collapsed scope -> the nodes it hides
+        self.box_of: dict[str, ScopePath] = {}
+        self.box_ids: dict[ScopePath, str] = {}
+        self._collapse_scopes(collapse)
+        self.titles: dict[str, str] = {}
         self.highlight = highlights(highlight, self._resolve)
 
     def _resolve(self, name: str, is_node: bool = False) -> list[str]:
@@ -68,10 +230,70 @@ class TensorDrawing:
         hint = f" (close names: {', '.join(map(repr, close))})" if close else ""
         raise RenderError(f"highlight= names {name!r}, which is not a node of this graph{hint}")
 
+    # -- scopes drawn as one box
+
+    def _collapse_scopes(self, collapse: Iterable[str]) -> None:
+        if isinstance(collapse, str):
+            collapse = [collapse]
+        known = {scope[:depth] for scope in self.scopes.values() for depth in range(1, len(scope) + 1)}
+        chosen = set()
+        for item in collapse:
+            path = tuple(item.split("/")) if isinstance(item, str) else None
+            if path not in known:
+                names = sorted(scope_text(scope) for scope in known)
+                close = difflib.get_close_matches(str(item), names, n=3)
+                hint = (f"; close names: {', '.join(map(repr, close))}" if close else
+                        f"; its scopes: {', '.join(map(repr, names[:10]))}" if names else "; it has no scopes")
+                raise RenderError(f"collapse= names {item!r}, which is not a scope of this graph (scopes are "
+                                  f"written as in g.scope(), nested ones joined by '/'){hint}")
+            chosen.add(path)
+        for node in self.nodes:
+            scope = self.scopes.get(node.name, ())
+            box = next((scope[:depth] for depth in range(1, len(scope) + 1) if scope[:depth] in chosen), None)
+            if box is not None:
+                self.box_of[node.name] = box
+                self.boxes.setdefault(box, []).append(node)
+        self.box_ids = {box: f"s{k}" for k, box in enumerate(self.boxes)}
+
+    def drawn_id(self, name: str) -> str:
+        """The identifier of what stands for node ``name``: its own, or its collapsed scope's box's."""
+        box = self.box_of.get(name)
+        return self.box_ids[box] if box is not None else self.ids[name]
+
+    @property
+    def drawn_count(self) -> int:
+        """How many boxes the diagram has: nodes drawn and collapsed scopes."""
+        return len(self.nodes) - len(self.hidden | set(self.box_of)) + len(self.boxes)
+
+    def box_statement(self, box: ScopePath) -> str:
+        nodes = self.boxes[box]
+        count = f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}"
+        mix = op_mix(nodes).split(", ")
+        rows = [f'<TR><TD><B>{quoting.html(scope_text(box))}</B></TD></TR>',
+                f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="9">scope, collapsed: {count}</FONT></TD></TR>']
+        # a few ops a line, so that a scope of many ops makes a tall box rather than a very wide one
+        rows += [f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="9">{quoting.html(", ".join(mix[k:k + 4]))}</FONT>'
+                 f'</TD></TR>' for k in range(0, len(mix), 4)]
+        tip = [f"scope {quoting.visible(scope_text(box))}, collapsed: {count} ({', '.join(mix)})"]
+        if self.any_grad:
+            reached = sum(1 for node in nodes if self.run.grad(node) is not None)
+            rows.append(f'<TR><TD><FONT COLOR="{RED}" POINT-SIZE="9">gradient reached {reached} of {len(nodes)}'
+                        f'</FONT></TD></TR>')
+        tip.append("nodes: " + ", ".join(quoting.visible(node.name) for node in nodes[:40])
+                   + (f" and {len(nodes) - 40} more" if len(nodes) > 40 else ""))
+        label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+        attrs = [("label", label), ("shape", "box3d"), ("style", quoting.quote("filled")),
+                 ("fillcolor", quoting.quote(BOX_FILL)), ("color", quoting.quote(SCOPE_COLOUR)),
+                 ("tooltip", quoting.tooltip("\n".join(tip)))]
+        colour = next((self.highlight.nodes[n.name] for n in nodes if n.name in self.highlight.nodes), None)
+        if colour is not None:
+            attrs += [("color", quoting.quote(colour)), ("penwidth", "3")]
+        return f"{self.box_ids[box]} [{dot_attrs(attrs)}]"
+
     # -- collapsing large graphs
 
     def collapse(self, fold_highlighted: bool = False) -> None:
-        """Summarise every run of three or more single-input, single-consumer op nodes as one node.
+        """Summarise every run of three or more single-input, single-consumer op nodes of one scope as one node.
 
         Highlighted nodes stay out of the runs, unless ``fold_highlighted``: then the runs
         are the same whatever is highlighted (the player's frames must all have one
@@ -82,24 +304,27 @@ class TensorDrawing:
         for node in self.nodes:
             for source in node.inputs:
                 consumers[source.name].append(node)
-        kept = set() if fold_highlighted else set(self.highlight.nodes)
+        kept = (set() if fold_highlighted else set(self.highlight.nodes)) | set(self.box_of)
 
         def link(node: Node) -> bool:
             live = [s for s in node.inputs if s.kind != "const"]
             return (node.op_def is not None and len(live) == 1 and len(consumers[node.name]) == 1
                     and node.name not in kept)
 
+        def same_scope(a: Node, b: Node) -> bool:
+            return self.scopes.get(a.name) == self.scopes.get(b.name)
+
         seen: set[str] = set()
         for node in self.nodes:
             if node.name in seen or not link(node):
                 continue
             previous = [s for s in node.inputs if s.kind != "const"][0]
-            if link(previous) and len(consumers[previous.name]) == 1:
+            if link(previous) and len(consumers[previous.name]) == 1 and same_scope(previous, node):
                 continue  # not the start of a run
             run = [node]
             while True:
                 nxt = consumers[run[-1].name][0]
-                if not link(nxt) or nxt.name in seen:
+                if not link(nxt) or nxt.name in seen or not same_scope(nxt, node):
                     break
                 run.append(nxt)
             seen.update(n.name for n in run)
@@ -119,8 +344,13 @@ class TensorDrawing:
     # -- nodes
 
     def display_name(self, name: str) -> str:
-        """``name`` as shown inside its cluster: without the prefix of the composite that holds it."""
-        return name_inside(name, name, self.member_of, self.expansions)
+        """``name`` as its box is titled: inside the cluster of the composite that holds it, without
+        that composite's prefix, unless another box of the diagram would have the same title."""
+        title = self.titles.get(name)
+        if title is None:
+            chain = owner_chain(name, self.member_of, self.expansions)
+            title = name[len(chain[0]) + 1:] if chain and name.startswith(chain[0] + ".") else name
+        return title
 
     def node_statement(self, node: Node) -> str:
         options = self.options
@@ -172,9 +402,20 @@ class TensorDrawing:
         return f"{self.ids[name]} [{dot_attrs(attrs)}]"
 
     def contributions(self, name: str) -> list[tuple[str, Any]]:
-        """What each consumer sent back to ``name``, as (caption, gradient), in graph order."""
-        result = []
+        """What each consumer sent back to ``name``, as (caption, gradient), in graph order; what the
+        consumers inside one collapsed scope sent, summed, as one contribution."""
+        result: list[tuple[str, Any]] = []
+        position: dict[ScopePath, int] = {}
         for consumer, slot, grad in self.sent.get(name, []):
+            box = self.box_of.get(consumer.name)
+            if box is not None and box in position:
+                caption, total = result[position[box]]
+                result[position[box]] = (caption, np.asarray(total) + grad)
+                continue
+            if box is not None:
+                position[box] = len(result)
+                result.append((f"via {quoting.visible(scope_text(box))}", grad))
+                continue
             caption = f"via {quoting.visible(self.display_name(consumer.name))}"
             if sum(1 for s in consumer.inputs if s.name == name) > 1:
                 caption += f" ({rules.slot_name(consumer, slot)})"
@@ -201,6 +442,9 @@ class TensorDrawing:
     def node_tooltip(self, node: Node, value: Any, grad: Any, composite: bool) -> str:
         what = node.op if node.op_def is not None else node.kind
         lines = [f"{quoting.visible(node.name)} ({what})"]
+        scope = self.scopes.get(node.name)
+        if scope:
+            lines[0] += f" in scope {quoting.visible(scope_text(scope))}"
         if node.attrs:
             lines.append("attributes: " + ", ".join(f"{k}={v!r}" for k, v in sorted(node.attrs.items(), key=str)))
         if node.shape is not None:
@@ -220,6 +464,7 @@ class TensorDrawing:
 
     def edge_statements(self) -> list[str]:
         lines = []
+        into_boxes: dict[tuple[str, str], list[tuple[Node, int]]] = {}  # (source, box id) -> its edges
         for node in self.nodes:
             if node.name in self.hidden:
                 continue
@@ -229,80 +474,118 @@ class TensorDrawing:
                 entries = [(s, slot, first) for slot, s in enumerate(first.inputs) if s.name not in self.hidden]
             else:
                 entries = [(s, slot, node) for slot, s in enumerate(node.inputs)]
+            target = self.drawn_id(node.name)
             for source, slot, consumer in entries:
                 drawn_source = self.chain_of.get(source.name, source.name) if source.name in self.hidden else source.name
-                if drawn_source in self.hidden:
+                if drawn_source in self.hidden or self.drawn_id(drawn_source) == target:
                     continue
-                lines.append(self.edge_statement(source, consumer, slot, drawn_source, node.name))
+                if node.name in self.box_of:
+                    # the edges one tensor sends into a collapsed scope become one edge, carrying their sum
+                    into_boxes.setdefault((source.name, target), []).append((consumer, slot))
+                    continue
+                lines.append(self.edge_statement(source, consumer, slot, self.drawn_id(drawn_source), target))
+        for (carried, box_id), slots in into_boxes.items():
+            lines.append(self.box_edge_statement(self.graph[carried], slots, box_id))
         return lines
 
-    def edge_statement(self, source: Node, consumer: Node, slot: int, drawn_source: str, drawn_target: str) -> str:
-        options = self.options
+    def edge_statement(self, source: Node, consumer: Node, slot: int, source_id: str, target_id: str) -> str:
         grad = self.run.slot_grad(consumer, slot)
-        value = self.run.value(source)
-        max_matrix = smaller(options.max_matrix, COLLAPSED_MATRIX) if self.collapsed else options.max_matrix
-        parts = []
+        parts = self.leaving(source)
         several = len(consumer.inputs) > 1 and len(set(consumer.op_def.inputs if consumer.op_def else ())) > 1
         if several:
             parts.append(f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">{quoting.html(rules.slot_name(consumer, slot))}'
                          f'</FONT></TD></TR>')
+        tip = (f"{quoting.visible(source.name)} \u2192 {quoting.visible(consumer.name)} "
+               f"(argument {slot}: {rules.slot_name(consumer, slot)})")
+        colours = self.highlight.edge_colours(source.name, consumer.name, slot)
+        return self.arrow(source, grad, parts, tip, "gradient sent back along this edge:", colours, source_id,
+                          target_id)
+
+    def box_edge_statement(self, source: Node, slots: list[tuple[Node, int]], target_id: str) -> str:
+        """The edge carrying ``source`` into a collapsed scope, for its edges to the nodes in ``slots``."""
+        grads = [g for g in (self.run.slot_grad(consumer, slot) for consumer, slot in slots) if g is not None]
+        grad = None if not grads else sum(grads[1:], np.asarray(grads[0]))
+        box = scope_text(self.box_of[slots[0][0].name])
+        into = ", ".join(f"{quoting.visible(consumer.name)} (argument {slot}: {rules.slot_name(consumer, slot)})"
+                         for consumer, slot in slots)
+        tip = f"{quoting.visible(source.name)} \u2192 scope {quoting.visible(box)}, into {into}"
+        caption = ("gradient sent back along this edge:" if len(slots) == 1 else
+                   f"gradient sent back along these {len(slots)} edges, summed:")
+        colours = list(dict.fromkeys(c for consumer, slot in slots
+                                     for c in self.highlight.edge_colours(source.name, consumer.name, slot)))
+        return self.arrow(source, grad, self.leaving(source), tip, caption, colours, self.drawn_id(source.name),
+                          target_id)
+
+    def leaving(self, source: Node) -> list[str]:
+        """The label row naming the tensor an edge carries out of a collapsed scope (none for other edges)."""
+        if source.name not in self.box_of:
+            return []
+        return [f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">{quoting.html(self.display_name(source.name))}'
+                f'</FONT></TD></TR>']
+
+    def arrow(self, source: Node, grad: Any, parts: list[str], tip: str, grad_caption: str, colours: list[str],
+              source_id: str, target_id: str) -> str:
+        """An edge statement: ``parts`` (label rows) then the gradient or the value carried, a tooltip
+        ``tip`` followed by the arrays, and the colours of a highlight."""
+        options = self.options
+        value = self.run.value(source)
+        max_matrix = smaller(options.max_matrix, COLLAPSED_MATRIX) if self.collapsed else options.max_matrix
         if options.edge_labels == "grad" and grad is not None:
-            parts.append(f"<TR><TD>{matrix_html(grad, RED, options.precision, max_matrix, size=9)}</TD></TR>")
+            parts = parts + [f"<TR><TD>{matrix_html(grad, RED, options.precision, max_matrix, size=9)}</TD></TR>"]
         elif options.edge_labels == "value" and value is not None:
-            parts.append(f"<TR><TD>{matrix_html(value, CAPTION, options.precision, max_matrix, size=9)}</TD></TR>")
+            parts = parts + [f"<TR><TD>{matrix_html(value, CAPTION, options.precision, max_matrix, size=9)}</TD></TR>"]
         attrs = []
         if parts:
             attrs.append(("label", '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
                           + "".join(parts) + "</TABLE>>"))
-        tip = [f"{quoting.visible(source.name)} \u2192 {quoting.visible(consumer.name)} "
-               f"(argument {slot}: {rules.slot_name(consumer, slot)})"]
+        lines = [tip]
         if value is not None:
-            tip += ["forward value:", full_text(value)]
+            lines += ["forward value:", full_text(value)]
         if grad is not None:
-            tip += ["gradient sent back along this edge:", full_text(grad)]
-        attrs.append(("tooltip", quoting.tooltip("\n".join(tip))))
-        attrs.append(("labeltooltip", quoting.tooltip("\n".join(tip))))
+            lines += [grad_caption, full_text(grad)]
+        attrs.append(("tooltip", quoting.tooltip("\n".join(lines))))
+        attrs.append(("labeltooltip", quoting.tooltip("\n".join(lines))))
         if grad is not None:
             # a black track for the value going forward, a red one for the gradient coming back
             attrs.append(("color", quoting.quote(f"{INK}:{RED}")))
         elif self.any_grad:
             attrs.append(("color", quoting.quote(FAINT)))
-        colours = self.highlight.edge_colours(source.name, consumer.name, slot)
         if colours:
             attrs += [("color", quoting.quote(":".join(colours))), ("penwidth", "3")]
-        return f"{self.ids[drawn_source]} -> {self.ids[drawn_target]} [{dot_attrs(attrs)}]"
+        return f"{source_id} -> {target_id} [{dot_attrs(attrs)}]"
 
     # -- the whole diagram
 
     def body(self) -> list[str]:
-        lines: list[str] = []
-        for node in self.nodes:
-            if node.name in self.hidden or node.name in self.member_of:
-                continue
-            lines.append(self.node_statement(node))
-        children: dict[str | None, list[Expansion]] = {}
-        for expansion in sorted(self.expansions.values(), key=lambda e: self.graph[e.name].index):
-            children.setdefault(expansion.parent, []).append(expansion)
-        counter = iter(range(len(self.expansions)))
-        for expansion in children.get(None, []):
-            lines += self.cluster(expansion, children, counter, depth=0)
-        lines += self.edge_statements()
-        return lines
+        shown = [n.name for n in self.nodes if n.name not in self.hidden and n.name not in self.box_of]
+        self.titles = short_names(shown, self.member_of, self.expansions)
+        order = {node.name: node.index for node in self.nodes}
+        clusters = Clusters(self.expansions, self.member_of, self.scopes, order, self.titles, filled=True)
+        contents: dict[ClusterKey, list[str]] = {}
+        for name in shown:
+            contents.setdefault(clusters.home(name), []).append(self.node_statement(self.graph[name]))
+        for box in self.boxes:
+            contents.setdefault(("scope", box[:-1]), []).append(self.box_statement(box))
+        return clusters.lines(contents, itertools.count()) + self.edge_statements()
 
-    def cluster(self, expansion: Expansion, children: dict[str | None, list[Expansion]], counter: Iterator[int],
-                depth: int) -> list[str]:
-        indent = "\t" * depth
-        label = (f'<<B>{quoting.html(self.display_name(expansion.name))}</B>'
-                 f'<FONT COLOR="{CAPTION}" POINT-SIZE="10"> = {quoting.html(expansion.op)}, opened</FONT>>')
-        lines = [f"{indent}subgraph cluster_{next(counter)} {{",
-                 f"{indent}\tgraph [label={label} style={quoting.quote('rounded,dashed,filled')} "
-                 f"color={quoting.quote(CLUSTER_COLOUR)} fillcolor={quoting.quote('#faf7fe')} "
-                 f"fontcolor={quoting.quote(CLUSTER_COLOUR)} labeljust=l penwidth=1.5 "
-                 f"tooltip={quoting.tooltip(f'{quoting.visible(expansion.name)}: the circuit of op {expansion.op}')}]"]
-        for name in sorted(expansion.nodes, key=lambda n: self.graph[n].index):
-            if name not in self.hidden:
-                lines.append(f"{indent}\t{self.node_statement(self.graph[name])}")
-        for child in children.get(expansion.name, []):
-            lines += [f"\t{line}" for line in self.cluster(child, children, counter, depth)]
-        lines.append(f"{indent}}}")
-        return lines
+
+def scope_header(scope: ScopePath, filled: bool) -> list[str]:
+    """The attribute line of the cluster drawing ``scope``: titled with its last name (the clusters
+    around it show the others), the whole path in the tooltip."""
+    label = (f'<<B>{quoting.html(scope[-1])}</B><FONT COLOR="{CAPTION}" POINT-SIZE="9"> scope</FONT>>')
+    style = "rounded,filled" if filled else "rounded"
+    fill = f" fillcolor={quoting.quote(SCOPE_FILLS[(len(scope) - 1) % 2])}" if filled else ""
+    return [f"graph [label={label} style={quoting.quote(style)} color={quoting.quote(SCOPE_COLOUR)}{fill} "
+            f"fontcolor={quoting.quote(SCOPE_COLOUR)} labeljust=r penwidth=1.2 "
+            f"tooltip={quoting.tooltip('scope ' + quoting.visible(scope_text(scope)))}]"]
+
+
+def expansion_header(expansion: Expansion, title: str, filled: bool) -> list[str]:
+    """The attribute line of the cluster drawing an opened composite: titled with its node and op."""
+    label = (f'<<B>{quoting.html(title)}</B>'
+             f'<FONT COLOR="{CAPTION}" POINT-SIZE="10"> = {quoting.html(expansion.op)}, opened</FONT>>')
+    style = "rounded,dashed,filled" if filled else "rounded,dashed"
+    fill = f" fillcolor={quoting.quote('#faf7fe')} penwidth=1.5" if filled else ""
+    return [f"graph [label={label} style={quoting.quote(style)} color={quoting.quote(CLUSTER_COLOUR)}{fill} "
+            f"fontcolor={quoting.quote(CLUSTER_COLOUR)} labeljust=l "
+            f"tooltip={quoting.tooltip(f'{quoting.visible(expansion.name)}: the circuit of op {expansion.op}')}]"]
