@@ -462,11 +462,11 @@ def _run_animate(args: argparse.Namespace) -> int:
     from .player import animate
 
     graph, file_loss = load_source(args.source, max_elements=args.max_elements)
-    if args.expand:
-        graph = graph.expanded(_expand_option(args.expand))
     loss = require_loss(graph, args.loss or file_loss)
+    expand = _expand_option(args.expand) if args.expand else ()
     written = animate(graph, loss, args.output, level=args.level, title=args.title, interval=args.interval,
-                      precision=args.precision, rankdir=args.rankdir, timeout=args.timeout, max_nodes=args.max_nodes)
+                      precision=args.precision, rankdir=args.rankdir, timeout=args.timeout, max_nodes=args.max_nodes,
+                      expand=expand)
     print(f"wrote {written} (a step-by-step run through {loss.name}; open it in a browser)")
     return 0
 

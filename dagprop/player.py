@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING, Any, Mapping, overload
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, overload
 
 import numpy as np
 
@@ -253,20 +253,23 @@ class Animation:
 def animate(graph: Graph, loss: Node | str, path: None = None, level: str = "tensor", *,
             feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
             interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
-            max_nodes: int | None = MAX_NODES) -> Animation: ...
+            max_nodes: int | None = MAX_NODES,
+            expand: Iterable[str] | bool = ()) -> Animation: ...
 
 
 @overload
 def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "tensor", *,
             feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
             interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
-            max_nodes: int | None = MAX_NODES) -> FilePath: ...
+            max_nodes: int | None = MAX_NODES,
+            expand: Iterable[str] | bool = ()) -> FilePath: ...
 
 
 def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, level: str = "tensor", *,
             feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
             interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
-            max_nodes: int | None = MAX_NODES) -> FilePath | Animation:
+            max_nodes: int | None = MAX_NODES,
+            expand: Iterable[str] | bool = ()) -> FilePath | Animation:
     """Play the forward and backward run step by step, in one self-contained HTML page: written
     to ``path``, or, without a path, returned as an :class:`Animation` that plays inline in Jupyter.
 
@@ -314,6 +317,9 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, 
     max_nodes : int or None
         Above this many nodes (elements at the element level) play a smaller view,
         with a warning (default 100). None plays everything, however slow.
+    expand : iterable of str or bool
+        Composite ops to play opened into their circuit, as in :func:`dagprop.render`
+        (True: all of them); ``loss`` may be a node of ``graph``.
 
     Returns
     -------
@@ -362,6 +368,9 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, 
     """
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
         raise RenderError(f"max_nodes= must be a positive int or None, got {max_nodes!r}")
+    opened = expand if isinstance(expand, bool) else tuple(expand)
+    if opened:
+        graph = graph.expanded(None if opened is True else opened)  # it takes the original's nodes
     every, finished, wanted = _build(graph, loss, level, feeds, seed, precision)
     loss_name = graph.node(loss).name
     if level == "element":

@@ -300,6 +300,12 @@ class TestOriginalNodesNameTheirCopies:
         out = dp.animate(g.expanded(["softmax"]), g["L"], tmp_path / "run.html")
         assert "alpha.exp_1" in out.read_text() or "exp_1" in out.read_text()
 
+    def test_animate_opens_composites_itself(self, tmp_path):
+        g = softmax_graph()
+        plain = dp.animate(g, g["L"], tmp_path / "plain.html").read_text()
+        opened = dp.animate(g, g["L"], tmp_path / "opened.html", expand=["softmax"]).read_text()
+        assert "exp_1" not in plain and "exp_1" in opened
+
     def test_nodes_of_an_unrelated_graph_are_still_refused(self):
         h = softmax_graph().expanded(["softmax"])
         with pytest.raises(dp.GraphError, match="belongs to another graph"):
