@@ -41,17 +41,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import reprlib
 import stat
 from pathlib import Path as FilePath
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import networkx as nx
 import numpy as np
 
-from .errors import CycleError, DagpropError, GraphError, LoadError, UnknownOpError
+from .encoding import (FILE_SLACK, MAX_ELEMENTS, MAX_FILE_BYTES_PER_ELEMENT, RESERVED_ATTRS, check_max_elements,
+                       decode_array, decode_attr, encode_array, encode_attr, limit_hint, short)
+from .errors import CycleError, DagpropError, LoadError, UnknownOpError
 from .graph import Graph
-from .op import ATTRIBUTE_TYPES_TEXT
 
 __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decode_attr", "encode_array",
            "decode_array", "FORMAT", "VERSION", "MAX_ELEMENTS", "MAX_FILE_BYTES_PER_ELEMENT"]
@@ -59,320 +59,6 @@ __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decod
 FORMAT = "dagprop-graph"
 VERSION = 2
 KINDS = ("input", "param", "const", "op")
-#: The default ``max_elements`` of :func:`load`: numbers in any one array of a file, and in
-#: the graph's nodes together (8 MB as float64; a saved graph also holds their gradients).
-MAX_ELEMENTS = 1_000_000
-#: A file may have at most this many bytes per allowed element (plus 1 MiB), so that a
-#: file too large for ``max_elements`` is refused before it is read.
-MAX_FILE_BYTES_PER_ELEMENT = 64
-_FILE_SLACK = 1 << 20
-_MAX_NDIM = 32  # NumPy 1 allows 32 axes, NumPy 2 64: a file must load under both
-_MAX_ATTR_DEPTH = 32  # index and axis attributes nest a few levels; deeper is not an attribute
-_NUMBER_KINDS = "fiub"  # float, signed and unsigned int, bool
-_SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-# attribute names Graph.op takes as its own parameters, so no op can have them
-_RESERVED_ATTRS = ("op_name", "name")
-
-
-def _check_max_elements(max_elements: Any) -> int | None:
-    if max_elements is not None and (isinstance(max_elements, bool) or not isinstance(max_elements, int)
-                                     or max_elements < 1):
-        raise LoadError(f"max_elements must be a positive int or None (no limit), got {max_elements!r}")
-    return max_elements
-
-
-def _limit_hint(max_elements: int | None) -> str:
-    return (f"max_elements={max_elements:,}; pass a larger max_elements= to dagprop.load "
-            f"(--max-elements on the command line) if you trust the file")
-
-
-# -- op attributes: a small tagged encoding ----------------------------------------------------
-
-
-def encode_attr(value: Any, where: str = "attribute") -> Any:
-    """An op attribute as JSON data: plain numbers, strings, lists, or ``{"$tag": ...}`` for the rest.
-
-    Handles what index and axis attributes are made of: None, bool, int, float
-    (including NaN and infinities), str, list, tuple, dict, slice, Ellipsis,
-    numpy scalars and numpy arrays.
-
-    Raises
-    ------
-    GraphError
-        For a value of any other type (a function, an object), naming ``where``.
-
-    Examples
-    --------
-    >>> encode_attr((slice(None, 2), Ellipsis, None))
-    {'$tuple': [{'$slice': [None, 2, None]}, {'$ellipsis': True}, None]}
-    >>> encode_attr([0, 2])
-    [0, 2]
-    >>> encode_attr(float("inf"))
-    {'$float': 'inf'}
-    """
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"$float": _float_text(value)}
-    if value is Ellipsis:
-        return {"$ellipsis": True}
-    if isinstance(value, slice):
-        return {"$slice": [encode_attr(value.start, where), encode_attr(value.stop, where),
-                           encode_attr(value.step, where)]}
-    if isinstance(value, tuple):
-        return {"$tuple": [encode_attr(v, where) for v in value]}
-    if isinstance(value, list):
-        return [encode_attr(v, where) for v in value]
-    if isinstance(value, dict):
-        return {"$dict": [[encode_attr(k, where), encode_attr(v, where)] for k, v in value.items()]}
-    if isinstance(value, np.generic) and value.dtype.kind in _NUMBER_KINDS:
-        return {"$scalar": {"dtype": value.dtype.str, "value": encode_attr(value.item(), where)}}
-    if isinstance(value, np.ndarray):
-        return {"$ndarray": encode_array(value, where)}
-    raise GraphError(f"{where} is a {type(value).__name__} ({value!r}), which cannot be saved; op attributes "
-                     f"must be {ATTRIBUTE_TYPES_TEXT}")
-
-
-def decode_attr(data: Any, where: str = "attribute", *, max_elements: int | None = MAX_ELEMENTS) -> Any:
-    """The op attribute that :func:`encode_attr` encoded. Builds plain data only, never runs code.
-
-    Parameters
-    ----------
-    data : JSON data
-    where : str
-        What is being decoded, for error messages.
-    max_elements : int or None
-        The most elements an array inside the attribute may have (None: no limit).
-
-    Raises
-    ------
-    LoadError
-        For a tag or a structure :func:`encode_attr` never writes, a number that
-        does not fit its type, or nesting deeper than 32 levels.
-
-    Examples
-    --------
-    >>> decode_attr({"$tuple": [{"$slice": [None, 2, None]}, {"$ellipsis": True}, None]})
-    (slice(None, 2, None), Ellipsis, None)
-    >>> decode_attr({"$exec": "print('hi')"})
-    Traceback (most recent call last):
-    ...
-    dagprop.errors.LoadError: attribute: unknown tag '$exec' (known: $dict, $ellipsis, $float, $ndarray, $scalar, $slice, $tuple)
-    """
-    return _Decoder(where, max_elements).decode(data, 0)
-
-
-class _Decoder:
-    """Decodes one attribute, counting how deep it nests (recursion must not reach Python's limit)."""
-
-    def __init__(self, where: str, max_elements: int | None) -> None:
-        self.where = where
-        self.max_elements = max_elements
-        self.tags: dict[str, Callable[[Any, int], Any]] = {
-            "$float": self.tag_float, "$ellipsis": self.tag_ellipsis, "$slice": self.tag_slice,
-            "$tuple": self.tag_tuple, "$dict": self.tag_dict, "$scalar": self.tag_scalar,
-            "$ndarray": self.tag_ndarray}
-
-    def decode(self, data: Any, depth: int) -> Any:
-        where = self.where
-        if depth > _MAX_ATTR_DEPTH:
-            raise LoadError(f"{where}: nested deeper than {_MAX_ATTR_DEPTH} levels, which no op attribute is")
-        if data is None or isinstance(data, (bool, str, int, float)):
-            return data
-        if isinstance(data, list):
-            return [self.decode(v, depth + 1) for v in data]
-        if not isinstance(data, dict) or len(data) != 1:
-            raise LoadError(f"{where}: {_short(data)} is not an encoded attribute (expected a single '$tag' key)")
-        (tag, content), = data.items()
-        if tag not in self.tags:
-            raise LoadError(f"{where}: unknown tag {_short(tag)} (known: {', '.join(sorted(self.tags))})")
-        try:
-            return self.tags[tag](content, depth + 1)
-        except LoadError:
-            raise
-        except (TypeError, ValueError, KeyError, OverflowError) as exc:
-            raise LoadError(f"{where}: malformed {tag} ({exc})") from None
-
-    def tag_float(self, content: Any, depth: int) -> float:
-        if not isinstance(content, str) or content not in _SPECIAL_FLOATS:
-            raise LoadError(f"{self.where}: $float must be 'nan', 'inf' or '-inf', got {_short(content)}")
-        return _SPECIAL_FLOATS[content]
-
-    def tag_ellipsis(self, content: Any, depth: int) -> Any:
-        return Ellipsis
-
-    def tag_slice(self, content: Any, depth: int) -> slice:
-        if not isinstance(content, list) or len(content) != 3:
-            raise LoadError(f"{self.where}: $slice must be [start, stop, step], got {_short(content)}")
-        return slice(*(self.decode(v, depth) for v in content))
-
-    def tag_tuple(self, content: Any, depth: int) -> tuple:
-        if not isinstance(content, list):
-            raise LoadError(f"{self.where}: $tuple must hold a list, got {_short(content)}")
-        return tuple(self.decode(v, depth) for v in content)
-
-    def tag_dict(self, content: Any, depth: int) -> dict:
-        if not isinstance(content, list) or not all(isinstance(p, list) and len(p) == 2 for p in content):
-            raise LoadError(f"{self.where}: $dict must hold [key, value] pairs, got {_short(content)}")
-        return {self.hashable_key(self.decode(k, depth)): self.decode(v, depth) for k, v in content}
-
-    def hashable_key(self, key: Any) -> Any:
-        try:
-            hash(key)
-        except TypeError:
-            raise LoadError(f"{self.where}: a dict key must be hashable, got {_short(key)}") from None
-        return key
-
-    def tag_scalar(self, content: Any, depth: int) -> np.generic:
-        dtype = _number_dtype(content["dtype"], self.where)
-        value = self.decode(content["value"], depth)
-        if not isinstance(value, (int, float)):  # bool is an int
-            raise LoadError(f"{self.where}: $scalar needs a number, got {_short(value)}")
-        scalar: np.generic = _convert([value], dtype, self.where)[0]
-        return scalar
-
-    def tag_ndarray(self, content: Any, depth: int) -> np.ndarray:
-        return decode_array(content, self.where, max_elements=self.max_elements)
-
-
-# -- arrays -------------------------------------------------------------------------------------
-
-
-def _float_text(x: float) -> str:
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-
-
-def encode_array(array: Any, where: str = "array") -> dict[str, Any]:
-    """An array as ``{"dtype", "shape", "data"}`` with exact numbers (non-finite ones as strings).
-
-    Examples
-    --------
-    >>> encode_array(np.array([[1.5, float("nan")]]))
-    {'dtype': 'float64', 'shape': [1, 2], 'data': [1.5, 'nan']}
-    """
-    array = np.asarray(array)
-    if array.dtype.kind not in _NUMBER_KINDS:
-        raise GraphError(f"{where} has dtype {array.dtype}, which cannot be saved (numbers only)")
-    data = [x if not isinstance(x, float) or math.isfinite(x) else _float_text(x) for x in array.ravel().tolist()]
-    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": data}
-
-
-def _number_dtype(name: Any, where: str) -> np.dtype:
-    if not isinstance(name, str):
-        raise LoadError(f"{where}: dtype must be a string such as 'float64', got {_short(name)}")
-    try:
-        dtype = np.dtype(name)
-    except (TypeError, ValueError):
-        raise LoadError(f"{where}: unknown dtype {_short(name)}") from None
-    if dtype.kind not in _NUMBER_KINDS:
-        raise LoadError(f"{where}: dtype {_short(name)} is not a number type")
-    return dtype
-
-
-def _convert(numbers: list, dtype: np.dtype, where: str) -> np.ndarray:
-    """``numbers`` as a flat array of ``dtype``; a LoadError naming the first entry that does not fit."""
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        for position, x in enumerate(numbers):
-            if isinstance(x, float) and not math.isfinite(x):
-                raise LoadError(f"{where}: entry {position} is {_float_text(x)}, which dtype {dtype.name} cannot hold")
-            if not info.min <= x <= info.max:
-                raise LoadError(f"{where}: entry {position} ({_short(x)}) is out of range for dtype {dtype.name} "
-                                f"({info.min} to {info.max})")
-    try:
-        return np.array(numbers, dtype=dtype)
-    except (OverflowError, ValueError, TypeError):
-        for position, x in enumerate(numbers):
-            try:
-                np.array([x], dtype=dtype)
-            except (OverflowError, ValueError, TypeError):
-                raise LoadError(f"{where}: entry {position} ({_short(x)}) does not fit dtype {dtype.name}") from None
-        raise  # every entry fits alone: not the file's fault
-
-
-def decode_array(data: Any, where: str = "array", *, max_elements: int | None = MAX_ELEMENTS) -> np.ndarray:
-    """The array that :func:`encode_array` encoded, checked field by field before anything is allocated.
-
-    Parameters
-    ----------
-    data, where
-        As in :func:`decode_attr`.
-    max_elements : int or None
-        The most elements (and the longest axis) the array may have; None: no limit.
-
-    Raises
-    ------
-    LoadError
-        For a missing or malformed field, an entry that does not fit the dtype, or
-        a shape beyond the limits (at most 32 axes, ``max_elements`` elements).
-
-    Examples
-    --------
-    >>> decode_array({"dtype": "float64", "shape": [2], "data": [1.5, "-inf"]})
-    array([ 1.5, -inf])
-    >>> decode_array({"dtype": "float64", "shape": [3], "data": [1.5]})
-    Traceback (most recent call last):
-    ...
-    dagprop.errors.LoadError: array: shape [3] needs 3 entries, the file has 1
-    >>> decode_array({"dtype": "float64", "shape": [1000, 1000], "data": []}, max_elements=1000)
-    Traceback (most recent call last):
-    ...
-    dagprop.errors.LoadError: array: shape [1000, 1000] has 1,000,000 elements, more than max_elements=1,000; pass a larger max_elements= to dagprop.load (--max-elements on the command line) if you trust the file
-    """
-    if not isinstance(data, dict):
-        raise LoadError(f"{where}: expected an array object with dtype, shape and data, got {_short(data)}")
-    for key in ("dtype", "shape", "data"):
-        if key not in data:
-            raise LoadError(f"{where}: missing field {key!r}")
-    dtype = _number_dtype(data["dtype"], where)
-    shape = _checked_shape(data["shape"], where, max_elements)
-    entries = data["data"]
-    if not isinstance(entries, list):
-        raise LoadError(f"{where}: data must be a list of numbers, got {_short(entries)}")
-    size = math.prod(shape)
-    if len(entries) != size:
-        raise LoadError(f"{where}: shape {shape} needs {size} entries, the file has {len(entries)}")
-    numbers = []
-    for entry in entries:
-        if isinstance(entry, str) and entry in _SPECIAL_FLOATS:
-            numbers.append(_SPECIAL_FLOATS[entry])
-        elif isinstance(entry, (int, float)):
-            numbers.append(entry)
-        else:
-            raise LoadError(f"{where}: {_short(entry)} is not a number")
-    return _convert(numbers, dtype, where).reshape(shape)
-
-
-def _checked_shape(shape: Any, where: str, max_elements: int | None) -> list[int]:
-    if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
-                                              for n in shape):
-        raise LoadError(f"{where}: shape must be a list of non-negative integers, got {_short(shape)}")
-    if len(shape) > _MAX_NDIM:
-        raise LoadError(f"{where}: shape has {len(shape)} axes, more than the {_MAX_NDIM} an array may have")
-    size = math.prod(shape)
-    if max_elements is not None and size > max_elements:
-        raise LoadError(f"{where}: shape {shape} has {size:,} elements, more than {_limit_hint(max_elements)}")
-    # an empty array may still name a huge axis, which NumPy refuses
-    longest = max(shape, default=0)
-    limit = max_elements if max_elements is not None else np.iinfo(np.intp).max // 8
-    if longest > limit or size > limit:
-        within = _limit_hint(max_elements) if max_elements is not None else f"NumPy allows ({limit:,})"
-        raise LoadError(f"{where}: shape {_short(shape)} has an axis of {longest:,} elements, more than {within}")
-    return shape
-
-
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 3, 60, 60, 6, 4
-
-
-def _short(x: Any) -> str:
-    # reprlib stops at a few levels and items, so a hostile value never makes a long message or deep recursion
-    text = _SHORT.repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 # -- graphs ---------------------------------------------------------------------------------------
 
 
@@ -520,7 +206,7 @@ def read(path: str | FilePath, *, plugins: Iterable[Any] | None = None,
     >>> loss
     'L'
     """
-    max_elements = _check_max_elements(max_elements)
+    max_elements = check_max_elements(max_elements)
     text = _read_text(str(path), max_elements)
     try:
         data = json.loads(text)
@@ -548,7 +234,7 @@ def _read_text(name: str, max_elements: int | None) -> str:
     if not stat.S_ISREG(info.st_mode):
         raise LoadError(f"cannot read {name!r}: it is {_file_kind(info.st_mode)}, not a regular file, so not a "
                         f"saved dagprop graph")
-    most = None if max_elements is None else MAX_FILE_BYTES_PER_ELEMENT * max_elements + _FILE_SLACK
+    most = None if max_elements is None else MAX_FILE_BYTES_PER_ELEMENT * max_elements + FILE_SLACK
     if most is not None and info.st_size > most:
         raise LoadError(f"{name!r} has {info.st_size:,} bytes, more than a graph within max_elements="
                         f"{max_elements:,} can take ({most:,} bytes); pass a larger max_elements= to dagprop.load "
@@ -594,7 +280,7 @@ class _Budget:
         self.used += size
         if self.max_elements is not None and self.used > self.max_elements:
             raise LoadError(f"{where} brings the graph's nodes to {self.used:,} elements ({what} {tuple(shape)}, "
-                            f"{size:,} elements), more than {_limit_hint(self.max_elements)}")
+                            f"{size:,} elements), more than {limit_hint(self.max_elements)}")
 
 
 def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: int | None = MAX_ELEMENTS) -> Graph:
@@ -608,11 +294,11 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: 
     >>> [(n.name, n.kind, n.op) for n in h]
     [('x', 'param', None), ('const_1', 'const', None), ('y', 'op', 'mul')]
     """
-    max_elements = _check_max_elements(max_elements)
+    max_elements = check_max_elements(max_elements)
     if not isinstance(data, dict):
         raise LoadError(f"not a dagprop graph: the file holds a JSON {type(data).__name__}, not an object")
     if data.get("format") != FORMAT:
-        raise LoadError(f"not a dagprop graph: 'format' is {_short(data.get('format'))}, expected {FORMAT!r}")
+        raise LoadError(f"not a dagprop graph: 'format' is {short(data.get('format'))}, expected {FORMAT!r}")
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise LoadError("missing field 'version' (an integer)")
@@ -628,14 +314,14 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: 
     for position, record in enumerate(nodes):
         where = f"node #{position}"
         if not isinstance(record, dict):
-            raise LoadError(f"{where}: expected an object, got {_short(record)}")
+            raise LoadError(f"{where}: expected an object, got {short(record)}")
         name = _field(record, "id", str, where)
-        where = f"node {_short(name)}"
+        where = f"node {short(name)}"
         if name in records:
             raise LoadError(f"{where} appears twice; node names must be unique")
         kind = _field(record, "kind", str, where)
         if kind not in KINDS:
-            raise LoadError(f"{where}: unknown kind {_short(kind)} (expected one of {', '.join(KINDS)})")
+            raise LoadError(f"{where}: unknown kind {short(kind)} (expected one of {', '.join(KINDS)})")
         records[name] = record
 
     inputs: dict[str, dict[int, str]] = {name: {} for name in records}
@@ -643,16 +329,16 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: 
     for position, edge in enumerate(edges):
         where = f"edge #{position}"
         if not isinstance(edge, dict):
-            raise LoadError(f"{where}: expected an object, got {_short(edge)}")
+            raise LoadError(f"{where}: expected an object, got {short(edge)}")
         source = _field(edge, "source", str, where)
         target = _field(edge, "target", str, where)
-        where = f"edge {_short(source)} -> {_short(target)}"
+        where = f"edge {short(source)} -> {short(target)}"
         slot = _field(edge, "slot", int, where)
         for end in (source, target):
             if end not in records:
-                raise LoadError(f"{where}: there is no node {_short(end)}")
+                raise LoadError(f"{where}: there is no node {short(end)}")
         if slot in inputs[target]:
-            raise LoadError(f"{where}: node {_short(target)} has two inputs in argument slot {slot}")
+            raise LoadError(f"{where}: node {short(target)} has two inputs in argument slot {slot}")
         inputs[target][slot] = source
         if edge.get("grad") is not None:
             edge_grads[(target, slot)] = _read_only(decode_array(edge["grad"], f"the gradient of {where}",
@@ -667,38 +353,38 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: 
             raise
         except (TypeError, ValueError, OverflowError, KeyError, IndexError, RecursionError, MemoryError) as exc:
             # an op's own checks met a value no file written by save() holds
-            raise LoadError(f"node {_short(name)} cannot be rebuilt from the file: {type(exc).__name__}: "
-                            f"{_short(str(exc))}") from None
+            raise LoadError(f"node {short(name)} cannot be rebuilt from the file: {type(exc).__name__}: "
+                            f"{short(str(exc))}") from None
     for (target, slot), grad in edge_grads.items():
         consumer = graph[target]
         source = consumer.inputs[slot]
         if source.shape is not None and grad.shape != source.shape:
-            raise LoadError(f"the gradient of edge {_short(source.name)} -> {_short(target)} has shape {grad.shape}, "
-                            f"but {_short(source.name)} has shape {source.shape}")
+            raise LoadError(f"the gradient of edge {short(source.name)} -> {short(target)} has shape {grad.shape}, "
+                            f"but {short(source.name)} has shape {source.shape}")
         graph.run.edge_grads[(consumer.index, slot)] = grad
     graph.run.seeds = tuple(_seeds(graph, data.get("seeds", []), max_elements))
     loss = data.get("loss")
     if loss is not None and (not isinstance(loss, str) or loss not in graph):
-        raise LoadError(f"'loss' names {_short(loss)}, which is not a node of the graph")
+        raise LoadError(f"'loss' names {short(loss)}, which is not a node of the graph")
     return graph
 
 
 def _seeds(graph: Graph, entries: Any, max_elements: int | None) -> list[tuple[Any, np.ndarray]]:
     if not isinstance(entries, list):
-        raise LoadError(f"field 'seeds' must be a JSON array, got {_short(entries)}")
+        raise LoadError(f"field 'seeds' must be a JSON array, got {short(entries)}")
     seeds = []
     for position, entry in enumerate(entries):
         where = f"seed #{position}"
         if not isinstance(entry, dict):
-            raise LoadError(f"{where}: expected an object, got {_short(entry)}")
+            raise LoadError(f"{where}: expected an object, got {short(entry)}")
         name = _field(entry, "node", str, where)
         if name not in graph:
-            raise LoadError(f"{where} names {_short(name)}, which is not a node of the graph")
+            raise LoadError(f"{where} names {short(name)}, which is not a node of the graph")
         node = graph[name]
-        seed = _read_only(decode_array(_field(entry, "seed", dict, where), f"the seed at {_short(name)}",
+        seed = _read_only(decode_array(_field(entry, "seed", dict, where), f"the seed at {short(name)}",
                                        max_elements=max_elements))
         if node.shape is not None and seed.shape != node.shape:
-            raise LoadError(f"the seed at {_short(name)} has shape {seed.shape}, but the node has shape {node.shape}")
+            raise LoadError(f"the seed at {short(name)} has shape {seed.shape}, but the node has shape {node.shape}")
         seeds.append((node, seed))
     return seeds
 
@@ -708,7 +394,7 @@ def _field(record: dict, key: str, kind: type, where: str) -> Any:
         raise LoadError(f"{where}: missing field {key!r}")
     value = record[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise LoadError(f"{where}: field {key!r} must be a JSON {_JSON_NAMES[kind]}, got {_short(value)}")
+        raise LoadError(f"{where}: field {key!r} must be a JSON {_JSON_NAMES[kind]}, got {short(value)}")
     return value
 
 
@@ -731,7 +417,7 @@ def _topological(records: dict[str, dict], inputs: dict[str, dict[int, str]]) ->
 
 
 def _add_node(graph: Graph, name: str, record: dict, slots: dict[int, str], budget: _Budget) -> None:
-    where = f"node {_short(name)}"
+    where = f"node {short(name)}"
     scope = _scope_field(record, where)
     if scope:
         with graph.scope("/".join(scope)):
@@ -744,7 +430,7 @@ def _scope_field(record: dict, where: str) -> list[str]:
     scope = record.get("scope", [])
     if not isinstance(scope, list) or not all(isinstance(part, str) and part and "/" not in part for part in scope):
         raise LoadError(f"{where}: field 'scope' must be a list of scope names (non-empty strings without '/'), "
-                        f"got {_short(scope)}")
+                        f"got {short(scope)}")
     return scope
 
 
@@ -758,15 +444,15 @@ def _add_scoped_node(graph: Graph, name: str, record: dict, slots: dict[int, str
     if kind == "op":
         op_name = _field(record, "op", str, where)
         if op_name not in graph.registry:
-            raise UnknownOpError(f"{where} uses op {_short(op_name)}, which no installed plugin provides; install a "
+            raise UnknownOpError(f"{where} uses op {short(op_name)}, which no installed plugin provides; install a "
                                  f"plugin that provides it (or pass it with plugins=), then load again "
                                  f"(dagprop ops lists the ops available now)")
         attrs = _field(record, "attrs", dict, where) if "attrs" in record else {}
-        for key in _RESERVED_ATTRS:
+        for key in RESERVED_ATTRS:
             if key in attrs:
                 raise LoadError(f"{where}: attribute {key!r} is a parameter of Graph.op itself, so no op takes it "
                                 f"as an attribute")
-        decoded = {key: decode_attr(v, f"attribute {_short(key)} of {where}", max_elements=budget.max_elements)
+        decoded = {key: decode_attr(v, f"attribute {short(key)} of {where}", max_elements=budget.max_elements)
                    for key, v in attrs.items()}
         args = [graph[slots[k]] for k in range(len(slots))]
         node = graph.op(op_name, *args, name=name, **decoded)
@@ -780,7 +466,7 @@ def _add_scoped_node(graph: Graph, name: str, record: dict, slots: dict[int, str
             graph.run.values[node.index] = value
     else:
         if slots:
-            raise LoadError(f"{where} is a {kind} but has inputs ({', '.join(map(_short, slots.values()))})")
+            raise LoadError(f"{where} is a {kind} but has inputs ({', '.join(map(short, slots.values()))})")
         if kind == "param":
             if value is None:
                 raise LoadError(f"{where}: a param needs a value (field 'value' is missing or null)")
@@ -792,7 +478,7 @@ def _add_scoped_node(graph: Graph, name: str, record: dict, slots: dict[int, str
         else:
             requires_grad = record.get("requires_grad", False)
             if not isinstance(requires_grad, bool):
-                raise LoadError(f"{where}: field 'requires_grad' must be true or false, got {_short(requires_grad)}")
+                raise LoadError(f"{where}: field 'requires_grad' must be true or false, got {short(requires_grad)}")
             node = graph.input(name, value, requires_grad=requires_grad)
         budget.take(where, node.shape, "its saved value has shape")
     if grad is not None:

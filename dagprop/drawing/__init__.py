@@ -2,7 +2,7 @@
 (:mod:`.tensor`), the element level (:mod:`.element`) or as an overview (:mod:`.overview`),
 with their options and highlights (:mod:`.options`) and look (:mod:`.style`); numbers and
 matrices as label text (:mod:`.labels`), all escaping (:mod:`.quoting`), running Graphviz
-(:mod:`.dot`), and path tables (:mod:`.table`)."""
+(:mod:`.dot`), path tables (:mod:`.table`), and the player's page (:mod:`.page`)."""
 
 from __future__ import annotations
 

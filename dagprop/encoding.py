@@ -1,0 +1,331 @@
+"""Plain JSON data for what a saved graph holds besides its structure: op attributes, in a
+small tagged encoding, and arrays, with every declared size checked against a limit before
+anything is allocated. Decoding builds plain data only and never runs code.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import GraphError, LoadError
+from .op import ATTRIBUTE_TYPES_TEXT
+
+__all__ = ["encode_attr", "decode_attr", "encode_array", "decode_array", "MAX_ELEMENTS",
+           "MAX_FILE_BYTES_PER_ELEMENT"]
+
+#: The default ``max_elements`` of :func:`load`: numbers in any one array of a file, and in
+#: the graph's nodes together (8 MB as float64; a saved graph also holds their gradients).
+MAX_ELEMENTS = 1_000_000
+#: A file may have at most this many bytes per allowed element (plus 1 MiB), so that a
+#: file too large for ``max_elements`` is refused before it is read.
+MAX_FILE_BYTES_PER_ELEMENT = 64
+FILE_SLACK = 1 << 20
+_MAX_NDIM = 32  # NumPy 1 allows 32 axes, NumPy 2 64: a file must load under both
+_MAX_ATTR_DEPTH = 32  # index and axis attributes nest a few levels; deeper is not an attribute
+_NUMBER_KINDS = "fiub"  # float, signed and unsigned int, bool
+_SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+# attribute names Graph.op takes as its own parameters, so no op can have them
+RESERVED_ATTRS = ("op_name", "name")
+
+
+def check_max_elements(max_elements: Any) -> int | None:
+    if max_elements is not None and (isinstance(max_elements, bool) or not isinstance(max_elements, int)
+                                     or max_elements < 1):
+        raise LoadError(f"max_elements must be a positive int or None (no limit), got {max_elements!r}")
+    return max_elements
+
+
+def limit_hint(max_elements: int | None) -> str:
+    return (f"max_elements={max_elements:,}; pass a larger max_elements= to dagprop.load "
+            f"(--max-elements on the command line) if you trust the file")
+
+
+# -- op attributes: a small tagged encoding ----------------------------------------------------
+
+
+def encode_attr(value: Any, where: str = "attribute") -> Any:
+    """An op attribute as JSON data: plain numbers, strings, lists, or ``{"$tag": ...}`` for the rest.
+
+    Handles what index and axis attributes are made of: None, bool, int, float
+    (including NaN and infinities), str, list, tuple, dict, slice, Ellipsis,
+    numpy scalars and numpy arrays.
+
+    Raises
+    ------
+    GraphError
+        For a value of any other type (a function, an object), naming ``where``.
+
+    Examples
+    --------
+    >>> encode_attr((slice(None, 2), Ellipsis, None))
+    {'$tuple': [{'$slice': [None, 2, None]}, {'$ellipsis': True}, None]}
+    >>> encode_attr([0, 2])
+    [0, 2]
+    >>> encode_attr(float("inf"))
+    {'$float': 'inf'}
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": _float_text(value)}
+    if value is Ellipsis:
+        return {"$ellipsis": True}
+    if isinstance(value, slice):
+        return {"$slice": [encode_attr(value.start, where), encode_attr(value.stop, where),
+                           encode_attr(value.step, where)]}
+    if isinstance(value, tuple):
+        return {"$tuple": [encode_attr(v, where) for v in value]}
+    if isinstance(value, list):
+        return [encode_attr(v, where) for v in value]
+    if isinstance(value, dict):
+        return {"$dict": [[encode_attr(k, where), encode_attr(v, where)] for k, v in value.items()]}
+    if isinstance(value, np.generic) and value.dtype.kind in _NUMBER_KINDS:
+        return {"$scalar": {"dtype": value.dtype.str, "value": encode_attr(value.item(), where)}}
+    if isinstance(value, np.ndarray):
+        return {"$ndarray": encode_array(value, where)}
+    raise GraphError(f"{where} is a {type(value).__name__} ({value!r}), which cannot be saved; op attributes "
+                     f"must be {ATTRIBUTE_TYPES_TEXT}")
+
+
+def decode_attr(data: Any, where: str = "attribute", *, max_elements: int | None = MAX_ELEMENTS) -> Any:
+    """The op attribute that :func:`encode_attr` encoded. Builds plain data only, never runs code.
+
+    Parameters
+    ----------
+    data : JSON data
+    where : str
+        What is being decoded, for error messages.
+    max_elements : int or None
+        The most elements an array inside the attribute may have (None: no limit).
+
+    Raises
+    ------
+    LoadError
+        For a tag or a structure :func:`encode_attr` never writes, a number that
+        does not fit its type, or nesting deeper than 32 levels.
+
+    Examples
+    --------
+    >>> decode_attr({"$tuple": [{"$slice": [None, 2, None]}, {"$ellipsis": True}, None]})
+    (slice(None, 2, None), Ellipsis, None)
+    >>> decode_attr({"$exec": "print('hi')"})
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.LoadError: attribute: unknown tag '$exec' (known: $dict, $ellipsis, $float, $ndarray, $scalar, $slice, $tuple)
+    """
+    return _Decoder(where, max_elements).decode(data, 0)
+
+
+class _Decoder:
+    """Decodes one attribute, counting how deep it nests (recursion must not reach Python's limit)."""
+
+    def __init__(self, where: str, max_elements: int | None) -> None:
+        self.where = where
+        self.max_elements = max_elements
+        self.tags: dict[str, Callable[[Any, int], Any]] = {
+            "$float": self.tag_float, "$ellipsis": self.tag_ellipsis, "$slice": self.tag_slice,
+            "$tuple": self.tag_tuple, "$dict": self.tag_dict, "$scalar": self.tag_scalar,
+            "$ndarray": self.tag_ndarray}
+
+    def decode(self, data: Any, depth: int) -> Any:
+        where = self.where
+        if depth > _MAX_ATTR_DEPTH:
+            raise LoadError(f"{where}: nested deeper than {_MAX_ATTR_DEPTH} levels, which no op attribute is")
+        if data is None or isinstance(data, (bool, str, int, float)):
+            return data
+        if isinstance(data, list):
+            return [self.decode(v, depth + 1) for v in data]
+        if not isinstance(data, dict) or len(data) != 1:
+            raise LoadError(f"{where}: {short(data)} is not an encoded attribute (expected a single '$tag' key)")
+        (tag, content), = data.items()
+        if tag not in self.tags:
+            raise LoadError(f"{where}: unknown tag {short(tag)} (known: {', '.join(sorted(self.tags))})")
+        try:
+            return self.tags[tag](content, depth + 1)
+        except LoadError:
+            raise
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise LoadError(f"{where}: malformed {tag} ({exc})") from None
+
+    def tag_float(self, content: Any, depth: int) -> float:
+        if not isinstance(content, str) or content not in _SPECIAL_FLOATS:
+            raise LoadError(f"{self.where}: $float must be 'nan', 'inf' or '-inf', got {short(content)}")
+        return _SPECIAL_FLOATS[content]
+
+    def tag_ellipsis(self, content: Any, depth: int) -> Any:
+        return Ellipsis
+
+    def tag_slice(self, content: Any, depth: int) -> slice:
+        if not isinstance(content, list) or len(content) != 3:
+            raise LoadError(f"{self.where}: $slice must be [start, stop, step], got {short(content)}")
+        return slice(*(self.decode(v, depth) for v in content))
+
+    def tag_tuple(self, content: Any, depth: int) -> tuple:
+        if not isinstance(content, list):
+            raise LoadError(f"{self.where}: $tuple must hold a list, got {short(content)}")
+        return tuple(self.decode(v, depth) for v in content)
+
+    def tag_dict(self, content: Any, depth: int) -> dict:
+        if not isinstance(content, list) or not all(isinstance(p, list) and len(p) == 2 for p in content):
+            raise LoadError(f"{self.where}: $dict must hold [key, value] pairs, got {short(content)}")
+        return {self.hashable_key(self.decode(k, depth)): self.decode(v, depth) for k, v in content}
+
+    def hashable_key(self, key: Any) -> Any:
+        try:
+            hash(key)
+        except TypeError:
+            raise LoadError(f"{self.where}: a dict key must be hashable, got {short(key)}") from None
+        return key
+
+    def tag_scalar(self, content: Any, depth: int) -> np.generic:
+        dtype = _number_dtype(content["dtype"], self.where)
+        value = self.decode(content["value"], depth)
+        if not isinstance(value, (int, float)):  # bool is an int
+            raise LoadError(f"{self.where}: $scalar needs a number, got {short(value)}")
+        scalar: np.generic = _convert([value], dtype, self.where)[0]
+        return scalar
+
+    def tag_ndarray(self, content: Any, depth: int) -> np.ndarray:
+        return decode_array(content, self.where, max_elements=self.max_elements)
+
+
+# -- arrays -------------------------------------------------------------------------------------
+
+
+def _float_text(x: float) -> str:
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def encode_array(array: Any, where: str = "array") -> dict[str, Any]:
+    """An array as ``{"dtype", "shape", "data"}`` with exact numbers (non-finite ones as strings).
+
+    Examples
+    --------
+    >>> encode_array(np.array([[1.5, float("nan")]]))
+    {'dtype': 'float64', 'shape': [1, 2], 'data': [1.5, 'nan']}
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in _NUMBER_KINDS:
+        raise GraphError(f"{where} has dtype {array.dtype}, which cannot be saved (numbers only)")
+    data = [x if not isinstance(x, float) or math.isfinite(x) else _float_text(x) for x in array.ravel().tolist()]
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "data": data}
+
+
+def _number_dtype(name: Any, where: str) -> np.dtype:
+    if not isinstance(name, str):
+        raise LoadError(f"{where}: dtype must be a string such as 'float64', got {short(name)}")
+    try:
+        dtype = np.dtype(name)
+    except (TypeError, ValueError):
+        raise LoadError(f"{where}: unknown dtype {short(name)}") from None
+    if dtype.kind not in _NUMBER_KINDS:
+        raise LoadError(f"{where}: dtype {short(name)} is not a number type")
+    return dtype
+
+
+def _convert(numbers: list, dtype: np.dtype, where: str) -> np.ndarray:
+    """``numbers`` as a flat array of ``dtype``; a LoadError naming the first entry that does not fit."""
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        for position, x in enumerate(numbers):
+            if isinstance(x, float) and not math.isfinite(x):
+                raise LoadError(f"{where}: entry {position} is {_float_text(x)}, which dtype {dtype.name} cannot hold")
+            if not info.min <= x <= info.max:
+                raise LoadError(f"{where}: entry {position} ({short(x)}) is out of range for dtype {dtype.name} "
+                                f"({info.min} to {info.max})")
+    try:
+        return np.array(numbers, dtype=dtype)
+    except (OverflowError, ValueError, TypeError):
+        for position, x in enumerate(numbers):
+            try:
+                np.array([x], dtype=dtype)
+            except (OverflowError, ValueError, TypeError):
+                raise LoadError(f"{where}: entry {position} ({short(x)}) does not fit dtype {dtype.name}") from None
+        raise  # every entry fits alone: not the file's fault
+
+
+def decode_array(data: Any, where: str = "array", *, max_elements: int | None = MAX_ELEMENTS) -> np.ndarray:
+    """The array that :func:`encode_array` encoded, checked field by field before anything is allocated.
+
+    Parameters
+    ----------
+    data, where
+        As in :func:`decode_attr`.
+    max_elements : int or None
+        The most elements (and the longest axis) the array may have; None: no limit.
+
+    Raises
+    ------
+    LoadError
+        For a missing or malformed field, an entry that does not fit the dtype, or
+        a shape beyond the limits (at most 32 axes, ``max_elements`` elements).
+
+    Examples
+    --------
+    >>> decode_array({"dtype": "float64", "shape": [2], "data": [1.5, "-inf"]})
+    array([ 1.5, -inf])
+    >>> decode_array({"dtype": "float64", "shape": [3], "data": [1.5]})
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.LoadError: array: shape [3] needs 3 entries, the file has 1
+    >>> decode_array({"dtype": "float64", "shape": [1000, 1000], "data": []}, max_elements=1000)
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.LoadError: array: shape [1000, 1000] has 1,000,000 elements, more than max_elements=1,000; pass a larger max_elements= to dagprop.load (--max-elements on the command line) if you trust the file
+    """
+    if not isinstance(data, dict):
+        raise LoadError(f"{where}: expected an array object with dtype, shape and data, got {short(data)}")
+    for key in ("dtype", "shape", "data"):
+        if key not in data:
+            raise LoadError(f"{where}: missing field {key!r}")
+    dtype = _number_dtype(data["dtype"], where)
+    shape = checked_shape(data["shape"], where, max_elements)
+    entries = data["data"]
+    if not isinstance(entries, list):
+        raise LoadError(f"{where}: data must be a list of numbers, got {short(entries)}")
+    size = math.prod(shape)
+    if len(entries) != size:
+        raise LoadError(f"{where}: shape {shape} needs {size} entries, the file has {len(entries)}")
+    numbers = []
+    for entry in entries:
+        if isinstance(entry, str) and entry in _SPECIAL_FLOATS:
+            numbers.append(_SPECIAL_FLOATS[entry])
+        elif isinstance(entry, (int, float)):
+            numbers.append(entry)
+        else:
+            raise LoadError(f"{where}: {short(entry)} is not a number")
+    return _convert(numbers, dtype, where).reshape(shape)
+
+
+def checked_shape(shape: Any, where: str, max_elements: int | None) -> list[int]:
+    if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                              for n in shape):
+        raise LoadError(f"{where}: shape must be a list of non-negative integers, got {short(shape)}")
+    if len(shape) > _MAX_NDIM:
+        raise LoadError(f"{where}: shape has {len(shape)} axes, more than the {_MAX_NDIM} an array may have")
+    size = math.prod(shape)
+    if max_elements is not None and size > max_elements:
+        raise LoadError(f"{where}: shape {shape} has {size:,} elements, more than {limit_hint(max_elements)}")
+    # an empty array may still name a huge axis, which NumPy refuses
+    longest = max(shape, default=0)
+    limit = max_elements if max_elements is not None else np.iinfo(np.intp).max // 8
+    if longest > limit or size > limit:
+        within = limit_hint(max_elements) if max_elements is not None else f"NumPy allows ({limit:,})"
+        raise LoadError(f"{where}: shape {short(shape)} has an axis of {longest:,} elements, more than {within}")
+    return shape
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 3, 60, 60, 6, 4
+
+
+def short(x: Any) -> str:
+    # reprlib stops at a few levels and items, so a hostile value never makes a long message or deep recursion
+    text = _SHORT.repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
