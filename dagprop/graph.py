@@ -421,11 +421,8 @@ class Graph:
             wanted = None if outputs is None else tuple(self.node(o).index for o in outputs)
             plan = self.plan
             scheduler.run_forward(plan, run.values, wanted, retain=retain, check_finite=check_finite)
-            if wanted is not None:
-                needed = plan.ancestors(wanted)
-                for index in plan.steps:
-                    if index not in needed:
-                        run.values[index] = None
+            for index in plan.forward_plan(wanted).skipped:  # worked out once per plan and outputs
+                run.values[index] = None
             self._run = run
 
     def backward(self, loss: Node | str, seed: Any = None, *, mode: str = "vjp", check_finite: bool = False) -> None:

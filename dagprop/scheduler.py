@@ -42,10 +42,12 @@ class OpStep:
 class ForwardPlan:
     """The op steps one forward pass runs, and its fast form once a checked run has validated it."""
 
-    def __init__(self, steps: tuple[OpStep, ...], release: tuple[tuple[int, ...], ...], leaves: tuple[int, ...]):
+    def __init__(self, steps: tuple[OpStep, ...], release: tuple[tuple[int, ...], ...], leaves: tuple[int, ...],
+                 skipped: tuple[int, ...]):
         self.steps = steps
         self.release = release  # release[k]: values no step after step k reads (freed when retain=False)
         self.leaves = leaves  # the leaf values the steps read
+        self.skipped = skipped  # the op nodes these outputs do not need: their old values would be stale
         self.scalar_steps: frozenset[int] = frozenset()  # steps whose op returned a numpy scalar
         self.outputs: tuple[tuple[tuple[int, ...], np.dtype], ...] = ()  # per step, its checked (shape, dtype)
         self._validated: list | None = None  # leaf shapes of the last fully checked run
@@ -138,7 +140,9 @@ class Plan:
                 if source in self.steps and source not in keep:
                     release[k].append(source)
             leaves = tuple(sorted({j for step in steps for j in step.inputs if j not in self.steps}))
-            plan = ForwardPlan(steps, tuple(tuple(r) for r in release), leaves)
+            run_here = {step.index for step in steps}
+            skipped = tuple(i for i in self.steps if i not in run_here)
+            plan = ForwardPlan(steps, tuple(tuple(r) for r in release), leaves, skipped)
             self._forward[key] = plan
         return plan
 
