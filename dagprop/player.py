@@ -17,7 +17,6 @@ import json
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from html import escape as html_escape
 from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, overload
 
@@ -235,7 +234,7 @@ class Animation:
     def _repr_html_(self) -> str:
         # srcdoc holds the whole page as an attribute value: only & < > " ' need escaping, and newlines must
         # stay newlines (quoting.html_page shows them as symbols, which would break the script)
-        return (f'<iframe srcdoc="{html_escape(self.html, quote=True)}" title="{quoting.html_page(self.title)}" '
+        return (f'<iframe srcdoc="{quoting.srcdoc(self.html)}" title="{quoting.html_page(self.title)}" '
                 f'sandbox="allow-scripts" style="width: 100%; height: {self.height}px; border: 1px solid #ddd; '
                 f'resize: vertical"></iframe>')
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from html import escape as html_escape
 import re
 
-__all__ = ["html", "html_page", "tooltip", "quote", "visible"]
+__all__ = ["html", "html_page", "srcdoc", "tooltip", "quote", "visible"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -124,6 +124,21 @@ def html_page(text: object) -> str:
     a␊b
     """
     return html_escape(visible(text), quote=True)
+
+
+def srcdoc(page: str) -> str:
+    r"""A whole HTML page as the value of an iframe's ``srcdoc`` attribute.
+
+    Unlike :func:`html_page`, newlines and other control characters are kept: they
+    belong to the page (its script and style), and the browser unescapes the value.
+
+    Examples
+    --------
+    >>> print(srcdoc('<p class="x">a & b</p>\n<script>1 < 2</script>'))
+    &lt;p class=&quot;x&quot;&gt;a &amp; b&lt;/p&gt;
+    &lt;script&gt;1 &lt; 2&lt;/script&gt;
+    """
+    return html_escape(page, quote=True)
 
 
 def tooltip(text: object) -> str:
