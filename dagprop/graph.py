@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 import networkx as nx
 import numpy as np
 
-from . import rules, scheduler
+from . import backward_graph, rules, scheduler
 from .errors import BackwardError, GraphError, NodeLookupError, NonFiniteError, UnknownOpError
 from .registry import Registry, default_registry
 from .node import Node
+from .derivatives import Derivatives
 from .paths.elements import MAX_SIZE
 from .run import Run, as_array, as_seed
 
@@ -45,7 +46,7 @@ class _OpNamespace:
         return self._graph.registry.names()
 
 
-class Graph:
+class Graph(Derivatives):
     """A compute graph of op nodes, with values from forward and gradients from backward.
 
     Parameters
@@ -92,6 +93,7 @@ class Graph:
         self._name_counters: dict[str, Iterator[int]] = {}
         self._version = 0
         self._plan: scheduler.Plan | None = None
+        self._second_order_copies: dict[tuple[int, int, int], tuple] = {}  # for hessian and hvp
         # one run or change at a time: two threads accumulating into one record would lose sums
         self._lock = threading.RLock()
         # the scope new nodes go into; per thread, so that two threads building in scopes do not mix them
@@ -425,7 +427,8 @@ class Graph:
                 run.values[index] = None
             self._run = run
 
-    def backward(self, loss: Node | str, seed: Any = None, *, mode: str = "vjp", check_finite: bool = False) -> None:
+    def backward(self, loss: Node | str, seed: Any = None, *, mode: str = "vjp", check_finite: bool = False,
+                 create_graph: bool = False) -> None:
         """Compute dloss/dn for every node between the loss and the params (and inputs with requires_grad).
 
         Gradients arriving over several paths, or several argument slots of one
@@ -445,6 +448,11 @@ class Graph:
         check_finite : bool
             Raise :class:`NonFiniteError` naming the first node whose gradient is NaN or
             Inf, and the edge it came along, leaving every gradient as it was.
+        create_graph : bool
+            Build the backward pass out of nodes of this graph (each op's ``vjp_graph``),
+            in the scope ``"backward"``, and compute them: ``node.grad`` is the array as
+            usual, and ``node.grad_node`` the node computing it, which can be drawn, fed
+            into further ops and differentiated again.
 
         Examples
         --------
@@ -455,17 +463,69 @@ class Graph:
         >>> g.forward(); g.backward(y)
         >>> float(x.grad)
         7.0
+
+        The backward pass as nodes, differentiated again (d2y/dx2 = 2):
+
+        >>> g.zero_grad(); g.backward(y, create_graph=True)
+        >>> dy_dx = x.grad_node
+        >>> g.zero_grad(); g.backward(dy_dx); float(x.grad)
+        2.0
         """
         if mode not in scheduler.MODES:
             raise BackwardError(f"mode must be one of {', '.join(map(repr, scheduler.MODES))}, got {mode!r}")
+        if create_graph and mode != "vjp":
+            raise BackwardError("create_graph=True builds each op's vjp as nodes; it cannot use mode='jacobian'")
         with self._lock:
             loss_node = self.node(loss)
             run = self._run
-            later = scheduler.run_backward(self.plan, run.values, loss_node.index,
-                                           as_seed(loss_node.name, run.values[loss_node.index], seed), mode=mode)
-            if check_finite:
-                _check_finite_grads(later)
+            seed_array = as_seed(loss_node.name, run.values[loss_node.index], seed)
+            start = len(self._nodes)
+            try:  # a failed pass leaves the graph as it was, without the nodes it built
+                if create_graph:
+                    later = self._backward_as_nodes(loss_node, seed_array)
+                else:
+                    later = scheduler.run_backward(self.plan, run.values, loss_node.index, seed_array, mode=mode)
+                if check_finite:
+                    _check_finite_grads(later)
+            except BaseException:
+                self._truncate(start)
+                raise
             self._run = run.accumulated(later)
+
+    def _backward_as_nodes(self, loss: Node, seed: np.ndarray) -> Run:
+        run = self._run
+        grads, edges = backward_graph.build(loss, seed)
+        with self.scope(backward_graph.SCOPE):
+            summed = dict(grads)
+            for index in grads:
+                if index in run.grad_nodes:
+                    summed[index] = run.grad_nodes[index] + grads[index]
+                elif run.grads[index] is not None:
+                    raise BackwardError(
+                        f"backward(create_graph=True) would add to the gradient of {self._nodes[index].name!r}, "
+                        f"which a backward without create_graph computed as an array, with no node to add to; "
+                        f"call zero_grad() first")
+        values = scheduler.run_forward(self.plan, run.fed(None).values)
+        later = Run(self, self._nodes, values, seeds=((loss, seed),), plan=self.plan, grad_nodes=summed)
+        for index, node in grads.items():
+            later.grads[index] = values[node.index]
+        for key, node in edges.items():
+            later.edge_grads[key] = values[node.index]
+        return later
+
+    def _truncate(self, length: int) -> None:
+        """Remove the nodes added after the first ``length`` (a failed pass's own nodes)."""
+        removed = self._nodes[length:]
+        if not removed:
+            return
+        del self._nodes[length:]
+        for node in removed:
+            del self._by_name[node.name]
+        self.nx.remove_nodes_from([node.name for node in removed])
+        self._param_indices = [i for i in self._param_indices if i < length]
+        del self._run.values[length:]
+        del self._run.grads[length:]
+        self._version += 1
 
     def edge_grad(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
         """The gradient that flowed back along the edge src -> dst, summed over dst's argument slots.
@@ -526,26 +586,6 @@ class Graph:
         """
         with self._lock:
             self._run = self._run.without_grads()
-
-    def jacobian(self, output: Node | str, wrt: Node | str) -> np.ndarray:
-        """The full Jacobian d output / d wrt at the current values, shaped ``output.shape + wrt.shape``.
-
-        Built one output element at a time through the backward pass; needs a
-        forward pass first. Leaves gradients untouched.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph()
-        >>> x = g.param("x", [1.0, 2.0])
-        >>> y = 3 * x
-        >>> g.forward(); g.jacobian(y, x)
-        array([[3., 0.],
-               [0., 3.]])
-        """
-        from .jacobians import graph_jacobian
-
-        return graph_jacobian(self, self.node(output), self.node(wrt))
 
     # -- views: diagrams, circuits, paths (implemented in their own modules) -----------
 

@@ -129,6 +129,33 @@ class Node:
         return read_only(self.graph.run.grads[self.index])
 
     @property
+    def grad_node(self) -> Node | None:
+        """The node computing this node's gradient, after ``backward(create_graph=True)``; else None.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * x * x
+        >>> g.forward(); g.backward(y, create_graph=True)
+        >>> float(x.grad), float(x.grad_node.value), x.grad_node.scope
+        (12.0, 12.0, ('backward',))
+        """
+        return self.graph.run.grad_node(self)
+
+    @property
+    def tangent(self) -> np.ndarray | None:
+        """The directional derivative from the last :meth:`Graph.jvp` (read-only); None where none reached.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * x * x
+        >>> g.jvp({x: 0.5}); float(y.tangent)
+        6.0
+        """
+        return self.graph.run.tangent(self)
+
+    @property
     def shape(self) -> tuple[int, ...] | None:
         """The value's shape; before the first forward, the shape inferred from the inputs (None if unknown).
 
@@ -231,3 +258,15 @@ class Node:
 
     def __getitem__(self, index: Any) -> Node:
         return self.graph.op("getitem", self, index=index)
+
+    # Comparisons build a node of 1s and 0s (op ``step``), as in PyTorch, so that a derivative
+    # written for arrays (relu's ``x > 0``) also builds its own graph for create_graph=True.
+    def __gt__(self, other: Any) -> Node:
+        return self.graph.op("step", self if _is_zero(other) else self - other)
+
+    def __lt__(self, other: Any) -> Node:
+        return self.graph.op("step", -self if _is_zero(other) else other - self)
+
+
+def _is_zero(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and value == 0

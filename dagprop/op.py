@@ -56,11 +56,25 @@ class Op:
         For teaching and for checking the vjp; the engine can always build one
         from the vjp instead. Like the vjp, it may accept ``needs`` and return
         ``None`` for inputs that need no Jacobian.
+    jvp : callable, optional
+        ``jvp(tangents, *arrays, out, **attrs) -> tuple``: forward mode. ``tangents``
+        holds, per input, the direction that input moves in (shaped like it), or
+        ``None`` for an input that does not move. Return, per input, what its tangent
+        contributes to the output's, ``J_k @ tangents[k]`` shaped like ``out``, or
+        ``None`` where the tangent is ``None``; the engine sums them. Without it,
+        forward mode contracts the explicit ``jacobian`` with the tangents.
+    vjp_graph : callable, optional
+        ``vjp_graph(g, *inputs, out, **attrs) -> tuple``: the vjp built out of graph
+        nodes, so that ``backward(create_graph=True)`` can draw the backward pass
+        and differentiate it again. ``g``, ``inputs`` and ``out`` are
+        :class:`dagprop.Node` objects; return, per input, a node shaped like that
+        input (``unbroadcast`` works on nodes too) or ``None``. May accept ``needs``
+        like the vjp. Without it, an op with a ``decompose`` is differentiated
+        through its circuit.
     derivative : callable, optional
         ``derivative(x, *, out, **attrs) -> array``: for an elementwise op of one
         input, d out / d x at every element. Set by :meth:`Op.elementwise`, which
-        builds the vjp and the Jacobian from it; kept so that other rules (a
-        forward-mode ``tangent * derivative``) can be built from it too.
+        builds the vjp, the Jacobian, the jvp and the vjp_graph from it.
     decompose : callable, optional
         ``decompose(*nodes, **attrs) -> Node``: rebuild the op from other ops on
         graph nodes, so a composite op can be shown as a box or as its circuit.
@@ -101,6 +115,8 @@ class Op:
     vjp: Callable[..., Any]
     inputs: tuple[str, ...] = ("x",)
     jacobian: Callable[..., Any] | None = None
+    jvp: Callable[..., Any] | None = field(default=None, kw_only=True)
+    vjp_graph: Callable[..., Any] | None = field(default=None, kw_only=True)
     derivative: Callable[..., Any] | None = field(default=None, kw_only=True)
     decompose: Callable[..., Any] | None = None
     shape: Callable[..., Shape] | None = None
@@ -112,6 +128,7 @@ class Op:
     plugin: str = ""
     vjp_takes_needs: bool = field(init=False, repr=False)
     jacobian_takes_needs: bool = field(init=False, repr=False)
+    vjp_graph_takes_needs: bool = field(init=False, repr=False)
     attr_names: frozenset[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +142,7 @@ class Op:
         for role in ("forward", "vjp"):
             if not callable(getattr(self, role)):
                 raise PluginError(f"{where}: {role} must be callable, got {getattr(self, role)!r}")
-        for role in ("jacobian", "derivative", "decompose", "shape", "example"):
+        for role in ("jacobian", "jvp", "vjp_graph", "derivative", "decompose", "shape", "example"):
             value = getattr(self, role)
             if value is not None and not callable(value):
                 raise PluginError(f"{where}: {role} must be callable or None, got {value!r}")
@@ -142,6 +159,8 @@ class Op:
         object.__setattr__(self, "vjp_takes_needs", _accepts_keyword(self.vjp, "needs"))
         object.__setattr__(self, "jacobian_takes_needs",
                            self.jacobian is not None and _accepts_keyword(self.jacobian, "needs"))
+        object.__setattr__(self, "vjp_graph_takes_needs",
+                           self.vjp_graph is not None and _accepts_keyword(self.vjp_graph, "needs"))
         object.__setattr__(self, "attr_names", _keyword_names(self.forward))
 
     @classmethod
@@ -149,11 +168,14 @@ class Op:
                     **options: Any) -> Op:
         """An elementwise op of one input whose local derivative is stated once.
 
-        The vjp, ``g * derivative(x, out=out, **attrs)``, and the explicit Jacobian,
-        the derivative on the diagonal, are both built from ``derivative``, so they
-        cannot disagree. The op keeps ``derivative`` for rules still to come (a
-        forward-mode rule is ``tangent * derivative``), and its output is shaped like
-        its input.
+        Every rule is built from ``derivative``, so none can disagree with another: the
+        vjp ``g * derivative(x, out=out)``, the jvp ``tangent * derivative(x, out=out)``,
+        the explicit Jacobian (the derivative on the diagonal), and the vjp_graph, the
+        same ``g * derivative(x, out=out)`` called on graph nodes instead of arrays.
+        That last one works when the derivative is written with arithmetic operators
+        and comparisons (``1.0 - out * out``, ``x > 0``), which nodes support; a
+        derivative that calls NumPy functions gets first-order rules only. The op's
+        output is shaped like its input.
 
         Parameters
         ----------
@@ -171,18 +193,17 @@ class Op:
             write into ``out``.
         **options
             Any other field of :class:`Op` (``decompose``, ``example``, ``doc``,
-            ``source``, ``inputs`` with one name) except ``vjp``, ``jacobian`` and ``shape``,
-            which are built here.
+            ``source``, ``inputs`` with one name) except the rules built here.
 
         Returns
         -------
         Op
-            With ``vjp``, ``jacobian``, ``shape`` and ``derivative`` set.
+            With ``vjp``, ``jvp``, ``jacobian``, ``vjp_graph``, ``shape`` and ``derivative`` set.
 
         Raises
         ------
         PluginError
-            When ``options`` gives ``vjp``, ``jacobian`` or ``shape``, when the op
+            When ``options`` gives a rule that is built here, when the op
             would have other than one input, when ``derivative`` is a ufunc, or
             when a rule is not callable.
 
@@ -204,10 +225,12 @@ class Op:
         >>> cube.jacobian(x, out=cube_forward(x))
         (array([[ 3.,  0.],
                 [ 0., 12.]]),)
+        >>> cube.jvp((np.array([1.0, 0.5]),), x, out=cube_forward(x))
+        (array([3., 6.]),)
         >>> cube.shape((2,))
         (2,)
         """
-        built_here = sorted({"vjp", "jacobian", "shape"} & set(options))
+        built_here = sorted({"vjp", "jvp", "jacobian", "vjp_graph", "shape"} & set(options))
         if built_here:
             raise PluginError(f"op {name!r}: Op.elementwise builds {', '.join(built_here)} from the derivative; "
                               f"leave {'it' if len(built_here) == 1 else 'them'} out, or use Op(...) for a "
@@ -216,7 +239,9 @@ class Op:
         # on every call would cost more than the derivative's own call on the hot path
         vjp = _elementwise_vjp if _keyword_names(forward) == frozenset() else _elementwise_vjp_with_attrs
         return cls(name, forward=forward, vjp=functools.partial(vjp, derivative),
-                   jacobian=functools.partial(_elementwise_jacobian, derivative), derivative=derivative,
+                   jacobian=functools.partial(_elementwise_jacobian, derivative),
+                   jvp=functools.partial(_elementwise_jvp, derivative),
+                   vjp_graph=functools.partial(_elementwise_vjp_with_attrs, derivative), derivative=derivative,
                    shape=_same_shape, **options)
 
     @property
@@ -314,6 +339,12 @@ def _elementwise_vjp_with_attrs(derivative: Callable, g: np.ndarray, x: np.ndarr
     return (g * derivative(x, out=out, **attrs),)
 
 
+def _elementwise_jvp(derivative: Callable, tangents: tuple, x: np.ndarray, *, out: np.ndarray, **attrs: Any
+                     ) -> tuple:
+    (tangent,) = tangents
+    return (None if tangent is None else tangent * derivative(x, out=out, **attrs),)
+
+
 def _elementwise_jacobian(derivative: Callable, x: np.ndarray, *, out: np.ndarray, **attrs: Any) -> tuple:
     """The derivative on the diagonal: each output element depends on its own input element only."""
     jacobian = np.zeros((x.size, x.size))
@@ -334,12 +365,12 @@ def _check_derived_rules(op: Op, where: str) -> None:
         raise PluginError(f"{where}: derivative is the ufunc {op.derivative.__name__}, which would take the op's "
                           f"output, passed as out=, for the array to write its result into; wrap it in a function "
                           f"of (x, *, out)")
-    derived = (isinstance(op.vjp, functools.partial)
-               and op.vjp.func in (_elementwise_vjp, _elementwise_vjp_with_attrs)
-               and isinstance(op.jacobian, functools.partial) and op.jacobian.func is _elementwise_jacobian
-               and op.vjp.args == op.jacobian.args == (op.derivative,))
+    built = {"vjp": (_elementwise_vjp, _elementwise_vjp_with_attrs), "jacobian": (_elementwise_jacobian,),
+             "jvp": (_elementwise_jvp,), "vjp_graph": (_elementwise_vjp_with_attrs,)}
+    derived = all(isinstance(rule, functools.partial) and rule.func in functions and rule.args == (op.derivative,)
+                  for rule, functions in ((getattr(op, role), functions) for role, functions in built.items()))
     if not derived:
-        raise PluginError(f"{where}: its vjp and jacobian were not built from its derivative, so they could "
+        raise PluginError(f"{where}: its rules (vjp, jvp, jacobian, vjp_graph) were not built from its derivative, so they could "
                           f"disagree with it; define the op with Op.elementwise(name, forward, derivative, ...)")
 
 
@@ -397,9 +428,18 @@ def unbroadcast(grad: np.ndarray, shape: Shape) -> np.ndarray:
            [4.]])
     >>> unbroadcast(np.ones((2, 3)), ()).item()
     6.0
+
+    Given a graph node, it builds the same sums as nodes (for a ``vjp_graph``):
+
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); d = g.param("d", np.ones((3, 4)))
+    >>> unbroadcast(d, (3, 1)).op, unbroadcast(d, (3, 1)).shape
+    ('sum', (3, 1))
     """
     if getattr(grad, "shape", None) == shape:
         return grad
+    if hasattr(grad, "graph"):  # a Node: the same sums, as nodes
+        return _unbroadcast_node(grad, tuple(shape))
     grad = np.asarray(grad)
     shape = tuple(shape)
     if grad.shape == shape:
@@ -409,6 +449,14 @@ def unbroadcast(grad: np.ndarray, shape: Shape) -> np.ndarray:
         grad = np.add.reduce(grad, axis=tuple(range(lead)))
     stretched = tuple([i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1])
     return np.add.reduce(grad, axis=stretched, keepdims=True) if stretched else grad
+
+
+def _unbroadcast_node(grad: Any, shape: Shape) -> Any:
+    lead = len(grad.shape) - len(shape)
+    if lead:
+        grad = grad.graph.op("sum", grad, axis=tuple(range(lead)))
+    stretched = tuple([i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1])
+    return grad.graph.op("sum", grad, axis=stretched, keepdims=True) if stretched else grad
 
 
 def broadcast_shape(*shapes: Shape) -> Shape:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .node import Node
     from .op import Op
 
-__all__ = ["op_of", "pull_vjp", "pull_jacobian", "local_jacobians", "one_hot_seeds", "slot_name"]
+__all__ = ["op_of", "pull_vjp", "pull_jacobian", "push_jvp", "local_jacobians", "one_hot_seeds", "slot_name"]
 
 
 def op_of(node: Node) -> Op:
@@ -43,6 +43,31 @@ def pull_jacobian(node: Node, g: np.ndarray, args: Sequence[np.ndarray], out: np
     """Like :func:`pull_vjp`, but by contracting ``g`` with each input's explicit Jacobian."""
     jacobians = local_jacobians(node, args, out, needs)
     return tuple(None if j is None else np.tensordot(g, j, axes=g.ndim) for j in jacobians)
+
+
+def push_jvp(node: Node, tangents: Sequence[np.ndarray | None], args: Sequence[np.ndarray], out: np.ndarray
+             ) -> tuple[np.ndarray | None, ...]:
+    """What each input's tangent contributes to the tangent of ``node``'s output, checked.
+
+    Uses the op's ``jvp`` rule, or else contracts its explicit Jacobian with the tangents.
+    """
+    op = op_of(node)
+    needs = tuple(t is not None for t in tangents)
+    if op.jvp is not None:
+        try:
+            results = op.jvp(tuple(tangents), *args, out=out, **node.attrs)
+        except Exception as exc:
+            raise OpError(f"jvp of {where(node)} raised {type(exc).__name__}: {exc} "
+                          f"(inputs {describe(node, args)})") from exc
+    elif op.jacobian is not None:
+        jacobians = local_jacobians(node, args, out, needs)
+        results = tuple(None if j is None or t is None else np.tensordot(j, t, axes=t.ndim)
+                        for j, t in zip(jacobians, tangents))
+    else:
+        raise OpError(f"forward mode cannot go through {where(node)}: the op has neither a jvp rule nor an "
+                      f"explicit jacobian; give it jvp=(tangents, *inputs, out, **attrs) -> one output-shaped "
+                      f"contribution per input, or jacobian=, or define it with Op.elementwise if it is elementwise")
+    return check_input_grads(node, args, results, needs, "jvp", [out.shape] * len(args))
 
 
 def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
@@ -124,9 +149,10 @@ def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, need
         check_real(node, rule, result, args)
         if result.shape != shape:
             name = input_names(node, len(args))[slot]
+            meaning = {"jacobian": "d out/d " + name, "jvp": "the output"}.get(rule, name)
             raise OpError(
                 f"{rule} of {where(node)} returned shape {result.shape} for input {slot} ({name}); "
-                f"expected {shape}, the shape of {'d out/d ' + name if rule == 'jacobian' else name}"
+                f"expected {shape}, the shape of {meaning}"
             )
         checked.append(result)
     return tuple(checked)

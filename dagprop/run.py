@@ -2,7 +2,9 @@
 
 A :class:`Run` holds, indexed like the graph's nodes, each node's value and gradient,
 the gradient that flowed back along each edge slot, the seed each backward pass
-started from, and the plan that ran. The scheduler fills a fresh record, the graph
+started from, and the plan that ran; after forward mode, each node's tangent and the
+tangent carried forward along each edge slot; after ``backward(create_graph=True)``,
+the node computing each gradient. The scheduler fills a fresh record, the graph
 commits it only once the pass has succeeded, and every view (diagrams, paths, the
 player, generated source, files) reads it through the methods below.
 """
@@ -76,6 +78,14 @@ class Run:
         What each backward pass since the last ``zero_grad`` started from, in order.
     plan : scheduler.Plan or None
         The plan of the pass that last wrote gradients.
+    tangents : list of ndarray or None
+        ``tangents[node.index]``: the node's tangent from the last :meth:`Graph.jvp`
+        (None where no tangent reached it, or before any jvp).
+    edge_tangents : dict of (int, int) to ndarray
+        ``(consumer index, argument slot)``: what the tangent of that argument
+        contributed to the consumer's tangent.
+    grad_nodes : dict of int to Node
+        Node index -> the node computing its gradient, after ``backward(create_graph=True)``.
 
     Examples
     --------
@@ -91,11 +101,14 @@ class Run:
     [('y', 1.0)]
     """
 
-    __slots__ = ("graph", "nodes", "values", "grads", "edge_grads", "seeds", "plan")
+    __slots__ = ("graph", "nodes", "values", "grads", "edge_grads", "seeds", "plan", "tangents", "edge_tangents",
+                 "grad_nodes")
 
     def __init__(self, graph: Graph, nodes: Sequence[Node], values: list, grads: list | None = None,
                  edge_grads: dict[EdgeSlot, np.ndarray] | None = None,
-                 seeds: Sequence[tuple[Node, np.ndarray]] = (), plan: Plan | None = None) -> None:
+                 seeds: Sequence[tuple[Node, np.ndarray]] = (), plan: Plan | None = None, *,
+                 tangents: list | None = None, edge_tangents: dict[EdgeSlot, np.ndarray] | None = None,
+                 grad_nodes: dict[int, Node] | None = None) -> None:
         self.graph = graph
         self.nodes = nodes  # the graph's own node list, shared, so nodes added later are seen
         self.values = values
@@ -103,12 +116,30 @@ class Run:
         self.edge_grads: dict[EdgeSlot, np.ndarray] = {} if edge_grads is None else edge_grads
         self.seeds: tuple[tuple[Node, np.ndarray], ...] = tuple(seeds)
         self.plan = plan
+        self.tangents = tangents
+        self.edge_tangents: dict[EdgeSlot, np.ndarray] = {} if edge_tangents is None else edge_tangents
+        self.grad_nodes: dict[int, Node] = {} if grad_nodes is None else grad_nodes
+
+    def replaced(self, **changes: Any) -> Run:
+        """A record sharing this one's fields (the same lists and dicts) except those in ``changes``.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0)
+        >>> g.run.replaced(seeds=((w, 1.0),)).seeds[0][0].name
+        'w'
+        """
+        fields = {name: getattr(self, name) for name in self.__slots__ if name not in ("graph", "nodes")}
+        fields.update(changes)
+        return Run(self.graph, self.nodes, **fields)
 
     def __repr__(self) -> str:
         computed = sum(v is not None for v in self.values)
         reached = len(self.grads) - self.grads.count(None)
+        tangents = "" if self.tangents is None else f", {len(self.tangents) - self.tangents.count(None)} tangents"
         return (f"<dagprop.Run: {computed} of {len(self.values)} values, {reached} gradients, "
-                f"{len(self.edge_grads)} edge gradients, {len(self.seeds)} seeds>")
+                f"{len(self.edge_grads)} edge gradients, {len(self.seeds)} seeds{tangents}>")
 
     # -- reading -----------------------------------------------------------------------
 
@@ -160,14 +191,61 @@ class Run:
         >>> g.forward(); g.backward(y); float(g.run.edge_grad(x, y))
         6.0
         """
+        return self._summed_over_slots(self.edge_grads, src, dst)
+
+    def tangent(self, node: Node | str) -> np.ndarray | None:
+        """The node's tangent from the last forward-mode pass (read-only), or None where none reached it.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); y = x * x
+        >>> g.jvp({x: 1.0}); float(g.run.tangent(y))
+        6.0
+        """
+        index = self.graph.node(node).index
+        if self.tangents is None or index >= len(self.tangents):
+            return None
+        return read_only(self.tangents[index])
+
+    def edge_tangent(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
+        """What src's tangent contributed to dst's, summed over dst's argument slots (read-only).
+
+        None when no tangent flowed along the edge (or there is no such edge).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); w = g.param("w", 2.0); y = x * w
+        >>> g.jvp({x: 1.0}); float(g.run.edge_tangent(x, y)), g.run.edge_tangent(w, y)
+        (2.0, None)
+        """
+        return self._summed_over_slots(self.edge_tangents, src, dst)
+
+    def grad_node(self, node: Node | str) -> Node | None:
+        """The node computing ``node``'s gradient, after ``backward(create_graph=True)``; else None.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 3.0); y = x * x
+        >>> g.forward(); g.backward(y, create_graph=True)
+        >>> g.run.grad_node(x).op, float(g.run.grad_node(x).value)
+        ('add', 6.0)
+        """
+        return self.grad_nodes.get(self.graph.node(node).index)
+
+    def _summed_over_slots(self, records: dict[EdgeSlot, np.ndarray], src: Node | str, dst: Node | str
+                           ) -> np.ndarray | None:
         source, target = self.graph.node(src), self.graph.node(dst)
-        parts = [self.edge_grads.get((target.index, slot))
-                 for slot, node in enumerate(target.inputs) if node is source]
+        parts = [records.get((target.index, slot)) for slot, node in enumerate(target.inputs) if node is source]
         present = [p for p in parts if p is not None]
         return read_only(functools.reduce(np.add, present)) if present else None
 
-    def edges(self) -> Iterator[tuple[Node, Node, int, np.ndarray]]:
+    def edges(self, flow: str = "gradient") -> Iterator[tuple[Node, Node, int, np.ndarray]]:
         """Every edge slot that carried gradient, as ``(source, consumer, slot, gradient)``, in graph order.
+
+        With ``flow="tangent"``, every edge slot that carried a tangent forward instead.
 
         Examples
         --------
@@ -177,9 +255,12 @@ class Run:
         >>> [(s.name, c.name, slot, float(d)) for s, c, slot, d in g.run.edges()]
         [('x', 'y', 0, 3.0), ('x', 'y', 1, 3.0)]
         """
-        for consumer, slot in sorted(self.edge_grads):
+        if flow not in ("gradient", "tangent"):
+            raise GraphError(f"flow must be 'gradient' or 'tangent', got {flow!r}")
+        records = self.edge_grads if flow == "gradient" else self.edge_tangents
+        for consumer, slot in sorted(records):
             node = self.nodes[consumer]
-            yield node.inputs[slot], node, slot, self.edge_grads[(consumer, slot)]
+            yield node.inputs[slot], node, slot, records[(consumer, slot)]
 
     def received(self, node: Node | str) -> list[tuple[Node, int, np.ndarray]]:
         """What each consumer sent back to ``node``: ``(consumer, slot, gradient)`` in graph order.
@@ -225,12 +306,13 @@ class Run:
         >>> float(g.run.value(w))
         2.0
         """
-        return Run(self.graph, self.nodes, list(self.values), list(self.grads), dict(self.edge_grads),
-                   self.seeds, self.plan)
+        return self.replaced(values=list(self.values), grads=list(self.grads), edge_grads=dict(self.edge_grads),
+                             tangents=None if self.tangents is None else list(self.tangents),
+                             edge_tangents=dict(self.edge_tangents), grad_nodes=dict(self.grad_nodes))
 
     def fed(self, feeds: Mapping[Any, Any] | None) -> Run:
         """A record for a new forward pass: the values copied, with ``feeds`` (input name or node
-        -> value) in place of the inputs' values.
+        -> value) in place of the inputs' values. Tangents are dropped: they belong to the old values.
 
         Examples
         --------
@@ -240,7 +322,7 @@ class Run:
         array(2.)
         """
         # forward writes values only, so the gradients are shared rather than copied
-        run = Run(self.graph, self.nodes, list(self.values), self.grads, self.edge_grads, self.seeds, self.plan)
+        run = self.replaced(values=list(self.values), tangents=None, edge_tangents=None)
         for name, value in (feeds or {}).items():
             node = self.graph.node(name)
             if node.kind != "input":
@@ -249,7 +331,7 @@ class Run:
         return run
 
     def without_grads(self) -> Run:
-        """The same values with every node and edge gradient and seed forgotten.
+        """The same values (and tangents) with every node and edge gradient, seed and gradient node forgotten.
 
         Examples
         --------
@@ -260,13 +342,14 @@ class Run:
         >>> cleared.grad(w) is None, float(cleared.value(L))
         (True, 4.0)
         """
-        return Run(self.graph, self.nodes, self.values, None, None, (), self.plan)
+        return self.replaced(grads=None, edge_grads=None, seeds=(), grad_nodes=None)
 
     def accumulated(self, later: Run) -> Run:
         """This record with the gradients, edge gradients and seeds of a later backward pass added.
 
         The values are the later record's. This is what a second ``backward`` without
-        ``zero_grad`` does: gradients add up, as in PyTorch.
+        ``zero_grad`` does: gradients add up, as in PyTorch. A gradient node is kept
+        where the later pass brought no gradient or brought its own node.
 
         Examples
         --------
@@ -277,8 +360,9 @@ class Run:
         >>> float(first.grad(w)), float(g.run.grad(w)), len(g.run.seeds)
         (4.0, 8.0, 2)
         """
+        tangents = {"tangents": self.tangents, "edge_tangents": self.edge_tangents} if later.tangents is None else {}
         if not self.has_grads:
-            return later
+            return later.replaced(**tangents)
         grads = list(self.grads)
         for index, grad in enumerate(later.grads):
             if grad is not None:
@@ -286,7 +370,11 @@ class Run:
         edge_grads = dict(self.edge_grads)
         for key, grad in later.edge_grads.items():
             edge_grads[key] = accumulate(edge_grads.get(key), grad)
-        return Run(self.graph, self.nodes, later.values, grads, edge_grads, (*self.seeds, *later.seeds), later.plan)
+        grad_nodes = {index: node for index, node in self.grad_nodes.items()
+                      if index >= len(later.grads) or later.grads[index] is None}
+        grad_nodes.update(later.grad_nodes)
+        return later.replaced(grads=grads, edge_grads=edge_grads, seeds=(*self.seeds, *later.seeds),
+                              grad_nodes=grad_nodes, **tangents)
 
     def send(self, consumer: int, slot: int, contribution: np.ndarray) -> np.ndarray:
         """Record ``contribution`` flowing back along argument ``slot`` of node ``consumer`` (indices)

@@ -15,13 +15,13 @@ import numpy as np
 
 from . import fastpath, rules
 from .errors import BackwardError, CycleError, GraphError, NonFiniteError
-from .run import Run
+from .run import Run, accumulate
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
     from .op import Op
 
-__all__ = ["Plan", "run_forward", "run_backward", "MODES"]
+__all__ = ["Plan", "run_forward", "run_backward", "run_jvp", "MODES"]
 
 MODES = ("vjp", "jacobian")  # how backward pulls a gradient through an op
 
@@ -271,3 +271,35 @@ def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sourc
             if on_step is not None:
                 on_step("backward", step.node, slot, contribution, total)
     return run
+
+
+def run_jvp(plan: Plan, run: Run, seeds: dict[int, np.ndarray], *, on_step: OnStep | None = None) -> Run:
+    """Push the tangents ``seeds`` (leaf index -> tangent) forward through the plan: forward mode.
+
+    Returns a copy of ``run`` holding every node's tangent (None where none reached) and
+    what each edge slot ``(consumer index, argument slot)`` contributed to its consumer's.
+    """
+    values = run.values
+    tangents: list = [None] * len(values)
+    for index, tangent in seeds.items():
+        tangents[index] = tangent
+    edge_tangents: dict[tuple[int, int], np.ndarray] = {}
+    for step in plan.forward_plan(None).steps:
+        incoming = [tangents[j] for j in step.inputs]
+        if all(t is None for t in incoming):
+            continue
+        args = [values[j] for j in step.inputs]
+        out = values[step.index]
+        if out is None or any(a is None for a in args):
+            raise GraphError(rules.missing_value_message(step.node, args) if out is not None
+                             else f"op node {step.node.name!r} has no value: run forward() before jvp()")
+        total = None
+        for slot, contribution in enumerate(rules.push_jvp(step.node, incoming, args, out)):
+            if contribution is None:
+                continue
+            edge_tangents[(step.index, slot)] = contribution
+            total = accumulate(total, contribution)
+            if on_step is not None:
+                on_step("tangent", step.node, slot, contribution, total)
+        tangents[step.index] = total
+    return run.replaced(tangents=tangents, edge_tangents=edge_tangents)

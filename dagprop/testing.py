@@ -10,7 +10,7 @@ import numpy as np
 from .errors import GradcheckError, GraphError
 from .graph import Graph
 from .jacobians import gradcheck
-from .rules import local_jacobians
+from .rules import local_jacobians, pull_vjp, push_jvp
 
 __all__ = ["check_op", "OpCheck"]
 
@@ -28,8 +28,16 @@ class OpCheck:
 
 def check_op(name: str, *shapes_or_arrays: Any, plugins: Iterable[Any] | None = None, seed: int = 0,
              eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, **attrs: Any) -> OpCheck:
-    """Check a registered op: its vjp against central differences, its explicit jacobian (if
-    any) against its vjp, and for a composite op, its vjp against autodiff through its decomposition.
+    """Check a registered op's rules against central differences and against each other.
+
+    - the vjp against central differences;
+    - the explicit jacobian (if any) against the vjp;
+    - the jvp (or the Jacobian's forward mode) against central differences along a
+      random direction, and against the vjp through the identity <u, J v> = <J^T u, v>;
+    - the vjp_graph (or, for a composite op, autodiff through its decomposition): its
+      nodes' values against the vjp, at the inputs and at a second random point, and
+      their own gradients (second derivatives) against central differences;
+    - for a composite op, the vjp against autodiff through its decomposition.
 
     Parameters
     ----------
@@ -98,7 +106,76 @@ def check_op(name: str, *shapes_or_arrays: Any, plugins: Iterable[Any] | None = 
                      f"decomposition for input {leaf.name}", leaf.grad, twin.grad, rtol, atol)
             worst = max(worst, float(np.abs(leaf.grad - twin.grad).max(initial=0.0)))
         result.errors["vjp vs decomposition"] = worst
+    if op.jvp is not None or op.jacobian is not None:
+        result.errors.update(_check_jvp(name, op, leaves, out, projection.value, rng, eps, rtol, atol))
+    if op.vjp_graph is not None or op.decompose is not None:
+        result.errors.update(_check_vjp_graph(name, arrays, plugins, attrs, projection.value, rng, eps, rtol, atol))
     return result
+
+
+def _check_jvp(name: str, op: Any, leaves: list, out: Any, u: np.ndarray, rng: np.random.Generator, eps: float,
+               rtol: float, atol: float) -> dict[str, float]:
+    args = [leaf.value for leaf in leaves]
+    directions = [rng.standard_normal(a.shape) for a in args]
+    contributions = push_jvp(out, directions, args, out.value)
+    where = f"check_op({name!r}, plugin {op.plugin!r})"
+    worst_fd = 0.0
+    for slot, contribution in enumerate(contributions):
+        moved = [a + eps * d if k == slot else a for k, (a, d) in enumerate(zip(args, directions))]
+        back = [a - eps * d if k == slot else a for k, (a, d) in enumerate(zip(args, directions))]
+        numeric = (np.asarray(op.forward(*moved, **out.attrs)) - np.asarray(op.forward(*back, **out.attrs))) / (2 * eps)
+        actual = np.zeros(out.value.shape) if contribution is None else contribution
+        _compare(f"{where}: jvp disagrees with finite differences for input {slot} ({leaves[slot].name})",
+                 actual, numeric, rtol, atol)
+        worst_fd = max(worst_fd, float(np.abs(actual - numeric).max(initial=0.0)))
+    pulled = pull_vjp(out, u, args, out.value, (True,) * len(args))
+    forward_side = sum(float(np.vdot(u, c)) for c in contributions if c is not None)
+    reverse_side = sum(float(np.vdot(p, d)) for p, d in zip(pulled, directions) if p is not None)
+    _compare(f"{where}: <u, J v> from the jvp differs from <J^T u, v> from the vjp", np.array(forward_side),
+             np.array(reverse_side), rtol, atol)
+    return {"jvp vs finite differences": worst_fd, "<u, Jv> vs <J^T u, v>": abs(forward_side - reverse_side)}
+
+
+def _check_vjp_graph(name: str, arrays: list[np.ndarray], plugins: Iterable[Any] | None, attrs: dict[str, Any],
+                     u: np.ndarray, rng: np.random.Generator, eps: float, rtol: float, atol: float) -> dict[str, float]:
+    g, leaves, out = _build(name, arrays, plugins, attrs)
+    op = out.op_def
+    where = f"check_op({name!r}, plugin {op.plugin!r}): the vjp_graph"
+    g.forward()
+    loss = g.op("sum", g.op("mul", out, g.const(u)))
+    g.forward()
+    g.backward(loss, create_graph=True)
+    grad_nodes = [leaf.grad_node for leaf in leaves]
+    worst = 0.0
+    for point in range(2):  # at the inputs, then somewhere else: the nodes must follow the inputs
+        if point:
+            for leaf in leaves:
+                g.run.values[leaf.index] = leaf.value + rng.standard_normal(leaf.value.shape) * 0.1
+            g.forward()
+        args = [leaf.value for leaf in leaves]
+        expected = pull_vjp(out, u, args, out.value, (True,) * len(args))
+        for leaf, node, want in zip(leaves, grad_nodes, expected):
+            got = None if node is None else node.value
+            if got is None and want is not None and not np.any(want):
+                continue  # no node for a gradient that is zero everywhere
+            _compare(f"{where}'s value disagrees with the vjp for input {leaf.name}", got, want, rtol, atol)
+            if got is not None:
+                worst = max(worst, float(np.abs(got - want).max(initial=0.0)))
+    weights = [g.const(rng.standard_normal(leaf.value.shape)) for leaf in leaves]
+    terms = [g.op("sum", g.op("mul", node, weight)) for node, weight in zip(grad_nodes, weights) if node is not None]
+    errors = {"vjp_graph vs vjp": worst}
+    if terms:
+        second = terms[0]
+        for term in terms[1:]:
+            second = g.op("add", second, term)
+        g.forward()
+        try:
+            report = gradcheck(g, second, wrt=leaves, eps=eps, rtol=rtol, atol=atol)
+        except GradcheckError as exc:
+            raise GradcheckError(f"{where}'s gradients (second derivatives) disagree with finite differences: "
+                                 f"{exc}") from None
+        errors["second derivatives vs finite differences"] = max(report.max_abs_error.values())
+    return errors
 
 
 def _build(name: str, arrays: list[np.ndarray], plugins: Iterable[Any] | None, attrs: dict[str, Any],

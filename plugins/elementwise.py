@@ -1,4 +1,4 @@
-"""Elementwise arithmetic: add, sub, mul, div, neg, pow, exp, log, reciprocal.
+"""Elementwise arithmetic: add, sub, mul, div, neg, pow, exp, log, reciprocal, and step.
 
 Binary ops broadcast like NumPy; their vjps undo the broadcasting with
 :func:`dagprop.unbroadcast`, so a bias added to every column gets the column sum.
@@ -37,8 +37,61 @@ def _div_vjp(g, a, b, *, out, needs):
             unbroadcast(-g * out / b, b.shape) if needs[1] else None)
 
 
+def _add_jvp(tangents, a, b, *, out):
+    return tuple(None if t is None else np.broadcast_to(t, out.shape) for t in tangents)
+
+
+def _sub_jvp(tangents, a, b, *, out):
+    ta, tb = tangents
+    return (None if ta is None else np.broadcast_to(ta, out.shape),
+            None if tb is None else np.broadcast_to(-tb, out.shape))
+
+
+def _sub_vjp_graph(g, a, b, *, out, needs):
+    return (unbroadcast(g, a.shape) if needs[0] else None, unbroadcast(-g, b.shape) if needs[1] else None)
+
+
+def _mul_jvp(tangents, a, b, *, out):
+    ta, tb = tangents
+    return (None if ta is None else np.broadcast_to(ta * b, out.shape),
+            None if tb is None else np.broadcast_to(a * tb, out.shape))
+
+
+def _mul_vjp_graph(g, a, b, *, out, needs):
+    return (unbroadcast(g * b, a.shape) if needs[0] else None,
+            unbroadcast(g * a, b.shape) if needs[1] else None)
+
+
+def _add_vjp_graph(g, a, b, *, out):
+    return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+
+
 def _neg_derivative(x, *, out):
     return -1.0
+
+
+def _step_forward(x):
+    return (x > 0).astype(np.result_type(x, np.float64))
+
+
+def _step_vjp(g, x, *, out):
+    return (None,)  # flat everywhere but at 0, where it has no derivative: no gradient flows through
+
+
+def _step_jvp(tangents, x, *, out):
+    return (None,)
+
+
+def _step_vjp_graph(g, x, *, out):
+    return (None,)
+
+
+def _step_shape(x):
+    return x
+
+
+def _step_source(call):
+    return f"({call.inputs[0]} > 0).astype(float)"
 
 
 def _pow_forward(x, y=None, *, exponent=None):
@@ -175,9 +228,9 @@ def _pow_example(rng):
     return (rng.uniform(0.5, 2.0, (3, 4)),), {"exponent": 3.0}
 
 
-def _binary_op(name, forward, vjp, source, doc):
+def _binary_op(name, forward, vjp, source, doc, **rules):
     return Op(name, forward=forward, vjp=vjp, inputs=("a", "b"), shape=broadcast_shape, example=_binary,
-              source=source, doc=doc)
+              source=source, doc=doc, **rules)
 
 
 def _infix(operator, vjp_source):
@@ -186,11 +239,14 @@ def _infix(operator, vjp_source):
 
 @dp.hookimpl
 def dagprop_ops() -> list[Op]:
-    """This family's ops: add, sub, mul, div, neg, pow, exp, log and reciprocal."""
+    """This family's ops: add, sub, mul, div, neg, pow, exp, log, reciprocal and step."""
     return [
-        _binary_op("add", np.add, _add_vjp, _infix("+", _add_vjp_source), "a + b, broadcasting"),
-        _binary_op("sub", np.subtract, _sub_vjp, _infix("-", _sub_vjp_source), "a - b, broadcasting"),
-        _binary_op("mul", np.multiply, _mul_vjp, _infix("*", _mul_vjp_source), "a * b elementwise, broadcasting"),
+        _binary_op("add", np.add, _add_vjp, _infix("+", _add_vjp_source), "a + b, broadcasting",
+                   jvp=_add_jvp, vjp_graph=_add_vjp_graph),
+        _binary_op("sub", np.subtract, _sub_vjp, _infix("-", _sub_vjp_source), "a - b, broadcasting",
+                   jvp=_sub_jvp, vjp_graph=_sub_vjp_graph),
+        _binary_op("mul", np.multiply, _mul_vjp, _infix("*", _mul_vjp_source), "a * b elementwise, broadcasting",
+                   jvp=_mul_jvp, vjp_graph=_mul_vjp_graph),
         Op("div", forward=np.divide, vjp=_div_vjp, inputs=("a", "b"), shape=broadcast_shape,
            example=_divide_example, source=_infix("/", _div_vjp_source), doc="a / b elementwise, broadcasting"),
         Op.elementwise("neg", np.negative, _neg_derivative, example=_unary,
@@ -204,4 +260,7 @@ def dagprop_ops() -> list[Op]:
                        source=SourceForm(forward=numpy_call("log"), vjp=_log_vjp_source), doc="natural logarithm"),
         Op.elementwise("reciprocal", _reciprocal_forward, _reciprocal_derivative, example=_positive,
                        source=SourceForm(forward=_reciprocal_source, vjp=_reciprocal_vjp_source), doc="1 / x"),
+        Op("step", forward=_step_forward, vjp=_step_vjp, jvp=_step_jvp,
+           vjp_graph=_step_vjp_graph, shape=_step_shape, example=_unary, source=SourceForm(forward=_step_source),
+           doc="1 where x > 0, else 0 (Heaviside); passes no gradient. x > y on nodes builds it"),
     ]

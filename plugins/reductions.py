@@ -60,6 +60,23 @@ def _spread(g, x, axis, keepdims, scale=1.0):
     return spread
 
 
+def _spread_node(g, x, axis, keepdims):
+    """The nodes copying ``g``, a reduced output's gradient, back over the axes of ``x`` that were reduced."""
+    kept = _reduced_shape(x.shape, axis=axis, keepdims=True)
+    if g.shape != kept:
+        g = g.reshape(shape=kept)
+    return g.broadcast_to(shape=x.shape) if kept != x.shape else g
+
+
+def _sum_jvp(tangents, x, *, out, axis=None, keepdims=False):
+    (t,) = tangents
+    return (_sum_forward(t, axis=axis, keepdims=keepdims),)
+
+
+def _sum_vjp_graph(g, x, *, out, axis=None, keepdims=False):
+    return (_spread_node(g, x, axis, keepdims),)
+
+
 def _count(shape, axis):
     """How many elements a reduction over ``axis`` takes together."""
     return math.prod(shape) if axis is None else math.prod(shape[i] for i in check_axes(axis, len(shape)))
@@ -188,7 +205,7 @@ _AXIS_DOC = "over axis (None: all axes; an int or a tuple), keepdims keeps them 
 def dagprop_ops() -> list[Op]:
     """This family's ops: sum, mean, max and min."""
     return [
-        Op("sum", forward=_sum_forward, vjp=_sum_vjp, shape=_reduced_shape, example=_over_rows,
+        Op("sum", forward=_sum_forward, vjp=_sum_vjp, jvp=_sum_jvp, vjp_graph=_sum_vjp_graph, shape=_reduced_shape, example=_over_rows,
            source=_reduction_form("sum", _sum_vjp_source), doc=f"sum {_AXIS_DOC}"),
         Op("mean", forward=_mean_forward, vjp=_mean_vjp, shape=_reduced_shape, example=_over_last_keeping,
            source=SourceForm(forward=_mean_source, vjp=_mean_vjp_source), doc=f"mean {_AXIS_DOC}"),

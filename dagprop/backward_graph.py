@@ -1,0 +1,137 @@
+"""The backward pass built out of graph nodes, for ``backward(create_graph=True)``.
+
+Each op's ``vjp_graph`` rule writes its vjp with ordinary ops on ordinary nodes, so the
+gradients become nodes of the same graph: they can be drawn beside the forward pass,
+fed into further ops and differentiated again. An op without the rule but with a
+``decompose`` is differentiated through its circuit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import rules
+from .errors import DagpropError, OpError
+from .run import accumulate
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["build", "vjp_nodes", "SCOPE"]
+
+SCOPE = "backward"  # the group the backward pass's nodes are drawn in
+
+EdgeSlot = tuple[int, int]
+
+
+def build(loss: Node, seed: np.ndarray, sources: frozenset[int] | None = None
+          ) -> tuple[dict[int, Node], dict[EdgeSlot, Node]]:
+    """Build the nodes that compute d loss / d n for every node n the backward pass reaches.
+
+    Returns ``(grads, edges)``: node index -> the node summing its gradient, and
+    ``(consumer index, slot)`` -> the node computing what flowed along that edge slot.
+    The nodes go into the scope named :data:`SCOPE`; they have no values until the next
+    forward pass.
+    """
+    graph = loss.graph
+    backward = graph.plan.backward_plan(loss.index, sources)
+    with graph.scope(SCOPE):
+        grads: dict[int, Node] = {loss.index: graph.const(seed, name=_fresh(graph, f"seed of {loss.name}"))}
+        edges: dict[EdgeSlot, Node] = {}
+        for step, needs in zip(backward.steps, backward.needs):
+            g = grads.get(step.index)
+            if g is None:
+                continue
+            for slot, contribution in enumerate(vjp_nodes(step.node, g, needs)):
+                if contribution is None:
+                    continue
+                edges[(step.index, slot)] = contribution
+                source = step.inputs[slot]
+                grads[source] = accumulate(grads.get(source), contribution)
+    return grads, edges
+
+
+def vjp_nodes(node: Node, g: Node, needs: tuple[bool, ...]) -> tuple[Node | None, ...]:
+    """The nodes computing the gradient of each input of ``node`` from the node ``g``, checked."""
+    op = rules.op_of(node)
+    if op.vjp_graph is not None:
+        extra = {"needs": needs} if op.vjp_graph_takes_needs else {}
+        try:
+            results = op.vjp_graph(g, *node.inputs, out=node, **extra, **node.attrs)
+        except DagpropError:
+            raise
+        except Exception as exc:
+            hint = ("; an Op.elementwise derivative builds its graph only when it is written with operators "
+                    "(+ - * / ** and comparisons such as x > 0), not NumPy functions: rewrite it so, or give the "
+                    "op a vjp_graph" if op.derivative is not None else "")
+            raise OpError(f"vjp_graph of {rules.where(node)} raised {type(exc).__name__}: {exc}{hint}") from exc
+    elif op.decompose is not None:
+        results = _through_circuit(node, g, needs)
+    else:
+        raise OpError(
+            f"backward(create_graph=True) cannot go through {rules.where(node)}: the op has no vjp_graph rule "
+            f"and no decompose. Give it vjp_graph=(g, *inputs, out, **attrs) -> one node per input, built with "
+            f"graph ops like a decompose (see dagprop.Op); a plain backward() works without it"
+        )
+    return _checked(node, results, needs)
+
+
+def _through_circuit(node: Node, g: Node, needs: tuple[bool, ...]) -> tuple[Node | None, ...]:
+    """Build ``node``'s circuit on its inputs and backpropagate ``g`` through it, as nodes."""
+    graph = node.graph
+    start = len(graph)
+    circuit = rules.op_of(node).decompose(*node.inputs, **node.attrs)
+    carries = {i.index for i, need in zip(node.inputs, needs) if need}
+    built = graph.nodes[start:]  # in the order they were made, which is a topological order
+    for new in built:
+        if new.op_def is not None and any(i.index in carries for i in new.inputs):
+            carries.add(new.index)
+    grads: dict[int, Node] = {circuit.index: g}
+    for new in reversed(built):
+        grad = grads.get(new.index)
+        if grad is None or new.op_def is None or new.index not in carries:
+            continue
+        local_needs = tuple(i.index in carries for i in new.inputs)
+        for slot, contribution in enumerate(vjp_nodes(new, grad, local_needs)):
+            if contribution is not None:
+                source = new.inputs[slot].index
+                grads[source] = accumulate(grads.get(source), contribution)
+    # the circuit sums what reaches an input over all its uses, so an input given in two slots
+    # gets its whole gradient in the first of them
+    seen: set[int] = set()
+    results: list[Node | None] = []
+    for source in node.inputs:
+        results.append(None if source.index in seen else grads.get(source.index))
+        seen.add(source.index)
+    return tuple(results)
+
+
+def _checked(node: Node, results: object, needs: tuple[bool, ...]) -> tuple[Node | None, ...]:
+    inputs = node.inputs
+    if not isinstance(results, (tuple, list)) or len(results) != len(inputs):
+        raise OpError(f"vjp_graph of {rules.where(node)} returned {type(results).__name__}; expected a tuple of "
+                      f"{len(inputs)} nodes or None (one per input: {', '.join(rules.input_names(node, len(inputs)))})")
+    checked: list[Node | None] = []
+    for slot, (result, source) in enumerate(zip(results, inputs)):
+        if result is None or not needs[slot]:
+            checked.append(None)
+            continue
+        if getattr(result, "graph", None) is not node.graph:
+            raise OpError(f"vjp_graph of {rules.where(node)} returned {type(result).__name__} for input {slot} "
+                          f"({rules.slot_name(node, slot)}); expected a node of the same graph, built from g, "
+                          f"the inputs and out")
+        if result.shape is not None and source.shape is not None and result.shape != source.shape:
+            raise OpError(f"vjp_graph of {rules.where(node)} built a node of shape {result.shape} for input "
+                          f"{slot} ({rules.slot_name(node, slot)}); expected {source.shape}, the input's shape")
+        checked.append(result)
+    return tuple(checked)
+
+
+def _fresh(graph: object, stem: str) -> str:
+    name, k = stem, 1
+    while name in graph:  # type: ignore[operator]
+        k += 1
+        name = f"{stem} ({k})"
+    return name
