@@ -37,7 +37,26 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
     targets.extend(render_targets(rows))
     targets.extend(paths_targets(rows))
     targets.append(memory_target(rows))
+    targets.extend(higher_order_targets(rows))
     return targets
+
+
+def higher_order_targets(rows: list[Row]) -> list[Target]:
+    """A jvp within 2x of a forward, an hvp within 4x of a forward + backward (issue 13)."""
+    out = []
+    for label, case, system, limit, against in (
+            ("jvp", "jvp from W1", "dagprop jvp", 2.0, "one forward"),
+            ("hvp", "hvp with respect to W1", "dagprop hvp", 4.0, "one forward + backward")):
+        wanted = f"{label} on mlp_small at most {limit:g}x {against}"
+        found = find(rows, "higher_order", system, case)
+        if not found:
+            out.append(Target(f"higher_order {label}", wanted, "not run", None))
+        elif found[0].status != "ok" or found[0].ratio_dagprop is None:
+            out.append(Target(f"higher_order {label}", wanted, f"{found[0].status} {found[0].note}", False))
+        else:
+            ratio = found[0].ratio_dagprop
+            out.append(Target(f"higher_order {label}", wanted, f"{ratio:.2f}x", ratio <= limit))
+    return out
 
 
 def ratio_target(rows: list[Row], workload: str, limit: float) -> Target:

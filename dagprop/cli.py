@@ -240,20 +240,22 @@ def ops_command(subparsers: Any) -> None:
     """
     parser = _subparser(subparsers, "ops", "list every registered op",
                         "List every op the installed plugins provide: its plugin, inputs, whether it has an "
-                        "explicit jacobian and a decomposition, and what it computes.")
+                        "explicit jacobian, a jvp (forward mode), a vjp_graph (create_graph=True) and a "
+                        "decomposition, and what it computes.")
     parser.set_defaults(run=_run_ops)
 
 
 def _run_ops(args: argparse.Namespace) -> int:
     graph = Graph()
-    rows = [("op", "plugin", "inputs", "jacobian", "decompose", "computes")]
+    rows = [("op", "plugin", "inputs", "jacobian", "jvp", "vjp_graph", "decompose", "computes")]
     for op in graph.registry:
         inputs = f"{op.inputs[0]}..." if op.variadic else ", ".join(op.inputs)
-        rows.append((op.name, op.plugin, inputs, "yes" if op.jacobian else "-", "yes" if op.decompose else "-",
-                     op.doc))
-    widths = [max(len(row[k]) for row in rows) for k in range(5)]
+        rows.append((op.name, op.plugin, inputs, *("yes" if rule else "-" for rule in (
+            op.jacobian, op.jvp, op.vjp_graph, op.decompose)), op.doc))
+    columns = len(rows[0]) - 1
+    widths = [max(len(row[k]) for row in rows) for k in range(columns)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths)) + "  " + row[5])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:columns], widths)) + "  " + row[columns])
     print(f"\n{len(rows) - 1} ops")
     return 0
 
@@ -337,8 +339,9 @@ def check_op_command(subparsers: Any) -> None:
     ['check-op']
     """
     parser = _subparser(subparsers, "check-op", "check an op's gradients against finite differences",
-                        "Check a registered op: its vjp against central differences, its explicit jacobian "
-                        "against its vjp, and a composite op against autodiff through its decomposition. "
+                        "Check a registered op: its vjp and jvp against central differences and against each "
+                        "other, its explicit jacobian against its vjp, its vjp_graph's values and second "
+                        "derivatives, and a composite op against autodiff through its decomposition. "
                         "Uses the op's example inputs unless --shapes is given.", plugins=True)
     parser.add_argument("name", metavar="NAME", help="the op to check (see `dagprop ops`)")
     parser.add_argument("--shapes", nargs="+", metavar="SHAPE",

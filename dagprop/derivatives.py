@@ -181,11 +181,11 @@ class Derivatives:
         >>> g = dp.Graph(); x = g.param("x", [0.5, -1.0])
         >>> L = x.tanh().sum()  # diag(-2 tanh(x) (1 - tanh(x)^2))
         >>> g.forward(); g.hessian(L, x).round(4)
-        array([[-0.7233,  0.    ],
+        array([[-0.7269,  0.    ],
                [ 0.    ,  0.6397]])
         """
         copy, wrt_copy, grad = self._second_order(loss, wrt)
-        return graph_jacobian(copy, grad, wrt_copy)
+        return graph_jacobian(copy, grad, wrt_copy) + 0.0  # + 0.0 turns the -0.0 of zero products into 0.0
 
     def _second_order(self: Graph, loss: Node | str, wrt: Node | str) -> tuple[Graph, Node, Node]:  # type: ignore[misc]
         """A private copy of this graph holding the backward pass of ``loss`` to ``wrt`` as nodes, run

@@ -2,8 +2,9 @@
 as diagrams drawn by :mod:`dagprop.drawing`.
 
 Each frame is an SVG of the diagram with what is known at that point (values
-computed so far, gradients received so far, running sums where a node has received
-several contributions) and the current node or edge highlighted. Consecutive frames
+computed so far, gradients received so far, or in forward mode the tangents pushed so
+far, running sums where a node has received several contributions) and the current
+node or edge highlighted. Consecutive frames
 differ in a few nodes and edges, so the page stores each distinct piece of SVG (a
 node, an edge, a cluster) once, and each frame as the list of its pieces, put
 together when the frame is shown: the file grows with the run, not with the run
@@ -18,7 +19,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, overload
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, overload
 
 import numpy as np
 
@@ -49,19 +50,22 @@ class Frame:
 
     Attributes
     ----------
-    phase : {"start", "forward", "backward", "done"}
+    phase : {"start", "forward", "backward", "tangent", "done"}
+        "tangent": forward mode pushing a tangent along an edge.
     caption : str
         One line saying what this step did (plain text).
     detail : str
-        A second line: the running sum when a node has received two or more
-        contributions, else empty.
+        A second line: the gradient or tangent of the node this step added to (with
+        the running sum when it has received two or more contributions), else empty.
     run : Run
         What is known after this step: the values computed, the gradients received
-        (running sums where several contributions arrived) and the edge gradients sent.
+        (running sums where several contributions arrived) and the edge gradients sent;
+        in forward mode, the tangents and edge tangents pushed so far.
     highlight : list
         Node names and ``(source, consumer[, slot])`` edges to draw highlighted.
     current : str
-        The node or edge of this step, as text (``"a1"``, ``"yhat->a2[0]"``).
+        The node or edge of this step, as text (``"a1"``, ``"yhat->a2[0]"``); an edge
+        is written in the direction its step goes (a tangent step's ``"a1->h1[0]"``).
     step : Step or None
         The simulated step this frame shows.
     """
@@ -76,16 +80,20 @@ class Frame:
 
 
 def frames(graph: Graph, loss: Node | str, level: str = "tensor", *, feeds: Mapping[str, Any] | None = None,
-           seed: Any = None, precision: int = 4) -> list[Frame]:
+           seed: Any = None, precision: int = 4, mode: str = "vjp",
+           tangents: Mapping[Node | str, Any] | None = None) -> list[Frame]:
     """The frames of an animated run, in the scheduler's order, without drawing them.
 
     A first frame with the leaves' values, one frame per forward step, a frame
     where the backward pass starts from the seed at the loss, one frame per
-    backward step (one per edge slot), and a last frame with everything.
+    backward step (one per edge slot), and a last frame with everything. In
+    forward mode (``mode="forward"``), after the forward steps: a frame where the
+    tangents start at their leaves, one frame per tangent step (one per edge slot),
+    and a last frame.
 
     Parameters
     ----------
-    graph, loss, feeds, seed
+    graph, loss, feeds, seed, mode, tangents
         As in :func:`dagprop.simulate`.
     level : {"tensor", "element"}
         Draw op nodes, or single elements (see :func:`dagprop.paths.element_graph`).
@@ -114,33 +122,63 @@ def frames(graph: Graph, loss: Node | str, level: str = "tensor", *, feeds: Mapp
     backward y->x[0] | Backward: y sends 3 back to x (input a of mul) | x.grad = 1 + 3 = 4, a running sum of 2 contributions
     backward y->x[1] | Backward: y sends 3 back to x (input b of mul) | x.grad = 1 + 3 + 3 = 7, a running sum of 3 contributions
     done  | Done: every gradient is known |
+
+    Forward mode, pushing dx = 1 (``L = x*x + x``, so ``L.tangent = 2x + 1``):
+
+    >>> for f in frames(g, L, mode="forward", tangents={x: 1.0})[3:]:
+    ...     print(f.phase, f.current, "|", f.caption, "|", f.detail)
+    tangent x | Forward mode starts at the leaves: x.tangent = 1 |
+    tangent x->y[0] | Tangent: x pushes 3 forward into y (input a of mul) | y.tangent = 3
+    tangent x->y[1] | Tangent: x pushes 3 forward into y (input b of mul) | y.tangent = 3 + 3 = 6, a running sum of 2 contributions
+    tangent y->L[0] | Tangent: y pushes 6 forward into L (input a of add) | L.tangent = 6
+    tangent x->L[1] | Tangent: x pushes 1 forward into L (input b of add) | L.tangent = 6 + 1 = 7, a running sum of 2 contributions
+    done  | Done: every tangent is known | L.tangent = 7
     """
-    return _build(graph, loss, level, feeds, seed, precision)[0]
+    return _build(graph, loss, level, feeds, seed, precision, mode, tangents)[0]
 
 
 def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] | None, seed: Any,
-           precision: int) -> tuple[list[Frame], Run, set[int]]:
-    """The frames, the finished run, and the indices of the nodes the loss depends on."""
+           precision: int, mode: str = "vjp", tangents: Mapping[Node | str, Any] | None = None
+           ) -> tuple[list[Frame], Run, set[int]]:
+    """The frames, the finished run, and the indices of the nodes the run computes (the loss's
+    ancestors; every node in forward mode)."""
     if level not in LEVELS:
         raise GraphError(f"level must be 'tensor' or 'element', got {level!r}")
     loss_node = graph.node(loss)
-    simulation = simulate(graph, loss_node, feeds=feeds, seed=seed)
-    wanted = graph.plan.ancestors((loss_node.index,))
+    simulation = simulate(graph, loss_node, feeds=feeds, seed=seed, mode=mode, tangents=tangents)
+    forward_mode = mode == "forward"
+    wanted = {n.index for n in graph} if forward_mode else graph.plan.ancestors((loss_node.index,))
     leaves = [n for n in graph if n.op_def is None and simulation.run.value(n) is not None and n.index in wanted]
     steps = list(simulation)
     finished = simulation.run
-    ((_, start),) = finished.seeds
     short = functools.partial(_brief, precision=precision)
 
-    known = finished.without_grads()
+    known = finished.without_grads().replaced(tangents=None, edge_tangents=None)
     known.values = [None] * len(known.values)
     for node in leaves:
         known.values[node.index] = finished.values[node.index]
     result = [Frame("start", "Start: the leaves are known: " + ", ".join(f"{n.name} = {short(finished.value(n))}"
                                                                         for n in leaves),
                     "", known.copy(), [n.name for n in leaves], "")]
-    received: dict[str, list[np.ndarray]] = {}
-    backward_started = False
+    received: dict[str, list[np.ndarray]] = {}  # gradients received by each node (tangents, in forward mode)
+    started = False
+
+    def start() -> Frame:
+        """The frame where the derivatives start: the seed at the loss, or the tangents at their leaves."""
+        if forward_mode:
+            seeded = [n for n in graph if n.op_def is None and finished.tangent(n) is not None]
+            known.tangents = [None] * len(known.values)
+            for node in seeded:
+                known.tangents[node.index] = finished.tangents[node.index]
+            named = ", ".join(f"{n.name}.tangent = {short(finished.tangent(n))}" for n in seeded) or "none given"
+            return Frame("tangent", f"Forward mode starts at the leaves: {named}", "", known.copy(),
+                         [n.name for n in seeded], seeded[0].name if seeded else "")
+        ((_, seed_value),) = finished.seeds
+        known.grads[loss_node.index] = seed_value
+        return Frame("backward", f"Backward starts at {loss_node.name} with "
+                                 f"d{loss_node.name}/d{loss_node.name} = {short(seed_value)}", "",
+                     known.copy(), [loss_node.name], loss_node.name)
+
     for step in steps:
         if step.kind == "forward":
             node = graph[step.node]
@@ -150,14 +188,14 @@ def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] 
             result.append(Frame("forward", f"Forward: {node.name} = {node.op}({inputs}) = {short(step.value)}", "",
                                 known.copy(), [node.name, *edges], node.name, step))
             continue
-        if not backward_started:
-            backward_started = True
-            known.grads[loss_node.index] = start
-            result.append(Frame("backward", f"Backward starts at {loss_node.name} with "
-                                            f"d{loss_node.name}/d{loss_node.name} = {short(start)}", "",
-                                known.copy(), [loss_node.name], loss_node.name))
-        assert step.edge is not None and step.contribution is not None  # as every backward step has
+        if not started:
+            started = True
+            result.append(start())
+        assert step.edge is not None and step.contribution is not None  # as every backward and tangent step has
         source, consumer, slot = step.edge
+        if step.kind == "tangent":
+            result.append(_tangent_frame(graph, step, (source, consumer, slot), known, received, short))
+            continue
         consumer_node = graph[consumer]
         received.setdefault(source, []).append(step.contribution)
         total = known.send(consumer_node.index, slot, step.contribution)
@@ -171,9 +209,37 @@ def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] 
         result.append(Frame("backward", f"Backward: {consumer} sends {short(step.contribution)} back to {source} "
                                         f"(input {slot_name} of {consumer_node.op})", detail, known.copy(),
                             [source, (source, consumer, slot)], f"{consumer}->{source}[{slot}]", step))
-    result.append(Frame("done", "Done: every gradient is known" if backward_started else "Done", "",
-                        known.copy(), [], ""))
+    if forward_mode and not started:  # tangents given to leaves that feed nothing
+        result.append(start())
+    if forward_mode:
+        reached = finished.tangent(loss_node)
+        result.append(Frame("done", "Done: every tangent is known", "" if reached is None else
+                            f"{loss_node.name}.tangent = {short(reached)}", known.copy(), [], ""))
+    else:
+        result.append(Frame("done", "Done: every gradient is known" if started else "Done", "",
+                            known.copy(), [], ""))
     return result, finished, set(wanted)
+
+
+def _tangent_frame(graph: Graph, step: Step, edge: tuple[str, str, int], known: Run,
+                   received: dict[str, list[np.ndarray]], short: Callable[[Any], str]) -> Frame:
+    """The frame of a tangent step along ``edge``, recording in ``known`` what it pushed: forward
+    mode's mirror of a backward frame, the running sum kept at the consumer."""
+    source, consumer, slot = edge
+    consumer_node = graph[consumer]
+    known.edge_tangents[(consumer_node.index, slot)] = step.contribution
+    known.tangents[consumer_node.index] = step.tangent
+    parts = received.setdefault(consumer, [])
+    parts.append(step.contribution)
+    if len(parts) >= 2:
+        detail = (f"{consumer}.tangent = " + " + ".join(short(p) for p in parts) + f" = {short(step.tangent)}, "
+                  f"a running sum of {len(parts)} contributions")
+    else:
+        detail = f"{consumer}.tangent = {short(step.tangent)}"
+    slot_name = rules.slot_name(consumer_node, slot)
+    return Frame("tangent", f"Tangent: {source} pushes {short(step.contribution)} forward into {consumer} "
+                            f"(input {slot_name} of {consumer_node.op})", detail, known.copy(),
+                 [consumer, (source, consumer, slot)], f"{source}->{consumer}[{slot}]", step)
 
 
 def _nested_text(array: np.ndarray, precision: int) -> str:
@@ -247,25 +313,29 @@ class Animation:
 def animate(graph: Graph, loss: Node | str, path: None = None, level: str = "tensor", *,
             feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
             interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
-            max_nodes: int | None = MAX_NODES,
-            expand: Iterable[str] | bool = ()) -> Animation: ...
+            max_nodes: int | None = MAX_NODES, expand: Iterable[str] | bool = (), mode: str = "vjp",
+            tangents: Mapping[Node | str, Any] | None = None) -> Animation: ...
 
 
 @overload
 def animate(graph: Graph, loss: Node | str, path: str | FilePath, level: str = "tensor", *,
             feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
             interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
-            max_nodes: int | None = MAX_NODES,
-            expand: Iterable[str] | bool = ()) -> FilePath: ...
+            max_nodes: int | None = MAX_NODES, expand: Iterable[str] | bool = (), mode: str = "vjp",
+            tangents: Mapping[Node | str, Any] | None = None) -> FilePath: ...
 
 
 def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, level: str = "tensor", *,
             feeds: Mapping[str, Any] | None = None, seed: Any = None, title: str | None = None,
             interval: float = 1.0, precision: int = 4, rankdir: str = "LR", timeout: float = 60.0,
-            max_nodes: int | None = MAX_NODES,
-            expand: Iterable[str] | bool = ()) -> FilePath | Animation:
+            max_nodes: int | None = MAX_NODES, expand: Iterable[str] | bool = (), mode: str = "vjp",
+            tangents: Mapping[Node | str, Any] | None = None) -> FilePath | Animation:
     """Play the forward and backward run step by step, in one self-contained HTML page: written
     to ``path``, or, without a path, returned as an :class:`Animation` that plays inline in Jupyter.
+
+    With ``mode="forward"`` and ``tangents``, play forward mode instead: the forward
+    steps, then the tangents pushed forward edge by edge from their leaves, drawn in
+    blue on the nodes and edges as they arrive (see :func:`dagprop.simulate`).
 
     The page works offline: every frame is an SVG diagram, and the player
     (play/pause, step back and forward, a slider, the arrow keys, space, Home and
@@ -296,10 +366,11 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, 
         returned as an :class:`Animation`.
     level : {"tensor", "element"}
         Draw op nodes, or single elements (neurons) with their local derivatives.
-    feeds, seed
+    feeds, seed, mode, tangents
         As in :func:`dagprop.simulate`.
     title : str, optional
-        The page's heading (default: "dagprop: forward and backward through <loss>").
+        The page's heading (default: "dagprop: forward and backward through <loss>", or
+        "dagprop: forward mode through <loss>").
     interval : float
         Seconds per frame when playing.
     precision : int
@@ -359,14 +430,23 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, 
     True
     >>> player.save(out) == out and out.read_text() == player.html
     True
+
+    Forward mode: the tangent of every node along dx = 1, pushed edge by edge.
+
+    >>> forward = dp.animate(g, L, mode="forward", tangents={x: 1.0})
+    >>> forward  # doctest: +ELLIPSIS
+    <Animation 'dagprop: forward mode through L': 9 frames, ... characters of HTML>
+    >>> 'data-phase="tangent"' in forward.html
+    True
     """
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
         raise RenderError(f"max_nodes= must be a positive int or None, got {max_nodes!r}")
     opened = expand if isinstance(expand, bool) else tuple(expand)
     if opened:
         graph = graph.expanded(None if opened is True else opened)  # it takes the original's nodes
-    every, finished, wanted = _build(graph, loss, level, feeds, seed, precision)
+    every, finished, wanted = _build(graph, loss, level, feeds, seed, precision, mode, tangents)
     loss_name = graph.node(loss).name
+    show = ("value", "tangent") if mode == "forward" else ("value", "grad")
     if level == "element":
         elements = sum(int(np.size(finished.values[i])) for i in wanted)
         if max_nodes is not None and elements > max_nodes:
@@ -376,20 +456,20 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, 
             level = "tensor"
     if level == "element":
         view = element_graph(finished, [n for n in graph if n.index in wanted])
-        sources = [to_dot(view, run=frame.run, highlight=_as_nodes(graph, frame.highlight), level=level,
+        sources = [to_dot(view, run=frame.run, highlight=_as_nodes(graph, frame.highlight), level=level, show=show,
                           precision=precision, rankdir=rankdir, legend=False, max_nodes=None) for frame in every]
     elif max_nodes is not None and len(graph) > max_nodes:
         sources, folded = [], ""
         for frame in every:
             source, folded = folded_dot(graph, run=frame.run, highlight=frame.highlight, max_nodes=max_nodes,
-                                        precision=precision, rankdir=rankdir, legend=False)
+                                        precision=precision, rankdir=rankdir, legend=False, show=show)
             sources.append(source)
         warnings.warn(f"the graph has {len(graph)} nodes, more than max_nodes={max_nodes}: playing {folded}; pass "
                       f"max_nodes=None to play everything (Graphviz draws every node in every frame)",
                       LargeGraphWarning, stacklevel=2)
     else:
-        sources = [to_dot(graph, run=frame.run, highlight=frame.highlight, level=level, precision=precision,
-                          rankdir=rankdir, legend=False, max_nodes=None) for frame in every]
+        sources = [to_dot(graph, run=frame.run, highlight=frame.highlight, level=level, show=show,
+                          precision=precision, rankdir=rankdir, legend=False, max_nodes=None) for frame in every]
     # Lay out once, with the last frame's labels (it knows the most, so they are the
     # largest), and draw every frame at those positions: nothing moves between steps.
     layout = json.loads(pipe(sources[-1], "json", timeout=timeout))
@@ -400,9 +480,11 @@ def animate(graph: Graph, loss: Node | str, path: str | FilePath | None = None, 
     with ThreadPoolExecutor(max_workers=4) as pool:
         pictures = list(pool.map(draw, dict.fromkeys(sources)))  # each distinct picture once
     drawn = dict(zip(dict.fromkeys(sources), pictures))
-    heading = title if title is not None else f"dagprop: forward and backward through {loss_name}"
+    heading = title if title is not None else (f"dagprop: forward mode through {loss_name}" if mode == "forward" else
+                                               f"dagprop: forward and backward through {loss_name}")
     last = drawn[sources[-1]]
-    page = render_page(heading, level, every, [drawn[source] for source in sources], interval, typical_text_size(last))
+    page = render_page(heading, level, every, [drawn[source] for source in sources], interval, typical_text_size(last),
+                       mode)
     animation = Animation(page, heading, len(every), inline_height(layout))
     return animation if path is None else animation.save(path)
 

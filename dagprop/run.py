@@ -130,9 +130,19 @@ class Run:
         >>> g.run.replaced(seeds=((w, 1.0),)).seeds[0][0].name
         'w'
         """
-        fields = {name: getattr(self, name) for name in self.__slots__ if name not in ("graph", "nodes")}
-        fields.update(changes)
-        return Run(self.graph, self.nodes, **fields)
+        run = Run.__new__(Run)
+        run.graph, run.nodes, run.values, run.grads, run.edge_grads = (self.graph, self.nodes, self.values, self.grads,
+                                                                        self.edge_grads)
+        run.seeds, run.plan, run.tangents, run.edge_tangents, run.grad_nodes = (
+            self.seeds, self.plan, self.tangents, self.edge_tangents, self.grad_nodes)
+        for name, value in changes.items():
+            setattr(run, name, value)
+        run.grads = [None] * len(run.values) if run.grads is None else run.grads
+        run.edge_grads = {} if run.edge_grads is None else run.edge_grads
+        run.edge_tangents = {} if run.edge_tangents is None else run.edge_tangents
+        run.grad_nodes = {} if run.grad_nodes is None else run.grad_nodes
+        run.seeds = tuple(run.seeds)
+        return run
 
     def __repr__(self) -> str:
         computed = sum(v is not None for v in self.values)
@@ -322,7 +332,8 @@ class Run:
         array(2.)
         """
         # forward writes values only, so the gradients are shared rather than copied
-        run = self.replaced(values=list(self.values), tangents=None, edge_tangents=None)
+        run = Run(self.graph, self.nodes, list(self.values), self.grads, self.edge_grads, self.seeds, self.plan,
+                  grad_nodes=self.grad_nodes)
         for name, value in (feeds or {}).items():
             node = self.graph.node(name)
             if node.kind != "input":
@@ -342,7 +353,8 @@ class Run:
         >>> cleared.grad(w) is None, float(cleared.value(L))
         (True, 4.0)
         """
-        return self.replaced(grads=None, edge_grads=None, seeds=(), grad_nodes=None)
+        return Run(self.graph, self.nodes, self.values, None, None, (), self.plan, tangents=self.tangents,
+                   edge_tangents=self.edge_tangents)
 
     def accumulated(self, later: Run) -> Run:
         """This record with the gradients, edge gradients and seeds of a later backward pass added.
@@ -360,9 +372,11 @@ class Run:
         >>> float(first.grad(w)), float(g.run.grad(w)), len(g.run.seeds)
         (4.0, 8.0, 2)
         """
-        tangents = {"tangents": self.tangents, "edge_tangents": self.edge_tangents} if later.tangents is None else {}
+        # the values are the later pass's and the same as ours, so our tangents still hold
+        tangents = ({"tangents": self.tangents, "edge_tangents": self.edge_tangents}
+                    if later.tangents is None and self.tangents is not None else {})
         if not self.has_grads:
-            return later.replaced(**tangents)
+            return later.replaced(**tangents) if tangents else later
         grads = list(self.grads)
         for index, grad in enumerate(later.grads):
             if grad is not None:

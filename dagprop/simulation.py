@@ -1,5 +1,6 @@
-"""Step-by-step simulation: a forward and backward run as a sequence of events, in the
-scheduler's own order, for printing, animating, or plugins listening on ``dagprop_on_step``."""
+"""Step-by-step simulation: a forward and backward run (or a forward-mode run pushing
+tangents) as a sequence of events, in the scheduler's own order, for printing, animating,
+or plugins listening on ``dagprop_on_step``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 import numpy as np
 
 from . import scheduler
-from .run import as_seed
+from .errors import BackwardError, GraphError
+from .run import as_array, as_seed
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
+    from .run import Run
 
-__all__ = ["Step", "Simulation", "simulate"]
+__all__ = ["Step", "Simulation", "simulate", "MODES"]
+
+MODES = (*scheduler.MODES, "forward")  # the backward modes, and forward mode
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,23 +30,31 @@ class Step:
     Attributes
     ----------
     number : int
-        Position in the run, from 0 (forward and backward steps share one count).
-    kind : {"forward", "backward"}
+        Position in the run, from 0 (all the steps of a run share one count).
+    kind : {"forward", "backward", "tangent"}
+        "tangent": forward mode pushing a tangent along one edge slot
+        (``simulate(..., mode="forward")``).
     node : str
         Forward: the op node just computed. Backward: the node receiving gradient
-        (the source of ``edge``).
+        (the source of ``edge``). Tangent: the node whose tangent grows (the
+        consumer of ``edge``).
     value : ndarray or None
-        Forward: the node's new value. Backward: None.
+        Forward: the node's new value. Otherwise None.
     edge : tuple (source, consumer, slot) or None
-        Backward: the edge the gradient flows back along, with the consumer's
-        argument slot it fed (``x * x`` has two edges, slots 0 and 1).
+        Backward and tangent: the edge the gradient flows back along or the tangent
+        is pushed forward along, with the consumer's argument slot it fed (``x * x``
+        has two edges, slots 0 and 1).
     contribution : ndarray or None
-        Backward: the gradient this edge carries to ``node``.
+        Backward: the gradient this edge carries to ``node``. Tangent: what this edge
+        adds to ``node``'s tangent (the op's local derivative times the source's tangent).
     grad : ndarray or None
         Backward: ``node``'s gradient after adding ``contribution`` (the running sum).
+    tangent : ndarray or None
+        Tangent: ``node``'s tangent after adding ``contribution`` (the running sum).
     arrivals : int
-        Backward: how many contributions ``node`` has received so far, this one
-        included; from 2 on, ``grad`` is a running sum. 0 for forward steps.
+        Backward and tangent: how many contributions ``node`` has received so far,
+        this one included; from 2 on, ``grad`` or ``tangent`` is a running sum. 0 for
+        forward steps.
 
     The arrays belong to the run: read them, do not modify them.
 
@@ -56,6 +69,12 @@ class Step:
     (('x', 'y', 1), 3.0, 6.0, 2)
     >>> print(second)
       2 backward  y -> x [slot 1]: carries 3., x.grad = 6. (sum of 2 so far)
+
+    In forward mode, the tangent steps:
+
+    >>> forward, first, second = dp.simulate(g, y, mode="forward", tangents={x: 1.0})
+    >>> print(second)
+      2 tangent   x -> y [slot 1]: carries 3., y.tangent = 6. (sum of 2 so far)
     """
 
     number: int
@@ -66,12 +85,16 @@ class Step:
     contribution: np.ndarray | None = None
     grad: np.ndarray | None = None
     arrivals: int = 0
+    tangent: np.ndarray | None = None
 
     def __str__(self) -> str:
         if self.kind == "forward" or self.edge is None:
             return f"{self.number:>3} forward   {self.node} = {_short(self.value)}"
         source, consumer, slot = self.edge
         summed = f" (sum of {self.arrivals} so far)" if self.arrivals > 1 else ""
+        if self.kind == "tangent":
+            return (f"{self.number:>3} tangent   {source} -> {consumer} [slot {slot}]: carries "
+                    f"{_short(self.contribution)}, {consumer}.tangent = {_short(self.tangent)}{summed}")
         return (f"{self.number:>3} backward  {consumer} -> {source} [slot {slot}]: carries "
                 f"{_short(self.contribution)}, {source}.grad = {_short(self.grad)}{summed}")
 
@@ -89,7 +112,8 @@ class Simulation:
     An iterator of :class:`Step`, made by :func:`simulate`. ``run`` is a
     :class:`~dagprop.Run` of its own (the graph's record is never touched): it holds
     the fed values from the start, every value once the forward steps have been
-    yielded, and the gradients, edge gradients and seed once the backward steps have.
+    yielded, and the gradients, edge gradients and seed once the backward steps have
+    (in forward mode, the tangents and edge tangents once the tangent steps have).
 
     Examples
     --------
@@ -101,10 +125,23 @@ class Simulation:
     (9.0, 6.0, True)
     """
 
-    def __init__(self, graph: Graph, loss: Node, feeds: Mapping[str, Any] | None, seed: Any, mode: str) -> None:
+    def __init__(self, graph: Graph, loss: Node, feeds: Mapping[str, Any] | None, seed: Any, mode: str,
+                 tangents: Mapping[Any, Any] | None = None) -> None:
+        if mode not in MODES:
+            raise BackwardError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+        if mode == "forward" and tangents is None:
+            raise GraphError("mode='forward' pushes tangents forward from leaves: pass tangents={leaf: tangent} "
+                             "(a node or name -> an array shaped like its value), e.g. tangents={'x': 1.0}")
+        if mode == "forward" and seed is not None:
+            raise GraphError("seed= starts a backward pass, which mode='forward' does not run: drop seed=, or "
+                             "simulate a backward mode ('vjp' or 'jacobian')")
+        if mode != "forward" and tangents is not None:
+            raise BackwardError(f"tangents= are pushed forward by mode='forward'; mode={mode!r} runs a backward pass "
+                                f"from a seed: pass mode='forward', or drop tangents=")
         self.graph = graph
         self.loss = loss
         self.run = graph.run.fed(feeds).without_grads()
+        self._seeds = None if tangents is None else _tangent_seeds(self.run, tangents)
         self._steps = self._play(seed, mode)
 
     def __iter__(self) -> Simulation:
@@ -126,8 +163,12 @@ class Simulation:
             hook(step=step)
 
         values = self.run.values
-        scheduler.run_forward(plan, values, (loss.index,), on_step=on_forward)
+        # the tangents reach every node downstream of their leaves, so forward mode needs every value
+        scheduler.run_forward(plan, values, None if mode == "forward" else (loss.index,), on_step=on_forward)
         yield from forward_steps
+        if self._seeds is not None:
+            yield from self._push(self._seeds, counter)
+            return
 
         # the seed is checked against the value just computed, as Graph.backward does
         start = as_seed(loss.name, values[loss.index], seed)
@@ -145,10 +186,52 @@ class Simulation:
         self.run = scheduler.run_backward(plan, values, loss.index, start, mode=mode, on_step=on_backward)
         yield from backward_steps
 
+    def _push(self, seeds: dict[int, np.ndarray], counter: Iterator[int]) -> Iterator[Step]:
+        """The tangent steps of forward mode from ``seeds`` (leaf index -> tangent), one per edge slot
+        that carries a tangent, in plan order."""
+        hook = self.graph.registry.plugin_manager.hook.dagprop_on_step
+        arrivals: dict[int, int] = {}
+        tangent_steps: list[Step] = []
+
+        def on_tangent(kind: str, node: Node, slot: int, contribution: np.ndarray, tangent: np.ndarray) -> None:
+            source = node.inputs[slot]
+            arrivals[node.index] = arrivals.get(node.index, 0) + 1
+            step = Step(next(counter), "tangent", node.name, edge=(source.name, node.name, slot),
+                        contribution=contribution, tangent=tangent, arrivals=arrivals[node.index])
+            tangent_steps.append(step)
+            hook(step=step)
+
+        self.run = scheduler.run_jvp(self.graph.plan, self.run, seeds, on_step=on_tangent)
+        yield from tangent_steps
+
+
+def _tangent_seeds(run: Run, tangents: Mapping[Any, Any]) -> dict[int, np.ndarray]:
+    """``tangents`` (leaf node or name -> tangent) as forward mode takes them: leaf index -> array,
+    each checked to be a leaf's, shaped like its (fed) value, as :meth:`Graph.jvp` checks them."""
+    seeds = {}
+    for ref, tangent in tangents.items():
+        node = run.graph.node(ref)
+        if node.op_def is not None:
+            raise GraphError(f"tangents= are given to leaves (inputs, params, consts); {node.name!r} is an op node "
+                             f"({node.op}), whose tangent forward mode computes")
+        value = run.value(node)
+        if value is None:
+            raise GraphError(f"{node.kind} {node.name!r} has no value: feed one (feeds=) to push a tangent from it")
+        array = as_array(tangent, f"the tangent of {node.name!r}")
+        if array.shape != value.shape:
+            raise GraphError(f"the tangent of {node.name!r} has shape {array.shape}, but {node.name!r} has shape "
+                             f"{value.shape}; a tangent is shaped like its node")
+        seeds[node.index] = array
+    return seeds
+
 
 def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = None, seed: Any = None, *,
-             mode: str = "vjp") -> Simulation:
+             mode: str = "vjp", tangents: Mapping[Node | str, Any] | None = None) -> Simulation:
     """Run forward and backward, yielding each step as a :class:`Step`, in the scheduler's order.
+
+    With ``mode="forward"``, run forward and then forward mode instead: after the
+    forward steps, one ``"tangent"`` step per edge slot that pushes a tangent from
+    ``tangents`` forward (what :meth:`Graph.jvp` does), and no backward steps.
 
     The steps come from the scheduler's own ``on_step`` callbacks, so their order
     is the order the engine really computes in: each op node's forward step, then
@@ -168,15 +251,30 @@ def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = N
     feeds : dict, optional
         Input values, as in ``Graph.forward``.
     seed : array, optional
-        The gradient to start from, as in ``Graph.backward``.
-    mode : {"vjp", "jacobian"}
-        As in ``Graph.backward``.
+        The gradient to start from, as in ``Graph.backward`` (backward modes only).
+    mode : {"vjp", "jacobian", "forward"}
+        "vjp" and "jacobian": the backward pass, as in ``Graph.backward``. "forward":
+        forward mode, pushing ``tangents``; the forward steps then compute every node
+        (the tangents reach every node downstream of their leaves), not only the
+        ones ``loss`` depends on.
+    tangents : dict, optional
+        Forward mode only, and required there: leaf (node or name) -> its tangent,
+        shaped like its value, as in ``Graph.jvp``. Leaves left out do not move.
 
     Returns
     -------
     Simulation
         An iterator of :class:`Step`; its ``run`` holds the values and gradients
-        computed so far (the whole run once the steps are exhausted).
+        (tangents, in forward mode) computed so far (the whole run once the steps
+        are exhausted).
+
+    Raises
+    ------
+    BackwardError
+        For an unknown ``mode``, or ``tangents`` given to a backward mode.
+    GraphError
+        In forward mode: ``tangents`` missing, a ``seed`` given, or a tangent that is
+        not a leaf's or not shaped like its leaf.
 
     Examples
     --------
@@ -195,5 +293,17 @@ def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = N
       5 backward  y -> x [slot 1]: carries 3., x.grad = 7. (sum of 3 so far)
     >>> x.grad is None  # a dry run
     True
+
+    Forward mode: d/dx of every node, pushed along each edge slot (``L = x*x + x``, so
+    ``L.tangent = 2x + 1``):
+
+    >>> for step in dp.simulate(g, L, mode="forward", tangents={x: 1.0}):
+    ...     print(step)
+      0 forward   y = 9.
+      1 forward   L = 12.
+      2 tangent   x -> y [slot 0]: carries 3., y.tangent = 3.
+      3 tangent   x -> y [slot 1]: carries 3., y.tangent = 6. (sum of 2 so far)
+      4 tangent   y -> L [slot 0]: carries 6., L.tangent = 6.
+      5 tangent   x -> L [slot 1]: carries 1., L.tangent = 7. (sum of 2 so far)
     """
-    return Simulation(graph, graph.node(loss), feeds, seed, mode)
+    return Simulation(graph, graph.node(loss), feeds, seed, mode, tangents)

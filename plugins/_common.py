@@ -79,6 +79,66 @@ def swap_last(x: np.ndarray) -> np.ndarray:
     return np.swapaxes(x, -1, -2)
 
 
+def matmul_jvp(ta: np.ndarray | None, tb: np.ndarray | None, a: np.ndarray, b: np.ndarray
+               ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """What the tangents of ``a`` and ``b`` contribute to the tangent of ``a @ b``: ``ta @ b`` and ``a @ tb``.
+
+    matmul is linear in each operand, and a tangent is shaped like its operand, so
+    each product has the output's shape, batch broadcasting and 1-D promotion included.
+    """
+    return (None if ta is None else np.matmul(ta, b)), (None if tb is None else np.matmul(a, tb))
+
+
+# -- the same products built out of graph nodes (for a vjp_graph) ------------------------
+
+
+def swap_last_node(x):
+    """The node transposing every matrix in the stack ``x``: ``x.T`` for a matrix."""
+    if x.ndim == 2:
+        return x.T
+    return x.transpose(axes=tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
+
+
+def matmul_grad_nodes(g, a, b, needs: tuple[bool, ...] = (True, True)) -> tuple:
+    """:func:`matmul_grads` built out of graph nodes: ``g @ b^T`` and ``a^T @ g``, or None where not needed.
+
+    ``g``, ``a`` and ``b`` are nodes of known shape. A 1-D operand is promoted with a
+    reshape (a row on the left, a column on the right) only where the product needs it.
+    """
+    if a.ndim == 1 and b.ndim == 1:  # a dot product: g is a number
+        return (g * b if needs[0] else None), (g * a if needs[1] else None)
+    if a.ndim == 2 and b.ndim == 2:
+        return (g @ b.T if needs[0] else None), (a.T @ g if needs[1] else None)
+    return (_left_grad_node(g, a, b) if needs[0] else None), (_right_grad_node(g, a, b) if needs[1] else None)
+
+
+def _left_grad_node(g, a, b):
+    if a.ndim == 1 and g.ndim == 1:  # vector @ matrix: the gradient is the matrix times g
+        return b @ g
+    g2 = _promoted_grad_node(g, a, b)
+    rows_of_b = b.reshape(shape=(1, b.shape[0])) if b.ndim == 1 else swap_last_node(b)
+    grad = unbroadcast(g2 @ rows_of_b, (1,) + a.shape if a.ndim == 1 else a.shape)
+    return grad.reshape(shape=a.shape) if a.ndim == 1 else grad
+
+
+def _right_grad_node(g, a, b):
+    if b.ndim == 1 and g.ndim == 1:  # matrix @ vector: the transposed matrix times g
+        return a.T @ g
+    g2 = _promoted_grad_node(g, a, b)
+    columns_of_a = a.reshape(shape=(a.shape[0], 1)) if a.ndim == 1 else swap_last_node(a)
+    grad = unbroadcast(columns_of_a @ g2, b.shape + (1,) if b.ndim == 1 else b.shape)
+    return grad.reshape(shape=b.shape) if b.ndim == 1 else grad
+
+
+def _promoted_grad_node(g, a, b):
+    """``g`` with the axis back that matmul dropped for a 1-D operand (one of the two is 1-D here)."""
+    if b.ndim == 1:
+        return g.reshape(shape=g.shape + (1,))
+    if a.ndim == 1:
+        return g.reshape(shape=g.shape[:-1] + (1,) + g.shape[-1:])
+    return g
+
+
 # -- softmax along an axis --------------------------------------------------------------
 
 

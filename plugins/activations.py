@@ -1,7 +1,11 @@
 """Activations: relu, sigmoid, tanh (elementwise), softmax and log_softmax (along an axis).
 
-The elementwise ones are each a forward and a derivative (:meth:`dagprop.Op.elementwise`).
-softmax is a composite op: its ``decompose`` builds the stable textbook circuit
+The elementwise ones are each a forward and a derivative (:meth:`dagprop.Op.elementwise`),
+from which every rule is built. softmax and log_softmax have theirs written out: the
+vjp, the Jacobian, the jvp (forward mode) and the vjp_graph, the vjp built out of graph
+nodes from the op's own output (``s * (g - sum(g * s))``), so that
+``backward(create_graph=True)`` and second derivatives need no circuit.
+softmax is also a composite op: its ``decompose`` builds the stable textbook circuit
 ``exp(x - max(x)) / sum(exp(x - max(x)))``, which its own forward computes too, so
 that large inputs cannot overflow. Both give the same values and gradients.
 
@@ -64,6 +68,16 @@ def _softmax_vjp(g, x, *, out, axis=-1):
     return (softmax_backward(g, out, axis),)
 
 
+def _softmax_jvp(tangents, x, *, out, axis=-1):
+    # softmax's Jacobian is symmetric, so pushing a tangent is pulling a gradient
+    (t,) = tangents
+    return (softmax_backward(t, out, axis),)
+
+
+def _softmax_vjp_graph(g, x, *, out, axis=-1):
+    return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+
+
 def _softmax_jacobian(x, *, out, axis=-1):
     # diag(s) - s s^T on each slice along the axis; elements of different slices do not interact
     s = out.ravel()
@@ -88,6 +102,15 @@ def _log_softmax_forward(x, *, axis=-1):
 
 def _log_softmax_vjp(g, x, *, out, axis=-1):
     return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+
+
+def _log_softmax_jvp(tangents, x, *, out, axis=-1):
+    (t,) = tangents
+    return (t - (np.exp(out) * t).sum(axis=axis, keepdims=True),)
+
+
+def _log_softmax_vjp_graph(g, x, *, out, axis=-1):
+    return (g - out.exp() * g.sum(axis=axis, keepdims=True),)
 
 
 def _log_softmax_jacobian(x, *, out, axis=-1):
@@ -174,11 +197,13 @@ def dagprop_ops() -> list[Op]:
         Op.elementwise("tanh", np.tanh, _tanh_derivative, example=_matrix,
                        source=SourceForm(forward=numpy_call("tanh"), derivative=_tanh_derivative_source),
                        doc="hyperbolic tangent, elementwise"),
-        Op("softmax", forward=_softmax_forward, vjp=_softmax_vjp, jacobian=_softmax_jacobian,
-           decompose=_softmax_decompose, shape=_along_axis_shape, example=_logits_by_columns,
+        Op("softmax", forward=_softmax_forward, vjp=_softmax_vjp, jacobian=_softmax_jacobian, jvp=_softmax_jvp,
+           vjp_graph=_softmax_vjp_graph, decompose=_softmax_decompose, shape=_along_axis_shape,
+           example=_logits_by_columns,
            source=SourceForm(forward=_softmax_source, vjp=_softmax_vjp_source),
            doc="exp(x) / sum(exp(x)) along axis (default the last)"),
         Op("log_softmax", forward=_log_softmax_forward, vjp=_log_softmax_vjp, jacobian=_log_softmax_jacobian,
+           jvp=_log_softmax_jvp, vjp_graph=_log_softmax_vjp_graph,
            shape=_along_axis_shape, example=_logits_by_columns,
            source=SourceForm(forward=_log_softmax_source, vjp=_log_softmax_vjp_source),
            doc="x - log(sum(exp(x))) along axis (default the last), computed stably"),

@@ -3,8 +3,11 @@
 Binary ops broadcast like NumPy; their vjps undo the broadcasting with
 :func:`dagprop.unbroadcast`, so a bias added to every column gets the column sum.
 The unary ones state their derivative once, and :meth:`dagprop.Op.elementwise` makes
-their vjp and Jacobian from it. Each op also says how generated code writes it
-(:class:`dagprop.op.SourceForm`): ``a * b`` forward, ``d_a = d_z * b`` backward.
+their vjp, jvp, Jacobian and vjp_graph from it; the binary ones, pow and step have
+each rule written out: the vjp, the jvp (forward mode) and the vjp_graph (the vjp
+built out of graph nodes, for ``backward(create_graph=True)`` and second derivatives).
+Each op also says how generated code writes it (:class:`dagprop.op.SourceForm`):
+``a * b`` forward, ``d_a = d_z * b`` backward.
 """
 
 from __future__ import annotations
@@ -33,6 +36,17 @@ def _mul_vjp(g, a, b, *, out, needs):
 
 
 def _div_vjp(g, a, b, *, out, needs):
+    return (unbroadcast(g / b, a.shape) if needs[0] else None,
+            unbroadcast(-g * out / b, b.shape) if needs[1] else None)
+
+
+def _div_jvp(tangents, a, b, *, out):
+    ta, tb = tangents
+    return (None if ta is None else np.broadcast_to(ta / b, out.shape),
+            None if tb is None else np.broadcast_to(-tb * out / b, out.shape))
+
+
+def _div_vjp_graph(g, a, b, *, out, needs):
     return (unbroadcast(g / b, a.shape) if needs[0] else None,
             unbroadcast(-g * out / b, b.shape) if needs[1] else None)
 
@@ -117,6 +131,62 @@ def _pow_vjp(g, x, y=None, *, out, needs, exponent=None):
         # only here, when the exponent needs a gradient, is log(x) evaluated
         gy = unbroadcast(g * np.where((x == 0) & (y >= 0), 0.0, out * np.log(x)), y.shape) if needs[1] else None
     return gx, gy
+
+
+def _pow_jvp(tangents, x, y=None, *, out, exponent=None):
+    # the vjp's masks, for the same reasons: no x tangent where the exponent is 0, no exponent
+    # tangent where x is 0 and the exponent >= 0
+    tx, ty = tangents if len(tangents) == 2 else (tangents[0], None)
+    p = exponent if y is None else y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        from_x = None if tx is None else np.broadcast_to(np.where(p == 0, 0.0, tx * p * np.power(x, p - 1)),
+                                                         out.shape)
+        if y is None:
+            return (from_x,)
+        from_y = None if ty is None else np.broadcast_to(ty * np.where((x == 0) & (y >= 0), 0.0, out * np.log(x)),
+                                                         out.shape)
+    return from_x, from_y
+
+
+def _pow_vjp_graph(g, x, y=None, *, out, needs, exponent=None):
+    if y is None:
+        return (_pow_number_base_grad(g, x, exponent) if needs[0] else None,)
+    return (unbroadcast(_pow_node_base_grad(g, x, y), x.shape) if needs[0] else None,
+            unbroadcast(_pow_node_exponent_grad(g, x, y, out), y.shape) if needs[1] else None)
+
+
+def _pow_number_base_grad(g, x, p):
+    # A number exponent is known when the nodes are built, so its 0 is handled here: x ** 0 is
+    # the constant 1, and x's gradient is a const of zeros, which ignores g as the vjp does
+    # (g * 0 would turn an inf or NaN arriving in g into NaN).
+    if _number(p):
+        if p == 0:
+            return x.graph.const(np.zeros(x.shape))
+        return g if p == 1 else g * (p * x ** (p - 1))
+    # an array exponent: where it is 0, x ** 0 * 0 stands in for 0 * x ** -1 (NaN at x = 0)
+    p = np.asarray(p, dtype=np.float64)
+    return g * (p * x.graph.op("pow", x, exponent=np.where(p == 0, 0.0, p - 1)))
+
+
+def _is_zero(node):
+    """1 where ``node`` is 0, else 0, built of steps: it passes no gradient."""
+    return 1.0 - (node > 0) - (node < 0)
+
+
+def _pow_node_base_grad(g, x, y):
+    # g * y * x ** (y - 1), except where both x and y are 0: there the vjp gives 0 and the
+    # formula 0 * 0 ** -1 = NaN, so the exponent is raised to 0 there (0 * 0 ** 0 = 0). Away
+    # from x = 0 the added term is exactly 0 and passes no gradient, so the node's own
+    # derivatives are the formula's; at x = 0 they are what pow's vjp gives for the shifted power.
+    return g * (y * x ** (y - 1.0 + _is_zero(x) * _is_zero(y)))
+
+
+def _pow_node_exponent_grad(g, x, y, out):
+    # g * out * log(x), except where x is 0 and y >= 0: there the vjp gives 0 and the formula
+    # out * log(0) is NaN (y > 0) or -inf (y = 0), so log takes 1 instead of 0 there (out *
+    # log(1) = 0). Where x is not 0 the added term is exactly 0 and passes no gradient.
+    at_zero = _is_zero(x) * (1.0 - (y < 0))
+    return g * (out * (x + at_zero).log())
 
 
 def _exp_derivative(x, *, out):
@@ -247,11 +317,13 @@ def dagprop_ops() -> list[Op]:
                    jvp=_sub_jvp, vjp_graph=_sub_vjp_graph),
         _binary_op("mul", np.multiply, _mul_vjp, _infix("*", _mul_vjp_source), "a * b elementwise, broadcasting",
                    jvp=_mul_jvp, vjp_graph=_mul_vjp_graph),
-        Op("div", forward=np.divide, vjp=_div_vjp, inputs=("a", "b"), shape=broadcast_shape,
-           example=_divide_example, source=_infix("/", _div_vjp_source), doc="a / b elementwise, broadcasting"),
+        Op("div", forward=np.divide, vjp=_div_vjp, jvp=_div_jvp, vjp_graph=_div_vjp_graph, inputs=("a", "b"),
+           shape=broadcast_shape, example=_divide_example, source=_infix("/", _div_vjp_source),
+           doc="a / b elementwise, broadcasting"),
         Op.elementwise("neg", np.negative, _neg_derivative, example=_unary,
                        source=SourceForm(forward=_neg_source, vjp=_neg_vjp_source), doc="-x"),
-        Op("pow", forward=_pow_forward, vjp=_pow_vjp, inputs=("x", "y"), min_inputs=1, shape=_pow_shape,
+        Op("pow", forward=_pow_forward, vjp=_pow_vjp, jvp=_pow_jvp, vjp_graph=_pow_vjp_graph, inputs=("x", "y"),
+           min_inputs=1, shape=_pow_shape,
            example=_pow_example, source=SourceForm(forward=_pow_source, vjp=_pow_vjp_source),
            doc="x ** exponent (a number attribute) or x ** y (a node), elementwise"),
         Op.elementwise("exp", np.exp, _exp_derivative, example=_unary,

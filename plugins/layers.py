@@ -1,7 +1,10 @@
 """Layers: linear and attention, composite ops with hand-written backward passes.
 
 Both can be opened up (``decompose``) into the ops they are made of, so a diagram
-can show a layer as one box or as its circuit; the gradients are the same.
+can show a layer as one box or as its circuit; the gradients are the same. Their
+forward mode (``jvp``) and their backward pass as nodes (``vjp_graph``, for
+``backward(create_graph=True)``) are hand-written too: the nodes are the textbook's
+gradient formulas, not the circuit rebuilt and differentiated.
 Rows are examples (the row-vector convention): ``linear(h, W, b) = h @ W + b``
 with ``h`` of shape (batch, n_in), ``W`` (n_in, n_out), ``b`` (n_out,).
 
@@ -26,7 +29,8 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
 from dagprop.op import SourceForm
-from ._common import matmul_grads, matmul_shape, softmax, softmax_backward, swap_last
+from ._common import (matmul_grad_nodes, matmul_grads, matmul_jvp, matmul_shape, softmax, softmax_backward,
+                      swap_last, swap_last_node)
 
 
 def _linear_forward(h, W, b):
@@ -49,6 +53,17 @@ def _linear_vjp(g, h, W, b, *, out, needs):
     # the bias was added to every row, so it collects the gradient of every row
     gb = unbroadcast(g, b.shape) if needs[2] else None
     return gh, gW, gb
+
+
+def _linear_jvp(tangents, h, W, b, *, out):
+    th, tW, tb = tangents
+    from_h, from_W = matmul_jvp(th, tW, h, W)
+    return from_h, from_W, (None if tb is None else np.broadcast_to(tb, out.shape))
+
+
+def _linear_vjp_graph(g, h, W, b, *, out, needs):
+    gh, gW = matmul_grad_nodes(g, h, W, needs[:2])
+    return gh, gW, (unbroadcast(g, b.shape) if needs[2] else None)
 
 
 def _linear_decompose(h, W, b):
@@ -100,6 +115,35 @@ def _attention_vjp(g, Q, K, V, *, out, needs):
     return gQ, gK, gV
 
 
+def _attention_jvp(tangents, Q, K, V, *, out):
+    tQ, tK, tV = tangents
+    weights = _attention_weights(Q, K)
+    scale = 1.0 / np.sqrt(Q.shape[-1])
+    from_Q = None if tQ is None else _through_weights(tQ @ swap_last(K) * scale, weights) @ V
+    from_K = None if tK is None else _through_weights(Q @ swap_last(tK) * scale, weights) @ V
+    from_V = None if tV is None else weights @ tV
+    return from_Q, from_K, from_V
+
+
+def _through_weights(scores_tangent, weights):
+    """The tangent of the weights softmax(scores) given the scores' tangent t: ``s * (t - <s, t>)`` per row."""
+    return weights * (scores_tangent - (weights * scores_tangent).sum(axis=-1, keepdims=True))
+
+
+def _attention_vjp_graph(g, Q, K, V, *, out, needs):
+    # the weights are not among the op's nodes, so they are built again from Q and K
+    scale = Q.graph.const(1.0 / np.sqrt(Q.shape[-1]))
+    weights = ((Q @ swap_last_node(K)) * scale).softmax(axis=-1)
+    gV = unbroadcast(swap_last_node(weights) @ g, V.shape) if needs[2] else None
+    if not (needs[0] or needs[1]):
+        return None, None, gV
+    g_weights = g @ swap_last_node(V)
+    g_scores = weights * (g_weights - (g_weights * weights).sum(axis=-1, keepdims=True)) * scale
+    gQ = unbroadcast(g_scores @ K, Q.shape) if needs[0] else None
+    gK = unbroadcast(swap_last_node(g_scores) @ Q, K.shape) if needs[1] else None
+    return gQ, gK, gV
+
+
 def _attention_decompose(Q, K, V):
     if Q.shape is None or K.shape is None:
         raise ValueError("the attention circuit needs the shapes of Q and K; give the inputs values first")
@@ -121,11 +165,13 @@ def _queries_keys_values(rng):
 def dagprop_ops() -> list[Op]:
     """This family's ops: linear and attention."""
     return [
-        Op("linear", forward=_linear_forward, vjp=_linear_vjp, decompose=_linear_decompose, inputs=("h", "W", "b"),
+        Op("linear", forward=_linear_forward, vjp=_linear_vjp, jvp=_linear_jvp, vjp_graph=_linear_vjp_graph,
+           decompose=_linear_decompose, inputs=("h", "W", "b"),
            shape=_linear_shape, example=_batch_of_rows,
            source=SourceForm(forward=_linear_source, vjp=_linear_vjp_source),
            doc="h @ W + b: a dense layer on row vectors"),
-        Op("attention", forward=_attention_forward, vjp=_attention_vjp, decompose=_attention_decompose,
+        Op("attention", forward=_attention_forward, vjp=_attention_vjp, jvp=_attention_jvp,
+           vjp_graph=_attention_vjp_graph, decompose=_attention_decompose,
            inputs=("Q", "K", "V"), shape=_attention_shape, example=_queries_keys_values,
            doc="softmax(Q @ K^T / sqrt(d)) @ V with d = Q.shape[-1], K^T swapping K's last two axes"),
     ]

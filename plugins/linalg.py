@@ -25,11 +25,19 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op, broadcast_shape
 from dagprop.op import SourceForm
-from ._common import as_matrices, check_axis, matmul_grads, matmul_shape
+from ._common import as_matrices, check_axis, matmul_grad_nodes, matmul_grads, matmul_jvp, matmul_shape
 
 
 def _matmul_vjp(g, a, b, *, out, needs):
     return matmul_grads(g, a, b, needs)
+
+
+def _matmul_jvp(tangents, a, b, *, out):
+    return matmul_jvp(*tangents, a, b)
+
+
+def _matmul_vjp_graph(g, a, b, *, out, needs):
+    return matmul_grad_nodes(g, a, b, needs)
 
 
 def _matmul_jacobian(a, b, *, out, needs=(True, True)):
@@ -69,11 +77,26 @@ def _transpose_shape(x, *, axes=None):
     return tuple(x[i] for i in _transpose_axes(len(x), axes))
 
 
+def _inverse_axes(ndim, axes):
+    """The permutation undoing ``axes``: the inverse of a permutation is its argsort."""
+    return tuple(int(i) for i in np.argsort(_transpose_axes(ndim, axes)))
+
+
 def _transpose_vjp(g, x, *, out, axes=None):
-    # undo the permutation: the inverse of a permutation is its argsort
     if axes is None:
         return (g.T,)
-    return (np.transpose(g, np.argsort(_transpose_axes(x.ndim, axes))),)
+    return (np.transpose(g, _inverse_axes(x.ndim, axes)),)
+
+
+def _transpose_jvp(tangents, x, *, out, axes=None):
+    (t,) = tangents
+    return (None if t is None else _transpose_forward(t, axes=axes),)
+
+
+def _transpose_vjp_graph(g, x, *, out, axes=None):
+    if axes is None:
+        return (g.T,)
+    return (g.transpose(axes=_inverse_axes(x.ndim, axes)),)
 
 
 # -- how generated code writes them (dp.codegen) ---------------------------------------------
@@ -116,8 +139,7 @@ def _transpose_vjp_source(call):
     g, axes = call.grad, call.attrs.get("axes")
     if axes is None or _transpose_axes(len(call.shapes[0]), axes) == (1, 0):
         return (f"{g}.T",)
-    inverse = tuple(int(i) for i in np.argsort(_transpose_axes(len(call.shapes[0]), axes)))
-    return (f"np.transpose({g}, {inverse!r})",)
+    return (f"np.transpose({g}, {_inverse_axes(len(call.shapes[0]), axes)!r})",)
 
 
 def _batched_matrices(rng):
@@ -132,11 +154,12 @@ def _three_axes(rng):
 def dagprop_ops() -> list[Op]:
     """This family's ops: matmul and transpose."""
     return [
-        Op("matmul", forward=np.matmul, vjp=_matmul_vjp, jacobian=_matmul_jacobian, inputs=("a", "b"),
-           shape=matmul_shape, example=_batched_matrices,
+        Op("matmul", forward=np.matmul, vjp=_matmul_vjp, jacobian=_matmul_jacobian, jvp=_matmul_jvp,
+           vjp_graph=_matmul_vjp_graph, inputs=("a", "b"), shape=matmul_shape, example=_batched_matrices,
            source=SourceForm(forward=_matmul_source, vjp=_matmul_vjp_source),
            doc="a @ b with np.matmul's rules: 1-D operands promoted, batch dimensions broadcast"),
-        Op("transpose", forward=_transpose_forward, vjp=_transpose_vjp, shape=_transpose_shape,
+        Op("transpose", forward=_transpose_forward, vjp=_transpose_vjp, jvp=_transpose_jvp,
+           vjp_graph=_transpose_vjp_graph, shape=_transpose_shape,
            example=_three_axes, source=SourceForm(forward=_transpose_source, vjp=_transpose_vjp_source),
            doc="permute the axes (default: reverse them), like np.transpose"),
     ]

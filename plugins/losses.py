@@ -1,9 +1,13 @@
 """Losses: l2_loss, squared_error and cross_entropy, each returning one number.
 
 Every input gets a gradient, targets included: a target may itself be computed
-by the graph. l2_loss and squared_error let one side broadcast against the other
-(a scalar target, a row repeated down a batch), but refuse shapes such as (3,)
+by the graph (a target that is data, such as one-hot labels fed as an input, needs
+none and gets none). l2_loss and squared_error let one side broadcast against the
+other (a scalar target, a row repeated down a batch), but refuse shapes such as (3,)
 and (3, 1) that would broadcast each other into a (3, 3) grid of comparisons.
+
+Each loss has a vjp, a jvp (forward mode) and a vjp_graph: the vjp built out of
+graph nodes, for ``backward(create_graph=True)`` and second derivatives.
 
 >>> import dagprop as dp
 >>> g = dp.Graph()
@@ -55,6 +59,32 @@ def _squared_error_forward(yhat, y):
 def _squared_error_vjp(g, yhat, y, *, out):
     residual = 2.0 * g * (yhat - y)
     return unbroadcast(residual, yhat.shape), unbroadcast(-residual, y.shape)
+
+
+def _l2_loss_jvp(tangents, z, y, *, out):
+    tz, ty = tangents
+    residual = z - y
+    return (None if tz is None else np.asarray(np.sum(residual * tz)),
+            None if ty is None else np.asarray(-np.sum(residual * ty)))
+
+
+def _l2_loss_vjp_graph(g, z, y, *, out, needs):
+    residual = g * (z - y)
+    return (unbroadcast(residual, z.shape) if needs[0] else None,
+            unbroadcast(-residual, y.shape) if needs[1] else None)
+
+
+def _squared_error_jvp(tangents, yhat, y, *, out):
+    tyhat, ty = tangents
+    residual = 2.0 * (yhat - y)
+    return (None if tyhat is None else np.asarray(np.sum(residual * tyhat)),
+            None if ty is None else np.asarray(-np.sum(residual * ty)))
+
+
+def _squared_error_vjp_graph(g, yhat, y, *, out, needs):
+    residual = (2.0 * g) * (yhat - y)
+    return (unbroadcast(residual, yhat.shape) if needs[0] else None,
+            unbroadcast(-residual, y.shape) if needs[1] else None)
 
 
 def _l2_loss_source(call):
@@ -112,6 +142,30 @@ def _cross_entropy_vjp(g, logits, target, *, out, needs):
     return glogits, gtarget
 
 
+def _cross_entropy_jvp(tangents, logits, target, *, out):
+    tlogits, ttarget = tangents
+    if logits.size == 0:  # no element to move: the output stays where it is
+        return tuple(None if t is None else np.zeros(()) for t in tangents)
+    scale = 1.0 / _rows(logits)
+    log_p = log_softmax(logits, -1)
+    from_logits = None
+    if tlogits is not None:
+        # the vjp's softmax * mass - target, contracted with the tangent
+        mass = target.sum(axis=-1, keepdims=True)
+        from_logits = np.asarray(scale * np.sum((np.exp(log_p) * mass - target) * tlogits))
+    from_target = None if ttarget is None else np.asarray(-scale * np.sum(log_p * ttarget))
+    return from_logits, from_target
+
+
+def _cross_entropy_vjp_graph(g, logits, target, *, out, needs):
+    rows = _rows(logits)
+    scale = g * (1.0 / rows) if rows else g  # no rows: empty inputs, whose gradients are empty whatever the scale
+    log_p = logits.log_softmax(axis=-1)
+    glogits = scale * (log_p.exp() * target.sum(axis=-1, keepdims=True) - target) if needs[0] else None
+    gtarget = -scale * log_p if needs[1] else None
+    return glogits, gtarget
+
+
 def _prediction_and_target(rng):
     return ((3, 4), (3, 4)), {}
 
@@ -128,13 +182,15 @@ def _classification(rng):
 def dagprop_ops() -> list[Op]:
     """This family's ops: l2_loss, squared_error and cross_entropy."""
     return [
-        Op("l2_loss", forward=_l2_loss_forward, vjp=_l2_loss_vjp, inputs=("z", "y"), shape=_elementwise_loss_shape,
-           example=_prediction_and_target, source=SourceForm(forward=_l2_loss_source, vjp=_l2_loss_vjp_source),
+        Op("l2_loss", forward=_l2_loss_forward, vjp=_l2_loss_vjp, jvp=_l2_loss_jvp, vjp_graph=_l2_loss_vjp_graph,
+           inputs=("z", "y"), shape=_elementwise_loss_shape, example=_prediction_and_target,
+           source=SourceForm(forward=_l2_loss_source, vjp=_l2_loss_vjp_source),
            doc="0.5 * sum((z - y) ** 2)"),
-        Op("squared_error", forward=_squared_error_forward, vjp=_squared_error_vjp, inputs=("yhat", "y"),
-           shape=_elementwise_loss_shape, example=_regression,
+        Op("squared_error", forward=_squared_error_forward, vjp=_squared_error_vjp, jvp=_squared_error_jvp,
+           vjp_graph=_squared_error_vjp_graph, inputs=("yhat", "y"), shape=_elementwise_loss_shape, example=_regression,
            source=SourceForm(forward=_squared_error_source, vjp=_squared_error_vjp_source), doc="sum((y - yhat) ** 2)"),
-        Op("cross_entropy", forward=_cross_entropy_forward, vjp=_cross_entropy_vjp, inputs=("logits", "target"),
-           shape=_cross_entropy_shape, example=_classification,
+        Op("cross_entropy", forward=_cross_entropy_forward, vjp=_cross_entropy_vjp, jvp=_cross_entropy_jvp,
+           vjp_graph=_cross_entropy_vjp_graph, inputs=("logits", "target"), shape=_cross_entropy_shape,
+           example=_classification,
            doc="mean over rows of -sum(target * log_softmax(logits)) over the last axis (target: probabilities)"),
     ]

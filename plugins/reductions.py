@@ -3,7 +3,10 @@
 The gradient of a sum copies the incoming gradient to every element that was
 added up; a mean also divides it by how many there were. The gradient of a max
 (or min) goes to the elements equal to it, split evenly among ties, as
-``torch.amax`` does.
+``torch.amax`` does. Each op has the vjp, a jvp (forward mode: the same reduction
+of the tangent) and a vjp_graph, the vjp built out of graph nodes for
+``backward(create_graph=True)``; a max's or min's picks its elements with ``step``
+nodes, which pass no gradient.
 
 >>> import dagprop as dp
 >>> g = dp.Graph()
@@ -105,6 +108,19 @@ def _mean_vjp(g, x, *, out, axis=None, keepdims=False):
     return (_spread(g, x, axis, keepdims, 1.0 / _count(x.shape, axis)),)
 
 
+def _mean_jvp(tangents, x, *, out, axis=None, keepdims=False):
+    (t,) = tangents
+    if _count(x.shape, axis) == 0:  # nothing was averaged: the output does not move (its NaN is fixed)
+        return (np.zeros(out.shape),)
+    return (_mean_forward(t, axis=axis, keepdims=keepdims),)
+
+
+def _mean_vjp_graph(g, x, *, out, axis=None, keepdims=False):
+    spread = _spread_node(g, x, axis, keepdims)
+    count = _count(x.shape, axis)
+    return (spread if count in (0, 1) else spread * (1.0 / count),)  # a count of 0 spreads over an empty x
+
+
 def _max_forward(x, *, axis=None, keepdims=False):
     return np.asarray(np.maximum.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
 
@@ -129,6 +145,40 @@ def _extremum_vjp(g, x, *, out, axis=None, keepdims=False):
     with np.errstate(divide="ignore", invalid="ignore"):  # count is 0 only where out is NaN: NaN, as in torch
         share = _kept(g, x, axis, keepdims) / count
         return (np.asarray(share * hits, dtype=np.float64),)
+
+
+def _extremum_jvp(tangents, x, *, out, axis=None, keepdims=False):
+    # the mean of the tangent over the elements equal to the result: the vjp's even split, transposed
+    (t,) = tangents
+    hits = x == _kept(out, x, axis, keepdims)
+    axes = check_axes(axis, x.ndim)
+    with np.errstate(divide="ignore", invalid="ignore"):  # as in the vjp: count is 0 only where out is NaN
+        moved = np.add.reduce(t * hits, axis=axes, keepdims=keepdims) / np.add.reduce(hits, axis=axes,
+                                                                                       keepdims=keepdims)
+    return (np.asarray(moved, dtype=np.float64),)
+
+
+def _max_vjp_graph(g, x, *, out, axis=None, keepdims=False):
+    # out - x >= 0 everywhere and is exactly 0 where x is the max, so 1 - step(out - x) marks the hits.
+    # In a slice holding a NaN, out - x is NaN everywhere and step(NaN) is 0, so every element counts
+    # as a hit and g is split evenly over the slice, where the vjp (as torch) gives NaN.
+    return (_share_among_hits(g, 1.0 - (_kept_node(out, x, axis, keepdims) > x), x, axis, keepdims),)
+
+
+def _min_vjp_graph(g, x, *, out, axis=None, keepdims=False):
+    return (_share_among_hits(g, 1.0 - (_kept_node(out, x, axis, keepdims) < x), x, axis, keepdims),)
+
+
+def _share_among_hits(g, hits, x, axis, keepdims):
+    """``g`` split evenly among the elements ``hits`` marks with 1, as nodes; as the vjp, (g / count) * hits."""
+    count = hits.sum(axis=check_axes(axis, len(x.shape)), keepdims=True)
+    return (_kept_node(g, x, axis, keepdims) / count) * hits
+
+
+def _kept_node(reduced, x, axis, keepdims):
+    """A reduced node with the reduced axes of ``x`` back as size 1, so it broadcasts against ``x``."""
+    kept = _reduced_shape(x.shape, axis=axis, keepdims=True)
+    return reduced if keepdims or axis is None or reduced.shape == kept else reduced.reshape(shape=kept)
 
 
 # -- how generated code writes them (dp.codegen) ---------------------------------------------
@@ -205,14 +255,17 @@ _AXIS_DOC = "over axis (None: all axes; an int or a tuple), keepdims keeps them 
 def dagprop_ops() -> list[Op]:
     """This family's ops: sum, mean, max and min."""
     return [
-        Op("sum", forward=_sum_forward, vjp=_sum_vjp, jvp=_sum_jvp, vjp_graph=_sum_vjp_graph, shape=_reduced_shape, example=_over_rows,
-           source=_reduction_form("sum", _sum_vjp_source), doc=f"sum {_AXIS_DOC}"),
-        Op("mean", forward=_mean_forward, vjp=_mean_vjp, shape=_reduced_shape, example=_over_last_keeping,
+        Op("sum", forward=_sum_forward, vjp=_sum_vjp, jvp=_sum_jvp, vjp_graph=_sum_vjp_graph, shape=_reduced_shape,
+           example=_over_rows, source=_reduction_form("sum", _sum_vjp_source), doc=f"sum {_AXIS_DOC}"),
+        Op("mean", forward=_mean_forward, vjp=_mean_vjp, jvp=_mean_jvp, vjp_graph=_mean_vjp_graph,
+           shape=_reduced_shape, example=_over_last_keeping,
            source=SourceForm(forward=_mean_source, vjp=_mean_vjp_source), doc=f"mean {_AXIS_DOC}"),
-        Op("max", forward=_max_forward, vjp=_extremum_vjp, shape=_extremum_shape, example=_over_columns,
+        Op("max", forward=_max_forward, vjp=_extremum_vjp, jvp=_extremum_jvp, vjp_graph=_max_vjp_graph,
+           shape=_extremum_shape, example=_over_columns,
            source=_reduction_form("max", _extremum_vjp_source),
            doc=f"largest element {_AXIS_DOC}; ties share the gradient evenly"),
-        Op("min", forward=_min_forward, vjp=_extremum_vjp, shape=_extremum_shape, example=_over_last_keeping,
+        Op("min", forward=_min_forward, vjp=_extremum_vjp, jvp=_extremum_jvp, vjp_graph=_min_vjp_graph,
+           shape=_extremum_shape, example=_over_last_keeping,
            source=_reduction_form("min", _extremum_vjp_source),
            doc=f"smallest element {_AXIS_DOC}; ties share the gradient evenly"),
     ]

@@ -33,6 +33,9 @@ PICTURES = {
     "mlp_paths_w131": ("mlp_paths", "paths_w131"),
     "attention_loss": ("attention_head", "loss_curve"),
     "attention_head": ("attention_head", "attention_head"),
+    "partial_vs_total": ("partial_vs_total", "partial_total_x"),
+    "forward_vs_reverse_path": ("forward_vs_reverse", "path_backward"),
+    "hessian_layer_backward": ("hessian_of_a_layer", "layer_backward"),
 }
 
 

@@ -455,3 +455,132 @@ def test_attention_head(tmp_path):
         np.testing.assert_allclose(out["trained"][name], W[name], rtol=1e-8, atol=1e-12)
     assert out["test_loss"] == pytest.approx(attention_loss_and_grads(out["X_test"], out["Y_test"], W)[0])
     assert losses[-1] < losses[0] / 2
+
+
+# -- partial and total derivatives ------------------------------------------------------------------------
+
+
+def test_partial_vs_total(tmp_path, capsys):
+    module, out = run("partial_vs_total", tmp_path)
+    printed = capsys.readouterr().out
+    assert_pictures(tmp_path, "partial_total_x.png", "partial_total_t.png", *out["x"]["pictures"],
+                    *out["t"]["pictures"])
+
+    # f(x, y(x)) = x y with y = x^2: the partial df/dx is y, the total y + x 2x = 3 x^2
+    x = module.X0
+    one = out["x"]
+    assert one["reverse"]["partial_x"] == pytest.approx(x**2)  # the edge x -> f alone
+    assert one["reverse"]["partial_y"] == pytest.approx(x)
+    assert one["reverse"]["through_y"] == pytest.approx(x * 2 * x)  # (df/dy)(dy/dx), along x -> y
+    assert one["reverse"]["total_x"] == pytest.approx(3 * x**2)
+    assert one["reverse"]["total_y"] == pytest.approx(x)  # y feeds only f: total = partial
+    assert one["finite"]["partial_x"] == pytest.approx(
+        central_difference(lambda v: float(v[0] * x**2), np.array([x]))[0], rel=1e-8)
+    assert one["finite"]["total_x"] == pytest.approx(
+        central_difference(lambda v: float(v[0] * v[0] ** 2), np.array([x]))[0], rel=1e-8)
+    assert one["forward"] == pytest.approx({"partial_x": x**2, "through_y": 2 * x * x, "dy_dx": 2 * x,
+                                            "total_x": 3 * x**2})
+    assert one["paths"] == pytest.approx({("x", "f"): ((x**2,), x**2), ("x", "y", "f"): ((2 * x, x), 2 * x**2)})
+
+    # f(x(t), y(t)) with x = tanh(t), y = exp(t): df/dt = (df/dx)(dx/dt) + (df/dy)(dy/dt), two paths
+    t = module.T0
+    dx_dt, dy_dt = 1 - np.tanh(t) ** 2, np.exp(t)
+    df_dx, df_dy = np.exp(t), np.tanh(t)
+    total = df_dx * dx_dt + df_dy * dy_dt
+    assert total == pytest.approx(central_difference(lambda v: float(np.tanh(v[0]) * np.exp(v[0])),
+                                                     np.array([t]))[0], rel=1e-8)
+    two = out["t"]
+    assert two["reverse"]["total_t"] == pytest.approx(total)
+    assert two["finite"]["total_t"] == pytest.approx(total, rel=1e-8)
+    assert two["paths"] == pytest.approx({("t", "x", "f"): ((dx_dt, df_dx), dx_dt * df_dx),
+                                          ("t", "y", "f"): ((dy_dt, df_dy), dy_dt * df_dy)})
+    assert two["forward"]["total_t"] == pytest.approx(total)
+    assert two["forward"]["x_f"] == pytest.approx(df_dx * dx_dt)
+    assert two["forward"]["y_f"] == pytest.approx(df_dy * dy_dt)
+    # no partial derivative with respect to t: t is no argument of f, and no edge t -> f carries anything
+    assert two["arguments"] == ["x", "y"]
+    assert two["reverse"]["edge_t_f"] is None and two["forward"]["edge_t_f"] is None
+    assert "so it is undefined" in printed
+    assert f"closed form y + x 2x = 3 x^2 = {3 * x**2:g}" in printed
+
+
+# -- forward mode against reverse mode --------------------------------------------------------------------
+
+
+def tanh_network_jacobian(x, W1, W2):
+    """dy/dx of y = tanh(W2 tanh(W1 x)) by the chain rule: diag(1 - y^2) W2 diag(1 - h^2) W1."""
+    h = np.tanh(W1 @ x)
+    y = np.tanh(W2 @ h)
+    return (1 - y**2)[:, None] * W2 @ ((1 - h**2)[:, None] * W1), h, y
+
+
+def test_forward_vs_reverse(tmp_path):
+    module, out = run("forward_vs_reverse", tmp_path, "--quick")
+    assert_pictures(tmp_path, *out["path"]["pictures"])
+    small = out["small"]
+    expected, _, _ = tanh_network_jacobian(*(small["values"][k] for k in ("x", "W1", "W2")))
+    assert expected.shape == (5, 3)
+    for mode in ("forward", "reverse", "auto"):
+        np.testing.assert_allclose(small[mode], expected, rtol=1e-12, atol=1e-15)
+    assert small["passes"] == (3, 5)
+    assert "forward mode, 3 passes" in small["auto_log"]
+
+    base, sizes = module.QUICK_BASE, module.QUICK_SIZES
+    assert [(r["n"], r["m"]) for r in out["vary_n"]] == [(n, base) for n in sizes]
+    assert [(r["n"], r["m"]) for r in out["vary_m"]] == [(base, m) for m in sizes]
+    for row in out["vary_n"] + out["vary_m"]:
+        assert (row["forward_passes"], row["reverse_passes"]) == (row["n"], row["m"])
+        assert row["agree"] and row["forward_time"] > 0 and row["reverse_time"] > 0
+
+    # the element paths from x[0] to y[1] through each hidden unit j: W1[j,0], 1 - h_j^2, W2[1,j], 1 - y_1^2
+    x, W1, W2 = (np.asarray(v, dtype=float) for v in (module.SMALL_X, module.SMALL_W1, module.SMALL_W2))
+    jacobian, h, y = tanh_network_jacobian(x, W1, W2)
+    expected_paths = {("x[0]", f"a1[{j}]", f"h[{j}]", "a2[1]", "y[1]"):
+                      (W1[j, 0], 1 - h[j] ** 2, W2[1, j], 1 - y[1] ** 2) for j in range(3)}
+    path = out["path"]
+    found = {tuple(nodes): factors for nodes, factors, _ in path["paths"]}
+    assert set(found) == set(expected_paths)
+    for nodes, factors in expected_paths.items():
+        assert found[nodes] == pytest.approx(factors)
+    for nodes, factors, contribution in path["paths"]:
+        assert contribution == pytest.approx(np.prod(factors))
+    largest = max(expected_paths, key=lambda nodes: abs(np.prod(expected_paths[nodes])))
+    assert tuple(path["chosen"]) == largest
+    factors = expected_paths[largest]
+    np.testing.assert_allclose(path["forward_products"], np.cumprod((1.0,) + factors))
+    np.testing.assert_allclose(path["backward_products"], np.cumprod((1.0,) + factors[::-1]))
+    for total in (path["path_sum"], path["tangent"], path["gradient"]):
+        assert total == pytest.approx(jacobian[1, 0])
+
+
+# -- the Hessian of a layer ---------------------------------------------------------------------------------
+
+
+def test_hessian_of_a_layer(tmp_path):
+    module, out = run("hessian_of_a_layer", tmp_path)
+    assert_pictures(tmp_path, "layer_backward.png", "layer_second_order.png")
+    W, b, x0, y, v = (np.asarray(m, dtype=float) for m in (module.W, module.B, module.X, module.Y, module.V))
+
+    def gradient(x):  # of L = 0.5 sum((tanh(W x + b) - y)^2), by hand
+        z = np.tanh(W @ x + b)
+        return W.T @ ((z - y) * (1 - z**2))
+
+    def loss(x):
+        return l2(np.tanh(W @ x + b), y)
+
+    np.testing.assert_allclose(gradient(x0), central_difference(loss, x0), atol=1e-9)
+    # the Hessian by central differences of the hand-written gradient, column by column
+    step = 1e-5
+    hessian = np.stack([(gradient(x0 + step * e) - gradient(x0 - step * e)) / (2 * step) for e in np.eye(3)], axis=1)
+
+    np.testing.assert_allclose(out["gradient"], gradient(x0), rtol=1e-12)
+    np.testing.assert_allclose(out["grad_node_value"], gradient(x0), rtol=1e-12)
+    for name in ("hessian", "by_hand", "central"):
+        np.testing.assert_allclose(out[name], hessian, atol=1e-9)
+    np.testing.assert_allclose(out["hessian"], out["hessian"].T, atol=1e-15)
+    for name in ("hvp", "reverse_hvp"):
+        np.testing.assert_allclose(out[name], hessian @ v, atol=1e-9)
+    assert (out["torch"] is None) == (importlib.util.find_spec("torch") is None)
+    if out["torch"] is not None:
+        np.testing.assert_allclose(out["torch"], hessian, atol=1e-9)
+    assert out["grad_node"] in out["backward_nodes"]

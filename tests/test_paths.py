@@ -475,11 +475,26 @@ def test_path_table_rows_and_text(mlp):
     text = str(table)
     lines = text.splitlines()
     assert lines[0].split() == ["#", "path", "factors", "contribution", "running", "sum"]
-    assert len(lines) == 6 and "W1[2,0] -> a1[2] -> h1[2]" in lines[2]
+    assert len(lines) == 7 and "W1[2,0] -> a1[2] -> h1[2]" in lines[2]
     assert len({len(line) for line in lines[1:2]}) == 1
-    assert f"{n['W1'].grad[2, 0]:.4g}" in lines[-1]
+    assert f"{n['W1'].grad[2, 0]:.4g}" in lines[-2]
+    assert "forward mode" in lines[-1] and "reverse mode" in lines[-1]
     html = table._repr_html_()
-    assert html.startswith("<table") and html.count("<tr>") == 5
+    assert html.startswith("<table") and html.count("<tr>") == 6
+
+
+def test_element_paths_sum_to_the_gradient_and_to_the_forward_mode_tangent(mlp):
+    g, n = mlp
+    found = g.paths("W1", "L", index=(2, 0))
+    total = sum(p.contribution for p in found)
+    direction = np.zeros(n["W1"].value.shape)
+    direction[2, 0] = 1.0
+    g.jvp({"W1": direction})
+    assert total == pytest.approx(float(n["W1"].grad[2, 0]), rel=1e-12)
+    assert total == pytest.approx(float(g["L"].tangent), rel=1e-12)
+    # the same product read forwards: each path's factors multiply to its contribution
+    for path in found:
+        assert float(np.prod(path.factors)) == pytest.approx(path.contribution, rel=1e-12)
 
 
 def test_path_table_of_tensor_paths_and_empty():

@@ -44,4 +44,11 @@ def test_readme_blocks_run_and_their_claims_hold(tmp_path, monkeypatch, capsys):
     incoming = np.array([1.0, -2.0])
     expected = s[0] * (incoming[0] - (s * incoming).sum())  # softmax's vjp at e[0], written out
     np.testing.assert_allclose(sum(p.contribution for p in namespace["element_paths"]), expected)
+    xv, wv = np.array([0.5, -1.0]), np.array([2.0, 3.0])  # the forward-mode block, in closed form
+    t = np.tanh(xv * wv)
+    np.testing.assert_allclose(float(namespace["F"].tangent), (1 - t[0] ** 2) * wv[0], rtol=1e-12)
+    np.testing.assert_allclose(namespace["x"].grad, (1 - t**2) * wv, rtol=1e-12)
+    hessian = np.diag(-2 * t * (1 - t**2) * wv**2)
+    np.testing.assert_allclose(namespace["f"].hessian(namespace["F"], namespace["x"]), hessian, rtol=1e-12)
+    assert "mul ('backward',)" in printed
     assert "def forward" not in printed and "d_softmax_1 = d_mul_1 * const_1" in printed

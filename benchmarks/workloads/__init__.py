@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 from harness import Case, Context, Row, run_case
 
 from .deep_chain import workload_deep_chain
+from .higher_order import workload_higher_order
 from .jacobian_route import workload_jacobian_route
 from .memory import workload_memory
 from .mlp_large import workload_mlp_large
@@ -31,6 +32,7 @@ WORKLOADS: dict[str, Callable[[Context], Iterator[Case | Row]]] = {
     "render": workload_render,
     "paths": workload_paths,
     "memory": workload_memory,
+    "higher_order": workload_higher_order,
 }
 
 

@@ -8,12 +8,15 @@ text. :func:`render` builds the text and has it drawn.
 
 What a tensor-level diagram shows:
 
-* each node: its name, op (or kind) and shape, its value and its gradient (red),
-  small arrays in full as matrices, larger ones summarised; params, inputs,
-  constants and ops each have their own look; leaves without a gradient are grey;
-  composite ops that can be opened have a double border;
-* each edge: the gradient that flowed back along it (red), or the forward value;
-* a node that feeds several consumers: each contribution and their sum;
+* each node: its name, op (or kind) and shape, its value, its gradient (red) and,
+  after forward mode (:meth:`Graph.jvp`), its tangent (blue); small arrays in full as
+  matrices, larger ones summarised; params, inputs, constants and ops each have
+  their own look; leaves without a gradient (or tangent) are grey; composite ops
+  that can be opened have a double border;
+* each edge: the gradient that flowed back along it (red), the tangent pushed
+  forward along it (blue), or the forward value;
+* a node that feeds several consumers: each gradient contribution and their sum;
+  a node with several inputs carrying tangents: each tangent contribution and their sum;
 * with ``expand=``, each opened composite inside a cluster named after its node;
 * each scope (:meth:`Graph.scope`) as a cluster named after it, nested scopes nested,
   opened composites inside the scope of their node; with ``collapse=``, chosen scopes
@@ -45,8 +48,8 @@ from .dot import pipe, write
 from .element import ElementDrawing, ElementNumbers
 from .options import Options, is_edge, is_path, options as checked_options
 from .overview import OverviewDrawing
-from .style import (CAPTION, CLUSTER_COLOUR, FAINT, GREY, GREYED_LOOK, INK, PALETTE, PALETTE_NAMES, RED, WEIGHT,
-                    dot_attrs)
+from .style import (CAPTION, CLUSTER_COLOUR, FAINT, GREY, GREYED_LOOK, INK, PALETTE, PALETTE_NAMES, RED, TANGENT,
+                    WEIGHT, dot_attrs)
 from .tensor import TensorDrawing, drawn_scopes
 
 if TYPE_CHECKING:
@@ -56,15 +59,19 @@ __all__ = ["to_dot", "digraph", "render", "mimebundle", "folded_dot"]
 
 
 class Drawing(Protocol):
-    """What every kind of diagram provides: whether it shows gradients, and its DOT statements."""
+    """What every kind of diagram provides: whether its run holds gradients, which derivatives it
+    draws that its run holds (of "grad" and "tangent"), and its DOT statements."""
 
     @property
     def any_grad(self) -> bool: ...
 
+    @property
+    def drawn_flows(self) -> tuple[str, ...]: ...
+
     def body(self) -> list[str]: ...
 
 
-def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "grad",
+def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "auto",
             precision: int = 4, rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (),
             title: str | None = None, level: str = "tensor", max_matrix: tuple[int, int] = (6, 6),
             max_nodes: int | None = 300, run: Run | None = None, legend: bool = True,
@@ -158,13 +165,13 @@ def _folded(graph: Graph, run: Run, options: Options, highlight: Any, fold_highl
     tensor.collapse(fold_highlighted)
     if options.max_nodes is None or tensor.drawn_count <= options.max_nodes:
         return tensor, "a collapsed view (composites folded, chains of single-input ops summarised, arrays summarised)"
-    overview = OverviewDrawing(graph, tensor.run, tensor.highlight)
+    overview = OverviewDrawing(graph, tensor.run, tensor.highlight, options.flows)
     return overview, (f"an overview: one box per band of depth ({len(overview.bands)} boxes), counting nodes, ops "
                       f"and gradients")
 
 
 def folded_dot(graph: Graph, *, run: Run | None = None, highlight: Any = (), max_nodes: int = 300, precision: int = 4,
-               rankdir: str = "LR", legend: bool = True) -> tuple[str, str]:
+               rankdir: str = "LR", legend: bool = True, show: Iterable[str] = ("value", "grad")) -> tuple[str, str]:
     """The view :func:`to_dot` draws of a graph above ``max_nodes``, folded the same way whatever is highlighted.
 
     Chains of single-input ops are summarised as one node (a highlighted node inside
@@ -174,8 +181,8 @@ def folded_dot(graph: Graph, *, run: Run | None = None, highlight: Any = (), max
 
     Parameters
     ----------
-    graph, run, highlight, max_nodes, precision, rankdir, legend
-        As in :func:`to_dot`.
+    graph, run, highlight, max_nodes, precision, rankdir, legend, show
+        As in :func:`to_dot`; edges are labelled as ``edge_labels="auto"`` labels them.
 
     Returns
     -------
@@ -192,8 +199,7 @@ def folded_dot(graph: Graph, *, run: Run | None = None, highlight: Any = (), max
     >>> view.startswith("a collapsed view"), "5 ops summarised" in dot, dot.count("penwidth=3")
     (True, True, 1)
     """
-    options = checked_options(("value", "grad"), "grad", precision, rankdir, None, (6, 6), max_nodes, legend,
-                              "tensor")
+    options = checked_options(show, "auto", precision, rankdir, None, (6, 6), max_nodes, legend, "tensor")
     highlight = list(highlight) if isinstance(highlight, Iterator) else highlight
     drawing, view = _folded(graph, run or graph.run, options, highlight, fold_highlighted=True)
     return _digraph(options, drawing, "tensor", highlight).source, view
@@ -255,7 +261,16 @@ def _legend(options: Options, drawing: Drawing, body: list[str], highlight: Any)
     clusters = [line for line in body if _CLUSTER.match(line)]
     red_on_nodes = any(f'COLOR="{RED}"' in line for line in nodes)
     red_on_edges = any(f'COLOR="{RED}"' in line for line in edges)
+    # an edge shows a tangent in its label or as a blue track beside the black one
+    blue_on_nodes = any(f'COLOR="{TANGENT}"' in line for line in nodes)
+    blue_on_edges = any(TANGENT in line for line in edges)
     items: list[tuple[str, str]] = []  # (colour, what it means), as plain text
+    if blue_on_nodes and blue_on_edges:
+        items.append((TANGENT, "blue: tangents d(node)/d(direction), pushed forward along each edge"))
+    elif blue_on_nodes:
+        items.append((TANGENT, "blue: tangents d(node)/d(direction)"))
+    elif blue_on_edges:
+        items.append((TANGENT, "blue: the tangent d(node)/d(direction) pushed forward along each edge"))
     if red_on_nodes and red_on_edges:
         items.append((RED, "red: gradients \u2202L/\u2202\u00b7, on nodes and on the edges they flowed back along"))
     elif red_on_nodes:
@@ -264,6 +279,8 @@ def _legend(options: Options, drawing: Drawing, body: list[str], highlight: Any)
         items.append((RED, "red: the gradient \u2202L/\u2202\u00b7 that flowed back along each edge"))
     if any(f'COLOR="{WEIGHT}"' in line for line in edges):
         items.append((WEIGHT, "blue \u00d7k: the local derivative \u2202head/\u2202tail"))
+    if any(f'COLOR="{CAPTION}" POINT-SIZE="9">\u00d7' in line for line in edges):
+        items.append((CAPTION, "grey \u00d7k: the local derivative \u2202head/\u2202tail, times the tail's tangent"))
     slots = list(dict.fromkeys(name for line in edges for name in _SLOT.findall(line)))
     if slots:
         # the names were escaped for a label: undo it, to escape them again with the rest of the legend
@@ -271,7 +288,10 @@ def _legend(options: Options, drawing: Drawing, body: list[str], highlight: Any)
         items.append((CAPTION, f"{', '.join(shown)} on edges: the consumer's input each edge feeds"))
     if (any(f"fillcolor={quoting.quote(GREYED_LOOK[0])}" in line for line in nodes)
             or any(f"color={quoting.quote(FAINT)}" in line for line in edges)):
-        items.append((GREY, "grey: backprop did not reach it"))
+        flows = getattr(drawing, "drawn_flows", ("grad",))
+        items.append((GREY, "grey: " + ("neither gradient nor tangent reached it" if len(flows) == 2 else
+                                        "no tangent reached it" if flows == ("tangent",) else
+                                        "backprop did not reach it")))
     if any("peripheries=2" in line for line in nodes):
         items.append((INK, "double border: a composite op; expand= opens it"))
     if any(f"color={quoting.quote(CLUSTER_COLOUR)}" in line for line in clusters):
@@ -332,7 +352,7 @@ def _legend_lines(items: list[tuple[str, str]]) -> list[str]:
                            for colour, text in line) for line in lines]
 
 
-def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "grad",
+def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "auto",
            precision: int = 4, rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (),
            title: str | None = None, level: str = "tensor", max_matrix: tuple[int, int] = (6, 6),
            max_nodes: int | None = 300, run: Run | None = None, legend: bool = True,
@@ -346,12 +366,18 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
     graph : Graph or networkx.DiGraph
         A dagprop graph, or an element graph such as :meth:`Graph.element_graph` returns
         (then ``level`` is "element").
-    show : iterable of {"value", "grad"}
-        What each node shows besides its name, op and shape.
-    edge_labels : {"grad", "value", "weight", None}
+    show : iterable of {"value", "grad", "tangent"}
+        What each node shows besides its name, op and shape: its value, its gradient
+        (red), its tangent from the last :meth:`Graph.jvp` (blue). A node whose inputs
+        carried several tangents shows them and their sum.
+    edge_labels : {"auto", "grad", "tangent", "value", "weight", None}
         "grad": the gradient that flowed back along each edge (red); at the element
-        level also the local derivative. "value": the forward value carried. "weight":
-        the local derivative only (element level). None: no labels.
+        level also the local derivative. "tangent": the tangent each edge pushed forward
+        into its consumer's (blue); at the element level also the local derivative it
+        multiplies. "value": the forward value carried. "weight": the local derivative
+        only (element level). None: no labels. "auto" (default): "tangent" when
+        ``show`` has "tangent" but not "grad", else "grad". Each edge that carried a
+        gradient or tangent drawn gets a track of its colour beside the black one.
     precision : int
         Significant digits of the numbers drawn.
     rankdir : {"LR", "RL", "TB", "BT"}
@@ -418,6 +444,14 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
     >>> [line.strip()[:11] for line in dot.splitlines() if "->" in line]
     ['n0 -> n1 [l', 'n0 -> n1 [l']
 
+    Forward mode: the tangent of each node along a direction, and what each edge pushed:
+
+    >>> x = g.param("x2", 2.0); w = g.param("w", 3.0); v = g.op("add", x * w, x, name="v")
+    >>> g.jvp({x: 1.0})  # dv/dx2 = w + 1
+    >>> dot = to_dot(g, show=("value", "tangent"))
+    >>> "tangents d(node)/d(direction), pushed forward along each edge" in dot, ">4</FONT>" in dot
+    (True, True)
+
     A scope drawn as one box:
 
     >>> with g.scope("block"):
@@ -432,7 +466,7 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
 
 
 def render(graph: Graph | nx.DiGraph, path: str | FilePath | None = None, *, format: str | None = None,
-           show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "grad", precision: int = 4,
+           show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "auto", precision: int = 4,
            rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (), title: str | None = None,
            level: str = "tensor", max_matrix: tuple[int, int] = (6, 6), max_nodes: int | None = 300,
            run: Run | None = None, legend: bool = True, collapse: Iterable[str] = (),

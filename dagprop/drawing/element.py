@@ -1,5 +1,5 @@
 """The element-level diagram: one node per element (neuron), edges labelled with local
-partial derivatives and the gradient each carried back."""
+partial derivatives and the gradient each carried back (or the tangent each pushed forward)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from ..errors import RenderError
 from ..run import Run
 from . import quoting
 from .labels import format_number, full_text, noise_scale, shown_number
-from .options import ELEMENT, Options, highlights
-from .style import CAPTION, GREY, INK, RED, WEIGHT, dot_attrs, kind_look
+from .options import ELEMENT, Options, has_tangents, highlights, present_flows, unreached
+from .style import CAPTION, GREY, INK, RED, TANGENT, WEIGHT, dot_attrs, kind_look
 from .tensor import Clusters, ClusterKey, ScopePath, short_names
 
 if TYPE_CHECKING:
@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 
 
 class ElementNumbers:
-    """The value and gradient of each element, and the gradient along each element edge.
+    """The value, gradient and tangent of each element, and the gradient and tangent along each
+    element edge.
 
     Read from the run the element graph was made from (``element_graph.graph["run"]``),
     so that a partial run (a frame of the player) shows what is known so far; an element
     graph made by hand is read from its ``value`` and ``grad`` attributes. An edge shows
     its gradient, the local derivative times the gradient of its head, once every
-    argument slot of the tensor-level edge has sent its part.
+    argument slot of the tensor-level edge has sent its part; its tangent, the local
+    derivative times the tangent of its tail, once every slot has pushed its part.
 
     Examples
     --------
@@ -38,6 +40,9 @@ class ElementNumbers:
     >>> numbers = ElementNumbers(g.element_graph())
     >>> numbers.value("x[1]"), numbers.grad("x[1]")
     (2.0, 4.0)
+    >>> g.jvp({x: [1.0, 0.0]})
+    >>> ElementNumbers(g.element_graph()).tangent_flow("x[0]", "mul_1[0]")  # d(x*x)/dx * 1
+    2.0
     """
 
     def __init__(self, element_graph: nx.DiGraph, run: Run | None = None) -> None:
@@ -47,15 +52,18 @@ class ElementNumbers:
         self.scales: dict[tuple[str, str | None], float] = {}
         if self.run is None:
             self.any_grad = any(g is not None for _, g in element_graph.nodes(data="grad"))
+            self.any_tangent = any(t is not None for _, t in element_graph.nodes(data="tangent"))
         else:
             self.any_grad = self.run.has_grads
+            self.any_tangent = has_tangents(self.run)
 
     def _array(self, which: str, tensor: str) -> np.ndarray | None:
         key = (which, tensor)
         if key not in self.arrays:
             node = self.run.graph[tensor]
             value = self.run.values[node.index]
-            array = value if which == "value" else self.run.grads[node.index]
+            array = (value if which == "value" else self.run.grads[node.index] if which == "grad"
+                     else self.run.tangent(node))
             self.arrays[key] = None if array is None else np.broadcast_to(np.asarray(array), np.shape(value))
         return self.arrays[key]
 
@@ -104,6 +112,31 @@ class ElementNumbers:
         """The element's gradient, or None while none has reached it."""
         return self._element("grad", name)
 
+    def tangent(self, name: str) -> float | None:
+        """The element's tangent, or None while none has reached it."""
+        return self._element("tangent", name)
+
+    def tangent_scale(self, source: str, target: str) -> float:
+        """What the tangent along an element edge is judged rounding noise against: it is the local
+        derivative times the tail's tangent, so it shows as 0 exactly when that does."""
+        weight = self.eg.edges[source, target].get("weight")
+        return abs(float(weight or 0.0)) * self.scale("tangent", source)
+
+    def tangent_flow(self, source: str, target: str) -> float | None:
+        """The tangent pushed forward along the element edge source -> target, or None."""
+        weight = self.eg.edges[source, target].get("weight")
+        tail = self.tangent(source)
+        if weight is None or tail is None:
+            return None
+        if self.run is None or "tensor" not in self.eg.nodes[target]:
+            return weight * tail if self.tangent(target) is not None else None
+        consumer = self.run.graph[self.eg.nodes[target]["tensor"]]
+        producer = self.eg.nodes[source]["tensor"]
+        slots = [slot for slot, s in enumerate(consumer.inputs) if s.name == producer]
+        if any((consumer.index, slot) not in self.run.edge_tangents for slot in slots):
+            return None
+        return weight * tail
+
     def flow(self, source: str, target: str) -> float | None:
         """The gradient sent back along the element edge source -> target, or None."""
         weight = self.eg.edges[source, target].get("weight")
@@ -134,6 +167,7 @@ class ElementDrawing:
         self.kinds = kinds
         self.compact = False
         self.any_grad = numbers.any_grad
+        self.drawn_flows = present_flows(options.flows, numbers.any_grad, numbers.any_tangent)
         self.tensors: dict[str, list[str]] = {}
         for name in self.order:
             self.tensors.setdefault(self.tensor_of(name), []).append(name)
@@ -176,8 +210,9 @@ class ElementDrawing:
         options = self.options
         value = self.numbers.value(name)
         grad = self.numbers.grad(name)
+        tangent = self.numbers.tangent(name)
         kind = self.kind_of(name)
-        greyed = grad is None and (kind in ("input", "const") or self.any_grad)
+        greyed = unreached(kind, self.drawn_flows, {"grad": grad, "tangent": tangent})
         colour = GREY if greyed else INK
         shown = self.display(name, self.tensor_of(name))
         lines = [f'<FONT COLOR="{colour}"><B>{quoting.html(shown)}</B></FONT>']
@@ -185,6 +220,9 @@ class ElementDrawing:
             if "value" in options.show and value is not None:
                 text = shown_number(value, self.numbers.scale("value", name), options.precision)
                 lines.append(f'<FONT COLOR="{colour}" POINT-SIZE="10">{text}</FONT>')
+            if "tangent" in options.show and tangent is not None:
+                text = shown_number(tangent, self.numbers.scale("tangent", name), options.precision)
+                lines.append(f'<FONT COLOR="{TANGENT}" POINT-SIZE="10">{text}</FONT>')
             if "grad" in options.show and grad is not None:
                 text = shown_number(grad, self.numbers.scale("grad", name), options.precision)
                 lines.append(f'<FONT COLOR="{RED}" POINT-SIZE="10">{text}</FONT>')
@@ -195,6 +233,8 @@ class ElementDrawing:
             tip[0] += f" (an element of {quoting.visible(self.tensor_of(name))}, op {data['op']})"
         if value is not None:
             tip.append(f"value {full_text(value)}")
+        if tangent is not None:
+            tip.append(f"tangent {full_text(tangent)}")
         if grad is not None:
             tip.append(f"gradient {full_text(grad)}")
         # one table row per line: with <BR/> the name's underscores and brackets touch the number below
@@ -213,14 +253,20 @@ class ElementDrawing:
         options = self.options
         weight = data.get("weight")
         flow = self.numbers.flow(source, target)
+        pushed = self.numbers.tangent_flow(source, target)
         parts = []
         if not self.compact:
-            if options.edge_labels in ("grad", "weight") and weight is not None:
-                parts.append(f'<FONT COLOR="{WEIGHT}" POINT-SIZE="9">\u00d7{format_number(weight, options.precision)}'
+            if options.edge_labels in ("grad", "tangent", "weight") and weight is not None:
+                # beside the blue tangents, a navy multiplier would read as one more tangent
+                colour = CAPTION if options.edge_labels == "tangent" else WEIGHT
+                parts.append(f'<FONT COLOR="{colour}" POINT-SIZE="9">\u00d7{format_number(weight, options.precision)}'
                              f'</FONT>')
             if options.edge_labels == "grad" and flow is not None:
                 text = shown_number(flow, self.numbers.flow_scale(source, target), options.precision)
                 parts.append(f'<FONT COLOR="{RED}" POINT-SIZE="9">{text}</FONT>')
+            if options.edge_labels == "tangent" and pushed is not None:
+                text = shown_number(pushed, self.numbers.tangent_scale(source, target), options.precision)
+                parts.append(f'<FONT COLOR="{TANGENT}" POINT-SIZE="9">{text}</FONT>')
             carried = self.numbers.value(source)
             if options.edge_labels == "value" and carried is not None:
                 text = shown_number(carried, self.numbers.scale("value", source), options.precision)
@@ -229,6 +275,8 @@ class ElementDrawing:
         tip = [f"{source_text} \u2192 {target_text}"]
         if weight is not None:
             tip.append(f"local derivative \u2202{target_text}/\u2202{source_text} = {full_text(weight)}")
+        if pushed is not None:
+            tip.append(f"tangent pushed forward along this edge = {full_text(pushed)}")
         if flow is not None:
             tip.append(f"gradient sent back along this edge = {full_text(flow)}")
         attrs = []

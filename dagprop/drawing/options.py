@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import networkx as nx
 
@@ -13,9 +13,12 @@ from ..errors import RenderError
 from ..graph import Graph, Node
 from .style import PALETTE
 
+if TYPE_CHECKING:
+    from ..run import Run
+
 LEVELS = ("tensor", "element")
-EDGE_LABELS = ("grad", "value", "weight", None)
-SHOWABLE = ("value", "grad")
+EDGE_LABELS = ("auto", "grad", "tangent", "value", "weight", None)
+SHOWABLE = ("value", "grad", "tangent")
 RANKDIRS = ("LR", "RL", "TB", "BT")
 # an element name as a user may type it ("W1[2, 0]", "x[-1]"), or a 0-d node's escaped name ("W[0][]")
 ELEMENT = re.compile(r"^(?P<tensor>.+)\[(?P<index>(?:-?\d+(?:,\s*-?\d+)*)?)\]$")
@@ -37,6 +40,83 @@ class Options:
     max_nodes: int | None
     legend: bool
 
+    @property
+    def flows(self) -> tuple[str, ...]:
+        """The derivatives the diagram depicts, of "grad" (flowing back) and "tangent" (pushed forward).
+
+        A node none of them reached is drawn grey, and an edge carrying one gets a track
+        in its colour. Gradients are depicted unless only tangents were asked for, as
+        diagrams did before forward mode.
+
+        Examples
+        --------
+        >>> def flows(show, edge_labels="auto"):
+        ...     return options(show, edge_labels, 4, "LR", None, (6, 6), None, True, "tensor").flows
+        >>> flows(("value", "grad")), flows(("value", "tangent")), flows(("value", "grad", "tangent"))
+        (('grad',), ('tangent',), ('grad', 'tangent'))
+        >>> flows(("value",)), flows(("value", "tangent"), edge_labels="grad")
+        (('grad',), ('grad', 'tangent'))
+        """
+        tangent = "tangent" in self.show or self.edge_labels == "tangent"
+        grad = "grad" in self.show or self.edge_labels == "grad" or not tangent
+        return ("grad",) * grad + ("tangent",) * tangent
+
+
+def default_edge_labels(show: tuple[str, ...]) -> str:
+    """What ``edge_labels="auto"`` labels edges with: the tangent each carried forward when ``show``
+    has tangents but no gradients, else the gradient each carried back.
+
+    Examples
+    --------
+    >>> default_edge_labels(("value", "tangent")), default_edge_labels(("value", "grad", "tangent"))
+    ('tangent', 'grad')
+    """
+    return "tangent" if "tangent" in show and "grad" not in show else "grad"
+
+
+def has_tangents(run: Run) -> bool:
+    """Whether ``run`` holds any tangent (a forward-mode pass reached some node).
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * x
+    >>> has_tangents(g.run)
+    False
+    >>> g.jvp({x: 1.0}); has_tangents(g.run)
+    True
+    """
+    return run.tangents is not None and any(t is not None for t in run.tangents)
+
+
+def present_flows(flows: tuple[str, ...], any_grad: bool, any_tangent: bool) -> tuple[str, ...]:
+    """The derivatives of ``flows`` (see :attr:`Options.flows`) the run drawn holds any of.
+
+    Examples
+    --------
+    >>> present_flows(("grad", "tangent"), False, True), present_flows(("grad",), False, True)
+    (('tangent',), ())
+    """
+    held = {"grad": any_grad, "tangent": any_tangent}
+    return tuple(flow for flow in flows if held[flow])
+
+
+def unreached(kind: str, present: tuple[str, ...], numbers: Mapping[str, Any]) -> bool:
+    """Whether a node of ``kind`` is drawn grey: none of the derivatives ``present`` (gradient,
+    tangent) reached it, ``numbers`` giving its own (None: none); with none present, whether it
+    is an input or constant, which no derivative is asked of.
+
+    Examples
+    --------
+    >>> unreached("op", ("grad",), {"grad": None}), unreached("op", ("grad", "tangent"), {"grad": None, "tangent": 1.0})
+    (True, False)
+    >>> unreached("input", (), {}), unreached("param", (), {})
+    (True, False)
+    """
+    if not present:
+        return kind in ("input", "const")
+    return all(numbers.get(flow) is None for flow in present)
+
 
 def options(show: Iterable[str], edge_labels: str | None, precision: int, rankdir: str, title: str | None,
             max_matrix: tuple[int, int], max_nodes: int | None, legend: bool, level: str) -> Options:
@@ -49,6 +129,8 @@ def options(show: Iterable[str], edge_labels: str | None, precision: int, rankdi
             raise RenderError(f"show= takes some of {SHOWABLE}, got {item!r}")
     if edge_labels not in EDGE_LABELS:
         raise RenderError(f"edge_labels= must be one of {EDGE_LABELS}, got {edge_labels!r}")
+    if edge_labels == "auto":
+        edge_labels = default_edge_labels(show)
     if level not in LEVELS:
         raise RenderError(f"level= must be 'tensor' or 'element', got {level!r}")
     if rankdir not in RANKDIRS:

@@ -9,8 +9,8 @@ import networkx as nx
 from ..graph import Graph, Node
 from ..run import Run
 from . import quoting
-from .options import Highlight
-from .style import CAPTION, RED
+from .options import Highlight, has_tangents, present_flows
+from .style import CAPTION, RED, TANGENT
 
 
 def op_mix(nodes: Iterable[Node]) -> str:
@@ -31,7 +31,7 @@ def op_mix(nodes: Iterable[Node]) -> str:
 
 class OverviewDrawing:
     """One box per band of topological depth, in order: how many nodes, which ops, how many
-    edges arrive from earlier depths, how many nodes got gradient.
+    edges arrive from earlier depths, how many nodes got gradient (and tangent, among ``flows``).
 
     For graphs that stay too large after composites are folded and chains summarised
     (a wide random DAG has neither to fold). Drawing every edge between bands would be
@@ -41,9 +41,10 @@ class OverviewDrawing:
 
     MAX_BANDS = 40
 
-    def __init__(self, graph: Graph, run: Run, highlight: Highlight) -> None:
+    def __init__(self, graph: Graph, run: Run, highlight: Highlight, flows: tuple[str, ...] = ("grad",)) -> None:
         self.graph, self.run, self.highlight = graph, run, highlight
         self.any_grad = run.has_grads
+        self.drawn_flows = present_flows(flows, self.any_grad, has_tangents(run))
         generations = [sorted(names, key=lambda name: graph[name].index)
                        for names in nx.topological_generations(graph.nx)]
         per_band = -(-len(generations) // self.MAX_BANDS)
@@ -71,7 +72,10 @@ class OverviewDrawing:
         if arriving:
             rows.append(f'<FONT POINT-SIZE="10" COLOR="{CAPTION}">{arriving} edge{"s" if arriving != 1 else ""} '
                         f"arrive from smaller depths</FONT>")
-        if self.any_grad:
+        if "tangent" in self.drawn_flows:
+            reached = sum(1 for node in nodes if self.run.tangent(node) is not None)
+            rows.append(f'<FONT POINT-SIZE="10" COLOR="{TANGENT}">tangent reached {reached} of {len(nodes)}</FONT>')
+        if "grad" in self.drawn_flows:
             reached = sum(1 for node in nodes if self.run.grad(node) is not None)
             rows.append(f'<FONT POINT-SIZE="10" COLOR="{RED}">gradient reached {reached} of {len(nodes)}</FONT>')
         marked = [node.name for node in nodes if node.name in self.highlight.nodes]

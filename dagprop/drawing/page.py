@@ -9,7 +9,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import quoting
-from .style import PALETTE
+from .style import PALETTE, RED, TANGENT
 
 if TYPE_CHECKING:
     from ..player import Frame
@@ -122,8 +122,9 @@ def inline_height(layout: Mapping[str, Any]) -> int:
     return int(min(MAX_INLINE_PX, max(MIN_INLINE_PX, HEADER_PX + height * 4 / 3)))
 
 
-_STYLE = """
-:root { --ink: #1a1a1a; --muted: #6b6b6b; --accent: #ff7f0e; --red: #d62728; }
+# the diagrams' colours for gradients and tangents, for the captions and phase badges
+_COLOURS = f":root {{ --ink: #1a1a1a; --muted: #6b6b6b; --accent: #ff7f0e; --red: {RED}; --tangent: {TANGENT}; }}"
+_STYLE = _COLOURS + """
 * { box-sizing: border-box; }
 html { height: 100%; }
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
@@ -139,9 +140,11 @@ h1 { font-size: 17px; margin: 0 0 6px; }
 #counter { font-variant-numeric: tabular-nums; color: var(--muted); min-width: 7em; text-align: right; }
 .caption { margin: 8px 0 0; font-weight: 600; }
 .detail { margin: 2px 0 0; color: var(--red); font-variant-numeric: tabular-nums; min-height: 1.45em; }
+.forward-mode .detail { color: var(--tangent); }
 .phase { display: inline-block; font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
          padding: 0 6px; margin-right: 6px; border-radius: 4px; color: #fff; background: var(--muted); }
 .phase.forward { background: #2b62b8; } .phase.backward { background: var(--red); }
+.phase.tangent { background: var(--tangent); }
 main { flex: 1 1 auto; min-height: 0; display: flex; flex-direction: column; padding: 12px 18px 18px; }
 section.frame { flex: 1 1 auto; min-height: 0; display: flex; flex-direction: column; }
 section.frame[hidden] { display: none; }
@@ -277,7 +280,9 @@ _SCRIPT = """
 
 
 def page(heading: str, level: str, every: list[Frame], pictures: list[str], interval: float,
-          text_size: float) -> str:
+         text_size: float, mode: str = "vjp") -> str:
+    """The player's page: ``every`` frame with its picture, the controls and the script; ``mode``
+    is the simulated run's ("forward": tangents, coloured as the diagrams colour them)."""
     esc = quoting.html_page
     pieces: dict[str, int] = {}  # each distinct piece of text, numbered in order of first use
     drawn = [[pieces.setdefault(piece, len(pieces)) for piece in _pieces(svg)] for svg in pictures]
@@ -292,6 +297,8 @@ def page(heading: str, level: str, every: list[Frame], pictures: list[str], inte
         )
     data = _script_json({"pieces": list(pieces), "frames": drawn})
     count = len(every)
+    colours = ("blue: tangents d(node)/d(direction), pushed forward along each edge" if mode == "forward" else
+               "red: gradients")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -300,7 +307,7 @@ def page(heading: str, level: str, every: list[Frame], pictures: list[str], inte
 <title>{esc(heading)}</title>
 <style>{_STYLE}</style>
 </head>
-<body class="fit" data-interval="{int(round(interval * 1000))}" data-level="{esc(level)}" data-frame="0"
+<body class="{"fit forward-mode" if mode == "forward" else "fit"}" data-interval="{int(round(interval * 1000))}" data-level="{esc(level)}" data-frame="0"
  data-highlight="{esc(PALETTE[0])}" data-min-scale="{READABLE_PX / text_size:.4f}">
 <header>
 <h1>{esc(heading)}</h1>
@@ -317,7 +324,7 @@ def page(heading: str, level: str, every: list[Frame], pictures: list[str], inte
 </div>
 <p class="caption" id="caption"></p>
 <p class="detail" id="detail"></p>
-<p class="help">\u2190 \u2192 step, space play/pause, Home/End first/last, f fit to the window or natural size. Black: forward values; red: gradients;
+<p class="help">\u2190 \u2192 step, space play/pause, Home/End first/last, f fit to the window or natural size. Black: forward values; {colours};
 highlighted: the current step.</p>
 </header>
 <main>

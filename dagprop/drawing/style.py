@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Iterable
 
 RED = "#d62728"
+# Okabe and Ito's blue: the colour-blind-safe opposite of the gradients' red, darker than the
+# highlight palette's blue and lighter than the local derivatives' navy
+TANGENT = "#0072b2"
 INK = "#1a1a1a"
 GREY = "#8c8c8c"
 FAINT = "#b5b5b5"

@@ -14,6 +14,12 @@ from .labels import format_number
 __all__ = ["PathRow", "PathTable", "path_table"]
 
 
+# An element path's product of local derivatives is the same read in either direction.
+FORWARD_AND_BACKWARD = ("Each product of factors is the path's share both ways: of the gradient reaching its "
+                        "source (reverse mode) and of the tangent reaching its end when its source moves by 1 "
+                        "(forward mode).")
+
+
 class PathRow(NamedTuple):
     """One row of a :class:`PathTable`."""
 
@@ -68,6 +74,8 @@ class PathTable(list):
         lines.insert(1, "  ".join("-" * w for w in widths))
         if not self:
             lines.append("(no paths)")
+        elif self[0].path.level == "element":
+            lines.append(FORWARD_AND_BACKWARD)
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -88,6 +96,8 @@ class PathTable(list):
                         f'<td style="{number_cell}"><code>{running}</code></td></tr>')
         if not body:
             body.append(f'<tr><td colspan="5" style="{cell}">(no paths)</td></tr>')
+        elif self[0].path.level == "element":
+            body.append(f'<tr><td colspan="5" style="{cell}"><em>{html.escape(FORWARD_AND_BACKWARD)}</em></td></tr>')
         return (f'<table class="dagprop-paths" style="border-collapse:collapse"><thead><tr>{header}</tr></thead>'
                 f'<tbody>{"".join(body)}</tbody></table>')
 
@@ -120,6 +130,7 @@ def path_table(paths: Iterable[Path], precision: int = 4) -> PathTable:
     -  ------------  -------  ------------  -----------
     1  x -> sq -> y  6 * 1               6            6
     2  x -> y        1                   1            7
+    Each product of factors is the path's share both ways: of the gradient reaching its source (reverse mode) and of the tangent reaching its end when its source moves by 1 (forward mode).
 
     See Also
     --------

@@ -1,5 +1,5 @@
-"""The tensor-level diagram: one node per op node, with its value and gradient, and the
-gradient that flowed back along each edge."""
+"""The tensor-level diagram: one node per op node, with its value, gradient and tangent, and
+the gradient that flowed back (or the tangent pushed forward) along each edge."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from ..graph import Graph, Node
 from ..run import Run
 from . import quoting
 from .labels import column_widths, full_text, matrix_html
-from .options import ELEMENT, Options, highlights
+from .options import ELEMENT, Options, has_tangents, highlights, present_flows, unreached
 from .overview import op_mix
-from .style import (CAPTION, CLUSTER_COLOUR, COLLAPSED_MATRIX, FAINT, GREY, INK, RED, captioned, dot_attrs,
-                    kind_look, shape_text, smaller)
+from .style import (CAPTION, CLUSTER_COLOUR, COLLAPSED_MATRIX, FAINT, GREY, INK, RED, TANGENT, captioned,
+                    dot_attrs, kind_look, shape_text, smaller)
 
 if TYPE_CHECKING:
     from ..expand import Expansion
@@ -203,9 +203,14 @@ class TensorDrawing:
         self.chains: dict[str, list[Node]] = {}  # last node of a summarised chain -> its nodes
         self.chain_of: dict[str, str] = {}
         self.any_grad = run.has_grads
+        self.any_tangent = has_tangents(run)
+        self.drawn_flows = present_flows(options.flows, self.any_grad, self.any_tangent)
         self.sent: dict[str, list[tuple[Node, int, Any]]] = {}
         for source, consumer, slot, grad in run.edges():
             self.sent.setdefault(source.name, []).append((consumer, slot, grad))
+        self.pushed: dict[str, list[tuple[Node, int, Any]]] = {}  # consumer -> (source, slot, tangent) it received
+        for source, consumer, slot, tangent in run.edges(flow="tangent"):
+            self.pushed.setdefault(consumer.name, []).append((source, slot, tangent))
         expansions: Mapping[str, Expansion] = getattr(graph, "expansions", {}) or {}
         self.expansions = dict(expansions)
         self.member_of: dict[str, str] = {}
@@ -275,9 +280,13 @@ class TensorDrawing:
         rows += [f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="9">{quoting.html(", ".join(mix[k:k + 4]))}</FONT>'
                  f'</TD></TR>' for k in range(0, len(mix), 4)]
         tip = [f"scope {quoting.visible(scope_text(box))}, collapsed: {count} ({', '.join(mix)})"]
-        if self.any_grad:
+        if "grad" in self.drawn_flows:
             reached = sum(1 for node in nodes if self.run.grad(node) is not None)
             rows.append(f'<TR><TD><FONT COLOR="{RED}" POINT-SIZE="9">gradient reached {reached} of {len(nodes)}'
+                        f'</FONT></TD></TR>')
+        if "tangent" in self.drawn_flows:
+            reached = sum(1 for node in nodes if self.run.tangent(node) is not None)
+            rows.append(f'<TR><TD><FONT COLOR="{TANGENT}" POINT-SIZE="9">tangent reached {reached} of {len(nodes)}'
                         f'</FONT></TD></TR>')
         tip.append("nodes: " + ", ".join(quoting.visible(node.name) for node in nodes[:40])
                    + (f" and {len(nodes) - 40} more" if len(nodes) > 40 else ""))
@@ -357,8 +366,9 @@ class TensorDrawing:
         name = node.name
         value = self.run.value(node)
         grad = self.run.grad(node)
+        tangent = self.run.tangent(node)
         composite = node.op_def is not None and node.op_def.decompose is not None and name not in self.expansions
-        greyed = grad is None and (node.kind in ("input", "const") or self.any_grad)
+        greyed = unreached(node.kind, self.drawn_flows, {"grad": grad, "tangent": tangent})
         chain = self.chains.get(name)
         if chain is not None:
             kinds = ", ".join(dict.fromkeys(str(n.op) for n in chain))
@@ -377,12 +387,20 @@ class TensorDrawing:
                 f'</TD></TR>']
         max_matrix = smaller(options.max_matrix, COLLAPSED_MATRIX) if self.collapsed else options.max_matrix
         contributions = [] if self.collapsed or "grad" not in options.show else self.contributions(name)
+        summands = [] if self.collapsed or "tangent" not in options.show else self.tangent_contributions(name)
         shown = [value if "value" in options.show else None,
-                 grad if "grad" in options.show and len(contributions) < 2 else None]
+                 grad if "grad" in options.show and len(contributions) < 2 else None,
+                 tangent if "tangent" in options.show and len(summands) < 2 else None]
         widths = column_widths(shown, options.precision, max_matrix)
         if "value" in options.show and value is not None:
             rows.append(captioned("value", matrix_html(value, text_colour, options.precision, max_matrix,
                                                          widths=widths)))
+        # forward before backward: the tangent row comes before the gradient's
+        if len(summands) >= 2:
+            rows.append(captioned("tangent", self.sum_html(summands, tangent, max_matrix, TANGENT), TANGENT))
+        elif "tangent" in options.show and tangent is not None:
+            rows.append(captioned("tangent", matrix_html(tangent, TANGENT, options.precision, max_matrix,
+                                                         widths=widths), TANGENT))
         if len(contributions) >= 2:
             rows.append(captioned("grad", self.sum_html(contributions, grad, max_matrix), RED))
         elif "grad" in options.show and grad is not None:
@@ -393,7 +411,7 @@ class TensorDrawing:
         shape_name, style, fill, border = kind_look(node.kind, greyed)
         attrs = [("label", label), ("shape", shape_name), ("style", quoting.quote(style)),
                  ("fillcolor", quoting.quote(fill)), ("color", quoting.quote(border)),
-                 ("tooltip", quoting.tooltip(self.node_tooltip(node, value, grad, composite)))]
+                 ("tooltip", quoting.tooltip(self.node_tooltip(node, value, grad, tangent, composite)))]
         if composite:
             attrs.append(("peripheries", "2"))
         colour = self.highlight.nodes.get(name)
@@ -422,24 +440,38 @@ class TensorDrawing:
             result.append((caption, grad))
         return result
 
-    def sum_html(self, contributions: list[tuple[str, Any]], grad: Any, max_matrix: tuple[int, int]) -> str:
+    def tangent_contributions(self, name: str) -> list[tuple[str, Any]]:
+        """What each input slot of ``name`` contributed to its tangent, as (caption, tangent), in slot
+        order: the forward mirror of :meth:`contributions`."""
+        node = self.graph[name]
+        result = []
+        for source, slot, tangent in self.pushed.get(name, []):
+            caption = f"from {quoting.visible(self.display_name(source.name))}"
+            if sum(1 for s in node.inputs if s is source) > 1:
+                caption += f" ({rules.slot_name(node, slot)})"
+            result.append((caption, tangent))
+        return result
+
+    def sum_html(self, contributions: list[tuple[str, Any]], total: Any, max_matrix: tuple[int, int],
+                 colour: str = RED) -> str:
+        """The contributions, each captioned, ``+`` between them, ``=`` and their sum ``total``, in ``colour``."""
         precision = self.options.precision
-        total = grad if grad is not None else sum(np.asarray(g) for _, g in contributions)
+        total = total if total is not None else sum(np.asarray(g) for _, g in contributions)
         top, bottom = [], []
         for k, (caption, part) in enumerate(contributions):
             if k:
-                top.append(f'<TD><FONT COLOR="{RED}">+</FONT></TD>')
+                top.append(f'<TD><FONT COLOR="{colour}">+</FONT></TD>')
                 bottom.append("<TD></TD>")
-            top.append(f"<TD>{matrix_html(part, RED, precision, max_matrix, size=9)}</TD>")
+            top.append(f"<TD>{matrix_html(part, colour, precision, max_matrix, size=9)}</TD>")
             bottom.append(f'<TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">{quoting.html(caption)}</FONT></TD>')
-        top.append(f'<TD><FONT COLOR="{RED}">=</FONT></TD>')
+        top.append(f'<TD><FONT COLOR="{colour}">=</FONT></TD>')
         bottom.append("<TD></TD>")
-        top.append(f"<TD>{matrix_html(total, RED, precision, max_matrix)}</TD>")
+        top.append(f"<TD>{matrix_html(total, colour, precision, max_matrix)}</TD>")
         bottom.append(f'<TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">sum</FONT></TD>')
         return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1"><TR>' + "".join(top)
                 + "</TR><TR>" + "".join(bottom) + "</TR></TABLE>")
 
-    def node_tooltip(self, node: Node, value: Any, grad: Any, composite: bool) -> str:
+    def node_tooltip(self, node: Node, value: Any, grad: Any, tangent: Any, composite: bool) -> str:
         what = node.op if node.op_def is not None else node.kind
         lines = [f"{quoting.visible(node.name)} ({what})"]
         scope = self.scopes.get(node.name)
@@ -453,6 +485,11 @@ class TensorDrawing:
             lines.append(f"composite op: draw with expand=[{node.op!r}] to see its circuit")
         if value is not None:
             lines += ["value:", full_text(value)]
+        if tangent is not None:
+            lines += ["tangent:", full_text(tangent)]
+            summands = self.tangent_contributions(node.name)
+            if len(summands) >= 2:
+                lines.append("the tangent is the sum of the contributions " + ", ".join(c for c, _ in summands))
         if grad is not None:
             lines += ["gradient:", full_text(grad)]
         contributions = self.contributions(node.name)
@@ -490,6 +527,7 @@ class TensorDrawing:
 
     def edge_statement(self, source: Node, consumer: Node, slot: int, source_id: str, target_id: str) -> str:
         grad = self.run.slot_grad(consumer, slot)
+        tangent = self.run.edge_tangents.get((consumer.index, slot))
         parts = self.leaving(source)
         several = len(consumer.inputs) > 1 and len(set(consumer.op_def.inputs if consumer.op_def else ())) > 1
         if several:
@@ -498,23 +536,24 @@ class TensorDrawing:
         tip = (f"{quoting.visible(source.name)} \u2192 {quoting.visible(consumer.name)} "
                f"(argument {slot}: {rules.slot_name(consumer, slot)})")
         colours = self.highlight.edge_colours(source.name, consumer.name, slot)
-        return self.arrow(source, grad, parts, tip, "gradient sent back along this edge:", colours, source_id,
-                          target_id)
+        return self.arrow(source, grad, tangent, parts, tip, "along this edge", colours, source_id, target_id)
 
     def box_edge_statement(self, source: Node, slots: list[tuple[Node, int]], target_id: str) -> str:
         """The edge carrying ``source`` into a collapsed scope, for its edges to the nodes in ``slots``."""
         grads = [g for g in (self.run.slot_grad(consumer, slot) for consumer, slot in slots) if g is not None]
         grad = None if not grads else sum(grads[1:], np.asarray(grads[0]))
+        tangents = [self.run.edge_tangents[(consumer.index, slot)] for consumer, slot in slots
+                    if (consumer.index, slot) in self.run.edge_tangents]
+        tangent = None if not tangents else sum(tangents[1:], np.asarray(tangents[0]))
         box = scope_text(self.box_of[slots[0][0].name])
         into = ", ".join(f"{quoting.visible(consumer.name)} (argument {slot}: {rules.slot_name(consumer, slot)})"
                          for consumer, slot in slots)
         tip = f"{quoting.visible(source.name)} \u2192 scope {quoting.visible(box)}, into {into}"
-        caption = ("gradient sent back along this edge:" if len(slots) == 1 else
-                   f"gradient sent back along these {len(slots)} edges, summed:")
+        along = "along this edge" if len(slots) == 1 else f"along these {len(slots)} edges, summed"
         colours = list(dict.fromkeys(c for consumer, slot in slots
                                      for c in self.highlight.edge_colours(source.name, consumer.name, slot)))
-        return self.arrow(source, grad, self.leaving(source), tip, caption, colours, self.drawn_id(source.name),
-                          target_id)
+        return self.arrow(source, grad, tangent, self.leaving(source), tip, along, colours,
+                          self.drawn_id(source.name), target_id)
 
     def leaving(self, source: Node) -> list[str]:
         """The label row naming the tensor an edge carries out of a collapsed scope (none for other edges)."""
@@ -523,15 +562,19 @@ class TensorDrawing:
         return [f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">{quoting.html(self.display_name(source.name))}'
                 f'</FONT></TD></TR>']
 
-    def arrow(self, source: Node, grad: Any, parts: list[str], tip: str, grad_caption: str, colours: list[str],
-              source_id: str, target_id: str) -> str:
-        """An edge statement: ``parts`` (label rows) then the gradient or the value carried, a tooltip
-        ``tip`` followed by the arrays, and the colours of a highlight."""
+    def arrow(self, source: Node, grad: Any, tangent: Any, parts: list[str], tip: str, along: str,
+              colours: list[str], source_id: str, target_id: str) -> str:
+        """An edge statement: ``parts`` (label rows) then the gradient, tangent or value carried, a
+        tooltip ``tip`` followed by the arrays (``along``: "along this edge", or which edges), a
+        track per derivative carried, and the colours of a highlight."""
         options = self.options
         value = self.run.value(source)
         max_matrix = smaller(options.max_matrix, COLLAPSED_MATRIX) if self.collapsed else options.max_matrix
         if options.edge_labels == "grad" and grad is not None:
             parts = parts + [f"<TR><TD>{matrix_html(grad, RED, options.precision, max_matrix, size=9)}</TD></TR>"]
+        elif options.edge_labels == "tangent" and tangent is not None:
+            parts = parts + [f"<TR><TD>{matrix_html(tangent, TANGENT, options.precision, max_matrix, size=9)}"
+                             f"</TD></TR>"]
         elif options.edge_labels == "value" and value is not None:
             parts = parts + [f"<TR><TD>{matrix_html(value, CAPTION, options.precision, max_matrix, size=9)}</TD></TR>"]
         attrs = []
@@ -541,14 +584,19 @@ class TensorDrawing:
         lines = [tip]
         if value is not None:
             lines += ["forward value:", full_text(value)]
+        if tangent is not None:
+            lines += [f"tangent pushed forward {along} (its part of the consumer's tangent):", full_text(tangent)]
         if grad is not None:
-            lines += [grad_caption, full_text(grad)]
+            lines += [f"gradient sent back {along}:", full_text(grad)]
         attrs.append(("tooltip", quoting.tooltip("\n".join(lines))))
         attrs.append(("labeltooltip", quoting.tooltip("\n".join(lines))))
-        if grad is not None:
-            # a black track for the value going forward, a red one for the gradient coming back
-            attrs.append(("color", quoting.quote(f"{INK}:{RED}")))
-        elif self.any_grad:
+        # a black track for the value going forward, a blue one for the tangent pushed forward with it,
+        # a red one for the gradient coming back
+        tracks = [colour for flow, number, colour in (("tangent", tangent, TANGENT), ("grad", grad, RED))
+                  if flow in self.drawn_flows and number is not None]
+        if tracks:
+            attrs.append(("color", quoting.quote(":".join([INK, *tracks]))))
+        elif self.drawn_flows:
             attrs.append(("color", quoting.quote(FAINT)))
         if colours:
             attrs += [("color", quoting.quote(":".join(colours))), ("penwidth", "3")]

@@ -249,3 +249,99 @@ def test_softmax_family_of_empty_arrays_matches_torch(name, shape, axis):
 def test_opened_softmax_of_an_empty_array_is_empty(shape, axis):
     g, h = boxed_and_opened(np.zeros(shape), np.zeros(shape), axis)
     assert h["s"].value.shape == h["x"].grad.shape == shape
+
+
+# -- forward mode and the vjp as graph nodes (second derivatives) --------------------------------
+
+def row_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, axis", [((4,), 0), ((3, 4), -1), ((3, 4), 0), ((2, 3, 4), 1)], ids=str)
+def test_softmax_family_checks_forward_mode_and_second_derivatives(name, shape, axis):
+    errors = check_op(name, rng.normal(0.0, 2.0, shape), axis=axis).errors
+    assert {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
+            "second derivatives vs finite differences"} <= set(errors)
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax_jvp_is_s_times_v_minus_its_mean_under_s(axis):
+    x, v = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    s = row_softmax(x, axis)
+    g, leaf, out = run("softmax", x, axis=axis)
+    g.jvp({leaf: v})
+    np.testing.assert_allclose(out.tangent, s * (v - (s * v).sum(axis=axis, keepdims=True)), rtol=1e-12, atol=1e-15)
+    g, leaf, out = run("log_softmax", x, axis=axis)
+    g.jvp({leaf: v})
+    np.testing.assert_allclose(out.tangent, v - (s * v).sum(axis=axis, keepdims=True), rtol=1e-12, atol=1e-15)
+
+
+def weighted_sum_hessian(s, c):
+    """d2/dx2 of sum(c * softmax(x)) for one 1-D slice, where s = softmax(x):
+    diag((c - cbar) s) - (c s) s^T - s (c s)^T + 2 cbar s s^T, with cbar = <c, s>."""
+    cbar = c @ s
+    cs = c * s
+    return np.diag((c - cbar) * s) - np.outer(cs, s) - np.outer(s, cs) + 2 * cbar * np.outer(s, s)
+
+
+def hessian_of_weighted_sum(name, x, c, axis):
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = (g.op(name, leaf, axis=axis) * g.const(c)).sum()
+    g.forward()
+    return g, leaf, loss, g.hessian(loss, leaf)
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_softmax_hessian_is_its_closed_form_slice_by_slice(axis):
+    x, c = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    g, leaf, loss, hessian = hessian_of_weighted_sum("softmax", x, c, axis)
+    # move the softmax axis last, so that slice r is row r, in the data and in both halves of the Hessian
+    moved = (0, 1) if axis == -1 else (1, 0)
+    rows = hessian.transpose(moved + tuple(2 + m for m in moved))
+    xr, cr = x.transpose(moved), c.transpose(moved)
+    for r in range(xr.shape[0]):
+        s = np.exp(xr[r]) / np.exp(xr[r]).sum()
+        np.testing.assert_allclose(rows[r, :, r, :], weighted_sum_hessian(s, cr[r]), rtol=1e-10, atol=1e-14)
+        for other in set(range(xr.shape[0])) - {r}:
+            np.testing.assert_array_equal(rows[r, :, other, :], 0.0)  # slices do not interact
+    v = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(g.hvp(loss, leaf, v), np.tensordot(hessian, v, axes=2), rtol=1e-10, atol=1e-14)
+
+
+def test_log_softmax_hessian_is_minus_the_weight_total_times_the_softmax_jacobian():
+    # d/dx of sum(c * log_softmax(x)) along a row is c - s * C, with C the row's total of c, so the
+    # Hessian of each row is -C (diag(s) - s s^T)
+    x, c = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    g, leaf, loss, hessian = hessian_of_weighted_sum("log_softmax", x, c, -1)
+    s = row_softmax(x, -1)
+    for r in range(3):
+        expected = -c[r].sum() * (np.diag(s[r]) - np.outer(s[r], s[r]))
+        np.testing.assert_allclose(hessian[r, :, r, :], expected, rtol=1e-10, atol=1e-14)
+    v = rng.standard_normal((3, 4))
+    expected_hvp = -c.sum(axis=1, keepdims=True) * s * (v - (s * v).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(g.hvp(loss, leaf, v), expected_hvp, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_the_backward_pass_as_nodes_uses_the_rule_not_the_circuit(name):
+    g, leaf, out = run(name, rng.standard_normal((2, 3)))
+    loss = out.sum()
+    g.forward()
+    g.backward(loss, create_graph=True)
+    built = [n.op for n in g if "backward" in n.scope and n.op is not None]
+    assert "max" not in built and "reciprocal" not in built
+    np.testing.assert_allclose(leaf.grad, leaf.grad_node.value)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, axis", EMPTY, ids=str)
+def test_softmax_family_of_empty_arrays_builds_an_empty_backward_pass(name, shape, axis):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g, leaf, out = run(name, np.zeros(shape), axis=axis)
+        g.backward(out, seed=np.zeros(shape), create_graph=True)
+        g.jvp({leaf: np.zeros(shape)})
+    assert leaf.grad.shape == leaf.grad_node.shape == out.tangent.shape == shape

@@ -12,6 +12,10 @@ from dagprop.testing import check_op
 rng = np.random.default_rng(19)
 
 
+SECOND_ORDER_CHECKS = {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
+                       "second derivatives vs finite differences"}
+
+
 def run(name, *arrays):
     g = dp.Graph()
     leaves = [g.param(f"x{i}", a) for i, a in enumerate(arrays)]
@@ -27,9 +31,10 @@ def run(name, *arrays):
     ((4, 3), (3, 2), (1, 2)),
     ((4, 3), (3, 2), ()),
     ((4, 3), (3, 2), (4, 2)),
+    ((2, 1, 4, 3), (3, 2), (1, 2)),
 ], ids=str)
 def test_linear(h, W, b):
-    check_op("linear", h, W, b)
+    assert SECOND_ORDER_CHECKS <= set(check_op("linear", h, W, b).errors)
 
 
 def test_linear_closed_form_with_row_vectors():
@@ -66,12 +71,14 @@ ATTENTION_SHAPES = [
     ((2, 3, 3), (2, 4, 3), (2, 4, 2)),  # a batch
     ((2, 3, 3), (4, 3), (4, 2)),        # keys and values shared by the batch
     ((1, 3), (1, 3), (1, 1)),           # a single key: every weight is 1
+    ((3, 4), (2, 5, 4), (5, 2)),        # the batch comes from the keys
+    ((3, 4), (5, 4), (2, 5, 2)),        # the batch comes from the values
 ]
 
 
 @pytest.mark.parametrize("Q, K, V", ATTENTION_SHAPES, ids=str)
 def test_attention(Q, K, V):
-    check_op("attention", Q, K, V)
+    assert SECOND_ORDER_CHECKS <= set(check_op("attention", Q, K, V).errors)
 
 
 def attention_by_loops(Q, K, V):
@@ -217,3 +224,102 @@ def test_attention_of_empty_arrays_matches_torch(Q, K, V):
     np.testing.assert_allclose(out.value, expected_value, rtol=1e-12, atol=1e-15)
     for leaf, expected in zip(leaves, expected_grads):
         np.testing.assert_allclose(leaf.grad, expected, rtol=1e-12, atol=1e-15)
+
+
+# -- forward mode and second derivatives -------------------------------------------------------------
+
+def squared_linear(h, W, b):
+    """A graph with L = sum(linear(h, W, b)**2), h a const, W and b the params."""
+    g = dp.Graph()
+    weights, bias = g.param("W", W), g.param("b", b)
+    loss = (g.ops.linear(g.const(h), weights, bias) ** 2).sum()
+    g.forward()
+    return g, weights, bias, loss
+
+
+def test_hessian_of_a_squared_linear_layer_closed_form():
+    h, W, b, direction = (rng.standard_normal(s) for s in ((5, 3), (3, 2), (2,), (3, 2)))
+    g, weights, bias, loss = squared_linear(h, W, b)
+    # L = sum_rows |h_r W + b|^2: d2L / dW_ij dW_kl = 2 (h^T h)_ik [j == l], d2L / db^2 = 2 * rows * I
+    np.testing.assert_allclose(g.hessian(loss, weights), 2 * np.einsum("ik,jl->ijkl", h.T @ h, np.eye(2)),
+                               atol=1e-12)
+    np.testing.assert_allclose(g.hvp(loss, weights, direction), 2 * h.T @ h @ direction, atol=1e-12)
+    np.testing.assert_allclose(g.hessian(loss, bias), 10 * np.eye(2), atol=1e-12)
+
+
+def test_hessian_of_a_squared_linear_layer_with_respect_to_a_vector_input():
+    h, W, b = rng.standard_normal(3), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    g = dp.Graph()
+    x = g.param("h", h)
+    loss = (g.ops.linear(x, g.const(W), g.const(b)) ** 2).sum()
+    g.forward()
+    np.testing.assert_allclose(g.hessian(loss, x), 2 * W @ W.T, atol=1e-12)  # |h W + b|^2 is quadratic in h
+
+
+def backward_nodes_of(name, *arrays):
+    """The nodes backward(create_graph=True) builds for one op node, and the gradient nodes of its inputs."""
+    g = dp.Graph()
+    leaves = [g.param(f"x{i}", a) for i, a in enumerate(arrays)]
+    out = g.op(name, *leaves)
+    g.forward()
+    g.backward(out, seed=np.ones(out.shape), create_graph=True)
+    return [n for n in g if n.scope == ("backward",)], [leaf.grad_node for leaf in leaves]
+
+
+@pytest.mark.parametrize("name, shapes", [
+    ("linear", ((4, 3), (3, 2), (2,))),
+    ("attention", ((3, 4), (5, 4), (5, 2))),
+], ids=["linear", "attention"])
+def test_backward_nodes_are_the_gradient_formulas_without_a_rebuilt_output(name, shapes):
+    # a hand-written vjp_graph, not the circuit differentiated: nothing in the backward pass is left unused
+    nodes, grads = backward_nodes_of(name, *(rng.standard_normal(s) for s in shapes))
+    used = {i.index for n in nodes for i in n.inputs} | {n.index for n in grads}
+    assert [n.name for n in nodes if n.index not in used] == []
+
+
+def test_linear_backward_nodes_read_like_the_textbook():
+    nodes, (gh, gW, gb) = backward_nodes_of("linear", *(rng.standard_normal(s) for s in ((4, 3), (3, 2), (2,))))
+    assert [n.op for n in nodes if n.op is not None] == ["transpose", "matmul", "transpose", "matmul", "sum"]
+    assert gh.op == gW.op == "matmul" and gb.op == "sum"
+
+
+@pytest.mark.parametrize("name, shapes", [
+    ("linear", ((2, 3), (3, 2), (2,))),
+    ("attention", ((3, 2), (4, 2), (4, 2))),
+    ("attention", ((2, 3, 2), (4, 2), (4, 2))),
+], ids=str)
+def test_forward_mode_jacobian_equals_reverse_mode(name, shapes):
+    g = dp.Graph()
+    leaves = [g.param(f"x{i}", rng.standard_normal(s)) for i, s in enumerate(shapes)]
+    out = g.op(name, *leaves)
+    g.forward()
+    for leaf in leaves:
+        np.testing.assert_allclose(g.jacobian(out, leaf, mode="forward"), g.jacobian(out, leaf, mode="reverse"),
+                                   rtol=1e-12, atol=1e-14)
+
+
+def test_attention_tangent_of_the_values_is_the_weights_times_it():
+    Q, K, V, tV = (rng.standard_normal(s) for s in ((3, 2), (4, 2), (4, 5), (4, 5)))
+    g = dp.Graph()
+    leaves = [g.param(n, a) for n, a in zip("QKV", (Q, K, V))]
+    out = g.op("attention", *leaves)
+    g.jvp({leaves[2]: tV})
+    scores = Q @ K.T / np.sqrt(2)
+    weights = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(out.tangent, weights @ tV)
+
+
+@pytest.mark.parametrize("scores", [SCORES["huge"], SCORES["mixed rows"]], ids=["huge", "mixed rows"])
+def test_attention_forward_mode_and_backward_nodes_stay_finite_at_extreme_scores(scores):
+    Q, K = queries_for_scores(scores)
+    V = rng.standard_normal((3, 2))
+    g = dp.Graph()
+    leaves = [g.param(n, a) for n, a in zip("QKV", (Q, K, V))]
+    out = g.op("attention", *leaves)
+    g.jvp({leaf: rng.standard_normal(leaf.shape) for leaf in leaves})
+    assert np.isfinite(out.tangent).all()
+    g.backward(out, seed=np.ones(out.shape), create_graph=True)
+    g.forward()
+    for leaf in leaves:
+        assert np.isfinite(leaf.grad_node.value).all()
+        np.testing.assert_allclose(leaf.grad_node.value, leaf.grad, rtol=1e-12, atol=1e-12)

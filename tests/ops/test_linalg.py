@@ -30,9 +30,19 @@ MATMUL_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("a, b", MATMUL_SHAPES, ids=str)
+SECOND_ORDER_CHECKS = {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
+                       "second derivatives vs finite differences"}
+
+
+@pytest.mark.parametrize("a, b", MATMUL_SHAPES + [
+    ((1, 4), (4, 1)),
+    ((2, 3, 4), (2, 4, 5)),     # equal batches
+    ((3, 1, 2, 4), (4,)),       # a vector under a stack of stacks
+    ((4,), (3, 1, 4, 2)),
+], ids=str)
 def test_matmul(a, b):
-    check_op("matmul", a, b)
+    report = check_op("matmul", a, b)
+    assert SECOND_ORDER_CHECKS <= set(report.errors)  # forward mode and the backward as nodes were checked
 
 
 @pytest.mark.parametrize("a, b", MATMUL_SHAPES, ids=str)
@@ -100,7 +110,8 @@ def test_matmul_rejects_shapes_that_do_not_fit(a, b, reason):
     ((), None),
 ], ids=str)
 def test_transpose(shape, axes):
-    check_op("transpose", shape, axes=axes)
+    report = check_op("transpose", shape, axes=axes)
+    assert SECOND_ORDER_CHECKS <= set(report.errors)
     x = rng.standard_normal(shape)
     g, (leaf,), out = run("transpose", x, axes=axes)
     np.testing.assert_array_equal(out.value, np.transpose(x, axes))
@@ -143,3 +154,75 @@ def test_matmul_jacobian_costs_only_its_own_size_and_skips_unneeded_operands():
     jacobian_bytes = 64 * 64 * 64 * 8  # d out / d w: out.size x w.size
     assert peak < 3 * jacobian_bytes  # a D^2 x D^2 identity would be 128 MB
     np.testing.assert_allclose(w.grad, np.ones((64, 64)))
+
+
+# -- forward mode and second derivatives, against closed forms ---------------------------------------
+
+
+def squared_norm_of_product(A, x):
+    """A graph with L = sum((A @ x)**2), A a const and x the param."""
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = ((g.const(A) @ leaf) ** 2).sum()
+    g.forward()
+    return g, leaf, loss
+
+
+def test_hessian_of_a_squared_product_is_2_AT_A():
+    A, x, v = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    g, leaf, loss = squared_norm_of_product(A, x)
+    # L = x^T A^T A x, whatever x is
+    np.testing.assert_allclose(g.hessian(loss, leaf), 2 * A.T @ A, atol=1e-12)
+    np.testing.assert_allclose(g.hvp(loss, leaf, v), 2 * A.T @ A @ v, atol=1e-12)
+
+
+def test_hessian_through_a_batch_of_matrices_times_a_vector():
+    B, x, v = rng.standard_normal((2, 3, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    g, leaf, loss = squared_norm_of_product(B, x)
+    expected = 2 * sum(B[k].T @ B[k] for k in range(2))
+    np.testing.assert_allclose(g.hessian(loss, leaf), expected, atol=1e-12)
+    np.testing.assert_allclose(g.hvp(loss, leaf, v), expected @ v, atol=1e-12)
+
+
+def test_hessian_of_a_bilinear_form_through_a_transpose():
+    # L = sum(X.T @ X) = sum over rows k of (sum_i X_ki)^2: d2L / dX_ki dX_lj = 2 [k == l]
+    X = rng.standard_normal((3, 2))
+    g = dp.Graph()
+    leaf = g.param("X", X)
+    loss = (leaf.transpose(axes=(1, 0)) @ leaf).sum()
+    g.forward()
+    np.testing.assert_allclose(g.hessian(loss, leaf), 2 * np.einsum("kl,ij->kilj", np.eye(3), np.ones((2, 2))),
+                               atol=1e-12)
+
+
+def test_gradient_nodes_of_a_product_are_the_textbook_formulas():
+    A, x = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    g = dp.Graph()
+    W, leaf = g.param("W", A), g.param("x", x)
+    y = W @ leaf
+    g.forward()
+    g.backward(y, seed=np.ones(3), create_graph=True)
+    g.forward()
+    assert leaf.grad_node.op == "matmul" and leaf.grad_node.inputs[0].op == "transpose"  # W^T g
+    np.testing.assert_allclose(leaf.grad_node.value, A.T @ np.ones(3))
+    np.testing.assert_allclose(W.grad_node.value, np.outer(np.ones(3), x))
+
+
+@pytest.mark.parametrize("a, b", [((3, 4), (4,)), ((2, 3, 4), (4, 2)), ((4,), (2, 4, 3))], ids=str)
+def test_forward_mode_jacobian_of_matmul_equals_reverse_mode(a, b):
+    g = dp.Graph()
+    left, right = g.param("a", rng.standard_normal(a)), g.param("b", rng.standard_normal(b))
+    y = left @ right
+    g.forward()
+    for wrt in (left, right):
+        np.testing.assert_allclose(g.jacobian(y, wrt, mode="forward"), g.jacobian(y, wrt, mode="reverse"),
+                                   atol=1e-12)
+
+
+def test_transpose_tangent_is_the_transposed_tangent():
+    x, t = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    y = leaf.transpose(axes=(2, 0, 1))
+    g.jvp({leaf: t})
+    np.testing.assert_array_equal(y.tangent, np.transpose(t, (2, 0, 1)))

@@ -146,3 +146,130 @@ def test_cross_entropy_of_empty_arrays_matches_torch(shape):
     assert np.isnan(out.value) == (0 in shape[:-1])
     np.testing.assert_array_equal(glogits.grad, t_logits.grad.numpy())
     np.testing.assert_array_equal(gtarget.grad, t_target.grad.numpy())
+
+
+# -- forward mode and the vjp as graph nodes (second derivatives) --------------------------------
+
+@pytest.mark.parametrize("name", ["l2_loss", "squared_error", "cross_entropy"])
+def test_every_loss_has_forward_mode_and_a_vjp_built_of_nodes(name):
+    op = dp.Graph().registry[name]
+    assert op.jvp is not None and op.vjp_graph is not None
+
+
+@pytest.mark.parametrize("name", ["l2_loss", "squared_error"])
+@pytest.mark.parametrize("shapes", PAIRS, ids=str)
+def test_regression_losses_check_forward_mode_and_second_derivatives(name, shapes):
+    errors = check_op(name, *shapes).errors
+    assert {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
+            "second derivatives vs finite differences"} <= set(errors)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (5,), (2, 3, 4)], ids=str)
+def test_cross_entropy_checks_forward_mode_and_second_derivatives(shape):
+    # targets whose rows do not sum to 1 too: the softmax term scales by each row's mass
+    for target in (distributions(*shape), rng.uniform(0.0, 2.0, shape)):
+        errors = check_op("cross_entropy", rng.normal(0.0, 2.0, shape), target).errors
+        assert "second derivatives vs finite differences" in errors
+
+
+def two_leaf_graph(name, a, b):
+    g = dp.Graph()
+    first, second = g.param("a", a), g.param("b", b)
+    loss = g.op(name, first, second)
+    g.forward()
+    return g, first, second, loss
+
+
+@pytest.mark.parametrize("name, curvature", [("l2_loss", 1.0), ("squared_error", 2.0)])
+def test_regression_loss_hessians_count_the_rows_a_side_was_broadcast_over(name, curvature):
+    # a (4,) side compared with each of 3 rows: every element appears in 3 squares
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    g, first, second, loss = two_leaf_graph(name, a, b)
+    np.testing.assert_allclose(g.hessian(loss, first).reshape(12, 12), curvature * np.eye(12))
+    np.testing.assert_allclose(g.hessian(loss, second), 3 * curvature * np.eye(4))
+    v = rng.standard_normal(4)
+    np.testing.assert_allclose(g.hvp(loss, second, v), 3 * curvature * v, rtol=1e-14)
+    # the mixed derivative: d/db of dL/da, summed over a, is -curvature per row of a
+    g.backward(loss, create_graph=True)
+    total = first.grad_node.sum()
+    g.forward()
+    g.zero_grad()
+    g.backward(total)
+    np.testing.assert_allclose(second.grad, np.full(4, -3 * curvature))
+
+
+@pytest.mark.parametrize("name, scale", [("l2_loss", 1.0), ("squared_error", 2.0)])
+def test_regression_loss_jvp_is_the_residual_against_the_tangents(name, scale):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((1, 4))
+    va, vb = rng.standard_normal((3, 4)), rng.standard_normal((1, 4))
+    g, first, second, loss = two_leaf_graph(name, a, b)
+    g.jvp({first: va, second: vb})
+    np.testing.assert_allclose(loss.tangent, scale * ((a - b) * (va - vb)).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (5,), (2, 3, 4)], ids=str)
+def test_cross_entropy_hessian_in_the_logits_is_the_softmax_jacobian_over_the_rows(shape):
+    # dL/dlogits = (softmax * mass - target) / rows, so each row's Hessian block is
+    # mass (diag(p) - p p^T) / rows, with mass the row's target total
+    logits, target = rng.standard_normal(shape), rng.uniform(0.0, 2.0, shape)
+    g = dp.Graph()
+    leaf = g.param("logits", logits)
+    loss = g.op("cross_entropy", leaf, g.input("target", target))
+    g.forward()
+    n = shape[-1]
+    rows = logits.size // n
+    flat_logits, flat_target = logits.reshape(rows, n), target.reshape(rows, n)
+    hessian = g.hessian(loss, leaf).reshape(rows, n, rows, n)
+    for r in range(rows):
+        p = softmax(flat_logits[r])
+        expected = flat_target[r].sum() * (np.diag(p) - np.outer(p, p)) / rows
+        np.testing.assert_allclose(hessian[r, :, r, :], expected, rtol=1e-10, atol=1e-15)
+        for other in set(range(rows)) - {r}:
+            np.testing.assert_array_equal(hessian[r, :, other, :], 0.0)
+
+
+def test_cross_entropy_mixed_derivative_is_the_softmax_minus_the_identity():
+    # d/dtarget of dL/dlogits: d[(p * mass - target) / rows]_i / d target_j = (p_i - [i == j]) / rows within a row
+    logits, target = rng.standard_normal((2, 3)), distributions(2, 3)
+    g, first, second, loss = two_leaf_graph("cross_entropy", logits, target)
+    g.backward(loss, create_graph=True)
+    w = rng.standard_normal((2, 3))
+    total = (first.grad_node * g.const(w)).sum()
+    g.forward()
+    g.zero_grad()
+    g.backward(total)
+    p = softmax(logits)
+    np.testing.assert_allclose(second.grad, ((w * p).sum(axis=1, keepdims=True) - w) / 2, rtol=1e-12)
+
+
+def test_cross_entropy_jvp_is_the_directional_derivative():
+    logits, target = rng.standard_normal((3, 4)), distributions(3, 4)
+    v_logits, v_target = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    g, first, second, loss = two_leaf_graph("cross_entropy", logits, target)
+    g.jvp({first: v_logits, second: v_target})
+    p = softmax(logits)
+    expected = (((p - target) * v_logits).sum() - (np.log(p) * v_target).sum()) / 3
+    np.testing.assert_allclose(loss.tangent, expected, rtol=1e-12)
+
+
+def test_a_constant_target_gets_no_gradient_node():
+    g = dp.Graph()
+    logits = g.param("logits", rng.standard_normal((2, 3)))
+    target = g.input("target", one_hot([2, 0], 3))
+    loss = g.op("cross_entropy", logits, target)
+    g.forward()
+    g.backward(loss, create_graph=True)
+    assert target.grad is None and target.grad_node is None
+    assert not any(n.op == "neg" for n in g if "backward" in n.scope)  # nothing built for the target
+    np.testing.assert_allclose(logits.grad_node.value, (softmax(logits.value) - target.value) / 2, atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (2, 0, 4), (0,)], ids=str)
+def test_cross_entropy_of_empty_arrays_builds_an_empty_backward_pass(shape):
+    g, first, second, loss = two_leaf_graph("cross_entropy", np.zeros(shape), np.zeros(shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g.backward(loss, create_graph=True)
+        g.jvp({first: np.zeros(shape), second: np.zeros(shape)})
+    assert first.grad_node.shape == second.grad_node.shape == shape
+    assert loss.tangent.shape == () and loss.tangent == 0.0

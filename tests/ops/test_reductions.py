@@ -225,3 +225,140 @@ def test_sum_and_mean_of_empty_arrays_match_torch(name, reduce, shape, axis, kee
     expected_value, expected_grad = torch_reduction(reduce, x, axis, keepdims, seed)
     np.testing.assert_array_equal(out.value, expected_value)  # NaN wherever torch's mean has nothing to average
     np.testing.assert_array_equal(grad, expected_grad)
+
+
+# -- forward mode and the vjp as graph nodes (second derivatives) --------------------------------
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_every_reduction_has_forward_mode_and_a_vjp_built_of_nodes(name):
+    op = dp.Graph().registry[name]
+    assert op.jvp is not None and op.vjp_graph is not None
+
+
+@pytest.mark.parametrize("name", ["mean", "max", "min"])
+@pytest.mark.parametrize("axis", [None, 1, (0, 2), ()], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_check_op_compares_forward_mode_and_the_graph_vjp(name, axis, keepdims):
+    errors = check_op(name, (2, 3, 4), axis=axis, keepdims=keepdims).errors
+    assert {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp"} <= set(errors)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("axis", [None, 0, 1, (0, 1)], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_graph_vjp_splits_ties_like_the_vjp(name, axis, keepdims):
+    # three-way and two-way ties, and a slice without one
+    x = np.array([[5.0, 5.0, 5.0, 1.0], [2.0, 7.0, -1.0, 7.0], [0.0, 3.0, 5.0, 2.0]])
+    x = x if name == "max" else -x
+    shape = np.max(x, axis=axis, keepdims=keepdims).shape
+    seed = rng.standard_normal(shape)
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    out = g.op(name, leaf, axis=axis, keepdims=keepdims)
+    g.forward()
+    g.backward(out, seed=seed)
+    expected = leaf.grad.copy()
+    g.zero_grad()
+    g.backward(out, seed=seed, create_graph=True)
+    np.testing.assert_allclose(leaf.grad, expected, rtol=1e-15)
+    np.testing.assert_allclose(leaf.grad_node.value, expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_extremum_jvp_is_the_mean_tangent_over_the_ties(name):
+    # the transpose of the even split: where k elements tie, the result moves by their mean tangent
+    x = np.array([[5.0, 5.0, 5.0, 1.0], [2.0, 7.0, -1.0, 7.0]]) * (1.0 if name == "max" else -1.0)
+    v = rng.standard_normal((2, 4))
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    out = g.op(name, leaf, axis=1)
+    g.jvp({leaf: v})
+    np.testing.assert_allclose(out.tangent, [v[0, :3].mean(), (v[1, 1] + v[1, 3]) / 2], rtol=1e-15)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2), ()], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_mean_jvp_is_the_mean_of_the_tangent(axis, keepdims):
+    x, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    out = leaf.mean(axis=axis, keepdims=keepdims)
+    g.jvp({leaf: v})
+    np.testing.assert_allclose(out.tangent, np.mean(v, axis=axis, keepdims=keepdims), rtol=1e-12)
+
+
+@pytest.mark.parametrize("axis, keepdims", [(1, False), (0, True), (None, False)], ids=str)
+def test_hessian_of_squared_mean_is_a_block_of_two_over_n_squared(axis, keepdims):
+    # L = sum(mean(x, axis) ** 2): d2L/dx_i dx_j = 2 / n ** 2 when i and j are averaged together
+    x = rng.standard_normal((3, 4))
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = (leaf.mean(axis=axis, keepdims=keepdims) ** 2.0).sum()
+    g.forward()
+    index = np.indices(x.shape).reshape(2, -1)
+    together = np.ones((12, 12), bool) if axis is None else index[1 - axis][:, None] == index[1 - axis][None, :]
+    n = x.size if axis is None else x.shape[axis]
+    np.testing.assert_allclose(g.hessian(loss, leaf).reshape(12, 12), together * 2.0 / n**2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_hessian_of_squared_extremum_splits_twice_among_ties(name):
+    # L = sum(max(x, axis=1) ** 2); its gradient, 2 max * hits / count, differentiated again through
+    # the max (the hits are steps, flat): 2 hits_i hits_j / count ** 2 within a row
+    x = np.array([[3.0, 3.0, 1.0], [0.5, 2.0, -1.0], [4.0, 4.0, 4.0]]) * (1.0 if name == "max" else -1.0)
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = (g.op(name, leaf, axis=1) ** 2.0).sum()
+    g.forward()
+    hits = x == (x.max(axis=1, keepdims=True) if name == "max" else x.min(axis=1, keepdims=True))
+    share = hits / hits.sum(axis=1, keepdims=True)
+    expected = np.zeros((3, 3, 3, 3))
+    for r in range(3):
+        expected[r, :, r, :] = 2.0 * np.outer(share[r], share[r])
+    np.testing.assert_allclose(g.hessian(loss, leaf), expected, rtol=1e-15)
+    v = rng.standard_normal((3, 3))
+    np.testing.assert_allclose(g.hvp(loss, leaf, v), np.tensordot(expected, v, axes=2), rtol=1e-12)
+
+
+def test_x_minus_its_max_differentiates_twice_through_the_max():
+    # x - max(x), as in softmax's circuit: the backward pass as nodes goes through the max's graph
+    # vjp; the second derivative of sum((x - max(x)) ** 2) / 2 along a row is
+    # I - hits 1^T - 1 hits^T + n hits hits^T
+    x = np.array([[1.0, 4.0, 2.0], [0.0, -1.0, 3.0]])
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = ((leaf - leaf.max(axis=1, keepdims=True)) ** 2.0).sum() * 0.5
+    g.forward()
+    hessian = g.hessian(loss, leaf)
+    for r in range(2):
+        hits = (x[r] == x[r].max()).astype(float)
+        ones = np.ones(3)
+        expected = np.eye(3) - np.outer(hits, ones) - np.outer(ones, hits) + 3 * np.outer(hits, hits)
+        np.testing.assert_allclose(hessian[r, :, r, :], expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["mean", "max", "min"])
+@pytest.mark.parametrize("shape, axis", [((0, 3), 1), ((2, 0, 4), (0, 2))], ids=str)
+def test_empty_arrays_get_an_empty_graph_vjp_and_tangent(name, shape, axis):
+    g = dp.Graph()
+    leaf = g.param("x", np.zeros(shape))
+    out = g.op(name, leaf, axis=axis)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g.forward()
+        g.backward(out, seed=np.zeros(out.shape), create_graph=True)
+        g.jvp({leaf: np.zeros(shape)})
+    assert leaf.grad_node.shape == shape and out.tangent.shape == out.shape
+
+
+def test_mean_over_an_empty_axis_has_a_still_tangent_and_an_empty_graph_vjp():
+    g = dp.Graph()
+    leaf = g.param("x", np.zeros((0, 3)))
+    out = leaf.mean(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g.forward()
+        g.backward(out, seed=np.ones(3), create_graph=True)
+        g.jvp({leaf: np.zeros((0, 3))})
+    assert np.isnan(out.value).all() and leaf.grad_node.shape == (0, 3)
+    np.testing.assert_array_equal(out.tangent, np.zeros(3))
