@@ -164,6 +164,8 @@ class Derivatives:
         if direction.shape != copy.run.values[wrt_copy.index].shape:
             raise GraphError(f"v has shape {direction.shape}, but {wrt_copy.name!r} has shape "
                              f"{copy.run.values[wrt_copy.index].shape}")
+        if grad is None:
+            return np.zeros(direction.shape)
         copy.jvp({wrt_copy: direction})
         tangent = grad.tangent
         return np.zeros(direction.shape) if tangent is None else np.array(tangent)
@@ -185,9 +187,13 @@ class Derivatives:
                [ 0.    ,  0.6397]])
         """
         copy, wrt_copy, grad = self._second_order(loss, wrt)
+        if grad is None:
+            shape = copy.run.values[wrt_copy.index].shape
+            return np.zeros(shape + shape)
         return graph_jacobian(copy, grad, wrt_copy) + 0.0  # + 0.0 turns the -0.0 of zero products into 0.0
 
-    def _second_order(self: Graph, loss: Node | str, wrt: Node | str) -> tuple[Graph, Node, Node]:  # type: ignore[misc]
+    def _second_order(self: Graph, loss: Node | str, wrt: Node | str  # type: ignore[misc]
+                      ) -> tuple[Graph, Node, Node | None]:
         """A private copy of this graph holding the backward pass of ``loss`` to ``wrt`` as nodes, run
         forward at this graph's current values; with the copies of wrt and of wrt's gradient node."""
         from .expand import expanded
@@ -208,11 +214,12 @@ class Derivatives:
             if key not in self._second_order_copies:
                 copy = expanded(self, False)
                 loss_copy, wrt_copy = copy[loss_node.name], copy[wrt_node.name]
-                grads, _ = backward_graph.build(loss_copy, np.ones(value.shape), frozenset({wrt_copy.index}))
-                if wrt_copy.index not in grads:
+                if wrt_node.index not in self.plan.ancestors((loss_node.index,)):
                     raise BackwardError(f"{loss_node.name!r} does not depend on {wrt_node.name!r}")
+                # no node when every path passes an op that sends no gradient (a step): then it is 0
+                grads, _ = backward_graph.build(loss_copy, np.ones(value.shape), frozenset({wrt_copy.index}))
                 self._second_order_copies.clear()  # one at a time: a copy is as big as the graph
-                self._second_order_copies[key] = (copy, wrt_copy, grads[wrt_copy.index])
+                self._second_order_copies[key] = (copy, wrt_copy, grads.get(wrt_copy.index))
             copy, wrt_copy, grad = self._second_order_copies[key]
             for node in self:
                 if node.op_def is None:

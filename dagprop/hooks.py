@@ -35,6 +35,10 @@ BUILTIN_PLUGINS = (
     "dagprop_plugins.shaping",
     "dagprop_plugins.losses",
     "dagprop_plugins.layers",
+    "dagprop_plugins.convolution",
+    "dagprop_plugins.pooling",
+    "dagprop_plugins.normalization",
+    "dagprop_plugins.lookup",
 )
 
 

@@ -21,8 +21,8 @@ _default: Registry | None = None
 # Ops become node methods through Node.__getattr__, which Python consults only for names
 # the node lacks, so an op named like one of these could never be called as node.<name>().
 NODE_ATTRIBUTES = frozenset({
-    "T", "attrs", "grad", "graph", "index", "inputs", "kind", "name", "ndim", "op", "op_def", "requires_grad",
-    "scope", "shape", "value",
+    "T", "attrs", "grad", "grad_node", "graph", "index", "inputs", "kind", "name", "ndim", "op", "op_def",
+    "requires_grad", "scope", "shape", "tangent", "value",
 })
 
 

@@ -155,8 +155,8 @@ def drawn(outdir: Path) -> dict:
     reverse_hvp = x.grad.copy()
     print(f"seeded with v: x.grad = {np.array2string(reverse_hvp, precision=6)}, the Hessian times v again")
     dp.render(g, outdir / "layer_second_order.png", rankdir="TB", highlight=[x, grad_node],
-              title=f"the backward pass differentiated again: backward from {grad_node.name} = dL/dx seeded with "
-                    f"v = {V} leaves H v in x.grad")
+              title=f"the backward pass differentiated again: backward from {grad_node.name} = dL/dx, seeded "
+                    f"with v = ({', '.join(f'{c:g}' for c in V)}), leaves H v in x.grad")
     return {"backward_nodes": [n.name for n in backward], "grad_node": grad_node.name,
             "grad_node_value": np.array(grad_node.value), "by_hand": by_hand, "reverse_hvp": reverse_hvp,
             "pictures": ["layer_backward.png", "layer_second_order.png"]}

@@ -34,7 +34,7 @@ PICTURES = {
     "attention_loss": ("attention_head", "loss_curve"),
     "attention_head": ("attention_head", "attention_head"),
     "partial_vs_total": ("partial_vs_total", "partial_total_x"),
-    "forward_vs_reverse_path": ("forward_vs_reverse", "path_backward"),
+    "forward_vs_reverse_path": ("forward_vs_reverse", "path"),
     "hessian_layer_backward": ("hessian_of_a_layer", "layer_backward"),
 }
 

@@ -433,3 +433,24 @@ def test_inline_players_in_one_page_play_apart_in_their_iframes(open_page, tmp_p
     assert page.page.inner_text("#slider") == "the notebook's own"
     assert player.frames == inline[1].eval_on_selector_all("section.frame", "els => els.length") == 9
     assert page.errors == [] and page.requests == []
+
+
+def test_forward_mode_plays_the_tangents_in_their_own_colour(open_page, tmp_path):
+    from dagprop.drawing.style import TANGENT
+
+    g = dp.Graph()
+    x = g.param("x", [1.0, -0.5])
+    y = g.op("add", g.op("mul", x, g.param("w", [2.0, 3.0]), name="m"), x, name="y")
+    g.op("sum", g.op("tanh", y, name="t"), name="L")
+    page = open_page(dp.animate(g, "L", tmp_path / "forward.html", mode="forward", tangents={x: [1.0, 1.0]}))
+    colours = []
+    for _ in range(8):  # through the forward steps, to the second tangent pushed into y
+        page.page.keyboard.press("ArrowRight")
+        colours.append(page.page.evaluate(
+            "t => document.querySelectorAll('section.frame:not([hidden]) text[fill=\"' + t + '\"]').length", TANGENT))
+    assert colours[:4] == [0] * 4 and 0 < colours[4] < colours[-1]  # none while forward, then they grow
+    assert page.caption().endswith("Tangent: x pushes [1, 1] forward into y (input b of add)")
+    assert page.page.inner_text("#detail") == "y.tangent = [2, 3] + [1, 1] = [3, 4], a running sum of 2 contributions"
+    detail_colour = page.page.eval_on_selector("#detail", "e => getComputedStyle(e).color")
+    assert detail_colour == "rgb({}, {}, {})".format(*(int(TANGENT[k:k + 2], 16) for k in (1, 3, 5)))
+    assert page.errors == [] and page.requests == []

@@ -463,8 +463,8 @@ def test_attention_head(tmp_path):
 def test_partial_vs_total(tmp_path, capsys):
     module, out = run("partial_vs_total", tmp_path)
     printed = capsys.readouterr().out
-    assert_pictures(tmp_path, "partial_total_x.png", "partial_total_t.png", *out["x"]["pictures"],
-                    *out["t"]["pictures"])
+    assert_pictures(tmp_path, "partial_total_x.png", "partial_total_x_forward.png", "partial_total_t.png",
+                    "partial_total_t_forward.png")
 
     # f(x, y(x)) = x y with y = x^2: the partial df/dx is y, the total y + x 2x = 3 x^2
     x = module.X0
@@ -516,7 +516,7 @@ def tanh_network_jacobian(x, W1, W2):
 
 def test_forward_vs_reverse(tmp_path):
     module, out = run("forward_vs_reverse", tmp_path, "--quick")
-    assert_pictures(tmp_path, *out["path"]["pictures"])
+    assert_pictures(tmp_path, "path.png", "path_forward.png")
     small = out["small"]
     expected, _, _ = tanh_network_jacobian(*(small["values"][k] for k in ("x", "W1", "W2")))
     assert expected.shape == (5, 3)

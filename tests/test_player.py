@@ -151,3 +151,74 @@ def test_the_pictures_json_cannot_end_its_script(tmp_path):
     data = re.search(r'<script type="application/json" id="pictures">(.*?)</script>', text, re.S).group(1)
     assert "<" not in data and ">" not in data
     assert "&lt;/script&gt;" in "".join(json.loads(data)["pieces"])  # the label text, escaped by Graphviz
+
+
+# -- forward mode ----------------------------------------------------------------------------------
+
+
+def forward_graph() -> tuple[dp.Graph, float, float]:
+    """y = x * w + x, L = sum(y): with dx = 1, y.tangent = L.tangent = w + 1."""
+    x, w = 2.0, 3.0
+    g = dp.Graph()
+    xn = g.param("x", x)
+    g.op("sum", g.op("add", g.op("mul", xn, g.param("w", w), name="m"), xn, name="y"), name="L")
+    return g, x, w
+
+
+def frame_pictures(page: Page) -> list[str]:
+    pictures = json.loads(page.data)
+    return ["".join(pictures["pieces"][k] for k in frame) for frame in pictures["frames"]]
+
+
+def test_forward_mode_plays_the_tangents_frame_by_frame_in_their_colour(tmp_path):
+    from dagprop.drawing.style import TANGENT
+
+    g, x, w = forward_graph()
+    out = dp.animate(g, "L", tmp_path / "forward.html", mode="forward", tangents={"x": 1.0})
+    text = out.read_text()
+    page = Page(text)
+    steps = list(dp.simulate(g, "L", mode="forward", tangents={"x": 1.0}))
+    assert len(page.frames) == len(steps) + 3  # start, tangents start, done
+    assert [f["data-phase"] for f in page.frames] == ["start"] + ["forward"] * 3 + ["tangent"] * 5 + ["done"]
+    assert page.heading == "dagprop: forward mode through L" and 'class="fit forward-mode"' in text
+    pictures = frame_pictures(page)
+    blue = [re.findall(rf'<text[^>]*fill="{TANGENT}"[^>]*>([^<]*)</text>', svg) for svg in pictures]
+    assert not any(blue[:4])  # no tangent during the forward steps
+    assert blue[4] == ["tangent", "1"]  # x, where forward mode starts
+    # each tangent frame adds what its edge carried: w into m, then w and 1 into y (sum w + 1), then into L
+    y_frame = next(k for k, f in enumerate(page.frames) if f["data-current"] == "x->y[1]")
+    assert {"3", "1", "+", "=", "4"} <= set(blue[y_frame])
+    assert "4" not in blue[y_frame - 1]
+    assert blue[-1].count(f"{w + 1:g}") >= 3  # y, L, and the edge y -> L
+    assert any("running sum of 2 contributions" in f["data-detail"] for f in page.frames)
+    assert "gradients" not in text.split("<main>")[0].split('class="help"')[1]  # the help names tangents
+
+
+def test_forward_mode_at_the_element_level(tmp_path):
+    from dagprop.drawing.style import TANGENT
+
+    g, x, w = forward_graph()
+    out = dp.animate(g, "L", tmp_path / "elements.html", level="element", mode="forward", tangents={"x": 1.0})
+    page = Page(out.read_text())
+    last = frame_pictures(page)[-1]
+    assert re.findall(rf'<text[^>]*fill="{TANGENT}"[^>]*>([^<]*)</text>', last).count(f"{w + 1:g}") >= 2  # y, L
+
+
+def test_forward_mode_arguments_are_checked_before_drawing(tmp_path):
+    g, _, _ = forward_graph()
+    with pytest.raises(dp.GraphError, match="pass tangents="):
+        dp.animate(g, "L", tmp_path / "x.html", mode="forward")
+    with pytest.raises(dp.BackwardError, match="tangents= are pushed forward by mode='forward'"):
+        dp.animate(g, "L", tmp_path / "x.html", tangents={"x": 1.0})
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_forward_mode_above_max_nodes_plays_the_folded_view_with_tangents(tmp_path):
+    from dagprop.drawing.style import TANGENT
+
+    g, loss = chain(8)
+    with pytest.warns(LargeGraphWarning, match="more than max_nodes=5"):
+        out = dp.animate(g, loss, tmp_path / "folded.html", max_nodes=5, mode="forward", tangents={"x": 1.0})
+    page = Page(out.read_text())
+    last = frame_pictures(page)[-1]
+    assert "ops summarised" in last and f'fill="{TANGENT}"' in last

@@ -123,3 +123,12 @@ def test_hessian_of_an_mlp_with_softmax_equals_torch():
     np.testing.assert_allclose(g.hessian(L, x), expected, rtol=1e-9, atol=1e-12)
     v = rng.standard_normal((4, 1))
     np.testing.assert_allclose(g.hvp(L, x, v), np.tensordot(expected, v, axes=2), rtol=1e-9, atol=1e-12)
+
+
+def test_a_loss_whose_gradient_is_blocked_everywhere_has_a_zero_hessian():
+    g = dp.Graph()
+    x = g.param("x", [1.0, -2.0])
+    L = (x > 0).sum()  # flat almost everywhere: no gradient flows through the step
+    g.forward()
+    np.testing.assert_array_equal(g.hessian(L, x), np.zeros((2, 2)))
+    np.testing.assert_array_equal(g.hvp(L, x, [1.0, 1.0]), np.zeros(2))

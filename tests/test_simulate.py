@@ -227,3 +227,157 @@ def test_frames_reject_an_unknown_level():
     x = g.param("x", 1.0)
     with pytest.raises(dp.GraphError, match="level must be 'tensor' or 'element'"):
         frames(g, g.op("mul", x, x), level="neuron")
+
+
+# -- forward mode: simulate(..., mode="forward", tangents=...) ---------------------------------------
+
+
+def forward_graph(x: float = 2.0, w: float = 3.0) -> tuple[dp.Graph, dict[str, dp.Node]]:
+    """y = x * w + x, L = tanh(y): with dx = 1, mul_1.tangent = w, y.tangent = w + 1,
+    L.tangent = (1 - tanh(y)^2) (w + 1)."""
+    g = dp.Graph()
+    nodes = {"x": g.param("x", x), "w": g.param("w", w)}
+    nodes["mul_1"] = g.op("mul", nodes["x"], nodes["w"], name="mul_1")
+    nodes["y"] = g.op("add", nodes["mul_1"], nodes["x"], name="y")
+    nodes["L"] = g.op("tanh", nodes["y"], name="L")
+    return g, nodes
+
+
+def test_forward_mode_plays_the_forward_steps_then_one_tangent_step_per_edge_slot():
+    x, w = 0.5, -0.4
+    g, n = forward_graph(x, w)
+    steps = list(dp.simulate(g, "L", mode="forward", tangents={"x": 1.0}))
+    assert [s.kind for s in steps] == ["forward"] * 3 + ["tangent"] * 4  # no backward step
+    assert [s.number for s in steps] == list(range(7))
+    tangent = [s for s in steps if s.kind == "tangent"]
+    # consumers in plan order; within a consumer, its slots in order; w does not move, so w -> mul_1 carries nothing
+    assert [s.edge for s in tangent] == [("x", "mul_1", 0), ("mul_1", "y", 0), ("x", "y", 1), ("y", "L", 0)]
+    assert [s.node for s in tangent] == ["mul_1", "y", "y", "L"]
+    y = x * w + x
+    dtanh = 1 - np.tanh(y) ** 2
+    assert [float(s.contribution) for s in tangent] == pytest.approx([w, w, 1.0, dtanh * (w + 1)], rel=1e-14)
+    assert [float(s.tangent) for s in tangent] == pytest.approx([w, w, w + 1, dtanh * (w + 1)], rel=1e-14)
+    assert [s.arrivals for s in tangent] == [1, 1, 2, 1]
+    assert all(s.grad is None and s.value is None for s in tangent)
+
+
+def test_a_tangent_step_prints_what_it_carries_and_the_running_sum():
+    g, _ = forward_graph(2.0, 3.0)
+    printed = [str(s) for s in dp.simulate(g, "L", mode="forward", tangents={"x": 1.0})]
+    assert printed[3] == "  3 tangent   x -> mul_1 [slot 0]: carries 3., mul_1.tangent = 3."
+    assert printed[5] == "  5 tangent   x -> y [slot 1]: carries 1., y.tangent = 4. (sum of 2 so far)"  # w + 1
+
+
+def test_forward_mode_ends_with_the_tangents_of_a_jvp_and_leaves_the_graph_alone():
+    g, n = forward_graph(0.5, -0.4)
+    simulation = dp.simulate(g, "L", mode="forward", tangents={n["x"]: 1.0, "w": 2.0})
+    assert simulation.run.tangents is None  # nothing pushed before the steps are taken
+    list(simulation)
+    run = simulation.run
+    assert n["x"].tangent is None and n["L"].value is None  # a dry run
+    g.jvp({"x": 1.0, "w": 2.0})
+    for name in ("x", "w", "mul_1", "y", "L"):
+        np.testing.assert_allclose(run.tangent(name), g.run.tangent(name), rtol=1e-15)
+    # with dx = 1 and dw = 2: d(x w + x) = w dx + x dw + dx
+    assert float(run.tangent("y")) == pytest.approx(-0.4 + 0.5 * 2.0 + 1.0)
+    assert set(run.edge_tangents) == set(g.run.edge_tangents)
+    assert not run.has_grads and not run.seeds
+
+
+def test_forward_mode_honours_feeds_and_array_tangents():
+    g = dp.Graph()
+    x = g.input("x")
+    w = g.param("w", [3.0, -1.0])
+    g.op("sum", g.op("mul", x, w, name="m"), name="L")
+    steps = list(dp.simulate(g, "L", {"x": [1.0, 2.0]}, mode="forward", tangents={"x": [1.0, 10.0]}))
+    final = {s.node: s.tangent for s in steps if s.kind == "tangent"}
+    np.testing.assert_array_equal(final["m"], [3.0, -10.0])  # w * dx
+    assert float(final["L"]) == -7.0
+    assert x.value is None
+
+
+def test_forward_mode_reaches_every_node_downstream_of_its_leaves():
+    g = dp.Graph()
+    x = g.param("x", 2.0)
+    g.op("mul", x, 3.0, name="other")  # not an ancestor of L, but x moves it too
+    g.op("tanh", x, name="L")
+    steps = list(dp.simulate(g, "L", mode="forward", tangents={x: 1.0}))
+    assert {s.node for s in steps if s.kind == "forward"} == {"other", "L"}
+    assert {s.node for s in steps if s.kind == "tangent"} == {"other", "L"}
+
+
+def test_the_hook_sees_the_tangent_steps():
+    recorder = Recorder()
+    g = dp.Graph(plugins=[recorder])
+    x = g.param("x", [1.0, 2.0])
+    g.op("sum", g.op("mul", x, x), name="loss")
+    steps = list(dp.simulate(g, "loss", mode="forward", tangents={x: [1.0, 0.0]}))
+    assert recorder.steps == steps
+    assert [s.kind for s in recorder.steps] == ["forward", "forward", "tangent", "tangent", "tangent"]
+
+
+def test_simulate_pushes_tangents_through_the_scheduler_callback(monkeypatch):
+    calls = []
+    real_jvp = scheduler.run_jvp
+
+    def spy_jvp(*args, **kwargs):
+        calls.append(kwargs.get("on_step") is not None)
+        return real_jvp(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler, "run_jvp", spy_jvp)
+    g, _ = forward_graph()
+    list(dp.simulate(g, "L", mode="forward", tangents={"x": 1.0}))
+    assert calls == [True]
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    ({"mode": "forward"}, dp.GraphError, r"mode='forward' pushes tangents forward from leaves: pass tangents="),
+    ({"tangents": {"x": 1.0}}, dp.BackwardError, r"tangents= are pushed forward by mode='forward'; mode='vjp'"),
+    ({"mode": "jacobian", "tangents": {"x": 1.0}}, dp.BackwardError, r"mode='jacobian' runs a backward pass"),
+    ({"mode": "reverse"}, dp.BackwardError, r"mode must be one of 'vjp', 'jacobian', 'forward', got 'reverse'"),
+    ({"mode": "forward", "tangents": {"x": 1.0}, "seed": 1.0}, dp.GraphError, r"seed= starts a backward pass"),
+    ({"mode": "forward", "tangents": {"y": 1.0}}, dp.GraphError, r"'y' is an op node \(add\)"),
+    ({"mode": "forward", "tangents": {"x": [1.0, 2.0]}}, dp.GraphError,
+     r"the tangent of 'x' has shape \(2,\), but 'x' has shape \(\)"),
+    ({"mode": "forward", "tangents": {"nope": 1.0}}, dp.GraphError, r"nope"),
+])
+def test_mistaken_mode_arguments_are_refused_before_any_step(arguments, error, message):
+    recorder = Recorder()
+    g = dp.Graph(plugins=[recorder])
+    x = g.param("x", 2.0)
+    g.op("add", x, x, name="y")
+    with pytest.raises(error, match=message):
+        dp.simulate(g, "y", **arguments)  # raised by the call, not when the steps are taken
+    assert recorder.steps == []
+
+
+def test_an_unfed_input_cannot_start_a_tangent():
+    g = dp.Graph()
+    x = g.input("x")
+    g.op("tanh", x, name="t")
+    with pytest.raises(dp.GraphError, match="input 'x' has no value: feed one"):
+        dp.simulate(g, "t", mode="forward", tangents={x: 1.0})
+
+
+def test_forward_mode_frames_push_one_tangent_at_a_time():
+    from dagprop.player import frames
+
+    x, w = 0.5, -0.4
+    g, n = forward_graph(x, w)
+    every = frames(g, "L", mode="forward", tangents={"x": 1.0})
+    assert [f.phase for f in every] == ["start"] + ["forward"] * 3 + ["tangent"] * 5 + ["done"]
+    start = every[4]
+    assert start.caption == "Forward mode starts at the leaves: x.tangent = 1" and start.highlight == ["x"]
+    assert [node.name for node in g if start.run.tangent(node) is not None] == ["x"]
+    assert all(f.run.tangents is None for f in every[:4])  # no tangent before forward mode starts
+    y_sum = every[7]
+    assert y_sum.current == "x->y[1]" and y_sum.highlight == ["y", ("x", "y", 1)]
+    assert y_sum.detail == f"y.tangent = {w:g} + 1 = {w + 1:g}, a running sum of 2 contributions"
+    assert float(y_sum.run.tangent("y")) == pytest.approx(w + 1) and y_sum.run.tangent("L") is None
+    for before, after in zip(every[4:8], every[5:9]):  # each tangent frame adds exactly its edge slot
+        assert len(after.run.edge_tangents) == len(before.run.edge_tangents) + 1
+    final = every[-1]
+    dtanh = 1 - np.tanh(x * w + x) ** 2
+    assert float(final.run.tangent("L")) == pytest.approx(dtanh * (w + 1), rel=1e-14)
+    assert final.caption == "Done: every tangent is known" and final.detail.startswith("L.tangent = ")
+    assert not final.run.has_grads

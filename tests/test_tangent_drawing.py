@@ -151,7 +151,7 @@ class TestTensorLevel:
         g = dp.Graph()
         x = g.param("x", [1.0, 2.0])
         w = g.param("w", [3.0, -1.0])
-        y = g.op("add", g.op("mul", x, w), x, name="y")
+        g.op("add", g.op("mul", x, w), x, name="y")
         g.forward()
         g.jvp({x: [1.0, -2.0]})
         dot = dp.to_dot(g, show=("value", "tangent"))

@@ -18,6 +18,10 @@ FAMILIES = {
     "shaping": ["reshape", "broadcast_to", "getitem", "concat", "stack", "scatter_add"],
     "losses": ["l2_loss", "squared_error", "cross_entropy"],
     "layers": ["linear", "attention"],
+    "convolution": [],
+    "pooling": [],
+    "normalization": [],
+    "lookup": [],
 }
 EVERY_OP = [name for names in FAMILIES.values() for name in names]
 
@@ -41,3 +45,13 @@ def test_example_passes_check_op(name):
     assert op.doc and op.shape is not None and op.example is not None
     args, attrs = op.example(np.random.default_rng(0))
     check_op(name, *args, **attrs)
+
+
+@pytest.mark.parametrize("name", EVERY_OP)
+def test_every_op_has_forward_mode_and_a_backward_pass_made_of_nodes(name):
+    op = dp.Graph().registry[name]
+    assert op.jvp is not None, f"{name} has no jvp rule (forward mode would contract a dense Jacobian)"
+    assert op.vjp_graph is not None, f"{name} has no vjp_graph rule (create_graph=True, second derivatives)"
+    args, attrs = op.example(np.random.default_rng(0))
+    errors = check_op(name, *args, **attrs).errors
+    assert "jvp vs finite differences" in errors and "vjp_graph vs vjp" in errors
