@@ -30,6 +30,7 @@ from .errors import (
 from .drawing import path_table, render, to_dot
 from .graph import Graph, Node
 from .hooks import hookimpl, hookspec
+from .importers import from_onnx, from_torch
 from .io import load, save
 from .jacobians import GradcheckReport, gradcheck
 from .op import Op, SourceForm, broadcast_shape, unbroadcast
@@ -82,4 +83,6 @@ __all__ = [
     "to_dot",
     "save",
     "load",
+    "from_torch",
+    "from_onnx",
 ]

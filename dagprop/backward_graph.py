@@ -82,7 +82,9 @@ def _through_circuit(node: Node, g: Node, needs: tuple[bool, ...]) -> tuple[Node
     """Build ``node``'s circuit on its inputs and backpropagate ``g`` through it, as nodes."""
     graph = node.graph
     start = len(graph)
-    circuit = rules.op_of(node).decompose(*node.inputs, **node.attrs)
+    decompose = rules.op_of(node).decompose
+    assert decompose is not None  # vjp_nodes comes here only for an op with a decomposition
+    circuit = decompose(*node.inputs, **node.attrs)
     carries = {i.index for i, need in zip(node.inputs, needs) if need}
     built = graph.nodes[start:]  # in the order they were made, which is a topological order
     for new in built:
@@ -96,15 +98,15 @@ def _through_circuit(node: Node, g: Node, needs: tuple[bool, ...]) -> tuple[Node
         local_needs = tuple(i.index in carries for i in new.inputs)
         for slot, contribution in enumerate(vjp_nodes(new, grad, local_needs)):
             if contribution is not None:
-                source = new.inputs[slot].index
-                grads[source] = accumulate(grads.get(source), contribution)
+                target = new.inputs[slot].index
+                grads[target] = accumulate(grads.get(target), contribution)
     # the circuit sums what reaches an input over all its uses, so an input given in two slots
     # gets its whole gradient in the first of them
     seen: set[int] = set()
     results: list[Node | None] = []
-    for source in node.inputs:
-        results.append(None if source.index in seen else grads.get(source.index))
-        seen.add(source.index)
+    for given in node.inputs:
+        results.append(None if given.index in seen else grads.get(given.index))
+        seen.add(given.index)
     return tuple(results)
 
 

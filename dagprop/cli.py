@@ -247,7 +247,7 @@ def ops_command(subparsers: Any) -> None:
 
 def _run_ops(args: argparse.Namespace) -> int:
     graph = Graph()
-    rows = [("op", "plugin", "inputs", "jacobian", "jvp", "vjp_graph", "decompose", "computes")]
+    rows: list[tuple[str, ...]] = [("op", "plugin", "inputs", "jacobian", "jvp", "vjp_graph", "decompose", "computes")]
     for op in graph.registry:
         inputs = f"{op.inputs[0]}..." if op.variadic else ", ".join(op.inputs)
         rows.append((op.name, op.plugin, inputs, *("yes" if rule else "-" for rule in (

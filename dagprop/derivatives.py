@@ -4,6 +4,7 @@ Hessian-vector products. :class:`dagprop.Graph` gets these methods from :class:`
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
@@ -12,7 +13,7 @@ from . import backward_graph, scheduler
 from .errors import BackwardError, GraphError
 from .jacobians import graph_jacobian
 from .rules import one_hot_seeds
-from .run import as_array
+from .run import Run, as_array, as_tangents
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -27,6 +28,11 @@ log = logging.getLogger("dagprop")
 
 class Derivatives:
     """Forward mode, Jacobians and second derivatives, as methods of :class:`dagprop.Graph`."""
+
+    # what Graph provides, declared for the type checker
+    _lock: threading.RLock
+    _run: Run
+    _second_order_copies: dict[tuple[int, int, int], tuple]
 
     def jvp(self: Graph, tangents: Mapping[Node | str, Any]) -> None:  # type: ignore[misc]
         """Forward mode: push tangents from some leaves through the graph.
@@ -60,20 +66,7 @@ class Derivatives:
         (4.0, 1.0)
         """
         with self._lock:
-            seeds = {}
-            for ref, tangent in tangents.items():
-                node = self.node(ref)
-                if node.op_def is not None:
-                    raise GraphError(f"jvp takes tangents for leaves (inputs, params, consts); {node.name!r} is "
-                                     f"an op node ({node.op}), whose tangent forward mode computes")
-                value = self._run.values[node.index]
-                if value is None:
-                    raise GraphError(f"{node.kind} {node.name!r} has no value: give or feed one before jvp()")
-                array = as_array(tangent, f"the tangent of {node.name!r}")
-                if array.shape != value.shape:
-                    raise GraphError(f"the tangent of {node.name!r} has shape {array.shape}, but {node.name!r} "
-                                     f"has shape {value.shape}; a tangent is shaped like its node")
-                seeds[node.index] = array
+            seeds = as_tangents(self._run, tangents)
             if any(self._run.values[step.index] is None for step in self.plan.forward_plan(None).steps):
                 self.forward()
             self._run = scheduler.run_jvp(self.plan, self._run, seeds)

@@ -494,6 +494,7 @@ class Graph(Derivatives):
 
     def _backward_as_nodes(self, loss: Node, seed: np.ndarray) -> Run:
         run = self._run
+        first_new = len(self._nodes)
         grads, edges = backward_graph.build(loss, seed)
         with self.scope(backward_graph.SCOPE):
             summed = dict(grads)
@@ -505,6 +506,7 @@ class Graph(Derivatives):
                         f"backward(create_graph=True) would add to the gradient of {self._nodes[index].name!r}, "
                         f"which a backward without create_graph computed as an array, with no node to add to; "
                         f"call zero_grad() first")
+        self._name_gradients(loss, summed, first_new)
         values = scheduler.run_forward(self.plan, run.fed(None).values)
         later = Run(self, self._nodes, values, seeds=((loss, seed),), plan=self.plan, grad_nodes=summed)
         for index, node in grads.items():
@@ -512,6 +514,26 @@ class Graph(Derivatives):
         for key, node in edges.items():
             later.edge_grads[key] = values[node.index]
         return later
+
+    def _name_gradients(self, loss: Node, grad_nodes: dict[int, Node], first_new: int) -> None:
+        """Name each new node that holds exactly one node's gradient after what it is: ``dL/dx``.
+
+        A node holding several (add passes ``g`` itself to both inputs) keeps its op's name.
+        """
+        holders: dict[int, int] = {}
+        for node in grad_nodes.values():
+            holders[node.index] = holders.get(node.index, 0) + 1
+        for index, node in grad_nodes.items():
+            if node.index >= first_new and holders[node.index] == 1 and node.op_def is not None:
+                stem = f"d{loss.name}/d{self._nodes[index].name}"
+                name, k = stem, 1
+                while name in self._by_name:
+                    k += 1
+                    name = f"{stem} ({k})"
+                del self._by_name[node.name]
+                nx.relabel_nodes(self.nx, {node.name: name}, copy=False)
+                node.name = name
+                self._by_name[name] = node
 
     def _truncate(self, length: int) -> None:
         """Remove the nodes added after the first ``length`` (a failed pass's own nodes)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import pluggy
 
@@ -42,6 +42,9 @@ BUILTIN_PLUGINS = (
 )
 
 
+HOOK_NAMES = ("dagprop_ops", "dagprop_torch_converters", "dagprop_onnx_converters", "dagprop_on_step")
+
+
 class HookSpecs:
     """The hooks a dagprop plugin may implement."""
 
@@ -55,11 +58,32 @@ class HookSpecs:
         raise NotImplementedError  # a hookspec only declares the hook: pluggy calls the plugins' functions
 
     @hookspec
+    def dagprop_torch_converters(self) -> Mapping[str, Callable[..., Any]]:
+        """Return ``{torch op name: converter}``: how :func:`dagprop.from_torch` turns a torch op into dagprop nodes.
+
+        The built-in mapping is registered through this same hook (see
+        :mod:`dagprop.importers.torch` for the converter's signature). Two plugins
+        converting the same torch op are an error naming both.
+        """
+        raise NotImplementedError
+
+    @hookspec
+    def dagprop_onnx_converters(self) -> Mapping[str, Callable[..., Any]]:
+        """Return ``{ONNX op type: converter}``: how :func:`dagprop.from_onnx` turns an ONNX node into dagprop nodes.
+
+        The built-in mapping is registered through this same hook (see
+        :mod:`dagprop.importers.onnx` for the converter's signature). Two plugins
+        converting the same ONNX op type are an error naming both.
+        """
+        raise NotImplementedError
+
+    @hookspec
     def dagprop_on_step(self, step: Step) -> None:
         """Called for each event of a simulated run (:func:`dagprop.simulate`).
 
-        ``step.kind`` is ``"forward"`` or ``"backward"``; use it to log or draw a
-        run as it happens. The return value is ignored.
+        ``step.kind`` is ``"forward"``, ``"backward"`` or (in forward mode)
+        ``"tangent"``; use it to log or draw a run as it happens. The return value
+        is ignored.
         """
 
 
@@ -111,13 +135,13 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str | None) -> None:
         raise PluginError(f"cannot register plugin {name!r}: {exc}") from exc
     if not pm.get_hookcallers(plugin):
         pm.unregister(plugin)
-        raise PluginError(f"plugin {name!r} implements no dagprop hook: give it a dagprop_ops (or dagprop_on_step) "
-                          f"function marked @dp.hookimpl; a plugin is a module or an object holding such functions")
+        raise PluginError(f"plugin {name!r} implements no dagprop hook: give it one of {', '.join(HOOK_NAMES)} as "
+                          f"a function marked @dp.hookimpl; a plugin is a module or an object holding such functions")
 
 
 def _check_marked(plugin: Any, name: str) -> None:
     """A function named like a hook but not marked ``@dagprop.hookimpl`` would be ignored: say so."""
-    for hook in ("dagprop_ops", "dagprop_on_step"):
+    for hook in HOOK_NAMES:
         function = getattr(plugin, hook, None)
         if callable(function) and not hasattr(function, f"{PROJECT}_impl"):
             raise PluginError(f"plugin {name!r} has a {hook} that is not marked @dagprop.hookimpl, so dagprop "

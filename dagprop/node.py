@@ -132,6 +132,9 @@ class Node:
     def grad_node(self) -> Node | None:
         """The node computing this node's gradient, after ``backward(create_graph=True)``; else None.
 
+        ``zero_grad()`` forgets it (the node stays in the graph): keep a reference to
+        differentiate it again after clearing the gradients.
+
         Examples
         --------
         >>> import dagprop as dp

@@ -411,7 +411,7 @@ def _keyword_names(fn: Callable) -> frozenset[str] | None:
     return frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-def unbroadcast(grad: np.ndarray, shape: Shape) -> np.ndarray:
+def unbroadcast(grad: Any, shape: Shape) -> Any:
     """Sum a gradient over the axes that broadcasting added or stretched.
 
     When an input of shape ``shape`` was broadcast to the output's shape in the

@@ -167,9 +167,10 @@ def _build(graph: Graph, loss: Node | str, level: str, feeds: Mapping[str, Any] 
         """The frame where the derivatives start: the seed at the loss, or the tangents at their leaves."""
         if forward_mode:
             seeded = [n for n in graph if n.op_def is None and finished.tangent(n) is not None]
-            known.tangents = [None] * len(known.values)
+            pushed: list = [None] * len(known.values)
             for node in seeded:
-                known.tangents[node.index] = finished.tangents[node.index]
+                pushed[node.index] = finished.tangent(node)
+            known.tangents = pushed
             named = ", ".join(f"{n.name}.tangent = {short(finished.tangent(n))}" for n in seeded) or "none given"
             return Frame("tangent", f"Forward mode starts at the leaves: {named}", "", known.copy(),
                          [n.name for n in seeded], seeded[0].name if seeded else "")
@@ -226,18 +227,20 @@ def _tangent_frame(graph: Graph, step: Step, edge: tuple[str, str, int], known: 
     """The frame of a tangent step along ``edge``, recording in ``known`` what it pushed: forward
     mode's mirror of a backward frame, the running sum kept at the consumer."""
     source, consumer, slot = edge
+    contribution, tangent, tangents = step.contribution, step.tangent, known.tangents
+    assert contribution is not None and tangent is not None and tangents is not None  # once forward mode started
     consumer_node = graph[consumer]
-    known.edge_tangents[(consumer_node.index, slot)] = step.contribution
-    known.tangents[consumer_node.index] = step.tangent
+    known.edge_tangents[(consumer_node.index, slot)] = contribution
+    tangents[consumer_node.index] = tangent
     parts = received.setdefault(consumer, [])
-    parts.append(step.contribution)
+    parts.append(contribution)
     if len(parts) >= 2:
-        detail = (f"{consumer}.tangent = " + " + ".join(short(p) for p in parts) + f" = {short(step.tangent)}, "
+        detail = (f"{consumer}.tangent = " + " + ".join(short(p) for p in parts) + f" = {short(tangent)}, "
                   f"a running sum of {len(parts)} contributions")
     else:
-        detail = f"{consumer}.tangent = {short(step.tangent)}"
+        detail = f"{consumer}.tangent = {short(tangent)}"
     slot_name = rules.slot_name(consumer_node, slot)
-    return Frame("tangent", f"Tangent: {source} pushes {short(step.contribution)} forward into {consumer} "
+    return Frame("tangent", f"Tangent: {source} pushes {short(contribution)} forward into {consumer} "
                             f"(input {slot_name} of {consumer_node.op})", detail, known.copy(),
                  [consumer, (source, consumer, slot)], f"{source}->{consumer}[{slot}]", step)
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .graph import Graph, Node
     from .scheduler import Plan
 
-__all__ = ["Run", "accumulate", "read_only", "as_array", "as_seed"]
+__all__ = ["Run", "accumulate", "read_only", "as_array", "as_seed", "as_tangents"]
 
 EdgeSlot = tuple[int, int]  # (consumer index, argument slot)
 
@@ -146,8 +146,8 @@ class Run:
 
     def __repr__(self) -> str:
         computed = sum(v is not None for v in self.values)
-        reached = len(self.grads) - self.grads.count(None)
-        tangents = "" if self.tangents is None else f", {len(self.tangents) - self.tangents.count(None)} tangents"
+        reached = sum(g is not None for g in self.grads)
+        tangents = "" if self.tangents is None else f", {sum(t is not None for t in self.tangents)} tangents"
         return (f"<dagprop.Run: {computed} of {len(self.values)} values, {reached} gradients, "
                 f"{len(self.edge_grads)} edge gradients, {len(self.seeds)} seeds{tangents}>")
 
@@ -301,7 +301,22 @@ class Run:
         >>> g.backward(L); g.run.has_grads
         True
         """
-        return bool(self.seeds or self.edge_grads) or self.grads.count(None) != len(self.grads)
+        return bool(self.seeds or self.edge_grads) or any(g is not None for g in self.grads)
+
+    @property
+    def has_tangents(self) -> bool:
+        """Whether any tangent is recorded (a forward-mode pass reached some node).
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * x
+        >>> g.run.has_tangents
+        False
+        >>> g.jvp({x: 1.0}); g.run.has_tangents
+        True
+        """
+        return self.tangents is not None and any(t is not None for t in self.tangents)
 
     # -- writing: new records from old ones ----------------------------------------------
 
@@ -458,3 +473,31 @@ def as_seed(loss: str, value: np.ndarray | None, seed: Any) -> np.ndarray:
     if array.shape != value.shape:
         raise BackwardError(f"seed has shape {array.shape} but {loss!r} has shape {value.shape}")
     return array
+
+
+def as_tangents(run: Run, tangents: Mapping[Any, Any]) -> dict[int, np.ndarray]:
+    """Tangents as forward mode takes them: leaf index -> array, each checked to belong to a leaf
+    that has a value in ``run`` and to be shaped like it.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0])
+    >>> as_tangents(g.run, {"x": [1, 0]})
+    {0: array([1., 0.])}
+    """
+    seeds = {}
+    for ref, tangent in tangents.items():
+        node = run.graph.node(ref)
+        if node.op_def is not None:
+            raise GraphError(f"tangents are given to leaves (inputs, params, consts); {node.name!r} is an op node "
+                             f"({node.op}), whose tangent forward mode computes")
+        value = run.values[node.index]
+        if value is None:
+            raise GraphError(f"{node.kind} {node.name!r} has no value: give or feed one to push a tangent from it")
+        array = as_array(tangent, f"the tangent of {node.name!r}")
+        if array.shape != value.shape:
+            raise GraphError(f"the tangent of {node.name!r} has shape {array.shape}, but {node.name!r} has shape "
+                             f"{value.shape}; a tangent is shaped like its node")
+        seeds[node.index] = array
+    return seeds

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import scheduler
 from .errors import BackwardError, GraphError
-from .run import as_array, as_seed
+from .run import as_seed, as_tangents
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
@@ -141,7 +141,7 @@ class Simulation:
         self.graph = graph
         self.loss = loss
         self.run = graph.run.fed(feeds).without_grads()
-        self._seeds = None if tangents is None else _tangent_seeds(self.run, tangents)
+        self._seeds = None if tangents is None else as_tangents(self.run, tangents)
         self._steps = self._play(seed, mode)
 
     def __iter__(self) -> Simulation:
@@ -203,26 +203,6 @@ class Simulation:
 
         self.run = scheduler.run_jvp(self.graph.plan, self.run, seeds, on_step=on_tangent)
         yield from tangent_steps
-
-
-def _tangent_seeds(run: Run, tangents: Mapping[Any, Any]) -> dict[int, np.ndarray]:
-    """``tangents`` (leaf node or name -> tangent) as forward mode takes them: leaf index -> array,
-    each checked to be a leaf's, shaped like its (fed) value, as :meth:`Graph.jvp` checks them."""
-    seeds = {}
-    for ref, tangent in tangents.items():
-        node = run.graph.node(ref)
-        if node.op_def is not None:
-            raise GraphError(f"tangents= are given to leaves (inputs, params, consts); {node.name!r} is an op node "
-                             f"({node.op}), whose tangent forward mode computes")
-        value = run.value(node)
-        if value is None:
-            raise GraphError(f"{node.kind} {node.name!r} has no value: feed one (feeds=) to push a tangent from it")
-        array = as_array(tangent, f"the tangent of {node.name!r}")
-        if array.shape != value.shape:
-            raise GraphError(f"the tangent of {node.name!r} has shape {array.shape}, but {node.name!r} has shape "
-                             f"{value.shape}; a tangent is shaped like its node")
-        seeds[node.index] = array
-    return seeds
 
 
 def simulate(graph: Graph, loss: Node | str, feeds: Mapping[str, Any] | None = None, seed: Any = None, *,

@@ -106,10 +106,11 @@ def check_op(name: str, *shapes_or_arrays: Any, plugins: Iterable[Any] | None = 
                      f"decomposition for input {leaf.name}", leaf.grad, twin.grad, rtol, atol)
             worst = max(worst, float(np.abs(leaf.grad - twin.grad).max(initial=0.0)))
         result.errors["vjp vs decomposition"] = worst
+    u = np.asarray(projection.value)
     if op.jvp is not None or op.jacobian is not None:
-        result.errors.update(_check_jvp(name, op, leaves, out, projection.value, rng, eps, rtol, atol))
+        result.errors.update(_check_jvp(name, op, leaves, out, u, rng, eps, rtol, atol))
     if op.vjp_graph is not None or op.decompose is not None:
-        result.errors.update(_check_vjp_graph(name, arrays, plugins, attrs, projection.value, rng, eps, rtol, atol))
+        result.errors.update(_check_vjp_graph(name, arrays, plugins, attrs, u, rng, eps, rtol, atol))
     return result
 
 

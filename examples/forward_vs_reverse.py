@@ -4,9 +4,9 @@ A function from n inputs to m outputs, here y = tanh(W2 tanh(W1 x)) with x of si
 and y of size m, has an m x n Jacobian. Forward mode pushes one tangent from the
 inputs to the outputs per pass (``g.jvp``) and gets one column: n passes. Reverse mode
 pulls one gradient from the outputs back to the inputs per pass (``g.backward`` with a
-one-hot seed) and gets one row: m passes. A pass of either kind costs about as much as
-the forward pass, so forward mode wins when n < m and reverse mode when n > m: a loss
-(m = 1) wants reverse mode, which is why training uses backprop.
+one-hot seed) and gets one row: m passes. A pass of either kind costs a small multiple
+of the forward pass, so forward mode wins when n < m and reverse mode when n > m: a
+loss (m = 1) wants reverse mode, which is why training uses backprop.
 
 This example
 

@@ -80,14 +80,16 @@ def f_of_x_and_y_of_x(outdir: Path) -> dict:
     total_fd = central(lambda x_: f(x_, x_**2), X0)
     reverse = {"partial_x": number(g.edge_grad(x, out)), "partial_y": number(g.edge_grad(y, out)),
                "through_y": number(g.edge_grad(x, y)), "total_x": float(x.grad), "total_y": float(y.grad)}
+    print("('partial' marks a partial derivative; every other d/d is a total derivative)")
     print("reverse mode (seed df/df = 1):")
-    print(f"  df/dx partial = gradient along the edge x -> f     = {reverse['partial_x']:g}   "
+    print(f"  partial df/dx = gradient along the edge x -> f = {reverse['partial_x']:g}   "
           f"closed form y = x^2 = {closed['partial_x']:g}; moving f's first argument only: {partial_fd:.6f}")
-    print(f"  gradient along x -> y = (df/dy)(dy/dx) = {closed['partial_y']:g} * {closed['dy_dx']:g} "
+    print(f"  gradient along x -> y = (partial df/dy)(dy/dx) = {closed['partial_y']:g} * {closed['dy_dx']:g} "
           f"= {reverse['through_y']:g}")
-    print(f"  df/dx total   = x.grad, the sum of both edges      = {reverse['total_x']:g}  "
-          f"closed form y + x 2x = 3 x^2 = {closed['total_x']:g}; moving x everywhere: {total_fd:.6f}")
-    print(f"  df/dy total = y.grad = {reverse['total_y']:g} = df/dy partial = gradient along y -> f = "
+    print(f"  df/dx = x.grad, the sum over both paths = {reverse['total_x']:g}   closed form partial df/dx + "
+          f"(partial df/dy)(dy/dx)\n    = x^2 + x 2x = 3 x^2 = {closed['total_x']:g}; moving x everywhere: "
+          f"{total_fd:.6f}")
+    print(f"  df/dy = y.grad = {reverse['total_y']:g} = partial df/dy = gradient along y -> f = "
           f"{reverse['partial_y']:g} (closed form x = {closed['partial_y']:g}): y feeds f directly and only f")
 
     paths = g.paths(x, out)
@@ -101,9 +103,10 @@ def f_of_x_and_y_of_x(outdir: Path) -> dict:
     forward = {"partial_x": number(g.edge_tangent(x, out)), "through_y": number(g.edge_tangent(y, out)),
                "dy_dx": number(y.tangent), "total_x": number(out.tangent)}
     print("forward mode (tangent dx = 1):")
-    print(f"  tangent along x -> f = df/dx partial * dx = {forward['partial_x']:g}")
-    print(f"  tangent of y = dy/dx = {forward['dy_dx']:g}; along y -> f = (df/dy)(dy/dx) = {forward['through_y']:g}")
-    print(f"  f.tangent = df/dx total = {forward['total_x']:g}")
+    print(f"  tangent along x -> f = (partial df/dx) dx = {forward['partial_x']:g}")
+    print(f"  tangent of y = dy/dx = {forward['dy_dx']:g}; along y -> f = (partial df/dy)(dy/dx) = "
+          f"{forward['through_y']:g}")
+    print(f"  f.tangent = df/dx = {forward['total_x']:g}")
     carried = {(s.name, c.name): float(t) for s, c, _, t in g.run.edges(flow="tangent")}
     print(f"  every edge's tangent: {', '.join(f'{s} -> {c}: {t:g}' for (s, c), t in carried.items())}")
 
@@ -135,18 +138,18 @@ def f_of_x_of_t_and_y_of_t(outdir: Path) -> dict:
     print(f"values: x = {float(x.value):.6f}, y = {float(y.value):.6f}, f = {float(out.value):.6f}")
 
     paths = g.paths(t, out)
-    print(f"df/dt = (df/dx)(dx/dt) + (df/dy)(dy/dt): the {g.count_paths(t, out)} paths from t to f")
+    print(f"df/dt = (partial df/dx)(dx/dt) + (partial df/dy)(dy/dt): the {g.count_paths(t, out)} paths from t to f")
     for path in paths:
         middle = path.nodes[1]
         factors = tuple(float(q) for q in path.factors)
-        print(f"  {path.route}: d{middle}/dt = {factors[0]:.6f} times df/d{middle} = {factors[1]:.6f} "
+        print(f"  {path.route}: d{middle}/dt = {factors[0]:.6f} times partial df/d{middle} = {factors[1]:.6f} "
               f"-> {float(path.contribution):.6f}")
     reverse = {"total_t": float(t.grad), "edge_t_f": g.edge_grad(t, out)}
     print(f"  sum {sum(float(p.contribution) for p in paths):.6f} = t.grad = {reverse['total_t']:.6f}; "
           f"closed form (1 - tanh^2 t) e^t + tanh(t) e^t = {closed['total_t']:.6f}; "
           f"finite differences {total_fd:.6f}")
     arguments = [n.name for n in out.inputs]
-    print(f"df/dt partial: f's arguments are {', '.join(arguments)}; t is not one of them "
+    print(f"partial df/dt: f's arguments are {', '.join(arguments)}; t is not one of them "
           f"(edge t -> f: {'none' if reverse['edge_t_f'] is None else reverse['edge_t_f']}), so it is undefined,\n"
           f"  not 0: moving t while holding x and y fixed is not a change of any argument of f.")
 

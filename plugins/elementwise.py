@@ -13,6 +13,7 @@ Each op also says how generated code writes it (:class:`dagprop.op.SourceForm`):
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -100,7 +101,7 @@ def _step_vjp_graph(g, x, *, out):
     return (None,)
 
 
-def _step_shape(x):
+def _same_shape(x):
     return x
 
 
@@ -205,6 +206,51 @@ def _reciprocal_derivative(x, *, out):
     return -out * out
 
 
+_TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
+
+# math.erf is the C library's, accurate to an ulp; numpy has no erf, and scipy is not a dependency
+_erf_ufunc = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf_forward(x):
+    return np.asarray(_erf_ufunc(x), dtype=np.float64)
+
+
+def _erf_slope(x):
+    """d erf(x) / dx = 2 / sqrt(pi) * exp(-x^2), on arrays."""
+    return _TWO_OVER_ROOT_PI * np.exp(-x * x)
+
+
+def _erf_vjp(g, x, *, out):
+    return (g * _erf_slope(x),)
+
+
+def _erf_jvp(tangents, x, *, out):
+    (t,) = tangents
+    return (None if t is None else t * _erf_slope(x),)
+
+
+def _erf_vjp_graph(g, x, *, out):
+    # the slope needs exp, which an elementwise derivative (given arrays or nodes) cannot call:
+    # hence these rules by hand, the slope built here from nodes
+    return (g * ((x * x * -1.0).exp() * _TWO_OVER_ROOT_PI),)
+
+
+def _sqrt_derivative(x, *, out):
+    with np.errstate(divide="ignore"):  # inf at 0, as in torch
+        return 0.5 / out
+
+
+def _rsqrt_forward(x):
+    with np.errstate(divide="ignore"):  # inf at 0, as in torch
+        return 1.0 / np.sqrt(x)
+
+
+def _rsqrt_derivative(x, *, out):
+    # d x^(-1/2) / dx = -1/2 x^(-3/2) = -1/2 out^3
+    return -0.5 * out * out * out
+
+
 # -- how generated code writes them (dp.codegen) ---------------------------------------------
 
 
@@ -278,6 +324,22 @@ def _reciprocal_vjp_source(call):
     return (f"-{call.grad} * {call.out}**2",)
 
 
+def _erf_derivative_source(call):
+    return f"{_TWO_OVER_ROOT_PI!r} * np.exp(-{call.inputs[0]}**2)"
+
+
+def _sqrt_derivative_source(call):
+    return f"0.5 / {call.out}"
+
+
+def _rsqrt_source(call):
+    return f"1 / np.sqrt({call.inputs[0]})"
+
+
+def _rsqrt_derivative_source(call):
+    return f"-0.5 * {call.out}**3"
+
+
 def _binary(rng):
     return ((3, 4), (4,)), {}
 
@@ -333,6 +395,15 @@ def dagprop_ops() -> list[Op]:
         Op.elementwise("reciprocal", _reciprocal_forward, _reciprocal_derivative, example=_positive,
                        source=SourceForm(forward=_reciprocal_source, vjp=_reciprocal_vjp_source), doc="1 / x"),
         Op("step", forward=_step_forward, vjp=_step_vjp, jvp=_step_jvp,
-           vjp_graph=_step_vjp_graph, shape=_step_shape, example=_unary, source=SourceForm(forward=_step_source),
+           vjp_graph=_step_vjp_graph, shape=_same_shape, example=_unary, source=SourceForm(forward=_step_source),
            doc="1 where x > 0, else 0 (Heaviside); passes no gradient. x > y on nodes builds it"),
+        Op("erf", forward=_erf_forward, vjp=_erf_vjp, jvp=_erf_jvp, vjp_graph=_erf_vjp_graph, shape=_same_shape,
+           example=_unary, source=SourceForm(derivative=_erf_derivative_source),
+           doc="the error function 2/sqrt(pi) * integral of exp(-t^2) from 0 to x, elementwise"),
+        Op.elementwise("sqrt", np.sqrt, _sqrt_derivative, example=_positive,
+                       source=SourceForm(forward=numpy_call("sqrt"), derivative=_sqrt_derivative_source),
+                       doc="square root, elementwise"),
+        Op.elementwise("rsqrt", _rsqrt_forward, _rsqrt_derivative, example=_positive,
+                       source=SourceForm(forward=_rsqrt_source, derivative=_rsqrt_derivative_source),
+                       doc="1 / sqrt(x), elementwise"),
     ]

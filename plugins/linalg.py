@@ -33,7 +33,8 @@ def _matmul_vjp(g, a, b, *, out, needs):
 
 
 def _matmul_jvp(tangents, a, b, *, out):
-    return matmul_jvp(*tangents, a, b)
+    ta, tb = tangents
+    return matmul_jvp(ta, tb, a, b)
 
 
 def _matmul_vjp_graph(g, a, b, *, out, needs):

@@ -181,6 +181,62 @@ def _kept_node(reduced, x, axis, keepdims):
     return reduced if keepdims or axis is None or reduced.shape == kept else reduced.reshape(shape=kept)
 
 
+def _degrees_of_freedom(shape, axis, correction):
+    """What var divides by: the count less ``correction``, never below 0 (then var is inf or NaN, as in torch)."""
+    return max(_count(shape, axis) - correction, 0)
+
+
+def _var_shape(x, *, axis=None, keepdims=False, correction=1):
+    if isinstance(correction, (bool, np.bool_)) or not isinstance(correction, (int, float, np.integer, np.floating)):
+        raise ValueError(f"correction must be a number (1: unbiased, 0: biased), got {correction!r}")
+    return _reduced_shape(x, axis=axis, keepdims=keepdims)
+
+
+def _var_deviation(x, axis):
+    """``x`` less its mean over ``axis`` (an empty x has no mean to subtract)."""
+    return x - np.add.reduce(x, axis=_as_axis(axis), keepdims=True) / max(_count(x.shape, axis), 1)
+
+
+def _var_forward(x, *, axis=None, keepdims=False, correction=1):
+    deviation = _var_deviation(x, axis)
+    squares = np.add.reduce(deviation * deviation, axis=_as_axis(axis), keepdims=keepdims)
+    with np.errstate(divide="ignore", invalid="ignore"):  # no degrees of freedom: inf or NaN, as in torch
+        return np.asarray(squares / _degrees_of_freedom(x.shape, axis, correction))
+
+
+def _var_scale(shape, axis, correction):
+    with np.errstate(divide="ignore"):
+        return np.float64(2.0) / _degrees_of_freedom(shape, axis, correction)
+
+
+def _var_vjp(g, x, *, out, axis=None, keepdims=False, correction=1):
+    # torch's var_backward: 2 / (N - correction) * g * (x - mean); the mean's own gradient
+    # cancels, since the deviations sum to zero
+    with np.errstate(invalid="ignore"):
+        return (_spread(g, x, axis, keepdims) * (_var_scale(x.shape, axis, correction) * _var_deviation(x, axis)),)
+
+
+def _var_jvp(tangents, x, *, out, axis=None, keepdims=False, correction=1):
+    (t,) = tangents
+    moved = _sum_forward(t * _var_deviation(x, axis), axis=axis, keepdims=keepdims)
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(moved * _var_scale(x.shape, axis, correction)),)
+
+
+def _var_vjp_graph(g, x, *, out, axis=None, keepdims=False, correction=1):
+    deviation = x - x.mean(axis=axis, keepdims=True)
+    return (_spread_node(g, x, axis, keepdims) * deviation * float(_var_scale(x.shape, axis, correction)),)
+
+
+def _var_decompose(x, *, axis=None, keepdims=False, correction=1):
+    deviation = x - x.mean(axis=axis, keepdims=True)
+    biased = (deviation * deviation).mean(axis=axis, keepdims=keepdims)
+    if correction == 0:
+        return biased
+    with np.errstate(divide="ignore"):  # rescaled from count to count - correction
+        return biased * float(np.float64(_count(x.shape, axis)) / _degrees_of_freedom(x.shape, axis, correction))
+
+
 # -- how generated code writes them (dp.codegen) ---------------------------------------------
 
 
@@ -228,6 +284,25 @@ def _extremum_vjp_source(call):
     return (f"{hits} * ({_kept_source(call, call.grad)} / {count})",)
 
 
+def _var_source(call):
+    arguments = _axis_argument(call) + (["keepdims=True"] if call.attrs.get("keepdims", False) else [])
+    correction = call.attrs.get("correction", 1)
+    if _degrees_of_freedom(call.shapes[0], call.attrs.get("axis"), correction) == 0:
+        return None  # numpy's var would warn; the op's own forward gives torch's inf or NaN quietly
+    if correction:
+        arguments.append(f"ddof={call.literal(correction)}")
+    return f"{call.inputs[0]}.var({', '.join(arguments)})"
+
+
+def _var_vjp_source(call):
+    x = call.inputs[0]
+    dof = _degrees_of_freedom(call.shapes[0], call.attrs.get("axis"), call.attrs.get("correction", 1))
+    if dof == 0:
+        return None
+    arguments = _axis_argument(call) + ["keepdims=True"]
+    return (f"{_kept_source(call, call.grad)} * 2 * ({x} - {x}.mean({', '.join(arguments)})) / {call.literal(dof)}",)
+
+
 def _reduction_form(method, vjp_source):
     return SourceForm(forward=functools.partial(_reduction_source, method), vjp=vjp_source)
 
@@ -268,4 +343,9 @@ def dagprop_ops() -> list[Op]:
            shape=_extremum_shape, example=_over_last_keeping,
            source=_reduction_form("min", _extremum_vjp_source),
            doc=f"smallest element {_AXIS_DOC}; ties share the gradient evenly"),
+        Op("var", forward=_var_forward, vjp=_var_vjp, jvp=_var_jvp, vjp_graph=_var_vjp_graph,
+           decompose=_var_decompose, shape=_var_shape, example=_over_last_keeping,
+           source=SourceForm(forward=_var_source, vjp=_var_vjp_source),
+           doc=f"variance {_AXIS_DOC}: the sum of squared deviations over (count - correction), "
+               f"correction=1 unbiased (torch's default), 0 biased"),
     ]

@@ -501,7 +501,7 @@ def test_partial_vs_total(tmp_path, capsys):
     assert two["arguments"] == ["x", "y"]
     assert two["reverse"]["edge_t_f"] is None and two["forward"]["edge_t_f"] is None
     assert "so it is undefined" in printed
-    assert f"closed form y + x 2x = 3 x^2 = {3 * x**2:g}" in printed
+    assert f"x^2 + x 2x = 3 x^2 = {3 * x**2:g}" in printed
 
 
 # -- forward mode against reverse mode --------------------------------------------------------------------

@@ -173,7 +173,7 @@ def frame_pictures(page: Page) -> list[str]:
 def test_forward_mode_plays_the_tangents_frame_by_frame_in_their_colour(tmp_path):
     from dagprop.drawing.style import TANGENT
 
-    g, x, w = forward_graph()
+    g, _, w = forward_graph()
     out = dp.animate(g, "L", tmp_path / "forward.html", mode="forward", tangents={"x": 1.0})
     text = out.read_text()
     page = Page(text)
@@ -197,7 +197,7 @@ def test_forward_mode_plays_the_tangents_frame_by_frame_in_their_colour(tmp_path
 def test_forward_mode_at_the_element_level(tmp_path):
     from dagprop.drawing.style import TANGENT
 
-    g, x, w = forward_graph()
+    g, _, w = forward_graph()
     out = dp.animate(g, "L", tmp_path / "elements.html", level="element", mode="forward", tangents={"x": 1.0})
     page = Page(out.read_text())
     last = frame_pictures(page)[-1]

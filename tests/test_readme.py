@@ -50,5 +50,8 @@ def test_readme_blocks_run_and_their_claims_hold(tmp_path, monkeypatch, capsys):
     np.testing.assert_allclose(namespace["x"].grad, (1 - t**2) * wv, rtol=1e-12)
     hessian = np.diag(-2 * t * (1 - t**2) * wv**2)
     np.testing.assert_allclose(namespace["f"].hessian(namespace["F"], namespace["x"]), hessian, rtol=1e-12)
-    assert "mul ('backward',)" in printed
+    assert "] dF/dx\n" in printed
+    assert "v.tangent = 4. (sum of 2 so far)" in printed
+    for name in ("tangents.svg", "forward.html"):
+        assert (tmp_path / name).stat().st_size > 0
     assert "def forward" not in printed and "d_softmax_1 = d_mul_1 * const_1" in printed

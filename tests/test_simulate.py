@@ -245,7 +245,7 @@ def forward_graph(x: float = 2.0, w: float = 3.0) -> tuple[dp.Graph, dict[str, d
 
 def test_forward_mode_plays_the_forward_steps_then_one_tangent_step_per_edge_slot():
     x, w = 0.5, -0.4
-    g, n = forward_graph(x, w)
+    g, _ = forward_graph(x, w)
     steps = list(dp.simulate(g, "L", mode="forward", tangents={"x": 1.0}))
     assert [s.kind for s in steps] == ["forward"] * 3 + ["tangent"] * 4  # no backward step
     assert [s.number for s in steps] == list(range(7))
@@ -355,7 +355,7 @@ def test_an_unfed_input_cannot_start_a_tangent():
     g = dp.Graph()
     x = g.input("x")
     g.op("tanh", x, name="t")
-    with pytest.raises(dp.GraphError, match="input 'x' has no value: feed one"):
+    with pytest.raises(dp.GraphError, match="input 'x' has no value: give or feed one"):
         dp.simulate(g, "t", mode="forward", tangents={x: 1.0})
 
 
@@ -363,7 +363,7 @@ def test_forward_mode_frames_push_one_tangent_at_a_time():
     from dagprop.player import frames
 
     x, w = 0.5, -0.4
-    g, n = forward_graph(x, w)
+    g, _ = forward_graph(x, w)
     every = frames(g, "L", mode="forward", tangents={"x": 1.0})
     assert [f.phase for f in every] == ["start"] + ["forward"] * 3 + ["tangent"] * 5 + ["done"]
     start = every[4]

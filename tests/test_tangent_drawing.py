@@ -207,7 +207,7 @@ class TestElementLevel:
         return g, x, w, dx
 
     def test_elements_and_element_edges_show_tangents(self):
-        g, x, w, dx = self.graph()
+        g, _, w, dx = self.graph()
         dot = dp.to_dot(g, level="element", show=("value", "tangent"))
         nodes = {m.group(1): m.group(2) for m in re.finditer(r"<B>([^<]+)</B></FONT>(.*?)</TABLE>", dot)}
         for i in range(2):
@@ -224,7 +224,7 @@ class TestElementLevel:
     def test_element_numbers_match_the_closed_forms(self):
         from dagprop.drawing.element import ElementNumbers
 
-        g, x, w, dx = self.graph()
+        g, _, w, dx = self.graph()
         numbers = ElementNumbers(g.element_graph())
         for i in range(2):
             assert numbers.tangent(f"y[{i}]") == pytest.approx((w[i] + 1) * dx[i])

@@ -407,8 +407,8 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
         passes partial records to draw what is known at each step.
     legend : bool
         Say under the title what each colour and mark the picture uses means (values,
-        gradients, local derivatives, input names on edges, grey, composite ops, opened
-        circuits, the highlight's colours and paths), and only those it uses.
+        gradients, tangents, local derivatives, input names on edges, grey, composite
+        ops, opened circuits, the highlight's colours and paths), and only those it uses.
     collapse : iterable of str
         Scopes (:meth:`Graph.scope`) to draw as one box each, named as ``g.scope`` takes
         them ("layer1", "layer1/attention"; a scope inside a collapsed one goes into its

@@ -13,7 +13,7 @@ from ..errors import RenderError
 from ..run import Run
 from . import quoting
 from .labels import format_number, full_text, noise_scale, shown_number
-from .options import ELEMENT, Options, has_tangents, highlights, present_flows, unreached
+from .options import ELEMENT, Options, highlights, present_flows, unreached
 from .style import CAPTION, GREY, INK, RED, TANGENT, WEIGHT, dot_attrs, kind_look
 from .tensor import Clusters, ClusterKey, ScopePath, short_names
 
@@ -55,7 +55,7 @@ class ElementNumbers:
             self.any_tangent = any(t is not None for _, t in element_graph.nodes(data="tangent"))
         else:
             self.any_grad = self.run.has_grads
-            self.any_tangent = has_tangents(self.run)
+            self.any_tangent = self.run.has_tangents
 
     def _array(self, which: str, tensor: str) -> np.ndarray | None:
         key = (which, tensor)

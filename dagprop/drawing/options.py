@@ -74,21 +74,6 @@ def default_edge_labels(show: tuple[str, ...]) -> str:
     return "tangent" if "tangent" in show and "grad" not in show else "grad"
 
 
-def has_tangents(run: Run) -> bool:
-    """Whether ``run`` holds any tangent (a forward-mode pass reached some node).
-
-    Examples
-    --------
-    >>> import dagprop as dp
-    >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * x
-    >>> has_tangents(g.run)
-    False
-    >>> g.jvp({x: 1.0}); has_tangents(g.run)
-    True
-    """
-    return run.tangents is not None and any(t is not None for t in run.tangents)
-
-
 def present_flows(flows: tuple[str, ...], any_grad: bool, any_tangent: bool) -> tuple[str, ...]:
     """The derivatives of ``flows`` (see :attr:`Options.flows`) the run drawn holds any of.
 

@@ -9,7 +9,7 @@ import networkx as nx
 from ..graph import Graph, Node
 from ..run import Run
 from . import quoting
-from .options import Highlight, has_tangents, present_flows
+from .options import Highlight, present_flows
 from .style import CAPTION, RED, TANGENT
 
 
@@ -44,7 +44,7 @@ class OverviewDrawing:
     def __init__(self, graph: Graph, run: Run, highlight: Highlight, flows: tuple[str, ...] = ("grad",)) -> None:
         self.graph, self.run, self.highlight = graph, run, highlight
         self.any_grad = run.has_grads
-        self.drawn_flows = present_flows(flows, self.any_grad, has_tangents(run))
+        self.drawn_flows = present_flows(flows, self.any_grad, run.has_tangents)
         generations = [sorted(names, key=lambda name: graph[name].index)
                        for names in nx.topological_generations(graph.nx)]
         per_band = -(-len(generations) // self.MAX_BANDS)

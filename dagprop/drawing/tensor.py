@@ -15,7 +15,7 @@ from ..graph import Graph, Node
 from ..run import Run
 from . import quoting
 from .labels import column_widths, full_text, matrix_html
-from .options import ELEMENT, Options, has_tangents, highlights, present_flows, unreached
+from .options import ELEMENT, Options, highlights, present_flows, unreached
 from .overview import op_mix
 from .style import (CAPTION, CLUSTER_COLOUR, COLLAPSED_MATRIX, FAINT, GREY, INK, RED, TANGENT, captioned,
                     dot_attrs, kind_look, shape_text, smaller)
@@ -203,7 +203,7 @@ class TensorDrawing:
         self.chains: dict[str, list[Node]] = {}  # last node of a summarised chain -> its nodes
         self.chain_of: dict[str, str] = {}
         self.any_grad = run.has_grads
-        self.any_tangent = has_tangents(run)
+        self.any_tangent = run.has_tangents
         self.drawn_flows = present_flows(options.flows, self.any_grad, self.any_tangent)
         self.sent: dict[str, list[tuple[Node, int, Any]]] = {}
         for source, consumer, slot, grad in run.edges():

@@ -335,3 +335,103 @@ def test_pow_zero_exponent_gives_a_zero_gradient_node():
     g.backward(loss, create_graph=True)
     np.testing.assert_array_equal(x.grad, [0.0, 0.0])
     np.testing.assert_array_equal(g.hessian(loss, x), np.zeros((2, 2)))
+
+
+# -- erf, sqrt, rsqrt, abs, where, maximum, minimum, clip (issue 12), against torch in float64 -------
+
+
+def torch_values_and_gradients(function, arrays, seed, differentiable=None):
+    """torch's value of function(*tensors) and the gradient of <seed, value> for each input, in float64.
+
+    ``differentiable`` says which inputs take a gradient (default: all); the others get None.
+    """
+    differentiable = differentiable or [True] * len(arrays)
+    tensors = [torch.tensor(a, dtype=torch.float64, requires_grad=d) for a, d in zip(arrays, differentiable)]
+    out = function(*tensors)
+    out.backward(torch.tensor(seed, dtype=torch.float64))
+    return out.detach().numpy(), [t.grad.numpy() if d else None for t, d in zip(tensors, differentiable)]
+
+
+def dagprop_values_and_gradients(name, arrays, seed, **attrs):
+    g = dp.Graph()
+    leaves = [g.param(f"x{k}", a) for k, a in enumerate(arrays)]
+    out = g.op(name, *leaves, **attrs)
+    g.forward()
+    g.backward(out, seed=seed)
+    return out.value, [leaf.grad for leaf in leaves]
+
+
+def assert_matches_torch(name, function, arrays, differentiable=None, **attrs):
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    g = dp.Graph()
+    leaves = [g.param(f"x{k}", a) for k, a in enumerate(arrays)]
+    out = g.op(name, *leaves, **attrs)
+    g.forward()
+    seed = rng.standard_normal(out.shape)
+    g.backward(out, seed=seed)
+    expected_value, expected_grads = torch_values_and_gradients(function, arrays, seed, differentiable)
+    np.testing.assert_allclose(out.value, expected_value, rtol=1e-12, atol=0)
+    for leaf, expected in zip(leaves, expected_grads):
+        if expected is not None:
+            np.testing.assert_allclose(leaf.grad, expected, rtol=1e-12, atol=0, err_msg=leaf.name)
+
+
+@pytest.mark.parametrize("name", ["erf", "sqrt", "rsqrt"])
+@pytest.mark.parametrize("shape", [(), (5,), (3, 4), (2, 3, 4)], ids=str)
+def test_new_unary_ops_pass_check_op(name, shape):
+    x = rng.standard_normal(shape) if name == "erf" else positive(*shape)
+    errors = check_op(name, x).errors
+    assert "second derivatives vs finite differences" in errors
+
+
+def test_erf_matches_torch_far_out_and_at_zero():
+    x = np.concatenate([np.linspace(-7.0, 7.0, 57), [0.0, -0.0, 1e-300, 30.0, -30.0]])
+    assert_matches_torch("erf", torch.erf, [x])
+
+
+@pytest.mark.parametrize("name, function", [("sqrt", torch.sqrt), ("rsqrt", torch.rsqrt)])
+def test_sqrt_and_rsqrt_match_torch(name, function):
+    assert_matches_torch(name, function, [np.concatenate([positive(20), [1e-8, 1.0, 4.0, 1e8]])])
+
+
+@pytest.mark.parametrize("name, function", [("sqrt", torch.sqrt), ("rsqrt", torch.rsqrt)])
+def test_sqrt_and_rsqrt_at_zero_give_torch_infinities(name, function):
+    # the slope of sqrt at 0 is +inf, of rsqrt -inf: a seed of 1 carries it, as in torch
+    x = np.array([0.0, 1.0])
+    value, (grad,) = dagprop_values_and_gradients(name, [x], np.ones(2))
+    expected_value, (expected_grad,) = torch_values_and_gradients(function, [x], np.ones(2))
+    np.testing.assert_array_equal(value, expected_value)
+    np.testing.assert_array_equal(grad, expected_grad)
+
+
+def test_erf_second_derivative_is_its_closed_form():
+    # d2 erf / dx2 = -2x * 2/sqrt(pi) exp(-x^2)
+    x = rng.standard_normal(5)
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = leaf.erf().sum()
+    g.forward()
+    expected = np.diag(-2 * x * 2 / np.sqrt(np.pi) * np.exp(-x**2))
+    np.testing.assert_allclose(g.hessian(loss, leaf), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_erf_backward_graph_is_built_of_nodes():
+    g = dp.Graph()
+    x = g.param("x", [0.5, -1.0])
+    loss = x.erf().sum()
+    g.forward()
+    g.backward(loss, create_graph=True)
+    assert x.grad_node.op is not None  # a node, recomputed when x moves
+    g.run.values[x.index] = np.array([0.0, 2.0])
+    g.forward()
+    np.testing.assert_allclose(x.grad_node.value, 2 / np.sqrt(np.pi) * np.exp(-np.array([0.0, 4.0])), rtol=1e-14)
+
+
+def test_sqrt_and_rsqrt_second_derivatives_are_their_closed_forms():
+    x = positive(4)
+    for name, second in [("sqrt", -0.25 * x ** -1.5), ("rsqrt", 0.75 * x ** -2.5)]:
+        g = dp.Graph()
+        leaf = g.param("x", x)
+        loss = g.op(name, leaf).sum()
+        g.forward()
+        np.testing.assert_allclose(g.hessian(loss, leaf), np.diag(second), rtol=1e-12, err_msg=name)

@@ -11,10 +11,10 @@ from dagprop.hooks import BUILTIN_PLUGINS
 from dagprop.testing import check_op
 
 FAMILIES = {
-    "elementwise": ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "reciprocal", "step"],
+    "elementwise": ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "reciprocal", "step", "erf", "sqrt", "rsqrt"],
     "activations": ["relu", "sigmoid", "tanh", "softmax", "log_softmax"],
     "linalg": ["matmul", "transpose"],
-    "reductions": ["sum", "mean", "max", "min"],
+    "reductions": ["sum", "mean", "max", "min", "var"],
     "shaping": ["reshape", "broadcast_to", "getitem", "concat", "stack", "scatter_add"],
     "losses": ["l2_loss", "squared_error", "cross_entropy"],
     "layers": ["linear", "attention"],

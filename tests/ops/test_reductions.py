@@ -1,5 +1,6 @@
 """The reductions family: sum, mean, max and min over axes, with keepdims."""
 
+import functools
 import math
 import warnings
 
@@ -362,3 +363,71 @@ def test_mean_over_an_empty_axis_has_a_still_tangent_and_an_empty_graph_vjp():
         g.jvp({leaf: np.zeros((0, 3))})
     assert np.isnan(out.value).all() and leaf.grad_node.shape == (0, 3)
     np.testing.assert_array_equal(out.tangent, np.zeros(3))
+
+
+# -- var, logsumexp, prod (issue 12), against torch in float64 -------------------------------------
+
+NEW_AXES = [None, 0, 1, -1, (0, 2), (-1, 0)]
+
+
+@pytest.mark.parametrize("axis", NEW_AXES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("correction", [1, 0, 0.5])
+def test_var_passes_check_op(axis, keepdims, correction):
+    errors = check_op("var", (2, 3, 4), axis=axis, keepdims=keepdims, correction=correction).errors
+    assert {"vjp vs decomposition", "second derivatives vs finite differences"} <= set(errors)
+
+
+@pytest.mark.parametrize("axis", NEW_AXES, ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("correction", [1, 0, 2])
+def test_var_matches_torch(axis, keepdims, correction):
+    x = rng.standard_normal((2, 3, 4)) * 3.0 + 1.0
+    seed = rng.standard_normal(np.sum(x, axis=axis, keepdims=keepdims).shape)
+    out, grad = run_reduction("var", x, seed, axis=axis, keepdims=keepdims, correction=correction)
+    expected, expected_grad = torch_reduction(functools.partial(torch.var, correction=correction), x, axis,
+                                              keepdims, seed)
+    np.testing.assert_allclose(out.value, expected, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape, correction", [((1,), 1), ((1,), 0), ((2,), 1), ((3,), 3), ((3,), 5), ((0,), 1)],
+                         ids=str)
+def test_var_without_degrees_of_freedom_gives_torch_nan_and_inf_quietly(shape, correction):
+    x = rng.standard_normal(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, grad = run_reduction("var", x, np.ones(()), correction=correction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the degrees of freedom are <= 0
+        expected, expected_grad = torch_reduction(functools.partial(torch.var, correction=correction), x, None,
+                                                  False, np.ones(()))
+    np.testing.assert_array_equal(out.value, expected)
+    if correction < x.size:
+        np.testing.assert_array_equal(grad, expected_grad)
+    else:  # 2 / 0 * g * (x - mean): infinities signed by the deviation, where torch gives +inf throughout
+        assert not np.isfinite(grad).any() and not np.isfinite(expected_grad).any()
+
+
+def test_var_rejects_a_correction_that_is_not_a_number():
+    with pytest.raises(dp.ShapeError, match="correction must be a number"):
+        dp.Graph().param("x", np.zeros(3)).var(correction="unbiased")
+
+
+def test_var_hessian_is_its_closed_form():
+    # var = |x - mean|^2 / (n - c): the Hessian is 2 / (n - c) (I - 1/n)
+    x = rng.standard_normal(5)
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = leaf.var(correction=1)
+    g.forward()
+    np.testing.assert_allclose(g.hessian(loss, leaf), 2 / 4 * (np.eye(5) - 1 / 5), rtol=1e-12, atol=1e-15)
+
+
+def test_var_decomposes_into_mean_sub_mul_mean_and_a_scaling():
+    g = dp.Graph()
+    x = g.param("x", rng.standard_normal((3, 4)))
+    out = g.registry["var"].decompose(x, axis=1, keepdims=False, correction=1)
+    g.forward()
+    np.testing.assert_allclose(out.value, np.var(x.value, axis=1, ddof=1), rtol=1e-14)
+    assert sorted({n.op for n in g if n.op}) == ["mean", "mul", "sub"]
