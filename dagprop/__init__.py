@@ -26,6 +26,7 @@ from .errors import (
     RenderError,
     ShapeError,
     UnknownOpError,
+    UnsupportedOpsError,
 )
 from .drawing import path_table, render, to_dot
 from .graph import Graph, Node
@@ -79,6 +80,7 @@ __all__ = [
     "GradcheckError",
     "RenderError",
     "LoadError",
+    "UnsupportedOpsError",
     "render",
     "to_dot",
     "save",

@@ -43,13 +43,15 @@ __all__ = ["main", "build_parser", "COMMANDS", "load_source", "add_source", "fin
 
 def load_source(source: str | FilePath, *, max_elements: int | None = MAX_ELEMENTS
                 ) -> tuple[Graph, Node | str | None]:
-    """The graph (and loss, if it says) from a saved ``.json`` graph or a Python file defining ``graph``.
+    """The graph (and loss, if it says) from a saved ``.json`` graph, an ``.onnx`` model or a Python file.
 
     A Python file is run as a script, with the user's permissions (it is the user's
     own code: only pass one you trust), and must define ``graph``, a
     :class:`dagprop.Graph`; it may define ``loss``, a node or a node name. A JSON
     file is only parsed, never run, and is bounded by ``max_elements`` as in
-    :func:`dagprop.load`.
+    :func:`dagprop.load`. An ONNX model is only parsed (:func:`dagprop.from_onnx`);
+    its inputs get seeded random values of their declared shapes (a note on stderr
+    says so) and its loss is the sum of its outputs, a node named ``loss``.
 
     Examples
     --------
@@ -61,16 +63,25 @@ def load_source(source: str | FilePath, *, max_elements: int | None = MAX_ELEMEN
     >>> loss.name
     'w'
     """
+    graph, loss, _ = _read_source(source, max_elements=max_elements)
+    return graph, loss
+
+
+def _read_source(source: str | FilePath, *, max_elements: int | None = MAX_ELEMENTS, loss: str | None = None,
+                 default_loss: bool = True, seed: int = 0) -> tuple[Graph, Node | str | None, str | None]:
+    """:func:`load_source`, and a note saying what loss an ONNX model was given (for the diagram's title)."""
     from .io import read
 
     path = FilePath(source)
     if not path.exists():
         raise CommandError(f"{str(path)!r} does not exist")
     if path.suffix.lower() == ".json":
-        return read(path, max_elements=max_elements)
+        return (*read(path, max_elements=max_elements), None)
+    if path.suffix.lower() == ".onnx":
+        return _read_onnx(path, loss=loss, default_loss=default_loss, seed=seed)
     if path.suffix.lower() != ".py":
-        raise CommandError(f"cannot read {str(path)!r}: SOURCE must be a saved graph (.json) or a Python file (.py) "
-                           f"that defines `graph`")
+        raise CommandError(f"cannot read {str(path)!r}: SOURCE must be a saved graph (.json), an ONNX model (.onnx) "
+                           f"or a Python file (.py) that defines `graph`")
     if not path.is_file():
         raise CommandError(f"cannot run {str(path)!r}: it is not a regular file")
     namespace = runpy.run_path(str(path), run_name="__dagprop_source__")
@@ -78,19 +89,47 @@ def load_source(source: str | FilePath, *, max_elements: int | None = MAX_ELEMEN
     if not isinstance(graph, Graph):
         found = "nothing" if graph is None else f"a {type(graph).__name__}"
         raise CommandError(f"{str(path)!r} must define `graph`, a dagprop.Graph; it defines {found} under that name")
-    loss = namespace.get("loss")
-    if loss is not None and not isinstance(loss, (Node, str)):
-        raise CommandError(f"{str(path)!r}: `loss` must be a node or a node name, got a {type(loss).__name__}")
-    return graph, loss
+    file_loss = namespace.get("loss")
+    if file_loss is not None and not isinstance(file_loss, (Node, str)):
+        raise CommandError(f"{str(path)!r}: `loss` must be a node or a node name, got a {type(file_loss).__name__}")
+    return graph, file_loss, None
+
+
+def _read_onnx(path: FilePath, *, loss: str | None, default_loss: bool, seed: int
+               ) -> tuple[Graph, Node | str | None, str | None]:
+    """An ONNX model with seeded random inputs and, unless ``loss`` names a node, the sum of its outputs as loss."""
+    from .importers.onnx import example_inputs, from_onnx, read_model
+
+    model = read_model(path)
+    values = example_inputs(model, seed=seed)
+    if values:
+        shapes = ", ".join(f"{name} {value.shape}" for name, value in values.items())
+        print(f"dagprop: note: {path.name} has no values for its inputs, so they are seeded random examples "
+              f"(--seed {seed}; normal values, valid indices for integer inputs, size 1 for symbolic axes): "
+              f"{shapes}", file=sys.stderr)
+    graph = from_onnx(model, inputs=values)
+    if loss is not None or not default_loss:
+        return graph, loss, None
+    outputs = [graph[info.name] for info in model.graph.output]
+    name = next(n for n in ("loss", *(f"loss_{k}" for k in range(2, len(graph) + 3))) if n not in graph)
+    sums = [graph.op("sum", out, name=name if len(outputs) == 1 else None) for out in outputs]
+    total = sums[0]
+    for k, term in enumerate(sums[1:], start=2):
+        total = graph.op("add", total, term, name=name if k == len(sums) else None)
+    listed = ", ".join(out.name for out in outputs)
+    return graph, total, f"{path.name}, loss: sum of output{'s' if len(outputs) > 1 else ''} {listed}"
 
 
 # What SOURCE is, said once for every command that takes one, next to what running it means.
-SOURCE_HELP = ("a saved graph (.json), which is only parsed, never executed; or a Python file (.py) that defines "
-               "`graph` (and optionally `loss`), which is RUN as a script with your permissions: pass only a .py "
-               "you trust")
+SOURCE_HELP = ("a saved graph (.json), which is only parsed, never executed; an ONNX model (.onnx), only parsed, "
+               "whose inputs are filled with seeded random normal values of their declared shapes (a note on stderr "
+               "lists them; see --seed) and whose loss, without --loss, is the sum of its outputs; or a Python file "
+               "(.py) that defines `graph` (and optionally `loss`), which is RUN as a script with your permissions: "
+               "pass only a .py you trust")
 SOURCE_NOTE = ("Careful: a .py SOURCE is executed (it is meant to be your own code that builds the graph), so never "
                "pass one you do not trust; a .json SOURCE is never executed, only parsed and checked, and files "
-               "larger than --max-elements allows are refused.")
+               "larger than --max-elements allows are refused; a .onnx SOURCE is parsed and checked with the onnx "
+               "package (pip install 'dagprop[onnx]'), never executed.")
 
 
 def add_source(parser: argparse.ArgumentParser) -> None:
@@ -109,6 +148,8 @@ def add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-elements", type=_positive_int, default=MAX_ELEMENTS, metavar="N",
                         help=f"for a .json SOURCE: refuse a file any of whose arrays, or whose nodes together, hold "
                              f"more than N numbers (default {MAX_ELEMENTS:,}); raise it for a large file you trust")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="for a .onnx SOURCE: the seed of the random example values its inputs get (default 0)")
 
 
 def _positive_int(text: str) -> int:
@@ -282,7 +323,8 @@ def render_command(subparsers: Any) -> None:
                         help="the file to write; its suffix sets the format (.svg .png .pdf .dot)")
     parser.add_argument("--format", help="output format, overriding the suffix (svg, png, pdf, dot, ...)")
     parser.add_argument("--loss", metavar="NAME",
-                        help="the node to differentiate (default: the file's loss, or the only scalar output)")
+                        help="the node to differentiate (default: the file's loss, or the only scalar output; for a "
+                             ".onnx SOURCE, a node `loss` summing every output is added)")
     parser.add_argument("--no-grad", action="store_true", help="run forward only and draw values")
     parser.add_argument("--expand", metavar="OPS",
                         help="composite ops to draw as their circuit, comma-separated, or 'all'")
@@ -306,7 +348,8 @@ def _split(text: str | None) -> list[str]:
 def _run_render(args: argparse.Namespace) -> int:
     from .drawing import render
 
-    graph, file_loss = load_source(args.source, max_elements=args.max_elements)
+    graph, file_loss, loss_note = _read_source(args.source, max_elements=args.max_elements, loss=args.loss,
+                                               default_loss=not args.no_grad, seed=args.seed)
     loss = find_loss(graph, args.loss or file_loss)
     graph.zero_grad()
     graph.forward()
@@ -314,8 +357,8 @@ def _run_render(args: argparse.Namespace) -> int:
         graph.backward(require_loss(graph, loss, ", or --no-grad to draw values only"))
     expand = _expand_option(args.expand)
     render(graph, args.output, format=args.format, expand=expand, level=args.level,
-           highlight=_split(args.highlight), title=args.title, precision=args.precision, rankdir=args.rankdir,
-           max_nodes=args.max_nodes, timeout=args.timeout,
+           highlight=_split(args.highlight), title=args.title or loss_note, precision=args.precision,
+           rankdir=args.rankdir, max_nodes=args.max_nodes, timeout=args.timeout,
            show=("value",) if args.no_grad else ("value", "grad"), edge_labels=None if args.no_grad else "grad")
     summary = f"{len(graph)} nodes"
     if loss is not None and not args.no_grad:
@@ -397,7 +440,7 @@ def _run_check_op(args: argparse.Namespace) -> int:
     described = ", ".join(str(tuple(x)) if isinstance(x, tuple) else f"array {np.shape(x)}" for x in inputs)
     extra = "".join(f", {k}={v!r}" for k, v in attrs.items())
     print(f"checking {op.name} (plugin {op.plugin}) on inputs {described}{extra}")
-    result = check_op(args.name, *inputs, seed=args.seed, **attrs)
+    result = check_op(args.name, *inputs, seed=args.seed, attrs=attrs)
     print(result)
     return 0
 
@@ -444,7 +487,8 @@ def animate_command(subparsers: Any) -> None:
     add_source(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the HTML file to write")
     parser.add_argument("--loss", metavar="NAME",
-                        help="the node to differentiate (default: the file's loss, or the only scalar output)")
+                        help="the node to differentiate (default: the file's loss, or the only scalar output; for a "
+                             ".onnx SOURCE, a node `loss` summing every output is added)")
     parser.add_argument("--level", choices=("tensor", "element"), default="tensor",
                         help="draw op nodes (tensor, default) or single elements (element)")
     parser.add_argument("--expand", metavar="OPS",
@@ -464,10 +508,11 @@ def animate_command(subparsers: Any) -> None:
 def _run_animate(args: argparse.Namespace) -> int:
     from .player import animate
 
-    graph, file_loss = load_source(args.source, max_elements=args.max_elements)
+    graph, file_loss, loss_note = _read_source(args.source, max_elements=args.max_elements, loss=args.loss,
+                                               seed=args.seed)
     loss = require_loss(graph, args.loss or file_loss)
     expand = _expand_option(args.expand) if args.expand else ()
-    written = animate(graph, loss, args.output, level=args.level, title=args.title, interval=args.interval,
+    written = animate(graph, loss, args.output, level=args.level, title=args.title or loss_note, interval=args.interval,
                       precision=args.precision, rankdir=args.rankdir, timeout=args.timeout, max_nodes=args.max_nodes,
                       expand=expand)
     print(f"wrote {written} (a step-by-step run through {loss.name}; open it in a browser)")
@@ -484,7 +529,8 @@ def code_command(subparsers: Any) -> None:
                         "The source runs on its own against the same ops (see dagprop.codegen).", plugins=True)
     add_source(parser)
     parser.add_argument("--loss", metavar="NAME",
-                        help="the node to differentiate (default: the file's loss, or the only scalar output)")
+                        help="the node to differentiate (default: the file's loss, or the only scalar output; for a "
+                             ".onnx SOURCE, a node `loss` summing every output is added)")
     parser.add_argument("--forward-only", action="store_true", help="write the forward pass only")
     parser.set_defaults(run=_run_code)
 
@@ -492,8 +538,11 @@ def code_command(subparsers: Any) -> None:
 def _run_code(args: argparse.Namespace) -> int:
     from .source import codegen
 
-    graph, file_loss = load_source(args.source, max_elements=args.max_elements)
+    graph, file_loss, loss_note = _read_source(args.source, max_elements=args.max_elements, loss=args.loss,
+                                               default_loss=not args.forward_only, seed=args.seed)
     loss = None if args.forward_only else require_loss(graph, args.loss or file_loss, ", or --forward-only")
+    if loss_note:
+        print(f"dagprop: note: {loss_note}", file=sys.stderr)
     print(codegen(graph, loss), end="")
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Mapping
+
 __all__ = [
     "DagpropError",
     "GraphError",
@@ -16,6 +18,7 @@ __all__ = [
     "GradcheckError",
     "RenderError",
     "LoadError",
+    "UnsupportedOpsError",
     "CommandError",
     "LargeGraphWarning",
 ]
@@ -208,6 +211,29 @@ class LoadError(DagpropError, ValueError):
     ...
     dagprop.errors.LoadError: not a dagprop graph: 'format' is 'something else', expected 'dagprop-graph'
     """
+
+
+class UnsupportedOpsError(DagpropError):
+    """A model uses ops that no converter handles; every one is listed at once, with its count.
+
+    Raised by :func:`dagprop.from_torch` and :func:`dagprop.from_onnx` before anything is
+    built; the message says how to add a converter through the plugin hook.
+
+    Attributes
+    ----------
+    ops : dict of str to int
+        Each unsupported op and how many times the model uses it.
+
+    Examples
+    --------
+    >>> error = UnsupportedOpsError("no converter for: Foo (2), Bar (1)", ops={"Foo": 2, "Bar": 1})
+    >>> error.ops, isinstance(error, DagpropError)
+    ({'Foo': 2, 'Bar': 1}, True)
+    """
+
+    def __init__(self, message: str, ops: Mapping[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.ops: dict[str, int] = dict(ops or {})
 
 
 class CommandError(DagpropError):

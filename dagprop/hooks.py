@@ -39,6 +39,8 @@ BUILTIN_PLUGINS = (
     "dagprop_plugins.pooling",
     "dagprop_plugins.normalization",
     "dagprop_plugins.lookup",
+    "dagprop_plugins.onnx_converters",
+    "dagprop_plugins.torch_converters",
 )
 
 
@@ -61,9 +63,25 @@ class HookSpecs:
     def dagprop_torch_converters(self) -> Mapping[str, Callable[..., Any]]:
         """Return ``{torch op name: converter}``: how :func:`dagprop.from_torch` turns a torch op into dagprop nodes.
 
-        The built-in mapping is registered through this same hook (see
-        :mod:`dagprop.importers.torch` for the converter's signature). Two plugins
-        converting the same torch op are an error naming both.
+        Keys are ATen ops without their overload, ``"aten.linear"`` (``aten.add`` covers
+        ``aten.add.Tensor`` and ``aten.add.Scalar``); other namespaces likewise
+        (``"mylib.rotate"``). A converter is ``convert(b, *args, **kwargs)``. ``b`` is a
+        :class:`dagprop.importers.torch.Builder`: the graph to build in (``b.op(op_name,
+        *args, **attrs)``, ``b.const(value)``, or node arithmetic), ``b.out_shape``,
+        ``b.out_dtype`` and ``b.dtypes`` (the torch dtypes of the arguments),
+        ``b.overload``, ``b.module`` and ``b.static(x)`` for a value needed now.
+        ``args`` and ``kwargs`` are the call's arguments in the ATen schema's order:
+        tensors as :class:`dagprop.Node`, lists of tensors as lists of nodes, anything
+        else as it is; arguments left at their default are usually left out, so declare
+        the schema's defaults. It returns the node holding the result (an argument node
+        for a call that changes no value), or a tuple with one node per result (None for
+        one it does not compute), and raises ``NotImplementedError`` with a sentence for
+        arguments it does not handle: from_torch then lists the call with every other
+        unsupported one in a single :class:`dagprop.UnsupportedOpsError`.
+
+        The built-in mapping, :mod:`dagprop_plugins.torch_converters`, is registered
+        through this same hook (see :mod:`dagprop.importers.torch` for the whole
+        contract). Two plugins converting the same torch op are an error naming both.
         """
         raise NotImplementedError
 
@@ -71,8 +89,24 @@ class HookSpecs:
     def dagprop_onnx_converters(self) -> Mapping[str, Callable[..., Any]]:
         """Return ``{ONNX op type: converter}``: how :func:`dagprop.from_onnx` turns an ONNX node into dagprop nodes.
 
-        The built-in mapping is registered through this same hook (see
-        :mod:`dagprop.importers.onnx` for the converter's signature). Two plugins
+        A converter is ``convert(ctx, *inputs, **attributes)``. ``ctx`` is a
+        :class:`dagprop.importers.onnx.Context`: the graph, ``ctx.opset`` (the model's
+        default-domain version), ``ctx.output(op, *args, output=0, **attrs)`` to build the
+        node computing an output (named as the ONNX output), ``ctx.op(...)`` for any
+        node on the way, ``ctx.static(x)`` for a value needed now and ``ctx.shape(x)``.
+        ``inputs`` are the ONNX node's inputs in order: a :class:`dagprop.Node`, a numpy
+        array when the value is known at conversion time (integer initializers,
+        Constants, values computed from those only), or None for an optional input left
+        out. ``attributes`` are the node's attributes by their ONNX names as Python
+        values (declare each as a keyword with the ONNX default). It returns the node
+        computing the first output, or a tuple with one per output (None for one it
+        does not compute), or arrays for values known now; it raises (a ValueError
+        with a sentence) for what it cannot convert, and from_onnx names the node.
+
+        Keys are ONNX op types (``"Gemm"``); an op of another domain is keyed
+        ``"domain:OpType"``. The built-in mapping,
+        :mod:`dagprop_plugins.onnx_converters`, is registered through this same hook
+        (see :mod:`dagprop.importers.onnx` for the whole contract). Two plugins
         converting the same ONNX op type are an error naming both.
         """
         raise NotImplementedError

@@ -18,7 +18,10 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import GraphError
+import numpy as np
+
+from . import scheduler
+from .errors import DagpropError, GraphError
 from .op import ATTRIBUTE_TYPES_TEXT
 
 if TYPE_CHECKING:
@@ -109,8 +112,15 @@ def _backward(graph: Graph, loss: Node, names: _Names) -> list[str]:
         "np.asarray(seed, dtype=float)" if loss.shape == () else f"np.full({loss.shape!r}, seed, dtype=float)"
     body = [f"    {names.grad(loss)} = {seed}"]
     received: set[int] = {loss.index}
+    carried = _carried_slots(graph, loss)
     for step, needs in zip(backward.steps, backward.needs):
         node = step.node
+        if step.index not in received:  # every slot that fed it passed no gradient (a step, an index)
+            continue
+        if carried is not None:
+            needs = tuple(need and (step.index, slot) in carried for slot, need in enumerate(needs))
+        if not any(needs):
+            continue
         targets, sums, extras = [], [], set()
         for slot, source in enumerate(node.inputs):
             if not needs[slot]:
@@ -134,6 +144,23 @@ def _backward(graph: Graph, loss: Node, names: _Names) -> list[str]:
     used = {loss.index} | {j for step in backward.steps for j in (step.index, *step.inputs)}
     unpacked = [nodes[i] for i in sorted(used) if names.value(nodes[i]) in read]
     return ["def backward(ops, v, seed=1.0):"] + ([f"    {_unpack(names, unpacked)}"] if unpacked else []) + body
+
+
+def _carried_slots(graph: Graph, loss: Node) -> set[tuple[int, int]] | None:
+    """The edge slots that carry gradient from ``loss`` at the graph's current values, found by
+    running the engine's backward pass once; None when it cannot run (no values yet).
+
+    A rule may send no gradient along a slot (``None``: the condition of ``where``, the input
+    of ``step``); the code then leaves that slot out, as the engine does.
+    """
+    values = graph.run.values
+    if values[loss.index] is None:
+        return None
+    try:
+        run = scheduler.run_backward(graph.plan, values, loss.index, np.ones(values[loss.index].shape))
+    except DagpropError:
+        return None
+    return set(run.edge_grads)
 
 
 def _vjp_lines(node: Node, op: Op, names: _Names, targets: tuple[str, ...], needs: tuple[bool, ...]) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -27,7 +27,8 @@ class OpCheck:
 
 
 def check_op(name: str, *shapes_or_arrays: Any, plugins: Iterable[Any] | None = None, seed: int = 0,
-             eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, **attrs: Any) -> OpCheck:
+             eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, attrs: Mapping[str, Any] | None = None,
+             **more_attrs: Any) -> OpCheck:
     """Check a registered op's rules against central differences and against each other.
 
     - the vjp against central differences;
@@ -51,8 +52,11 @@ def check_op(name: str, *shapes_or_arrays: Any, plugins: Iterable[Any] | None = 
         Seed of the random inputs and of the random projection that makes the output scalar.
     eps, rtol, atol
         Finite-difference step and tolerances.
-    **attrs
-        The op's attributes.
+    attrs : dict, optional
+        The op's attributes, for an attribute named like one of this function's own
+        parameters (``seed``, ``eps``...).
+    **more_attrs
+        The op's other attributes, as keywords.
 
     Raises
     ------
@@ -65,6 +69,7 @@ def check_op(name: str, *shapes_or_arrays: Any, plugins: Iterable[Any] | None = 
     >>> print(check_op("mul", (2, 3), (3,)).op)
     mul
     """
+    attrs = {**(attrs or {}), **more_attrs}
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(a) if isinstance(a, tuple) else np.asarray(a, dtype=np.float64)
               for a in shapes_or_arrays]
@@ -104,7 +109,8 @@ def check_op(name: str, *shapes_or_arrays: Any, plugins: Iterable[Any] | None = 
         for leaf, twin in zip(leaves, twins):
             _compare(f"check_op({name!r}, plugin {op.plugin!r}): vjp disagrees with autodiff through the "
                      f"decomposition for input {leaf.name}", leaf.grad, twin.grad, rtol, atol)
-            worst = max(worst, float(np.abs(leaf.grad - twin.grad).max(initial=0.0)))
+            if leaf.grad is not None and twin.grad is not None:
+                worst = max(worst, float(np.abs(leaf.grad - twin.grad).max(initial=0.0)))
         result.errors["vjp vs decomposition"] = worst
     u = np.asarray(projection.value)
     if op.jvp is not None or op.jacobian is not None:

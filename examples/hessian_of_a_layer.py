@@ -137,7 +137,7 @@ def drawn(outdir: Path) -> dict:
     print(f"x.grad_node is {grad_node.name!r}, a {grad_node.op} node: its value "
           f"{np.array2string(grad_node.value, precision=6)} is x.grad, W^T (r s)")
     title = (f"L = \u00bd\u2016tanh(Wx + b) \u2212 y\u2016\u00b2 with its backward pass as nodes (scope backward): "
-             f"{grad_node.name} computes dL/dx")
+             f"the node {grad_node.name} (highlighted) is x's gradient")
     diagram = dp.render(g, outdir / "layer_backward.png", rankdir="TB", highlight=[x, grad_node], title=title)
     (outdir / "layer_backward.dot").write_text(diagram.source, encoding="utf-8")  # for scripts/gallery.py
 

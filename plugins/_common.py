@@ -4,6 +4,7 @@ Private to dagprop_plugins; not part of the public API."""
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -173,3 +174,12 @@ def numpy_call(function: str):
 
 def _numpy_call_source(function: str, call) -> str:
     return f"np.{function}({call.inputs[0]})"
+
+
+# math.erf is the C library's, accurate to an ulp; numpy has no erf, and scipy is not a dependency
+_erf_ufunc = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise, in float64 (one C call per element)."""
+    return np.asarray(_erf_ufunc(x), dtype=np.float64)

@@ -3,9 +3,10 @@ Private to dagprop_plugins; not part of the public API.
 
 A window geometry (:class:`Windows`) is a kernel size, a stride, a padding and a dilation,
 each a (height, width) pair. :func:`windows` views every window of a padded copy of ``x``
-at once (im2col without copying); :func:`scatter_windows` is its adjoint (col2im): it adds
-per-window values back onto the positions they were read from, one kernel offset at a
-time, so overlapping windows add up and no Python loop runs over pixels.
+at once (im2col without copying), and :func:`stacked` copies them into one slab per kernel
+offset; :func:`scatter_windows` is the adjoint (col2im): it adds per-window values back
+onto the positions they were read from, all at once with ``np.bincount``, so overlapping
+windows add up and no Python loop runs over pixels.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class Windows(NamedTuple):
         """The geometry from an op's attributes, each an int or a pair, checked."""
         return cls(pair(kernel_size, "kernel_size", 1), pair(stride, "stride", 1), pair(padding, "padding", 0),
                    pair(dilation, "dilation", 1))
+
+    def attrs(self) -> dict[str, Pair]:
+        """The geometry as the attributes of an unfold or fold node cutting the same windows."""
+        return {"kernel_size": self.kernel, "stride": self.stride, "padding": self.padding,
+                "dilation": self.dilation}
 
     def extent(self) -> Pair:
         """How many rows and columns of the padded input one window spans: ``dilation * (kernel - 1) + 1``."""
@@ -92,18 +98,44 @@ def scatter_windows(values: np.ndarray, size: tuple[int, ...], geometry: Windows
 
     ``values`` is shaped like a window view, (N, C, kh, kw, oh, ow); each element is added
     to the input position its window read it from, so where windows overlap the values
-    add up, and values read from the padding are dropped. One vectorised addition per
-    kernel offset: within one offset no two windows share a position.
+    add up, and values read from the padding are dropped. All at once, as ``np.add.at``
+    would do it but faster: ``np.bincount`` of the elements' flat positions in the padded
+    input, weighted by the elements.
     """
     n, c, kh, kw, oh, ow = values.shape
     (sh, sw), (dh, dw), (ph, pw) = geometry.stride, geometry.dilation, geometry.padding
     height, width = size
-    out = np.zeros((n, c, height + 2 * ph, width + 2 * pw))
-    for i in range(kh):
-        rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
-        for j in range(kw):
-            out[:, :, rows, j * dw:j * dw + sw * (ow - 1) + 1:sw] += values[:, :, i, j]
-    return out[:, :, ph:ph + height, pw:pw + width]
+    padded_height, padded_width = height + 2 * ph, width + 2 * pw
+    plane = padded_height * padded_width
+    # how far one step along each axis of values moves in the flattened padded input
+    steps = (c * plane, plane, dh * padded_width, dw, sh * padded_width, sw)
+    # visit the elements in the order they lie in memory, so that flattening them copies nothing
+    order = _memory_order(values)
+    ordered = values.transpose(order)
+    if not ordered.flags.c_contiguous:
+        ordered = np.ascontiguousarray(ordered)
+    # built from the innermost axis outwards, so that every addition runs over long rows
+    positions = np.zeros(1, dtype=np.intp)
+    for axis in reversed(order):
+        positions = np.add.outer(np.arange(values.shape[axis]) * steps[axis], positions).ravel()
+    sums = np.bincount(positions, weights=ordered.ravel(), minlength=n * c * plane)
+    return sums.reshape(n, c, padded_height, padded_width)[:, :, ph:ph + height, pw:pw + width]
+
+
+def _memory_order(array: np.ndarray) -> tuple[int, ...]:
+    """The axes of ``array`` from the one with the longest stride to the shortest (C order when it is contiguous)."""
+    return tuple(int(axis) for axis in np.argsort([-abs(stride) for stride in array.strides], kind="stable"))
+
+
+def stacked(x: np.ndarray, geometry: Windows, fill: float = 0.0) -> np.ndarray:
+    """The windows of ``x`` (N, C, H, W) copied into one contiguous slab per kernel offset: (kh * kw, N, C, oh, ow).
+
+    Slab ``k`` holds the element at offset ``divmod(k, kw)`` of every window, so an operation
+    across a window's elements (a max, a sum) is a few operations on whole slabs.
+    """
+    view = windows(x, geometry, fill)
+    n, c, kh, kw, oh, ow = view.shape
+    return view.transpose(2, 3, 0, 1, 4, 5).reshape(kh * kw, n, c, oh, ow)
 
 
 def inside(size: tuple[int, ...], geometry: Windows) -> np.ndarray:

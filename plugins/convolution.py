@@ -35,6 +35,8 @@ the same on both sides).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 import dagprop as dp
@@ -45,9 +47,9 @@ from ._windows import Windows, pair, scatter_windows, windows
 # -- unfold and fold ---------------------------------------------------------------------------
 
 
-def _check_image(x, what="x"):
+def _check_image(x):
     if len(x) != 4:
-        raise ValueError(f"{what} must have 4 dimensions (N, C, H, W), got shape {x}")
+        raise ValueError(f"x must have 4 dimensions (N, C, H, W), got shape {x}")
 
 
 def _unfold_forward(x, *, kernel_size, stride=1, padding=0, dilation=1):
@@ -185,7 +187,10 @@ def _convolve(x, weight, geometry, groups):
 
 def _conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     out = _convolve(x, weight, _conv_geometry(weight.shape[2:], stride, padding, dilation), groups)
-    return np.ascontiguousarray(out) if bias is None else out + bias[:, None, None]
+    if bias is None:
+        return np.ascontiguousarray(out)
+    # written into a fresh array: out is a transposed view, and the sum would keep its layout
+    return np.add(out, bias[:, None, None], out=np.empty(out.shape))
 
 
 def _conv2d_vjp(g, x, weight, bias=None, *, out, needs, stride=1, padding=0, dilation=1, groups=1):
@@ -228,15 +233,9 @@ def _conv2d_vjp_graph(g, x, weight, bias=None, *, out, needs, stride=1, padding=
     return gx, gw, (g.sum(axis=(0, 2, 3)) if needs[2] else None)
 
 
-def _window_attrs(geometry):
-    """The attributes of unfold and fold nodes that cut the windows of ``geometry``."""
-    return {"kernel_size": geometry.kernel, "stride": geometry.stride, "padding": geometry.padding,
-            "dilation": geometry.dilation}
-
-
 def _grouped_columns_node(x, geometry, groups):
     """``x`` unfolded, split by group: a node (N, groups, C / groups * kh * kw, oh * ow)."""
-    cols = x.unfold(**_window_attrs(geometry))
+    cols = x.unfold(**geometry.attrs())
     n, rows, windows_count = cols.shape
     return cols.reshape(shape=(n, groups, rows // groups, windows_count))
 
@@ -250,7 +249,7 @@ def _conv_grad_nodes(g, x, weight, geometry, groups, needs):
         kernels = weight.reshape(shape=(groups, out_channels // groups, -1))
         g_columns = kernels.transpose(axes=(0, 2, 1)) @ g_grouped  # (N, groups, C / groups * kh * kw, L)
         gx = g_columns.reshape(shape=(n, -1, oh * ow)).fold(output_size=tuple(x.shape[2:]),
-                                                            **_window_attrs(geometry))
+                                                            **geometry.attrs())
     if needs[1]:
         cols = _grouped_columns_node(x, geometry, groups)
         gw = (g_grouped @ cols.transpose(axes=(0, 1, 3, 2))).sum(axis=0).reshape(shape=weight.shape)
@@ -302,20 +301,20 @@ def _row(shape):
 
 
 def _conv1d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
-    return _unrow(_conv2d_forward(x[:, :, None, :], weight[:, :, None, :], bias, groups=groups,
+    return _unrow(_conv2d_forward(_as_row(x), _as_row(weight), bias, groups=groups,
                                   **_as_2d(stride, padding, dilation)))
 
 
 def _conv1d_vjp(g, x, weight, bias=None, *, out, needs, stride=1, padding=0, dilation=1, groups=1):
-    gx, gw, *gb = _conv2d_vjp(g[:, :, None, :], x[:, :, None, :], weight[:, :, None, :], bias, out=None,
-                              needs=needs, groups=groups, **_as_2d(stride, padding, dilation))
+    gx, gw, *gb = _conv2d_vjp(_as_row(g), _as_row(x), _as_row(weight), bias, out=None, needs=needs, groups=groups,
+                              **_as_2d(stride, padding, dilation))
     return (_unrow(gx), _unrow(gw), *gb)
 
 
 def _conv1d_jvp(tangents, x, weight, bias=None, *, out, stride=1, padding=0, dilation=1, groups=1):
     tx, tw, *tb = tangents
-    moved = _conv2d_jvp((_as_row(tx), _as_row(tw), *tb), x[:, :, None, :], weight[:, :, None, :], bias,
-                        out=out[:, :, None, :], groups=groups, **_as_2d(stride, padding, dilation))
+    moved = _conv2d_jvp((_as_row(tx), _as_row(tw), *tb), _as_row(x), _as_row(weight), bias, out=_as_row(out),
+                        groups=groups, **_as_2d(stride, padding, dilation))
     return tuple(_unrow(m) for m in moved)
 
 
@@ -330,8 +329,7 @@ def _unrow(array):
 
 
 def _conv1d_vjp_graph(g, x, weight, bias=None, *, out, needs, stride=1, padding=0, dilation=1, groups=1):
-    attrs = _as_2d(stride, padding, dilation)
-    geometry = _conv_geometry(_row(weight.shape)[2:], attrs["stride"], attrs["padding"], attrs["dilation"])
+    geometry = _conv_geometry(_row(weight.shape)[2:], **_as_2d(stride, padding, dilation))
     gx, gw = _conv_grad_nodes(g.reshape(shape=_row(g.shape)), x.reshape(shape=_row(x.shape)),
                               weight.reshape(shape=_row(weight.shape)), geometry, groups, needs)
     gx = None if gx is None else gx.reshape(shape=x.shape)
@@ -358,23 +356,128 @@ def _windows_source(x, geometry):
         x = f"np.pad({x}, ((0, 0), (0, 0), ({ph}, {ph}), ({pw}, {pw})))"
     view = f"np.lib.stride_tricks.sliding_window_view({x}, {geometry.extent()}, axis=(2, 3))"
     steps = [f"::{step}" if step != 1 else ":" for step in (sh, sw, dh, dw)]
-    return view if steps == [":"] * 4 else f"{view}[:, :, {', '.join(steps)}]"
+    while steps and steps[-1] == ":":
+        steps.pop()
+    return f"{view}[:, :, {', '.join(steps)}]" if steps else view
+
+
+_MOST_OFFSETS = 16  # beyond this, col2im written one line per kernel offset would not read well
+
+
+def _col2im_source(target, plane, image_shape, geometry):
+    """Statements giving ``target`` the image (N, C, H, W) onto which each window's values are added back:
+    one line per kernel offset (i, j), adding ``plane(i, j)``, an (N, C, oh, ow) expression, at the
+    pixels that offset read. None for a kernel of more than _MOST_OFFSETS elements."""
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = geometry.kernel, geometry.stride, geometry.dilation, geometry.padding
+    n, c, height, width = image_shape
+    oh, ow = geometry.out_size((height, width))
+    if kh * kw > _MOST_OFFSETS:
+        return None
+    lines = [f"{target} = np.zeros({(n, c, height + 2 * ph, width + 2 * pw)})"]
+    for i in range(kh):
+        rows = _slice_source(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+        for j in range(kw):
+            columns = _slice_source(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+            lines.append(f"{target}[:, :, {rows}, {columns}] += {plane(i, j)}")
+    if ph or pw:
+        lines.append(f"{target} = {target}[:, :, {ph}:{ph + height}, {pw}:{pw + width}]")
+    return lines
+
+
+def _slice_source(start, stop, step):
+    return f"{start or ''}:{stop}" + (f":{step}" if step != 1 else "")
+
+
+def _plane_of_columns(cols, image_shape, geometry):
+    """``plane(i, j)`` for the columns ``cols`` of unfold's layout: the values at kernel offset (i, j)."""
+    grid = tuple(image_shape[:2]) + geometry.kernel + geometry.out_size(image_shape[2:])
+    return functools.partial(_columns_at_offset, cols, grid)
+
+
+def _columns_at_offset(cols, grid, i, j):
+    return f"{cols}.reshape{grid}[:, :, {i}, {j}]"
+
+
+def _gradient_through_weights(g, w, i, j):
+    """The (N, C, oh, ow) gradient that kernel offset (i, j) sends back: d_y through the weights w[:, :, i, j]."""
+    return f"np.einsum('nohw,oc->nchw', {g}, {w}[:, :, {i}, {j}])"
+
+
+def _unfold_geometry(attrs):
+    return Windows.of(**{"stride": 1, "padding": 0, "dilation": 1, **attrs})
+
+
+def _unfold_source(call):
+    view = _windows_source(call.inputs[0], _unfold_geometry(call.attrs))
+    # the view is (N, C, oh, ow, kh, kw); unfold's rows run over (C, kh, kw) and its columns over (oh, ow)
+    return f"{view}.transpose(0, 1, 4, 5, 2, 3).reshape({call.literal(call.out_shape)})"
+
+
+def _unfold_vjp_source(call):
+    geometry = _unfold_geometry(call.attrs)
+    lines = _col2im_source(call.targets[0], _plane_of_columns(call.grad, call.shapes[0], geometry), call.shapes[0],
+                           geometry)
+    return None if lines is None else (lines,)
+
+
+def _fold_source(call):
+    attrs = dict(call.attrs)
+    del attrs["output_size"]
+    geometry = _unfold_geometry(attrs)
+    image_shape = call.out_shape
+    return _col2im_source(call.out, _plane_of_columns(call.inputs[0], image_shape, geometry), image_shape, geometry)
+
+
+def _fold_vjp_source(call):
+    attrs = dict(call.attrs)
+    del attrs["output_size"]
+    view = _windows_source(call.grad, _unfold_geometry(attrs))
+    return (f"{view}.transpose(0, 1, 4, 5, 2, 3).reshape({call.literal(call.shapes[0])})",)
+
+
+def _conv2d_call_geometry(call):
+    attrs = {k: call.attrs[k] for k in ("stride", "padding", "dilation") if k in call.attrs}
+    return _conv_geometry(call.shapes[1][2:], **attrs)
 
 
 def _conv2d_source(call):
     if call.attrs.get("groups", 1) != 1:
         return None
     x, w = call.inputs[:2]
-    attrs = {k: call.attrs[k] for k in ("stride", "padding", "dilation") if k in call.attrs}
-    view = _windows_source(x, _conv_geometry(call.shapes[1][2:], **attrs))
-    product = f"np.einsum('nchwij,ocij->nohw', {view}, {w})"
+    product = f"np.einsum('nchwij,ocij->nohw', {_windows_source(x, _conv2d_call_geometry(call))}, {w})"
     return product if len(call.inputs) == 2 else f"{product} + {call.inputs[2]}[:, None, None]"
 
 
-def _unfold_source(call):
-    view = _windows_source(call.inputs[0], Windows.of(**{"stride": 1, "padding": 0, "dilation": 1, **call.attrs}))
-    # the view is (N, C, oh, ow, kh, kw); unfold's rows run over (C, kh, kw) and its columns over (oh, ow)
-    return f"{view}.transpose(0, 1, 4, 5, 2, 3).reshape({call.literal(call.out_shape)})"
+def _conv2d_vjp_source(call):
+    # the textbook backward pass: each kernel offset sends the output's gradient back through its
+    # weights onto the pixels it read; a weight's gradient is the windows weighted by the gradient
+    if call.attrs.get("groups", 1) != 1:
+        return None
+    (x, w), g = call.inputs[:2], call.grad
+    geometry = _conv2d_call_geometry(call)
+    gx = _col2im_source(call.targets[0], functools.partial(_gradient_through_weights, g, w), call.shapes[0], geometry)
+    if gx is None:
+        return None
+    gw = f"np.einsum('nchwij,nohw->ocij', {_windows_source(x, geometry)}, {g})"
+    return (gx, gw) + ((f"{g}.sum(axis=(0, 2, 3))",) if len(call.inputs) == 3 else ())
+
+
+def _conv1d_source(call):
+    if call.attrs.get("groups", 1) != 1:
+        return None
+    x, w = call.inputs[:2]
+    attrs = _as_2d(call.attrs.get("stride", 1), call.attrs.get("padding", 0), call.attrs.get("dilation", 1))
+    geometry = _conv_geometry(_row(call.shapes[1])[2:], **attrs)
+    (_, p), (_, s), (_, d) = geometry.padding, geometry.stride, geometry.dilation
+    if p:
+        x = f"np.pad({x}, ((0, 0), (0, 0), ({p}, {p})))"
+    view = f"np.lib.stride_tricks.sliding_window_view({x}, {geometry.extent()[1]}, axis=2)"
+    if d != 1:
+        view = f"{view}[:, :, {'::' + str(s) if s != 1 else ':'}, ::{d}]"
+    elif s != 1:
+        view = f"{view}[:, :, ::{s}]"
+    product = f"np.einsum('ncli,oci->nol', {view}, {w})"
+    return product if len(call.inputs) == 2 else f"{product} + {call.inputs[2]}[:, None]"
 
 
 # -- examples and the registration ------------------------------------------------------------
@@ -404,21 +507,23 @@ def dagprop_ops() -> list[Op]:
     """This family's ops: unfold, fold, conv2d and conv1d."""
     return [
         Op("unfold", forward=_unfold_forward, vjp=_unfold_vjp, jvp=_unfold_jvp, vjp_graph=_unfold_vjp_graph,
-           shape=_unfold_shape, example=_unfold_example, source=SourceForm(forward=_unfold_source),
+           shape=_unfold_shape, example=_unfold_example,
+           source=SourceForm(forward=_unfold_source, vjp=_unfold_vjp_source),
            doc=f"im2col: every kernel_size window of x (N, C, H, W) as a column, (N, C * kh * kw, windows); "
                f"{_WINDOWS_DOC}; torch's F.unfold"),
         Op("fold", forward=_fold_forward, vjp=_fold_vjp, jvp=_fold_jvp, vjp_graph=_fold_vjp_graph,
            inputs=("cols",), shape=_fold_shape, example=_fold_example,
+           source=SourceForm(forward=_fold_source, vjp=_fold_vjp_source),
            doc=f"col2im, unfold's adjoint: each column added back onto its window of an output_size image, "
                f"overlaps adding up; {_WINDOWS_DOC}; torch's F.fold"),
         Op("conv2d", forward=_conv2d_forward, vjp=_conv2d_vjp, jvp=_conv2d_jvp, vjp_graph=_conv2d_vjp_graph,
            decompose=_conv2d_decompose, inputs=("x", "weight", "bias"), min_inputs=2, shape=_conv2d_shape,
-           example=_conv2d_example, source=SourceForm(forward=_conv2d_source),
+           example=_conv2d_example, source=SourceForm(forward=_conv2d_source, vjp=_conv2d_vjp_source),
            doc=f"2-d convolution (cross-correlation) of x (N, C, H, W) with weight (O, C / groups, kh, kw), "
                f"plus bias (O,); {_WINDOWS_DOC}, padding also 'same' or 'valid'; torch's F.conv2d"),
         Op("conv1d", forward=_conv1d_forward, vjp=_conv1d_vjp, jvp=_conv1d_jvp, vjp_graph=_conv1d_vjp_graph,
            decompose=_conv1d_decompose, inputs=("x", "weight", "bias"), min_inputs=2, shape=_conv1d_shape,
-           example=_conv1d_example,
+           example=_conv1d_example, source=SourceForm(forward=_conv1d_source),
            doc="1-d convolution of x (N, C, L) with weight (O, C / groups, k), plus bias (O,): conv2d on rows "
                "one pixel high; stride, padding, dilation ints, padding also 'same' or 'valid'; torch's F.conv1d"),
     ]

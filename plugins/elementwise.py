@@ -1,13 +1,27 @@
-"""Elementwise arithmetic: add, sub, mul, div, neg, pow, exp, log, reciprocal, and step.
+"""Elementwise arithmetic: add, sub, mul, div, neg, pow, exp, log, reciprocal, step, erf, sqrt,
+rsqrt, abs, where, maximum, minimum and clip.
 
 Binary ops broadcast like NumPy; their vjps undo the broadcasting with
 :func:`dagprop.unbroadcast`, so a bias added to every column gets the column sum.
 The unary ones state their derivative once, and :meth:`dagprop.Op.elementwise` makes
-their vjp, jvp, Jacobian and vjp_graph from it; the binary ones, pow and step have
-each rule written out: the vjp, the jvp (forward mode) and the vjp_graph (the vjp
+their vjp, jvp, Jacobian and vjp_graph from it; the binary ones, pow, step, erf and where
+have each rule written out: the vjp, the jvp (forward mode) and the vjp_graph (the vjp
 built out of graph nodes, for ``backward(create_graph=True)`` and second derivatives).
+At a kink the gradient is torch's: abs has slope 0 at 0, maximum and minimum split it in
+halves at a tie, clip passes it at its bounds; the masks are built with comparisons
+(``a > b`` on nodes is a ``step`` node), which pass no gradient. where's condition is
+a 0/1 mask and gets no gradient either.
 Each op also says how generated code writes it (:class:`dagprop.op.SourceForm`):
 ``a * b`` forward, ``d_a = d_z * b`` backward.
+
+>>> import dagprop as dp
+>>> g = dp.Graph()
+>>> a = g.param("a", [1.0, 2.0, 3.0])
+>>> b = g.param("b", [3.0, 2.0, 1.0])
+>>> top = a.maximum(b)
+>>> g.forward(); g.backward(top, seed=[1.0, 1.0, 1.0])
+>>> top.value, a.grad, b.grad
+(array([3., 2., 3.]), array([0. , 0.5, 1. ]), array([1. , 0.5, 0. ]))
 """
 
 from __future__ import annotations
@@ -20,7 +34,7 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
 from dagprop.op import SourceForm
-from ._common import numpy_call
+from ._common import erf, numpy_call
 
 
 def _add_vjp(g, a, b, *, out):
@@ -208,12 +222,8 @@ def _reciprocal_derivative(x, *, out):
 
 _TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 
-# math.erf is the C library's, accurate to an ulp; numpy has no erf, and scipy is not a dependency
-_erf_ufunc = np.frompyfunc(math.erf, 1, 1)
-
-
 def _erf_forward(x):
-    return np.asarray(_erf_ufunc(x), dtype=np.float64)
+    return erf(x)
 
 
 def _erf_slope(x):
@@ -249,6 +259,97 @@ def _rsqrt_forward(x):
 def _rsqrt_derivative(x, *, out):
     # d x^(-1/2) / dx = -1/2 x^(-3/2) = -1/2 out^3
     return -0.5 * out * out * out
+
+
+def _abs_derivative(x, *, out):
+    # sign(x), 0 at 0 as in torch; written with comparisons so that nodes build it too
+    return (x > 0) * 1.0 - (x < 0)
+
+
+def _clip_forward(x, *, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clip needs min, max or both (as torch.clamp)")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and not _number(bound):
+            raise ValueError(f"clip's {name} must be a number or None, got {bound!r}")
+    # torch.clamp: max wins where min > max, as np.clip (lower bound first, then upper) gives
+    return np.clip(x, min, max)
+
+
+def _clip_derivative(x, *, out, min=None, max=None):
+    # torch's clamp_backward: the gradient passes where min <= x <= max, bounds included (so
+    # nowhere when min > max)
+    if min is not None and max is not None and min > max:
+        return 0.0
+    inside = 1.0
+    if min is not None:
+        inside = inside - (x < min)
+    if max is not None:
+        inside = inside - (x > max)
+    return inside
+
+
+def _where_forward(condition, a, b):
+    return np.where(_chosen(condition), a, b)
+
+
+def _chosen(condition):
+    """Where the 0/1 mask ``condition`` picks ``a``; read as > 0.5, so a nudged mask picks the same."""
+    return np.asarray(condition) > 0.5
+
+
+def _where_shape(condition, a, b):
+    return broadcast_shape(condition, a, b)
+
+
+def _where_vjp(g, condition, a, b, *, out, needs):
+    picked = _chosen(condition)
+    return (None,
+            unbroadcast(np.where(picked, g, 0.0), a.shape) if needs[1] else None,
+            unbroadcast(np.where(picked, 0.0, g), b.shape) if needs[2] else None)
+
+
+def _where_jvp(tangents, condition, a, b, *, out):
+    _, ta, tb = tangents
+    picked = _chosen(condition)
+    return (None,
+            None if ta is None else np.broadcast_to(np.where(picked, ta, 0.0), out.shape),
+            None if tb is None else np.broadcast_to(np.where(picked, 0.0, tb), out.shape))
+
+
+def _where_vjp_graph(g, condition, a, b, *, out, needs):
+    picked = condition > 0.5  # a step node: the mask passes no gradient
+    return (None,
+            unbroadcast(g * picked, a.shape) if needs[1] else None,
+            unbroadcast(g - g * picked, b.shape) if needs[2] else None)
+
+
+def _larger_share(a, b):
+    """How much of maximum(a, b)'s gradient goes to ``a``: 1 where a > b, 0 where a < b, half at a tie (torch).
+
+    Written with comparisons, so ``a`` and ``b`` may be arrays or nodes (then it is built of steps).
+    """
+    return 0.5 + 0.5 * (a > b) - 0.5 * (a < b)
+
+
+def _extremum_vjp(share, g, a, b, *, out, needs):
+    # maximum's or minimum's vjp, and (given nodes) its vjp_graph: share builds its mask of
+    # comparisons either way
+    to_a = share(a, b)
+    return (unbroadcast(g * to_a, a.shape) if needs[0] else None,
+            unbroadcast(g * (1.0 - to_a), b.shape) if needs[1] else None)
+
+
+def _extremum_jvp(share, tangents, a, b, *, out):
+    ta, tb = tangents
+    to_a = share(a, b)
+    return (None if ta is None else np.broadcast_to(ta * to_a, out.shape),
+            None if tb is None else np.broadcast_to(tb * (1.0 - to_a), out.shape))
+
+
+def _smaller_share(a, b):
+    """How much of minimum(a, b)'s gradient goes to ``a``: 1 where a < b, 0 where a > b, half at a tie."""
+    return _larger_share(b, a)
 
 
 # -- how generated code writes them (dp.codegen) ---------------------------------------------
@@ -340,6 +441,48 @@ def _rsqrt_derivative_source(call):
     return f"-0.5 * {call.out}**3"
 
 
+def _abs_derivative_source(call):
+    return f"np.sign({call.inputs[0]})"
+
+
+def _clip_source(call):
+    low, high = call.attrs.get("min"), call.attrs.get("max")
+    return f"np.clip({call.inputs[0]}, {call.literal(low)}, {call.literal(high)})"
+
+
+def _clip_derivative_source(call):
+    x, low, high = call.inputs[0], call.attrs.get("min"), call.attrs.get("max")
+    if low is not None and high is not None and low > high:
+        return None
+    bounds = ([f"({x} >= {call.literal(low)})"] if low is not None else []) + \
+        ([f"({x} <= {call.literal(high)})"] if high is not None else [])
+    return " & ".join(bounds)
+
+
+def _where_source(call):
+    condition, a, b = call.inputs
+    return f"np.where({condition} > 0.5, {a}, {b})"
+
+
+def _where_vjp_source(call):
+    condition, _, _ = call.inputs
+    return (f"np.zeros({condition}.shape)",
+            call.sum_to(f"np.where({condition} > 0.5, {call.grad}, 0.0)", 1),
+            call.sum_to(f"np.where({condition} > 0.5, 0.0, {call.grad})", 2))
+
+
+def _extremum_vjp_source(wins, call):
+    a, b = call.inputs
+    to_a = f"(({a} {wins} {b}) + 0.5 * ({a} == {b}))"
+    to_b = f"(({b} {wins} {a}) + 0.5 * ({a} == {b}))"
+    return call.sum_to(f"{call.grad} * {to_a}", 0), call.sum_to(f"{call.grad} * {to_b}", 1)
+
+
+def _binary_numpy_source(function, call):
+    a, b = call.inputs
+    return f"np.{function}({a}, {b})"
+
+
 def _binary(rng):
     return ((3, 4), (4,)), {}
 
@@ -360,6 +503,14 @@ def _pow_example(rng):
     return (rng.uniform(0.5, 2.0, (3, 4)),), {"exponent": 3.0}
 
 
+def _clip_example(rng):
+    return ((3, 4),), {"min": -0.5, "max": 1.0}
+
+
+def _where_example(rng):
+    return (rng.integers(0, 2, (3, 1)).astype(float), (3, 4), (4,)), {}
+
+
 def _binary_op(name, forward, vjp, source, doc, **rules):
     return Op(name, forward=forward, vjp=vjp, inputs=("a", "b"), shape=broadcast_shape, example=_binary,
               source=source, doc=doc, **rules)
@@ -371,7 +522,8 @@ def _infix(operator, vjp_source):
 
 @dp.hookimpl
 def dagprop_ops() -> list[Op]:
-    """This family's ops: add, sub, mul, div, neg, pow, exp, log, reciprocal and step."""
+    """This family's ops: add, sub, mul, div, neg, pow, exp, log, reciprocal, step, erf, sqrt, rsqrt, abs, where,
+    maximum, minimum and clip."""
     return [
         _binary_op("add", np.add, _add_vjp, _infix("+", _add_vjp_source), "a + b, broadcasting",
                    jvp=_add_jvp, vjp_graph=_add_vjp_graph),
@@ -406,4 +558,28 @@ def dagprop_ops() -> list[Op]:
         Op.elementwise("rsqrt", _rsqrt_forward, _rsqrt_derivative, example=_positive,
                        source=SourceForm(forward=_rsqrt_source, derivative=_rsqrt_derivative_source),
                        doc="1 / sqrt(x), elementwise"),
+        Op.elementwise("abs", np.abs, _abs_derivative, example=_unary,
+                       source=SourceForm(forward=numpy_call("abs"), derivative=_abs_derivative_source),
+                       doc="|x|, elementwise; its slope is sign(x), 0 at 0 (as in torch)"),
+        Op("where", forward=_where_forward, vjp=_where_vjp, jvp=_where_jvp, vjp_graph=_where_vjp_graph,
+           inputs=("condition", "a", "b"), shape=_where_shape, example=_where_example,
+           source=SourceForm(forward=_where_source, vjp=_where_vjp_source),
+           doc="a where the 0/1 mask condition is 1 (read as > 0.5), else b, broadcasting; "
+               "the mask gets no gradient"),
+        _binary_op("maximum", np.maximum, functools.partial(_extremum_vjp, _larger_share),
+                   SourceForm(forward=functools.partial(_binary_numpy_source, "maximum"),
+                              vjp=functools.partial(_extremum_vjp_source, ">")),
+                   "the larger of a and b, elementwise, broadcasting; a tie splits the gradient in halves (torch)",
+                   jvp=functools.partial(_extremum_jvp, _larger_share),
+                   vjp_graph=functools.partial(_extremum_vjp, _larger_share)),
+        _binary_op("minimum", np.minimum, functools.partial(_extremum_vjp, _smaller_share),
+                   SourceForm(forward=functools.partial(_binary_numpy_source, "minimum"),
+                              vjp=functools.partial(_extremum_vjp_source, "<")),
+                   "the smaller of a and b, elementwise, broadcasting; a tie splits the gradient in halves (torch)",
+                   jvp=functools.partial(_extremum_jvp, _smaller_share),
+                   vjp_graph=functools.partial(_extremum_vjp, _smaller_share)),
+        Op.elementwise("clip", _clip_forward, _clip_derivative, example=_clip_example,
+                       source=SourceForm(forward=_clip_source, derivative=_clip_derivative_source),
+                       doc="x held within [min, max] (torch.clamp; either bound may be None); the gradient "
+                           "passes where min <= x <= max"),
     ]

@@ -14,11 +14,11 @@ optional ``weight`` and ``bias``. The three differ only in the axes they average
 
 One backward rule serves all three: the gradient of ``x`` from the gradient ``h`` of
 ``xhat`` is ``rstd * (h - mean(h) - xhat * mean(h * xhat))``. Its matrix is symmetric,
-so the same formula pushes a tangent forward (the jvp). It is written with operators
-and ``mean`` only, so the vjp (on arrays) and the vjp_graph (on nodes, for
-``backward(create_graph=True)``) call the very same function. Each op also opens up
-(``decompose``) into the circuit a course draws: mean, sub, var, add eps, rsqrt, mul,
-then the weight and the bias.
+so the same formula pushes a tangent forward (the jvp). Each op's rules are written
+once, for arrays and graph nodes alike: its forward, given nodes, builds the circuit a
+course draws (``decompose``: mean, sub, var, add eps, rsqrt, mul, then the weight and the
+bias), and its vjp, given nodes, builds the backward pass as nodes (``vjp_graph``, for
+``backward(create_graph=True)`` and second derivatives).
 
 Weight and bias are optional trailing inputs: give ``x``, ``(x, weight)`` or ``(x,
 weight, bias)`` (for a bias alone, pass a weight of ones).
@@ -31,12 +31,31 @@ weight, bias)`` (for a bias alone, pass a weight of ones).
 >>> g.forward(); np.round(y.value, 4)
 array([[-1.2247,  0.    ,  1.2247],
        [-0.7071, -0.7071,  1.4142]])
+
+batch_norm and its running statistics. A graph is a pure function, so
+``batch_norm(x, running_mean, running_var, ...)`` never updates ``running_mean`` and
+``running_var`` (torch updates them in place with ``momentum`` during training; here
+``momentum`` is accepted, for calls written for torch, and has no effect: update them
+yourself between runs if you need to). With ``training=True`` the output depends on the
+batch's statistics only, so the running ones get no gradient (None). With
+``training=False`` they are used as given, and the output depends on them: where they
+are params they get their true gradient (torch, which keeps them as buffers, does not
+differentiate them at all); make them inputs or consts to leave them out.
+
+>>> h = dp.Graph()
+>>> x = h.param("x", [[1.0, 10.0], [3.0, 20.0]])
+>>> mean, var = h.input("running_mean", [0.0, 0.0]), h.input("running_var", [1.0, 100.0])
+>>> train = x.batch_norm(mean, var, training=True, eps=0.0)
+>>> test = x.batch_norm(mean, var, training=False, eps=0.0)
+>>> h.forward(); train.value, test.value
+(array([[-1., -1.],
+       [ 1.,  1.]]), array([[1., 1.],
+       [3., 2.]]))
 """
 
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import numpy as np
 
@@ -44,23 +63,47 @@ import dagprop as dp
 from dagprop import Op
 from dagprop.op import SourceForm
 
+_NUMBER = (int, float, np.integer, np.floating)
+
 Shape = tuple[int, ...]
 
 
 # -- the shared step: standardise over some axes, and its backward rule -------------------------
+#
+# Every rule below but the jvp takes arrays (forward, vjp) and graph nodes (decompose,
+# vjp_graph) alike: they are written with operators and methods both have, and the three
+# steps that are spelt differently (reshape, the biased variance, 1 / sqrt) go through
+# the helpers here. So the backward pass built as nodes is the vjp itself, not a copy.
 
 
-def _standardize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """``xhat = (x - mean) * rstd`` over ``axes``, and ``rstd = 1 / sqrt(var + eps)`` (the axes kept as 1)."""
+def _is_node(t) -> bool:
+    return isinstance(t, dp.Node)
+
+
+def _reshape(t, shape: Shape):
+    """``t`` reshaped (a node's reshape takes the shape as an attribute); None stays None."""
+    if t is None:
+        return None
+    return t.reshape(shape=shape) if _is_node(t) else np.reshape(t, shape)
+
+
+def _rsqrt(t):
+    """``1 / sqrt(t)``: the op rsqrt on a node."""
+    return t.rsqrt() if _is_node(t) else 1.0 / np.sqrt(t)
+
+
+def _biased_var(x, axes: tuple[int, ...]):
+    """The variance over ``axes`` divided by the count (torch's ``correction=0``), the axes kept as 1."""
+    return x.var(axis=axes, keepdims=True, correction=0) if _is_node(x) else x.var(axis=axes, keepdims=True)
+
+
+def _standardize(x, axes: tuple[int, ...], eps: float):
+    """``xhat = (x - mean) * rstd`` over ``axes``, and ``rstd = 1 / sqrt(var + eps)`` (the axes kept as 1).
+
+    On nodes this is the circuit a course draws: mean, sub, var, add eps, rsqrt, mul.
+    """
     centred = x - x.mean(axis=axes, keepdims=True)
-    rstd = 1.0 / np.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
-    return centred * rstd, rstd
-
-
-def _standardize_nodes(x, axes: tuple[int, ...], eps: float):
-    """:func:`_standardize` built out of graph nodes: mean, sub, var, add eps, rsqrt, mul."""
-    centred = x - x.mean(axis=axes, keepdims=True)
-    rstd = (x.var(axis=axes, keepdims=True, correction=0) + eps).rsqrt()
+    rstd = _rsqrt(_biased_var(x, axes) + eps)
     return centred * rstd, rstd
 
 
@@ -69,33 +112,43 @@ def _standardize_backward(h, xhat, rstd, axes: tuple[int, ...]):
 
     The mean's and the variance's gradients are the two subtracted terms. The matrix of
     this map is ``rstd * (I - 11^T / n - xhat xhat^T / n)``, symmetric, so it is also
-    the jvp: given a tangent of ``x`` it returns the tangent of ``xhat``. Written with
-    operators and ``mean`` only, it takes arrays and graph nodes alike.
+    the jvp: given a tangent of ``x`` it returns the tangent of ``xhat``.
     """
     return rstd * (h - h.mean(axis=axes, keepdims=True) - xhat * (h * xhat).mean(axis=axes, keepdims=True))
 
 
 def _sum_over(t, axes: tuple[int, ...]):
-    """``t`` summed over ``axes`` (arrays or nodes); ``t`` itself when there are none."""
+    """``t`` summed over ``axes``; ``t`` itself when there are none."""
     return t.sum(axis=axes) if axes else t
 
 
 def _affine(xhat, weight, bias):
-    """``xhat * weight + bias``, leaving out what is None (arrays or nodes)."""
+    """``xhat * weight + bias``, leaving out what is None."""
     out = xhat if weight is None else xhat * weight
     return out if bias is None else out + bias
 
 
-def _reshape(t, shape: Shape):
-    """``t`` reshaped, an array or a node (whose reshape takes the shape as an attribute)."""
-    if t is None:
-        return None
-    return t.reshape(shape=shape) if isinstance(t, dp.Node) else np.reshape(t, shape)
+def _given(grads: tuple, count: int) -> tuple:
+    """The first ``count`` gradients: one per input given (optional trailing inputs may be left out)."""
+    return grads[:count]
+
+
+def _pad(tangents: tuple, count: int) -> tuple:
+    """The tangents of the inputs given, followed by None for the optional ones left out."""
+    return tuple(tangents) + (None,) * (count - len(tangents))
 
 
 def _channel_shape(channels: int, ndim: int) -> Shape:
     """The shape (C, 1, ..., 1) that lines a per-channel vector up with axis 1 of an (N, C, ...) array."""
     return (channels,) + (1,) * (ndim - 2)
+
+
+def _batch_axes(ndim: int) -> tuple[int, ...]:
+    """Every axis but the channel axis 1: what batch_norm averages over, and per-channel gradients sum over."""
+    return (0,) + tuple(range(2, ndim))
+
+
+# -- checks shared by the shape rules ----------------------------------------------------------
 
 
 def _as_count(value, what: str) -> int:
@@ -105,7 +158,7 @@ def _as_count(value, what: str) -> int:
 
 
 def _check_eps(eps) -> None:
-    if isinstance(eps, bool) or not isinstance(eps, Real) or not eps >= 0:
+    if isinstance(eps, bool) or not isinstance(eps, _NUMBER) or not eps >= 0:
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")
 
 
@@ -120,11 +173,6 @@ def _check_channels_first(x: Shape, op: str) -> int:
     if len(x) < 2:
         raise ValueError(f"x has shape {x}; {op} takes (N, C, ...) arrays, with at least a batch and a channel axis")
     return x[1]
-
-
-def _pad(tangents: tuple, count: int) -> tuple:
-    """The tangents (or gradients) of the inputs given, followed by None for the optional ones left out."""
-    return tuple(tangents) + (None,) * (count - len(tangents))
 
 
 # -- layer_norm --------------------------------------------------------------------------------
@@ -156,19 +204,21 @@ def _layer_norm_shape(x, weight=None, bias=None, *, normalized_shape, eps=1e-5):
     return x
 
 
-def _layer_norm_forward(x, weight=None, bias=None, *, normalized_shape, eps=1e-5):
+def _layer_norm(x, weight=None, bias=None, *, normalized_shape, eps=1e-5):
+    """The forward on arrays, and on nodes the circuit (``decompose``)."""
     axes, _ = _layer_axes(x.ndim, normalized_shape)
     xhat, _ = _standardize(x, axes, eps)
     return _affine(xhat, weight, bias)
 
 
 def _layer_norm_vjp(g, x, weight=None, bias=None, *, out, needs, normalized_shape, eps=1e-5):
+    """The vjp on arrays, and on nodes the vjp_graph."""
     axes, leading = _layer_axes(x.ndim, normalized_shape)
     xhat, rstd = _standardize(x, axes, eps)
     grads = (_standardize_backward(g if weight is None else g * weight, xhat, rstd, axes) if needs[0] else None,
              _sum_over(g * xhat, leading) if weight is not None and needs[1] else None,
              _sum_over(g, leading) if bias is not None and needs[2] else None)
-    return grads[:1 + (weight is not None) + (bias is not None)]
+    return _given(grads, 1 + (weight is not None) + (bias is not None))
 
 
 def _layer_norm_jvp(tangents, x, weight=None, bias=None, *, out, normalized_shape, eps=1e-5):
@@ -178,30 +228,10 @@ def _layer_norm_jvp(tangents, x, weight=None, bias=None, *, out, normalized_shap
     from_x = None if tx is None else _affine(_standardize_backward(tx, xhat, rstd, axes), weight, None)
     from_w = None if tw is None else xhat * tw
     from_b = None if tb is None else np.broadcast_to(tb, out.shape)
-    return (from_x, from_w, from_b)[:len(tangents)]
-
-
-def _layer_norm_vjp_graph(g, x, weight=None, bias=None, *, out, needs, normalized_shape, eps=1e-5):
-    axes, leading = _layer_axes(x.ndim, normalized_shape)
-    xhat, rstd = _standardize_nodes(x, axes, eps)
-    grads = (_standardize_backward(g if weight is None else g * weight, xhat, rstd, axes) if needs[0] else None,
-             _sum_over(g * xhat, leading) if weight is not None and needs[1] else None,
-             _sum_over(g, leading) if bias is not None and needs[2] else None)
-    return grads[:1 + (weight is not None) + (bias is not None)]
-
-
-def _layer_norm_decompose(x, weight=None, bias=None, *, normalized_shape, eps=1e-5):
-    axes, _ = _layer_axes(x.ndim, normalized_shape)
-    xhat, _ = _standardize_nodes(x, axes, eps)
-    return _affine(xhat, weight, bias)
+    return _given((from_x, from_w, from_b), len(tangents))
 
 
 # -- batch_norm --------------------------------------------------------------------------------
-
-
-def _batch_axes(ndim: int) -> tuple[int, ...]:
-    """Every axis but the channel axis 1."""
-    return (0,) + tuple(range(2, ndim))
 
 
 def _batch_norm_shape(x, running_mean, running_var, weight=None, bias=None, *, training=False, momentum=0.1,
@@ -209,7 +239,7 @@ def _batch_norm_shape(x, running_mean, running_var, weight=None, bias=None, *, t
     channels = _check_channels_first(x, "batch_norm")
     if not isinstance(training, (bool, np.bool_)):
         raise ValueError(f"training must be True or False, got {training!r}")
-    if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, Real)):
+    if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, _NUMBER)):
         raise ValueError(f"momentum must be a number or None, got {momentum!r}")
     _check_eps(eps)
     _check_per_channel(channels, x, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
@@ -219,37 +249,43 @@ def _batch_norm_shape(x, running_mean, running_var, weight=None, bias=None, *, t
     return x
 
 
-def _batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, *, training=False, momentum=0.1,
-                        eps=1e-5):
+def _running_rstd(running_var, eps: float):
+    """``1 / sqrt(running_var + eps)``, one number per channel."""
+    return _rsqrt(running_var + eps)
+
+
+def _batch_norm(x, running_mean, running_var, weight=None, bias=None, *, training=False, momentum=0.1, eps=1e-5):
+    """The forward on arrays, and on nodes the circuit (``decompose``)."""
     channel = _channel_shape(x.shape[1], x.ndim)
     if training:
         xhat, _ = _standardize(x, _batch_axes(x.ndim), eps)
     else:
-        xhat = (x - running_mean.reshape(channel)) / np.sqrt(running_var.reshape(channel) + eps)
+        xhat = (x - _reshape(running_mean, channel)) * _reshape(_running_rstd(running_var, eps), channel)
     return _affine(xhat, _reshape(weight, channel), _reshape(bias, channel))
 
 
 def _batch_norm_vjp(g, x, running_mean, running_var, weight=None, bias=None, *, out, needs, training=False,
                     momentum=0.1, eps=1e-5):
+    """The vjp on arrays, and on nodes the vjp_graph."""
     channel, axes = _channel_shape(x.shape[1], x.ndim), _batch_axes(x.ndim)
-    w = _reshape(weight, channel)
-    h = g if w is None else g * w
+    h = g if weight is None else g * _reshape(weight, channel)
+    g_mean = g_var = None  # training: the batch's statistics were used, and the output does not depend on these
     if training:
         xhat, rstd = _standardize(x, axes, eps)
         gx = _standardize_backward(h, xhat, rstd, axes) if needs[0] else None
-        g_mean = g_var = None  # the batch's statistics were used: the output does not depend on the running ones
     else:
-        rstd = 1.0 / np.sqrt(running_var.reshape(channel) + eps)
-        xhat = (x - running_mean.reshape(channel)) * rstd
+        per_channel = _running_rstd(running_var, eps)
+        rstd = _reshape(per_channel, channel)
+        xhat = (x - _reshape(running_mean, channel)) * rstd
         gx = h * rstd if needs[0] or needs[1] else None
         g_mean = -_sum_over(gx, axes) if needs[1] else None
         # d xhat / d var = -(x - mean) / 2 (var + eps)^(3/2) = -xhat * rstd^2 / 2
-        g_var = -0.5 * _sum_over(h * xhat, axes) * rstd.reshape(-1) ** 2 if needs[2] else None
+        g_var = _sum_over(h * xhat, axes) * (per_channel * per_channel * -0.5) if needs[2] else None
         gx = gx if needs[0] else None
     grads = (gx, g_mean, g_var,
              _sum_over(g * xhat, axes) if weight is not None and needs[3] else None,
              _sum_over(g, axes) if bias is not None and needs[4] else None)
-    return grads[:3 + (weight is not None) + (bias is not None)]
+    return _given(grads, 3 + (weight is not None) + (bias is not None))
 
 
 def _batch_norm_jvp(tangents, x, running_mean, running_var, weight=None, bias=None, *, out, training=False,
@@ -257,52 +293,20 @@ def _batch_norm_jvp(tangents, x, running_mean, running_var, weight=None, bias=No
     tx, t_mean, t_var, tw, tb = _pad(tangents, 5)
     channel, axes = _channel_shape(x.shape[1], x.ndim), _batch_axes(x.ndim)
     w = _reshape(weight, channel)
+    from_mean = from_var = None
     if training:
         xhat, rstd = _standardize(x, axes, eps)
         from_x = None if tx is None else _affine(_standardize_backward(tx, xhat, rstd, axes), w, None)
-        from_mean = from_var = None
     else:
-        rstd = 1.0 / np.sqrt(running_var.reshape(channel) + eps)
+        rstd = _reshape(_running_rstd(running_var, eps), channel)
         xhat = (x - running_mean.reshape(channel)) * rstd
         scale = rstd if w is None else rstd * w
         from_x = None if tx is None else tx * scale
         from_mean = None if t_mean is None else np.broadcast_to(-t_mean.reshape(channel) * scale, out.shape)
-        from_var = None if t_var is None else -0.5 * t_var.reshape(channel) * rstd**2 * xhat * (1.0 if w is None else w)
+        from_var = None if t_var is None else -0.5 * t_var.reshape(channel) * rstd * xhat * scale
     from_w = None if tw is None else xhat * tw.reshape(channel)
     from_b = None if tb is None else np.broadcast_to(tb.reshape(channel), out.shape)
-    return (from_x, from_mean, from_var, from_w, from_b)[:len(tangents)]
-
-
-def _batch_norm_vjp_graph(g, x, running_mean, running_var, weight=None, bias=None, *, out, needs, training=False,
-                          momentum=0.1, eps=1e-5):
-    channel, axes = _channel_shape(x.shape[1], x.ndim), _batch_axes(x.ndim)
-    w = _reshape(weight, channel)
-    h = g if w is None else g * w
-    g_mean = g_var = None
-    if training:
-        xhat, rstd = _standardize_nodes(x, axes, eps)
-        gx = _standardize_backward(h, xhat, rstd, axes) if needs[0] else None
-    else:
-        rstd = (running_var + eps).rsqrt()
-        xhat = (x - _reshape(running_mean, channel)) * _reshape(rstd, channel)
-        gx = h * _reshape(rstd, channel) if needs[0] or needs[1] else None
-        g_mean = -_sum_over(gx, axes) if needs[1] else None
-        g_var = _sum_over(h * xhat, axes) * (rstd * rstd * -0.5) if needs[2] else None
-        gx = gx if needs[0] else None
-    grads = (gx, g_mean, g_var,
-             _sum_over(g * xhat, axes) if weight is not None and needs[3] else None,
-             _sum_over(g, axes) if bias is not None and needs[4] else None)
-    return grads[:3 + (weight is not None) + (bias is not None)]
-
-
-def _batch_norm_decompose(x, running_mean, running_var, weight=None, bias=None, *, training=False, momentum=0.1,
-                          eps=1e-5):
-    channel = _channel_shape(x.shape[1], x.ndim)
-    if training:
-        xhat, _ = _standardize_nodes(x, _batch_axes(x.ndim), eps)
-    else:
-        xhat = (x - _reshape(running_mean, channel)) * _reshape((running_var + eps).rsqrt(), channel)
-    return _affine(xhat, _reshape(weight, channel), _reshape(bias, channel))
+    return _given((from_x, from_mean, from_var, from_w, from_b), len(tangents))
 
 
 # -- group_norm --------------------------------------------------------------------------------
@@ -325,22 +329,24 @@ def _group_norm_shape(x, weight=None, bias=None, *, num_groups, eps=1e-5):
     return x
 
 
-def _group_norm_forward(x, weight=None, bias=None, *, num_groups, eps=1e-5):
+def _group_norm(x, weight=None, bias=None, *, num_groups, eps=1e-5):
+    """The forward on arrays, and on nodes the circuit (``decompose``)."""
     grouped, axes = _grouped(x.shape, num_groups)
-    xhat, _ = _standardize(x.reshape(grouped), axes, eps)
+    xhat, _ = _standardize(_reshape(x, grouped), axes, eps)
     channel = _channel_shape(x.shape[1], x.ndim)
-    return _affine(xhat.reshape(x.shape), _reshape(weight, channel), _reshape(bias, channel))
+    return _affine(_reshape(xhat, x.shape), _reshape(weight, channel), _reshape(bias, channel))
 
 
 def _group_norm_vjp(g, x, weight=None, bias=None, *, out, needs, num_groups, eps=1e-5):
+    """The vjp on arrays, and on nodes the vjp_graph."""
     grouped, axes = _grouped(x.shape, num_groups)
     channel, per_channel = _channel_shape(x.shape[1], x.ndim), _batch_axes(x.ndim)
-    xhat, rstd = _standardize(x.reshape(grouped), axes, eps)
-    h = g if weight is None else g * weight.reshape(channel)
-    grads = (_standardize_backward(h.reshape(grouped), xhat, rstd, axes).reshape(x.shape) if needs[0] else None,
-             _sum_over(g * xhat.reshape(x.shape), per_channel) if weight is not None and needs[1] else None,
+    xhat, rstd = _standardize(_reshape(x, grouped), axes, eps)
+    h = g if weight is None else g * _reshape(weight, channel)
+    grads = (_reshape(_standardize_backward(_reshape(h, grouped), xhat, rstd, axes), x.shape) if needs[0] else None,
+             _sum_over(g * _reshape(xhat, x.shape), per_channel) if weight is not None and needs[1] else None,
              _sum_over(g, per_channel) if bias is not None and needs[2] else None)
-    return grads[:1 + (weight is not None) + (bias is not None)]
+    return _given(grads, 1 + (weight is not None) + (bias is not None))
 
 
 def _group_norm_jvp(tangents, x, weight=None, bias=None, *, out, num_groups, eps=1e-5):
@@ -348,31 +354,64 @@ def _group_norm_jvp(tangents, x, weight=None, bias=None, *, out, num_groups, eps
     grouped, axes = _grouped(x.shape, num_groups)
     channel = _channel_shape(x.shape[1], x.ndim)
     xhat, rstd = _standardize(x.reshape(grouped), axes, eps)
-    xhat = xhat.reshape(x.shape)
     from_x = None if tx is None else _affine(
-        _standardize_backward(tx.reshape(grouped), xhat.reshape(grouped), rstd, axes).reshape(x.shape),
-        _reshape(weight, channel), None)
+        _standardize_backward(tx.reshape(grouped), xhat, rstd, axes).reshape(x.shape), _reshape(weight, channel), None)
+    xhat = xhat.reshape(x.shape)
     from_w = None if tw is None else xhat * tw.reshape(channel)
     from_b = None if tb is None else np.broadcast_to(tb.reshape(channel), out.shape)
-    return (from_x, from_w, from_b)[:len(tangents)]
+    return _given((from_x, from_w, from_b), len(tangents))
 
 
-def _group_norm_vjp_graph(g, x, weight=None, bias=None, *, out, needs, num_groups, eps=1e-5):
-    grouped, axes = _grouped(x.shape, num_groups)
-    channel, per_channel = _channel_shape(x.shape[1], x.ndim), _batch_axes(x.ndim)
-    xhat, rstd = _standardize_nodes(_reshape(x, grouped), axes, eps)
-    h = g if weight is None else g * _reshape(weight, channel)
-    grads = (_reshape(_standardize_backward(_reshape(h, grouped), xhat, rstd, axes), x.shape) if needs[0] else None,
-             _sum_over(g * _reshape(xhat, x.shape), per_channel) if weight is not None and needs[1] else None,
-             _sum_over(g, per_channel) if bias is not None and needs[2] else None)
-    return grads[:1 + (weight is not None) + (bias is not None)]
+# -- how generated code writes them (dp.codegen): the forward's steps; the vjp calls the op's rule ----------
 
 
-def _group_norm_decompose(x, weight=None, bias=None, *, num_groups, eps=1e-5):
-    grouped, axes = _grouped(x.shape, num_groups)
-    xhat, _ = _standardize_nodes(_reshape(x, grouped), axes, eps)
-    channel = _channel_shape(x.shape[1], x.ndim)
-    return _affine(_reshape(xhat, x.shape), _reshape(weight, channel), _reshape(bias, channel))
+def _standardize_source(call, x, axes, eps, out):
+    axis = f"axis={axes[0] if len(axes) == 1 else axes}, keepdims=True"
+    return [f"{out} = {x} - {x}.mean({axis})",
+            f"{out} = {out} / np.sqrt(({out} * {out}).mean({axis}) + {call.literal(eps)})"]
+
+
+def _affine_source(call, out, weight, bias, shape=None):
+    reshaped = [None if name is None else (name if shape is None else f"{name}.reshape({shape})")
+                for name in (weight, bias)]
+    if reshaped[0] is not None:
+        yield f"{out} = {out} * {reshaped[0]}"
+    if reshaped[1] is not None:
+        yield f"{out} = {out} + {reshaped[1]}"
+
+
+def _optional(names, count):
+    return tuple(names) + (None,) * (count - len(names))
+
+
+def _layer_norm_source(call):
+    x, weight, bias = _optional(call.inputs, 3)
+    axes, _ = _layer_axes(len(call.shapes[0]), call.attrs["normalized_shape"])
+    return (_standardize_source(call, x, axes, call.attrs.get("eps", 1e-5), call.out)
+            + list(_affine_source(call, call.out, weight, bias)))
+
+
+def _batch_norm_source(call):
+    x, running_mean, running_var, weight, bias = _optional(call.inputs, 5)
+    shape = _channel_shape(call.shapes[0][1], len(call.shapes[0]))
+    eps, out = call.attrs.get("eps", 1e-5), call.out
+    if call.attrs.get("training", False):
+        lines = _standardize_source(call, x, _batch_axes(len(call.shapes[0])), eps, out)
+    else:
+        lines = [f"{out} = ({x} - {running_mean}.reshape({shape})) / np.sqrt({running_var}.reshape({shape}) + "
+                 f"{call.literal(eps)})"]
+    return lines + list(_affine_source(call, out, weight, bias, shape))
+
+
+def _group_norm_source(call):
+    x, weight, bias = _optional(call.inputs, 3)
+    shape = call.shapes[0]
+    grouped, axes = _grouped(shape, call.attrs["num_groups"])
+    out = call.out
+    return ([f"{out} = {x}.reshape({grouped})"]
+            + _standardize_source(call, out, axes, call.attrs.get("eps", 1e-5), out)
+            + [f"{out} = {out}.reshape({shape})"]
+            + list(_affine_source(call, out, weight, bias, _channel_shape(shape[1], len(shape)))))
 
 
 # -- examples ----------------------------------------------------------------------------------
@@ -383,8 +422,8 @@ def _layer_norm_example(rng):
 
 
 def _batch_norm_example(rng):
-    running_var = rng.uniform(0.5, 2.0, 3)
-    return ((4, 3, 2), (3,), running_var, (3,), (3,)), {"training": True}
+    # eval mode, the running statistics given (a variance must be positive)
+    return ((4, 3, 2), (3,), rng.uniform(0.5, 2.0, 3), (3,), (3,)), {"training": False}
 
 
 def _group_norm_example(rng):
@@ -395,20 +434,22 @@ def _group_norm_example(rng):
 def dagprop_ops() -> list[Op]:
     """This family's ops: layer_norm, batch_norm and group_norm."""
     return [
-        Op("layer_norm", forward=_layer_norm_forward, vjp=_layer_norm_vjp, jvp=_layer_norm_jvp,
-           vjp_graph=_layer_norm_vjp_graph, decompose=_layer_norm_decompose, inputs=("x", "weight", "bias"),
+        Op("layer_norm", forward=_layer_norm, vjp=_layer_norm_vjp, jvp=_layer_norm_jvp,
+           vjp_graph=_layer_norm_vjp, decompose=_layer_norm, inputs=("x", "weight", "bias"),
            min_inputs=1, shape=_layer_norm_shape, example=_layer_norm_example,
+           source=SourceForm(forward=_layer_norm_source),
            doc="(x - mean) / sqrt(var + eps) * weight + bias over the last len(normalized_shape) axes "
                "(biased variance)"),
-        Op("batch_norm", forward=_batch_norm_forward, vjp=_batch_norm_vjp, jvp=_batch_norm_jvp,
-           vjp_graph=_batch_norm_vjp_graph, decompose=_batch_norm_decompose,
+        Op("batch_norm", forward=_batch_norm, vjp=_batch_norm_vjp, jvp=_batch_norm_jvp,
+           vjp_graph=_batch_norm_vjp, decompose=_batch_norm,
            inputs=("x", "running_mean", "running_var", "weight", "bias"), min_inputs=3,
-           shape=_batch_norm_shape, example=_batch_norm_example,
+           shape=_batch_norm_shape, example=_batch_norm_example, source=SourceForm(forward=_batch_norm_source),
            doc="(x - mean) / sqrt(var + eps) * weight + bias per channel (axis 1): the batch's statistics "
                "(training=True, running ones not updated) or the running ones"),
-        Op("group_norm", forward=_group_norm_forward, vjp=_group_norm_vjp, jvp=_group_norm_jvp,
-           vjp_graph=_group_norm_vjp_graph, decompose=_group_norm_decompose, inputs=("x", "weight", "bias"),
+        Op("group_norm", forward=_group_norm, vjp=_group_norm_vjp, jvp=_group_norm_jvp,
+           vjp_graph=_group_norm_vjp, decompose=_group_norm, inputs=("x", "weight", "bias"),
            min_inputs=1, shape=_group_norm_shape, example=_group_norm_example,
+           source=SourceForm(forward=_group_norm_source),
            doc="(x - mean) / sqrt(var + eps) * weight + bias over each group of num_groups channels "
                "(and all spatial axes) of each example"),
     ]

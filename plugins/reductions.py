@@ -1,12 +1,16 @@
-"""Reductions: sum, mean, max and min over some axes (default all), optionally keeping them as size 1.
+"""Reductions: sum, mean, max, min, var, logsumexp and prod over some axes (default all),
+optionally keeping them as size 1.
 
 The gradient of a sum copies the incoming gradient to every element that was
 added up; a mean also divides it by how many there were. The gradient of a max
 (or min) goes to the elements equal to it, split evenly among ties, as
-``torch.amax`` does. Each op has the vjp, a jvp (forward mode: the same reduction
-of the tangent) and a vjp_graph, the vjp built out of graph nodes for
-``backward(create_graph=True)``; a max's or min's picks its elements with ``step``
-nodes, which pass no gradient.
+``torch.amax`` does. A variance sends each element 2 / (count - correction) times
+its deviation from the mean; a logsumexp, the softmax; a product, the product of
+the other elements, computed without dividing, so zeros are no special case. Each
+op has the vjp, a jvp (forward mode) and a vjp_graph, the vjp built out of graph
+nodes for ``backward(create_graph=True)``; a max's or min's picks its elements with
+``step`` nodes, which pass no gradient. var and logsumexp are also composite ops:
+their ``decompose`` draws the textbook circuit.
 
 >>> import dagprop as dp
 >>> g = dp.Graph()
@@ -25,6 +29,13 @@ nodes, which pass no gradient.
 >>> top.value, y.grad
 (array([3., 2.]), array([[0. , 0.5, 0.5],
        [1. , 0. , 0. ]]))
+
+>>> k = dp.Graph()
+>>> z = k.param("z", [2.0, 0.0, 4.0])
+>>> p = z.prod()
+>>> k.forward(); k.backward(p)
+>>> p.value, z.grad
+(array(0.), array([0., 8., 0.]))
 """
 
 from __future__ import annotations
@@ -237,6 +248,98 @@ def _var_decompose(x, *, axis=None, keepdims=False, correction=1):
         return biased * float(np.float64(_count(x.shape, axis)) / _degrees_of_freedom(x.shape, axis, correction))
 
 
+def _logsumexp_forward(x, *, axis=None, keepdims=False):
+    # torch's logsumexp: shift by the max, unless the max is infinite (then shift by 0, so that
+    # inf - inf gives no NaN); an empty slice has max -inf and gives log(0) = -inf
+    axes = _as_axis(axis)
+    shift = np.maximum.reduce(x, axis=axes, keepdims=True, initial=-np.inf)
+    shift = np.where(np.isinf(shift), 0.0, shift)
+    with np.errstate(divide="ignore"):
+        total = np.log(np.add.reduce(np.exp(x - shift), axis=axes, keepdims=True)) + shift
+    return np.asarray(total if keepdims else total.reshape(_reduced_shape(x.shape, axis=axis)))
+
+
+def _logsumexp_softmax(x, out, axis, keepdims):
+    """exp(x - logsumexp(x)): the softmax over the reduced axes, the derivative of logsumexp."""
+    with np.errstate(invalid="ignore"):  # NaN where out is infinite (inf - inf), as in torch
+        return np.exp(x - _kept(out, x, axis, keepdims))
+
+
+def _logsumexp_vjp(g, x, *, out, axis=None, keepdims=False):
+    return (_kept(g, x, axis, keepdims) * _logsumexp_softmax(x, out, axis, keepdims),)
+
+
+def _logsumexp_jvp(tangents, x, *, out, axis=None, keepdims=False):
+    (t,) = tangents
+    return (_sum_forward(t * _logsumexp_softmax(x, out, axis, keepdims), axis=axis, keepdims=keepdims),)
+
+
+def _logsumexp_vjp_graph(g, x, *, out, axis=None, keepdims=False):
+    return (_spread_node(g, x, axis, keepdims) * (x - _kept_node(out, x, axis, keepdims)).exp(),)
+
+
+def _logsumexp_decompose(x, *, axis=None, keepdims=False):
+    # the stable circuit: log(sum(exp(x - max))) + max. The max's gradient cancels (shifting every
+    # x by the same amount shifts the result by it), so each x gets g * softmax, as in the vjp.
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted.exp().sum(axis=axis, keepdims=keepdims).log() + x.max(axis=axis, keepdims=keepdims)
+
+
+def _prod_forward(x, *, axis=None, keepdims=False):
+    return np.asarray(np.multiply.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+
+
+def _product_of_the_others(x, axis):
+    """For every element, the product of the other elements of its slice: d prod / d x, with no division.
+
+    The reduced axes are moved last and flattened, and the product of the elements before and
+    after each one are two exclusive running products (torch's prod_safe_zeros_backward), so a
+    zero makes the others' products 0 and its own the product of the rest.
+    """
+    axes = check_axes(axis, x.ndim)
+    kept = [i for i in range(x.ndim) if i not in axes]
+    rows = np.transpose(x, kept + list(axes)).reshape([x.shape[i] for i in kept] + [-1])
+    before = np.ones_like(rows)
+    np.cumprod(rows[..., :-1], axis=-1, out=before[..., 1:])
+    after = np.ones_like(rows)
+    np.cumprod(rows[..., :0:-1], axis=-1, out=after[..., -2::-1])
+    others = (before * after).reshape([x.shape[i] for i in kept + list(axes)])
+    return np.transpose(others, np.argsort(kept + list(axes)))
+
+
+def _prod_vjp(g, x, *, out, axis=None, keepdims=False):
+    return (_kept(g, x, axis, keepdims) * _product_of_the_others(x, axis),)
+
+
+def _prod_jvp(tangents, x, *, out, axis=None, keepdims=False):
+    (t,) = tangents
+    return (_sum_forward(t * _product_of_the_others(x, axis), axis=axis, keepdims=keepdims),)
+
+
+def _prod_vjp_graph(g, x, *, out, axis=None, keepdims=False):
+    return (_spread_node(g, x, axis, keepdims) * _product_of_the_others_node(x, axis),)
+
+
+def _product_of_the_others_node(x, axis):
+    """:func:`_product_of_the_others` as nodes, right in value and in first derivative, zeros included.
+
+    ``nonzero`` is x with its zeros replaced by 1 (``ones`` marks them with steps, so it still
+    moves as x does), and ``P / nonzero`` (P its product) is the product of the others for an
+    element whose others hold no zero. An element whose others hold zeros has a product of 0;
+    its slope is not 0 when they hold exactly one, at k: there it is d x_k times the product
+    of the rest. So ``P / nonzero`` is multiplied by 1 where the others hold no zero, by x_k
+    (0, with slope 1 along x_k) where they hold one, and by 0 where they hold more; no
+    division by a zero, and the second derivatives match torch's.
+    """
+    ones = 1.0 - (x > 0) - (x < 0)
+    nonzero = x + ones
+    zeros_held = ones.sum(axis=axis, keepdims=True) - ones  # how many zeros each element's product holds
+    at_zeros = (x * ones).sum(axis=axis, keepdims=True) - x * ones  # the others' zeros added up: x_k
+    none_held = 1.0 - (zeros_held > 0.5)
+    one_held = (zeros_held > 0.5) - (zeros_held > 1.5)
+    return nonzero.prod(axis=axis, keepdims=True) / nonzero * (none_held + one_held * at_zeros)
+
+
 # -- how generated code writes them (dp.codegen) ---------------------------------------------
 
 
@@ -303,6 +406,23 @@ def _var_vjp_source(call):
     return (f"{_kept_source(call, call.grad)} * 2 * ({x} - {x}.mean({', '.join(arguments)})) / {call.literal(dof)}",)
 
 
+def _logsumexp_source(call):
+    if 0 in call.shapes[0]:
+        return None  # an empty slice has no max: the op's own forward gives -inf
+    x, out = call.inputs[0], call.out
+    kept = ", ".join(_axis_argument(call) + ["keepdims=True"])
+    lines = [f"{out} = {x}.max({kept})",  # the shift, so that exp cannot overflow
+             f"{out} = np.log(np.exp({x} - {out}).sum({kept})) + {out}"]
+    if not call.attrs.get("keepdims", False):
+        lines.append(f"{call.out} = {call.out}.reshape({call.literal(call.out_shape)})")
+    return lines
+
+
+def _logsumexp_vjp_source(call):
+    x = call.inputs[0]
+    return (f"{_kept_source(call, call.grad)} * np.exp({x} - {_kept_source(call, call.out)})",)
+
+
 def _reduction_form(method, vjp_source):
     return SourceForm(forward=functools.partial(_reduction_source, method), vjp=vjp_source)
 
@@ -328,7 +448,7 @@ _AXIS_DOC = "over axis (None: all axes; an int or a tuple), keepdims keeps them 
 
 @dp.hookimpl
 def dagprop_ops() -> list[Op]:
-    """This family's ops: sum, mean, max and min."""
+    """This family's ops: sum, mean, max, min, var, logsumexp and prod."""
     return [
         Op("sum", forward=_sum_forward, vjp=_sum_vjp, jvp=_sum_jvp, vjp_graph=_sum_vjp_graph, shape=_reduced_shape,
            example=_over_rows, source=_reduction_form("sum", _sum_vjp_source), doc=f"sum {_AXIS_DOC}"),
@@ -348,4 +468,11 @@ def dagprop_ops() -> list[Op]:
            source=SourceForm(forward=_var_source, vjp=_var_vjp_source),
            doc=f"variance {_AXIS_DOC}: the sum of squared deviations over (count - correction), "
                f"correction=1 unbiased (torch's default), 0 biased"),
+        Op("logsumexp", forward=_logsumexp_forward, vjp=_logsumexp_vjp, jvp=_logsumexp_jvp,
+           vjp_graph=_logsumexp_vjp_graph, decompose=_logsumexp_decompose, shape=_reduced_shape,
+           example=_over_last_keeping, source=SourceForm(forward=_logsumexp_source, vjp=_logsumexp_vjp_source),
+           doc=f"log(sum(exp(x))) {_AXIS_DOC}, computed stably; its gradient is the softmax"),
+        Op("prod", forward=_prod_forward, vjp=_prod_vjp, jvp=_prod_jvp, vjp_graph=_prod_vjp_graph,
+           shape=_reduced_shape, example=_over_rows, source=SourceForm(forward=functools.partial(_reduction_source, "prod")),
+           doc=f"product {_AXIS_DOC}; each element's gradient is the product of the others (zeros included)"),
     ]

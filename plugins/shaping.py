@@ -1,11 +1,17 @@
-"""Shaping: reshape, broadcast_to, getitem (indexing), concat, stack and scatter_add.
+"""Shaping: reshape, broadcast_to, getitem (indexing), concat, stack, scatter_add, flatten,
+squeeze, unsqueeze, permute, split and pad.
 
 None of these does arithmetic; each moves elements around, so each vjp moves
 the gradient back to where the elements came from. Where one element went to
-several places (broadcast_to, getitem with a repeated index), the gradients
-from those places are added up. scatter_add is getitem's adjoint: it puts
-values back at an index into zeros, adding where the index repeats, so the
-backward pass of getitem can itself be a node (``backward(create_graph=True)``).
+several places (broadcast_to, getitem with a repeated index, pad's reflect,
+replicate and circular modes), the gradients from those places are added up.
+scatter_add is getitem's adjoint: it puts values back at an index into zeros,
+adding where the index repeats, so the backward pass of getitem (and split) can
+itself be a node (``backward(create_graph=True)``). flatten, squeeze and unsqueeze
+are reshapes that work out the shape themselves; constant padding's adjoint is a
+padding by the opposite widths (a negative width crops). The attributes follow
+torch: ``split`` takes a piece size or a list of sizes, and ``pad`` lists the
+widths from the last axis back.
 
 >>> import dagprop as dp
 >>> g = dp.Graph()
@@ -15,19 +21,29 @@ backward pass of getitem can itself be a node (``backward(create_graph=True)``).
 >>> g.forward(); g.backward(L)
 >>> picked.value, x.grad
 (array([10., 10., 30.]), array([2., 0., 1.]))
+
+>>> h = dp.Graph()
+>>> y = h.param("y", [1.0, 2.0, 3.0, 4.0, 5.0])
+>>> rest = y.split(sizes=2, part=-1)
+>>> padded = y.pad(pad=(1, -2), value=9.0)
+>>> L = rest.sum() + padded.sum()
+>>> h.forward(); h.backward(L)
+>>> rest.value, padded.value, y.grad
+(array([5.]), array([9., 1., 2., 3.]), array([1., 1., 1., 0., 1.]))
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import Literal
 
 import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
 from dagprop.op import SourceForm
-from ._common import check_axis
+from ._common import check_axes, check_axis
 
 
 def _as_shape(shape):
@@ -230,6 +246,248 @@ def _placed(t, index, shape):
     return placed
 
 
+# flatten, squeeze and unsqueeze are reshapes that work out the new shape themselves: each
+# takes its shape rule's result, and all three share the reshape's rules back and forth
+
+
+def _same_elements_vjp(g, x, *, out, **attrs):
+    return (np.reshape(g, x.shape),)
+
+
+def _same_elements_jvp(tangents, x, *, out, **attrs):
+    (t,) = tangents
+    return (None if t is None else np.reshape(t, out.shape),)
+
+
+def _same_elements_vjp_graph(g, x, *, out, **attrs):
+    return (g.reshape(shape=x.shape),)
+
+
+def _flatten_shape(x, *, start_axis=0, end_axis=-1):
+    ndim = max(len(x), 1)  # a 0-d x flattens to shape (1,), as in torch
+    start = check_axis(start_axis, ndim, "start_axis")
+    end = check_axis(end_axis, ndim, "end_axis")
+    if start > end:
+        raise ValueError(f"start_axis {start_axis} comes after end_axis {end_axis}; flatten joins the axes "
+                         f"from start_axis to end_axis")
+    if not x:
+        return (1,)
+    return x[:start] + (math.prod(x[start:end + 1]),) + x[end + 1:]
+
+
+def _flatten_forward(x, *, start_axis=0, end_axis=-1):
+    return np.reshape(x, _flatten_shape(x.shape, start_axis=start_axis, end_axis=end_axis))
+
+
+def _squeeze_shape(x, *, axis=None):
+    if axis is None:
+        return tuple(n for n in x if n != 1)
+    # torch's squeeze: a named axis of size other than 1 stays, as it is (numpy would refuse it)
+    axes = check_axes(axis, max(len(x), 1))
+    return tuple(n for i, n in enumerate(x) if not (i in axes and n == 1))
+
+
+def _squeeze_forward(x, *, axis=None):
+    return np.reshape(x, _squeeze_shape(x.shape, axis=axis))
+
+
+def _unsqueeze_shape(x, *, axis):
+    at = check_axis(axis, len(x) + 1)
+    return x[:at] + (1,) + x[at:]
+
+
+def _unsqueeze_forward(x, *, axis):
+    return np.reshape(x, _unsqueeze_shape(x.shape, axis=axis))
+
+
+def _permutation(axes, ndim):
+    """``axes`` as non-negative ints, checked to be an ordering of all ``ndim`` axes."""
+    if not isinstance(axes, (tuple, list)):
+        raise ValueError(f"axes must be a tuple naming every axis once, got {axes!r}")
+    order = tuple(check_axis(a, ndim) for a in axes) if ndim else tuple(axes)
+    if sorted(order) != list(range(ndim)):
+        raise ValueError(f"axes {tuple(axes)} must name each of the {ndim} axes once")
+    return order
+
+
+def _permute_shape(x, *, axes):
+    return tuple(x[i] for i in _permutation(axes, len(x)))
+
+
+def _permute_forward(x, *, axes):
+    return np.transpose(x, _permutation(axes, x.ndim))
+
+
+def _inverse_permutation(axes, ndim):
+    return tuple(int(i) for i in np.argsort(_permutation(axes, ndim)))
+
+
+def _permute_vjp(g, x, *, out, axes):
+    return (np.transpose(g, _inverse_permutation(axes, x.ndim)),)
+
+
+def _permute_jvp(tangents, x, *, out, axes):
+    (t,) = tangents
+    return (None if t is None else np.transpose(t, _permutation(axes, x.ndim)),)
+
+
+def _permute_vjp_graph(g, x, *, out, axes):
+    return (g.permute(axes=_inverse_permutation(axes, len(x.shape))),)
+
+
+def _split_piece(shape, sizes, axis, part):
+    """Where piece ``part`` lies: the axis split and the piece's start and stop along it (torch.split's pieces)."""
+    if not shape:
+        raise ValueError("split needs an axis to split, and a 0-d input has none")
+    ax = check_axis(axis, len(shape))
+    length = shape[ax]
+    if _is_int(sizes):
+        if sizes <= 0:
+            raise ValueError(f"sizes {sizes} must be a positive piece size (or a list of sizes)")
+        count = max(1, -(-length // sizes))  # the last piece takes what is left; an empty axis gives one
+        starts = [k * sizes for k in range(count)]
+        stops = [min(start + sizes, length) for start in starts]
+    elif isinstance(sizes, (list, tuple)) and all(_is_int(n) and n >= 0 for n in sizes) and sizes:
+        if sum(sizes) != length:
+            raise ValueError(f"sizes {list(sizes)} add up to {sum(sizes)}, but axis {axis} has length {length}")
+        stops = [int(n) for n in np.cumsum(sizes)]
+        starts = [0] + stops[:-1]
+        count = len(sizes)
+    else:
+        raise ValueError(f"sizes must be a positive int (the size of every piece but the last) or a non-empty "
+                         f"list of sizes >= 0, got {sizes!r}")
+    if not _is_int(part) or not -count <= part < count:
+        raise ValueError(f"part {part!r} must be an int naming one of the {count} pieces "
+                         f"(0 to {count - 1}, or counting from the end with -1)")
+    return ax, starts[part], stops[part]
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _split_index(shape, sizes, axis, part):
+    """The index of piece ``part`` in the input: every axis whole but a range of the one split."""
+    ax, start, stop = _split_piece(shape, sizes, axis, part)
+    return (slice(None),) * ax + (slice(start, stop),)
+
+
+def _split_shape(x, *, sizes, axis=0, part):
+    ax, start, stop = _split_piece(x, sizes, axis, part)
+    return x[:ax] + (stop - start,) + x[ax + 1:]
+
+
+def _split_forward(x, *, sizes, axis=0, part):
+    return x[_split_index(x.shape, sizes, axis, part)]
+
+
+def _split_vjp(g, x, *, out, sizes, axis=0, part):
+    return (_placed(g, _split_index(x.shape, sizes, axis, part), x.shape),)
+
+
+def _split_jvp(tangents, x, *, out, sizes, axis=0, part):
+    (t,) = tangents
+    return (None if t is None else t[_split_index(x.shape, sizes, axis, part)],)
+
+
+def _split_vjp_graph(g, x, *, out, sizes, axis=0, part):
+    return (g.scatter_add(shape=x.shape, index=_split_index(x.shape, sizes, axis, part)),)
+
+
+# torch's mode names, and numpy's for the same padding
+_PAD_MODES: dict[str, Literal["constant", "reflect", "edge", "wrap"]] = {
+    "constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_widths(shape, pad, mode, value):
+    """Per axis, the (before, after) widths that torch's ``pad`` (last axis first) gives; checked."""
+    if mode not in _PAD_MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, _PAD_MODES))}, got {mode!r}")
+    if not isinstance(pad, (tuple, list)) or len(pad) % 2 or not all(_is_int(w) for w in pad):
+        raise ValueError(f"pad must be a tuple of ints, two per padded axis (last axis first, as in torch: "
+                         f"left, right, top, bottom, ...), got {pad!r}")
+    if len(pad) > 2 * len(shape):
+        raise ValueError(f"pad {tuple(pad)} pads {len(pad) // 2} axes, but the input has {len(shape)}")
+    widths = [(0, 0)] * len(shape)
+    for k in range(len(pad) // 2):
+        widths[len(shape) - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
+    for ax, ((before, after), n) in enumerate(zip(widths, shape)):
+        if n + before + after < 0:
+            raise ValueError(f"pad {tuple(pad)} would leave axis {ax} (length {n}) with {n + before + after} "
+                             f"elements")
+        if mode == "constant":
+            continue
+        if before < 0 or after < 0:
+            raise ValueError(f"pad {tuple(pad)} crops axis {ax}; only mode 'constant' takes negative widths")
+        if value != 0.0:
+            raise ValueError(f"mode {mode!r} takes its values from x and no value (got value={value!r})")
+        if mode == "reflect" and max(before, after) >= n:
+            raise ValueError(f"reflect padding of axis {ax} must be shorter than its length {n}, "
+                             f"got {(before, after)}")
+        if mode == "replicate" and n == 0 and (before or after):
+            raise ValueError(f"replicate padding of axis {ax} needs an element to repeat, and it is empty")
+        if mode == "circular" and max(before, after) > n:
+            raise ValueError(f"circular padding of axis {ax} may wrap around once at most (length {n}), "
+                             f"got {(before, after)}")
+    return widths
+
+
+def _pad_shape(x, *, pad, mode="constant", value=0.0):
+    return tuple(n + before + after for n, (before, after) in zip(x, _pad_widths(x, pad, mode, value)))
+
+
+def _pad_kept(shape, widths):
+    """What constant padding keeps of x and where it goes in the output: two indexes (widths < 0 crop)."""
+    kept, placed = [], []
+    for n, (before, after) in zip(shape, widths):
+        length = max(n - max(-before, 0) - max(-after, 0), 0)
+        kept.append(slice(max(-before, 0), max(-before, 0) + length))
+        placed.append(slice(max(before, 0), max(before, 0) + length))
+    return tuple(kept), tuple(placed)
+
+
+def _pad_sources(shape, widths, mode):
+    """For a mode that copies x's elements (reflect, replicate, circular): per axis, where each output one comes from.
+
+    Indexing x with these (np.ix_) pads it, and adding the gradient back at them
+    (scatter_add) is the vjp: an element copied to several places gets all their gradients.
+    """
+    return np.ix_(*(np.pad(np.arange(n), w, mode=_PAD_MODES[mode]) for n, w in zip(shape, widths)))
+
+
+def _pad_forward(x, *, pad, mode="constant", value=0.0):
+    widths = _pad_widths(x.shape, pad, mode, value)
+    if mode != "constant":
+        return x[_pad_sources(x.shape, widths, mode)]
+    out = np.full(_pad_shape(x.shape, pad=pad), value, dtype=np.result_type(x, np.float64))
+    kept, placed = _pad_kept(x.shape, widths)
+    out[placed] = x[kept]
+    return out
+
+
+def _negated(pad):
+    return tuple(-w for w in pad)
+
+
+def _pad_vjp(g, x, *, out, pad, mode="constant", value=0.0):
+    # constant padding's adjoint crops what it added and pads back what it cropped: pad by -pad
+    if mode == "constant":
+        return (_pad_forward(g, pad=_negated(pad)),)
+    return (_scatter_add_forward(g, shape=x.shape, index=_pad_sources(x.shape, _pad_widths(x.shape, pad, mode, value),
+                                                                      mode)),)
+
+
+def _pad_jvp(tangents, x, *, out, pad, mode="constant", value=0.0):
+    (t,) = tangents
+    return (None if t is None else _pad_forward(t, pad=pad, mode=mode),)
+
+
+def _pad_vjp_graph(g, x, *, out, pad, mode="constant", value=0.0):
+    if mode == "constant":
+        return (g.pad(pad=_negated(pad)),)
+    return (g.scatter_add(shape=x.shape, index=_pad_sources(x.shape, _pad_widths(x.shape, pad, mode, value), mode)),)
+
+
 # -- how generated code writes them (dp.codegen) ---------------------------------------------
 
 
@@ -333,6 +591,61 @@ def _stack_vjp_source(call):
     return tuple(_along(call, axis, str(k)) for k in range(len(call.inputs)))
 
 
+def _same_elements_source(call):
+    return f"{call.inputs[0]}.reshape({call.literal(call.out_shape)})"
+
+
+def _same_elements_vjp_source(call):
+    return (f"{call.grad}.reshape({call.inputs[0]}.shape)",)
+
+
+def _permute_source(call):
+    return f"np.transpose({call.inputs[0]}, {_permutation(call.attrs['axes'], len(call.shapes[0]))!r})"
+
+
+def _permute_vjp_source(call):
+    return (f"np.transpose({call.grad}, {_inverse_permutation(call.attrs['axes'], len(call.shapes[0]))!r})",)
+
+
+def _written_slice(part):
+    return f"{part.start or ''}:{'' if part.stop is None else part.stop}"
+
+
+def _split_written_index(call):
+    attrs = call.attrs
+    index = _split_index(call.shapes[0], attrs["sizes"], attrs.get("axis", 0), attrs["part"])
+    return ", ".join(_written_slice(part) for part in index)
+
+
+def _split_source(call):
+    return f"{call.inputs[0]}[{_split_written_index(call)}]"
+
+
+def _split_vjp_source(call):
+    target = call.targets[0]
+    return ([f"{target} = np.zeros({call.inputs[0]}.shape)", f"{target}[{_split_written_index(call)}] = {call.grad}"],)
+
+
+def _pad_source(call):
+    pad, mode, value = call.attrs["pad"], call.attrs.get("mode", "constant"), call.attrs.get("value", 0.0)
+    widths = _pad_widths(call.shapes[0], pad, mode, value)
+    if any(w < 0 for pair in widths for w in pair):
+        return None  # cropping: the op's own forward
+    if mode != "constant":
+        return f"np.pad({call.inputs[0]}, {widths!r}, mode={_PAD_MODES[mode]!r})"
+    constant = f", constant_values={call.literal(value)}" if value != 0.0 else ""
+    return f"np.pad({call.inputs[0]}, {widths!r}{constant})"
+
+
+def _pad_vjp_source(call):
+    pad, mode = call.attrs["pad"], call.attrs.get("mode", "constant")
+    widths = _pad_widths(call.shapes[0], pad, mode, call.attrs.get("value", 0.0))
+    if mode != "constant" or any(w < 0 for pair in widths for w in pair):
+        return None  # the gradients of copied elements add up: the op's own rule
+    _, placed = _pad_kept(call.shapes[0], widths)
+    return (f"{call.grad}[{', '.join(_written_slice(part) for part in placed)}]",)
+
+
 def _reshape_example(rng):
     return ((3, 4),), {"shape": (2, -1)}
 
@@ -357,9 +670,38 @@ def _stack_example(rng):
     return ((2, 3), (2, 3), (2, 3)), {"axis": 1}
 
 
+def _flatten_example(rng):
+    return ((2, 3, 4),), {"start_axis": 1}
+
+
+def _squeeze_example(rng):
+    return ((3, 1, 4, 1),), {"axis": 1}
+
+
+def _unsqueeze_example(rng):
+    return ((3, 4),), {"axis": -1}
+
+
+def _permute_example(rng):
+    return ((2, 3, 4),), {"axes": (2, 0, 1)}
+
+
+def _split_example(rng):
+    return ((3, 5),), {"sizes": 2, "axis": 1, "part": 1}
+
+
+def _pad_example(rng):
+    return ((2, 3, 4),), {"pad": (1, 2, 0, 1)}
+
+
+def _same_elements_form():
+    return SourceForm(forward=_same_elements_source, vjp=_same_elements_vjp_source)
+
+
 @dp.hookimpl
 def dagprop_ops() -> list[Op]:
-    """This family's ops: reshape, broadcast_to, getitem, concat, stack and scatter_add."""
+    """This family's ops: reshape, broadcast_to, getitem, concat, stack, scatter_add, flatten, squeeze, unsqueeze,
+    permute, split and pad."""
     return [
         Op("reshape", forward=_reshape_forward, vjp=_reshape_vjp, jvp=_reshape_jvp, vjp_graph=_reshape_vjp_graph,
            shape=_reshape_shape, example=_reshape_example,
@@ -385,4 +727,26 @@ def dagprop_ops() -> list[Op]:
            vjp_graph=_scatter_add_vjp_graph, inputs=("g",), shape=_scatter_add_shape, example=_scatter_add_example,
            source=SourceForm(forward=_scatter_add_source, vjp=_scatter_add_vjp_source),
            doc="zeros of shape with g added at index (np.add.at: a repeated index adds twice); getitem's adjoint"),
+        Op("flatten", forward=_flatten_forward, vjp=_same_elements_vjp, jvp=_same_elements_jvp,
+           vjp_graph=_same_elements_vjp_graph, shape=_flatten_shape, example=_flatten_example,
+           source=_same_elements_form(), doc="the axes from start_axis to end_axis joined into one (torch.flatten)"),
+        Op("squeeze", forward=_squeeze_forward, vjp=_same_elements_vjp, jvp=_same_elements_jvp,
+           vjp_graph=_same_elements_vjp_graph, shape=_squeeze_shape, example=_squeeze_example,
+           source=_same_elements_form(),
+           doc="x without its size-1 axes (axis: only those named; one of another size stays, as in torch)"),
+        Op("unsqueeze", forward=_unsqueeze_forward, vjp=_same_elements_vjp, jvp=_same_elements_jvp,
+           vjp_graph=_same_elements_vjp_graph, shape=_unsqueeze_shape, example=_unsqueeze_example,
+           source=_same_elements_form(), doc="x with a new axis of size 1 at position axis"),
+        Op("permute", forward=_permute_forward, vjp=_permute_vjp, jvp=_permute_jvp, vjp_graph=_permute_vjp_graph,
+           shape=_permute_shape, example=_permute_example,
+           source=SourceForm(forward=_permute_source, vjp=_permute_vjp_source),
+           doc="the axes reordered: axis k of the result is axis axes[k] of x"),
+        Op("split", forward=_split_forward, vjp=_split_vjp, jvp=_split_jvp, vjp_graph=_split_vjp_graph,
+           shape=_split_shape, example=_split_example, source=SourceForm(forward=_split_source, vjp=_split_vjp_source),
+           doc="piece number part of x cut along axis into pieces of size sizes (the last one shorter) or of "
+               "the sizes in a list, as torch.split"),
+        Op("pad", forward=_pad_forward, vjp=_pad_vjp, jvp=_pad_jvp, vjp_graph=_pad_vjp_graph, shape=_pad_shape,
+           example=_pad_example, source=SourceForm(forward=_pad_source, vjp=_pad_vjp_source),
+           doc="x padded with pad (torch order: last axis first, (before, after) each) by value (mode 'constant'; "
+               "negative widths crop) or by 'reflect', 'replicate' or 'circular' copies"),
     ]

@@ -550,3 +550,102 @@ class TestPluginOption:
     def test_main_in_process_leaves_no_plugin_registered(self, plugin_file, capsys):
         assert main(["check-op", "cube_cli", "--plugin", str(plugin_file)]) == 0
         assert "cube_cli" not in dp.Graph().registry
+
+
+# -- ONNX models as SOURCE (issue 12) -------------------------------------------------------------
+
+
+def write_onnx_model(path: Path) -> Path:
+    """x (batch, 3) -> Gemm -> Tanh -> Gemm -> Softmax = p, and ReduceSum of the Tanh = total (a scalar)."""
+    import onnx
+    from onnx import TensorProto, helper as oh, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+             for name, shape in (("W1", (4, 3)), ("b1", (4,)), ("W2", (4, 2)))]
+    nodes = [oh.make_node("Gemm", ["x", "W1", "b1"], ["h"], transB=1), oh.make_node("Tanh", ["h"], ["t"]),
+             oh.make_node("Gemm", ["t", "W2"], ["z"]), oh.make_node("Softmax", ["z"], ["p"]),
+             oh.make_node("ReduceSum", ["t"], ["total"], keepdims=0)]
+    graph = oh.make_graph(nodes, "cli", [oh.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+                          [oh.make_tensor_value_info("p", TensorProto.FLOAT, ["batch", 2]),
+                           oh.make_tensor_value_info("total", TensorProto.FLOAT, [])], initializer=inits)
+    model = oh.make_model(graph, opset_imports=[oh.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save_model(model, str(path))
+    return path
+
+
+@pytest.fixture
+def onnx_model(tmp_path):
+    return write_onnx_model(tmp_path / "model.onnx")
+
+
+class TestOnnxSource:
+    def test_render_adds_the_sum_of_the_outputs_as_loss_and_says_so(self, onnx_model, tmp_path, capsys):
+        out = tmp_path / "model.dot"
+        assert main(["render", str(onnx_model), "-o", str(out)]) == 0
+        captured = capsys.readouterr()
+        assert "loss loss = " in captured.out
+        assert "no values for its inputs" in captured.err and "x (1, 3)" in captured.err and "--seed 0" in captured.err
+        dot = out.read_text()
+        assert "model.onnx, loss: sum of outputs p, total" in dot
+        assert "W1" in dot and "softmax" in dot
+
+    def test_render_with_a_named_loss_adds_none(self, onnx_model, tmp_path, capsys):
+        out = tmp_path / "model.dot"
+        assert main(["render", str(onnx_model), "-o", str(out), "--loss", "total"]) == 0
+        assert "loss total = " in capsys.readouterr().out
+        assert "sum of outputs" not in out.read_text()
+
+    def test_the_seed_sets_the_example_inputs(self, onnx_model, tmp_path, capsys):
+        losses = []
+        for seed in ("0", "0", "1"):
+            assert main(["render", str(onnx_model), "-o", str(tmp_path / "m.dot"), "--seed", seed]) == 0
+            losses.append(capsys.readouterr().out.split("loss loss = ")[1])
+        assert losses[0] == losses[1] != losses[2]
+
+    def test_render_values_only(self, onnx_model, tmp_path, capsys):
+        out = tmp_path / "model.dot"
+        assert main(["render", str(onnx_model), "-o", str(out), "--no-grad"]) == 0
+        assert "sum of outputs" not in out.read_text() and "loss" not in capsys.readouterr().out
+
+    @needs_dot
+    def test_animate(self, onnx_model, tmp_path, capsys):
+        out = tmp_path / "run.html"
+        assert main(["animate", str(onnx_model), "-o", str(out)]) == 0
+        assert "through loss" in capsys.readouterr().out
+        assert "sum of outputs p, total" in out.read_text()
+
+    def test_code(self, onnx_model, capsys):
+        assert main(["code", str(onnx_model)]) == 0
+        captured = capsys.readouterr()
+        assert "def backward" in captured.out and "W1" in captured.out
+        assert "loss: sum of outputs p, total" in captured.err
+        assert main(["code", str(onnx_model), "--loss", "total"]) == 0
+        assert "sum of outputs" not in capsys.readouterr().err
+
+    def test_load_source(self, onnx_model, capsys):
+        from dagprop.cli import load_source
+
+        graph, loss = load_source(onnx_model)
+        assert loss.name == "loss" and loss.op == "add" and {n.name for n in graph.params} == {"W1", "b1", "W2"}
+        assert graph["x"].value.shape == (1, 3)  # the symbolic batch axis is 1
+
+    def test_help_says_what_an_onnx_source_gets(self):
+        for command in ("render", "animate", "code"):
+            result = dagprop_command(command, "--help")
+            assert result.returncode == 0
+            text = " ".join(result.stdout.split())
+            assert "ONNX model (.onnx)" in text and "seeded random normal values" in text, command
+            assert "sum of its outputs" in text and "--seed" in text, command
+
+    def test_malformed_files_are_one_line_errors(self, tmp_path):
+        bad = tmp_path / "bad.onnx"
+        bad.write_bytes(b"\x08\x07garbage that is not a model")
+        one_line_error(dagprop_command("render", str(bad), "-o", str(tmp_path / "bad.dot")),
+                       "dagprop render: error:", "bad.onnx")
+        one_line_error(dagprop_command("code", str(tmp_path / "missing.onnx")), "missing.onnx' does not exist")
+
+    def test_an_unknown_loss_name(self, onnx_model, tmp_path, capsys):
+        assert main(["render", str(onnx_model), "-o", str(tmp_path / "m.dot"), "--loss", "nope"]) == 1
+        assert "no node named 'nope'" in capsys.readouterr().err

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 VALUES = "black: forward values"
 RED_BOTH = "red: gradients ∂L/∂·, on nodes and on the edges they flowed back along"
-WEIGHTS = "blue ×k: the local derivative"
+WEIGHTS = "green ×k: the local derivative"
 SLOTS = "on edges: the consumer's input each edge feeds"
 GREY = "grey: backprop did not reach it"
 COMPOSITE = "double border: a composite op; expand= opens it"
@@ -74,7 +74,7 @@ class TestLegend:
         paths = [SimpleNamespace(nodes=["w", "y", "L"]), SimpleNamespace(nodes=["x", "y"]),
                  SimpleNamespace(nodes=["y", "L"])]
         legend = legend_of(dp.to_dot(product(), highlight=paths))
-        assert "orange: path 1 (w → y → L); blue: path 2 (x → y); green: path 3 (y → L)" in legend
+        assert "orange: path 1 (w → y → L); sky blue: path 2 (x → y); brown: path 3 (y → L)" in legend
         assert "highlighted" not in legend
 
     def test_paths_sharing_their_ends_are_told_apart_by_their_middles(self):
@@ -87,7 +87,7 @@ class TestLegend:
     def test_paths_then_nodes(self):
         path = SimpleNamespace(nodes=["w", "y", "L"])
         legend = legend_of(dp.to_dot(product(), highlight=[path, "x"]))
-        assert "orange: path 1 (w → y → L)" in legend and "bold blue: highlighted" in legend
+        assert "orange: path 1 (w → y → L)" in legend and "bold sky blue: highlighted" in legend
 
     def test_a_one_shot_highlight_is_read_once(self):
         legend = legend_of(dp.to_dot(product(), highlight=(name for name in ["w"])))
@@ -95,8 +95,10 @@ class TestLegend:
 
     def test_many_paths_are_counted(self):
         paths = [SimpleNamespace(nodes=["w", "y", "L"]) for _ in range(10)]
-        legend = legend_of(dp.to_dot(product(), highlight=paths))
-        assert "brown: path 8" in legend and "path 9" not in legend and "and 2 more paths" in legend
+        dot = dp.to_dot(product(), highlight=paths)
+        legend = legend_of(dot)
+        assert "pink: path 4" in legend and "path 5" not in legend
+        assert "and 6 more paths, in the same colours again" in dot
 
     def test_legend_false(self):
         dot = dp.to_dot(scores(), highlight=["e"], legend=False, title="T")

@@ -20,7 +20,7 @@ from helpers import needs_dot
 from dagprop.drawing import digraph, mimebundle
 from dagprop.drawing.dot import pipe, write
 from dagprop.drawing.labels import format_number
-from dagprop.drawing.style import RED
+from dagprop.drawing.style import PALETTE, RED
 from dagprop.errors import LargeGraphWarning
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -219,14 +219,14 @@ class TestToDot:
         g = dp.Graph()
         g.param("big", np.arange(70.0).reshape(7, 10))
         dot = dp.to_dot(g)
-        assert "min 0   max 69" in dot and "mean 34.5" in dot
+        assert "min 0  mean 34.5  max 69" in dot and f"norm {format_number(np.linalg.norm(np.arange(70.0)))}" in dot
         assert "[ 0  1" not in dot
         assert "[  0   1   2" in dp.to_dot(g, max_matrix=(7, 10))
 
     def test_three_dimensional_arrays_are_summarised(self):
         g = dp.Graph()
         g.param("cube", np.ones((2, 2, 2)))
-        assert "min 1   max 1" in dp.to_dot(g)
+        assert "min 1  mean 1  max 1" in dp.to_dot(g)
 
     def test_non_finite_numbers(self):
         g = dp.Graph()
@@ -361,8 +361,8 @@ class TestHighlight:
         lines = dot.splitlines()
         x_to_t = next(line for line in lines if line.startswith("\tn0 -> n2"))
         t_to_l = next(line for line in lines if line.startswith("\tn2 -> n3"))
-        assert 'color="#1f77b4" penwidth=3' in x_to_t  # second path only
-        assert 'color="#ff7f0e:#1f77b4" penwidth=3' in t_to_l  # shared by both: both colours
+        assert f'color="{PALETTE[1]}" penwidth=3' in x_to_t  # second path only
+        assert f'color="{PALETTE[0]}:{PALETTE[1]}" penwidth=3' in t_to_l  # shared by both: both colours
 
     def test_engine_paths(self):
         g = fan_out()

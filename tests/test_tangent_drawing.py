@@ -215,11 +215,13 @@ class TestElementLevel:
             assert coloured(nodes[f"y[{i}]"], TANGENT) == [format_number((w[i] + 1) * dx[i])]
             assert coloured(nodes[f"mul_1[{i}]"], TANGENT) == [format_number(w[i] * dx[i])]
         assert not coloured(nodes["w[0]"], TANGENT)
-        # the edge x[1] -> mul_1[1]: the local derivative w[1] (grey) times the tail's tangent dx[1]
+        # the edge x[1] -> mul_1[1]: the local derivative w[1] (green, as beside gradients) times the
+        # tail's tangent dx[1]
         edge = next(line for line in dot.splitlines() if 'tooltip="x[1] → mul_1[1]' in line)
-        assert coloured(edge, CAPTION) == [f"×{format_number(w[1])}"]
+        assert coloured(edge, WEIGHT) == [f"×{format_number(w[1])}"]
         assert coloured(edge, TANGENT) == [format_number(w[1] * dx[1])]
-        assert LEGEND in dot and "grey ×k: the local derivative" in dot and "blue ×k" not in dot
+        assert LEGEND in dot and "green ×k: the local derivative ∂head/∂tail, times the tail&#39;s tangent" in dot
+        assert "blue ×k" not in dot and "grey ×k" not in dot
 
     def test_element_numbers_match_the_closed_forms(self):
         from dagprop.drawing.element import ElementNumbers

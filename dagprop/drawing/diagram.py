@@ -10,9 +10,11 @@ What a tensor-level diagram shows:
 
 * each node: its name, op (or kind) and shape, its value, its gradient (red) and,
   after forward mode (:meth:`Graph.jvp`), its tangent (blue); small arrays in full as
-  matrices, larger ones summarised; params, inputs, constants and ops each have
-  their own look; leaves without a gradient (or tangent) are grey; composite ops
-  that can be opened have a double border;
+  matrices, larger ones summarised (min, mean, max, norm), with ``slices=`` one slice
+  of them as a small matrix; params, inputs, constants and ops each have their own
+  look; leaves without a gradient (or tangent) are grey; composite ops that can be
+  opened have a double border; the nodes of a backward pass built as nodes
+  (``backward(create_graph=True)``) are red-dashed, each holding a gradient saying whose;
 * each edge: the gradient that flowed back along it (red), the tangent pushed
   forward along it (blue), or the forward value;
 * a node that feeds several consumers: each gradient contribution and their sum;
@@ -20,7 +22,8 @@ What a tensor-level diagram shows:
 * with ``expand=``, each opened composite inside a cluster named after its node;
 * each scope (:meth:`Graph.scope`) as a cluster named after it, nested scopes nested,
   opened composites inside the scope of their node; with ``collapse=``, chosen scopes
-  as one box each (name, node count, op mix), with the edges crossing into and out of it;
+  as one box each (name, node count, op mix, the tensors leaving it), with the edges
+  crossing into and out of it; with ``depth=``, every scope at that depth so;
 * a name shortened inside a cluster only while no other box has the same title;
 * in SVG, a tooltip on every node and edge with the full arrays.
 
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol
 
 import graphviz
 import networkx as nx
+import numpy as np
 
 from ..errors import LargeGraphWarning, RenderError
 from ..graph import Graph, Node
@@ -48,8 +52,9 @@ from .dot import pipe, write
 from .element import ElementDrawing, ElementNumbers
 from .options import Options, is_edge, is_path, options as checked_options
 from .overview import OverviewDrawing
-from .style import (CAPTION, CLUSTER_COLOUR, FAINT, GREY, GREYED_LOOK, INK, PALETTE, PALETTE_NAMES, RED, TANGENT,
-                    WEIGHT, dot_attrs)
+from .labels import format_number
+from .style import (BACKWARD_FILL, CAPTION, CLUSTER_COLOUR, COLOUR_NAMES, FAINT, GREY, GREYED_LOOK, INK, PALETTE,
+                    PALETTE_NAMES, RED, TANGENT, WEIGHT, dot_attrs, shape_text)
 from .tensor import TensorDrawing, drawn_scopes
 
 if TYPE_CHECKING:
@@ -75,7 +80,7 @@ def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"
             precision: int = 4, rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (),
             title: str | None = None, level: str = "tensor", max_matrix: tuple[int, int] = (6, 6),
             max_nodes: int | None = 300, run: Run | None = None, legend: bool = True,
-            collapse: Iterable[str] = ()) -> graphviz.Digraph:
+            collapse: Iterable[str] = (), depth: int | None = None, slices: Any = None) -> graphviz.Digraph:
     """The diagram of ``graph`` as a ``graphviz.Digraph`` (its ``.source`` is :func:`to_dot`'s text).
 
     Takes the same arguments as :func:`to_dot`. Runs no binary.
@@ -92,7 +97,8 @@ def digraph(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad"
     from ..expand import expanded
     from ..paths import element_graph as element_graph_of
 
-    options = checked_options(show, edge_labels, precision, rankdir, title, max_matrix, max_nodes, legend, level)
+    options = checked_options(show, edge_labels, precision, rankdir, title, max_matrix, max_nodes, legend, level,
+                              slices=slices, depth=depth)
     highlight = list(highlight) if isinstance(highlight, Iterator) else highlight  # read by drawing and legend
     drawing: Drawing
     if isinstance(graph, Graph):
@@ -219,7 +225,7 @@ def _preamble(options: Options, legend: list[str], level: str) -> list[str]:
         graph_attrs.append(("remincross", "false"))
     label_lines = []
     if options.title is not None:
-        label_lines.append(f'<FONT POINT-SIZE="16"><B>{quoting.html(options.title)}</B></FONT>')
+        label_lines.append(f'<FONT POINT-SIZE="16"><B>{quoting.html_lines(options.title)}</B></FONT>')
     label_lines += legend
     if label_lines:
         graph_attrs += [("labelloc", "t"), ("labeljust", "l"), ("label", "<" + "<BR/>".join(label_lines) + ">")]
@@ -237,6 +243,7 @@ _EDGE = re.compile(r"^\s*\w+ -> \w+ \[")
 _NODE = re.compile(r"^\s*(?!graph |node |edge )\w+ \[")
 _CLUSTER = re.compile(r"^\s*graph \[")
 _SLOT = re.compile(f'<FONT COLOR="{re.escape(CAPTION)}" POINT-SIZE="8">(.*?)</FONT>')
+_LEAVING = re.compile(f'<FONT COLOR="{re.escape(INK)}" POINT-SIZE="8">(.*?)</FONT>')
 
 
 def _legend(options: Options, drawing: Drawing, body: list[str], highlight: Any) -> list[str]:
@@ -271,21 +278,26 @@ def _legend(options: Options, drawing: Drawing, body: list[str], highlight: Any)
         items.append((TANGENT, "blue: tangents d(node)/d(direction)"))
     elif blue_on_edges:
         items.append((TANGENT, "blue: the tangent d(node)/d(direction) pushed forward along each edge"))
+    run = getattr(drawing, "run", None)
+    of, seeded = gradient_of(run.seeds if run is not None else (), options.precision)
     if red_on_nodes and red_on_edges:
-        items.append((RED, "red: gradients \u2202L/\u2202\u00b7, on nodes and on the edges they flowed back along"))
+        items.append((RED, f"red: gradients {of}{seeded}, on nodes and on the edges they flowed back along"))
     elif red_on_nodes:
-        items.append((RED, "red: gradients \u2202L/\u2202\u00b7"))
+        items.append((RED, f"red: gradients {of}{seeded}"))
     elif red_on_edges:
-        items.append((RED, "red: the gradient \u2202L/\u2202\u00b7 that flowed back along each edge"))
+        items.append((RED, f"red: the gradient {of}{seeded} that flowed back along each edge"))
+    if any(f"fillcolor={quoting.quote(BACKWARD_FILL)}" in line for line in nodes):
+        items.append((RED, "red dashed: the backward pass built as nodes by backward(create_graph=True); their "
+                           "values are gradients or parts of them"))
     if any(f'COLOR="{WEIGHT}"' in line for line in edges):
-        items.append((WEIGHT, "blue \u00d7k: the local derivative \u2202head/\u2202tail"))
-    if any(f'COLOR="{CAPTION}" POINT-SIZE="9">\u00d7' in line for line in edges):
-        items.append((CAPTION, "grey \u00d7k: the local derivative \u2202head/\u2202tail, times the tail's tangent"))
-    slots = list(dict.fromkeys(name for line in edges for name in _SLOT.findall(line)))
+        times = ", times the tail's tangent" if options.edge_labels == "tangent" else ""
+        items.append((WEIGHT, f"{COLOUR_NAMES[WEIGHT]} \u00d7k: the local derivative \u2202head/\u2202tail{times}"))
+    slots = _names_on(edges, _SLOT)
     if slots:
-        # the names were escaped for a label: undo it, to escape them again with the rest of the legend
-        shown = [html_text.unescape(name).replace("\\\\", "\\") for name in slots[:2]] + ["\u2026"] * (len(slots) > 2)
-        items.append((CAPTION, f"{', '.join(shown)} on edges: the consumer's input each edge feeds"))
+        items.append((CAPTION, f"{slots} on edges: the consumer's input each edge feeds"))
+    leaving = _names_on(edges, _LEAVING)
+    if leaving:
+        items.append((INK, f"{leaving} on an edge out of a collapsed scope: the tensor it carries out"))
     if (any(f"fillcolor={quoting.quote(GREYED_LOOK[0])}" in line for line in nodes)
             or any(f"color={quoting.quote(FAINT)}" in line for line in edges)):
         flows = getattr(drawing, "drawn_flows", ("grad",))
@@ -304,6 +316,73 @@ def _legend(options: Options, drawing: Drawing, body: list[str], highlight: Any)
     if (items or highlighted) and values:
         items.insert(0, (INK, "black: forward values"))
     return _legend_lines(items) + _legend_lines(highlighted)
+
+
+SUBSCRIPTS = str.maketrans("0123456789", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089")
+_WORD = re.compile(r"\w+")
+SEED_SHOWN = 6  # a seed with at most this many numbers is written out in the legend
+
+
+def gradient_of(seeds: Iterable[tuple[Node, Any]], precision: int = 4) -> tuple[str, str]:
+    """What the gradients of a run are, for the legend: ``(derivative, what the seeds are)``.
+
+    From :attr:`Run.seeds`: a pass from a node ``N`` seeded with ones gives ∂N/∂·; one
+    seeded with ``v`` gives ∂(v·N)/∂· (a vector-Jacobian product); passes added up
+    without ``zero_grad`` give the sum of theirs. Names other than one word are put in
+    parentheses. With no seeds (a record made by hand), ∂L/∂·.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0]); y = g.op("mul", x, x, name="y"); L = g.op("sum", y, name="L")
+    >>> g.forward(); g.backward(L)
+    >>> gradient_of(g.run.seeds)
+    ('∂L/∂·', '')
+    >>> g.zero_grad(); g.backward(y, seed=[1.0, 0.0])
+    >>> gradient_of(g.run.seeds)
+    ('∂(v·y)/∂·', ' (seed v = [1, 0])')
+    >>> g.backward(y, seed=[0.0, 1.0]); g.backward(L)
+    >>> gradient_of(g.run.seeds)
+    ('∂(v₁·y)/∂· + ∂(v₂·y)/∂· + ∂L/∂·', ' (seeds v₁ = [1, 0], v₂ = [0, 1])')
+    >>> gradient_of([])
+    ('∂L/∂·', '')
+    """
+    seeds = [(node, np.asarray(seed)) for node, seed in seeds]
+    if not seeds:
+        return "\u2202L/\u2202\u00b7", ""
+    vectors = [k for k, (_, seed) in enumerate(seeds) if not np.all(seed == 1)]
+    label = {k: "v" if len(vectors) == 1 else f"v{n}".translate(SUBSCRIPTS) for n, k in enumerate(vectors, start=1)}
+    counts: dict[str, int] = {}
+    for k, (node, seed) in enumerate(seeds):
+        if k in label:
+            term = f"\u2202({label[k]}\u00b7{node.name})/\u2202\u00b7"
+        else:
+            name = node.name if _WORD.fullmatch(node.name) else f"({node.name})"
+            term = f"\u2202{name}/\u2202\u00b7"
+        counts[term] = counts.get(term, 0) + 1
+    terms = [term if n == 1 else f"{n}\u00b7{term}" for term, n in counts.items()]
+    what = " + ".join(terms[:3]) + (" + \u2026" if len(terms) > 3 else "")
+    if not vectors:
+        return what, ""
+    shown = [f"{label[k]} = {_seed_text(seeds[k][1], precision)}" for k in vectors[:3]]
+    more = ", \u2026" if len(vectors) > 3 else ""
+    return what, f" ({'seed' if len(vectors) == 1 else 'seeds'} {', '.join(shown)}{more})"
+
+
+def _seed_text(seed: np.ndarray, precision: int) -> str:
+    if seed.size > SEED_SHOWN:
+        return f"an array of shape {shape_text(seed.shape)}"
+    if seed.ndim == 0:
+        return format_number(seed, precision)
+    return np.array2string(seed, separator=", ", formatter={"all": lambda x: format_number(x, precision)})
+
+
+def _names_on(edges: list[str], pattern: re.Pattern) -> str:
+    """The first two names ``pattern`` finds in edge statements, "\u2026" after them if there are more."""
+    names = list(dict.fromkeys(name for line in edges for name in pattern.findall(line)))
+    # the names were escaped for a label: undo it, to escape them again with the rest of the legend
+    shown = [html_text.unescape(name).replace("\\\\", "\\") for name in names[:2]] + ["\u2026"] * (len(names) > 2)
+    return ", ".join(shown)
 
 
 def _highlight_items(highlight: Any) -> list[tuple[str, str]]:
@@ -356,7 +435,7 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
            precision: int = 4, rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (),
            title: str | None = None, level: str = "tensor", max_matrix: tuple[int, int] = (6, 6),
            max_nodes: int | None = 300, run: Run | None = None, legend: bool = True,
-           collapse: Iterable[str] = ()) -> str:
+           collapse: Iterable[str] = (), depth: int | None = None, slices: Any = None) -> str:
     """The annotated diagram of ``graph`` as DOT text. Pure: needs no Graphviz binary.
 
     The same graph and arguments give the same text, byte for byte.
@@ -392,13 +471,15 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
         colour. Element names such as ``"W1[2,0]"`` highlight their tensor at the
         tensor level.
     title : str, optional
-        A heading drawn above the diagram.
+        A heading drawn above the diagram; each ``"\\n"`` in it starts a new line.
     level : {"tensor", "element"}
         "element" draws :meth:`Graph.element_graph`: one node per element, edges
         labelled with local derivatives.
     max_matrix : (int, int)
         Arrays with at most this many rows and columns are drawn in full; larger
-        ones (and arrays of three or more dimensions) are summarised.
+        ones (and arrays of three or more dimensions) are summarised: their smallest,
+        mean and largest entries and their norm (edges: the norm only), the shape
+        beside the op.
     max_nodes : int or None
         Above this many nodes a warning is given and a collapsed view drawn.
     run : Run, optional
@@ -416,7 +497,21 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
         edges that cross into or out of the scope attach to it, and the edges one node
         sends into it are drawn as one, carrying the sum of their gradients. Every other
         scope is drawn as a cluster. Tensor level only.
-
+    depth : int, optional
+        Draw every scope at this depth as one box, as ``collapse=`` does: 1, one box per
+        outermost scope ("encoder", "head"); 2, one per scope inside those
+        ("encoder/layer1"), the outer ones drawn as clusters around them; and so on.
+        Each box also shows the tensors leaving it (name, shape, value and gradient,
+        summarised when large). Nodes outside every scope are drawn as usual. None
+        (default): no box but those ``collapse=`` asks for. Tensor level only.
+    slices : tuple of int, or dict of str to tuple of int, optional
+        Draw one slice of arrays too large to draw, as a small matrix under their summary
+        (its top-left corner, ``…`` and ``⋮`` marking what is left out, when larger than
+        ``max_matrix``). A tuple applies to every array it leaves a matrix of: ``(0, 0)``
+        draws ``[0, 0, :, :]`` of each 4-D array (example 0, channel 0, for images in
+        NCHW layout); a dict applies to the named nodes only, whatever their number of
+        axes: ``{"conv1": (0, 0), "tokens": (1,)}``. Value, tangent and gradient alike.
+        Tensor level only.
     Returns
     -------
     str
@@ -424,7 +519,8 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
     Raises
     ------
     RenderError
-        For an option that is not understood, or a highlighted name or collapsed scope not in the graph.
+        For an option that is not understood; a highlighted name, collapsed scope or sliced node not
+        in the graph; a slice that does not fit its node's shape.
 
     Warns
     -----
@@ -459,24 +555,49 @@ def to_dot(graph: Graph | nx.DiGraph, *, show: Iterable[str] = ("value", "grad")
     >>> g.forward(); g.backward(z)
     >>> "scope, collapsed: 3 nodes" in to_dot(g, collapse=["block"])
     True
+
+    A model drawn one box per outermost scope, and a 4-D tensor summarised with one slice drawn:
+
+    >>> import numpy as np
+    >>> m = dp.Graph(); images = m.input("images", np.arange(96.0).reshape(2, 3, 4, 4) / 96)
+    >>> with m.scope("encoder"):
+    ...     with m.scope("layer1"):
+    ...         h = (images * m.param("w", np.ones((1, 3, 1, 1)))).tanh()
+    >>> with m.scope("head"):
+    ...     loss = h.sum()
+    >>> m.forward(); m.backward(loss)
+    >>> boxes = to_dot(m, depth=1)
+    >>> boxes.count("scope, collapsed"), "out: tanh_1  2×3×4×4" in boxes
+    (2, True)
+    >>> dot = to_dot(m, slices={"images": (0, 0)})
+    >>> "min 0  mean 0.4948  max 0.9896" in dot, "[0, 0, :, :]" in dot, "0.125   0.1354   0.1458   0.1562 ]" in dot
+    (True, True, True)
+
+    A title on two lines, and the nodes of a backward pass built as nodes, red dashed:
+
+    >>> g2 = dp.Graph(); x = g2.param("x", [1.0, 2.0]); L = (x * x).sum(name="L")
+    >>> g2.forward(); g2.backward(L, create_graph=True)
+    >>> dot = to_dot(g2, title="x * x, summed:\\nits backward pass")
+    >>> "x * x, summed:<BR/>its backward pass" in dot, "red dashed: the backward pass built as nodes" in dot
+    (True, True)
     """
     return digraph(graph, show=show, edge_labels=edge_labels, precision=precision, rankdir=rankdir, expand=expand,
                    highlight=highlight, title=title, level=level, max_matrix=max_matrix, max_nodes=max_nodes,
-                   run=run, legend=legend, collapse=collapse).source
+                   run=run, legend=legend, collapse=collapse, depth=depth, slices=slices).source
 
 
 def render(graph: Graph | nx.DiGraph, path: str | FilePath | None = None, *, format: str | None = None,
            show: Iterable[str] = ("value", "grad"), edge_labels: str | None = "auto", precision: int = 4,
            rankdir: str = "LR", expand: Iterable[str] | bool = (), highlight: Any = (), title: str | None = None,
            level: str = "tensor", max_matrix: tuple[int, int] = (6, 6), max_nodes: int | None = 300,
-           run: Run | None = None, legend: bool = True, collapse: Iterable[str] = (),
-           timeout: float = 60.0) -> graphviz.Digraph:
+           run: Run | None = None, legend: bool = True, collapse: Iterable[str] = (), depth: int | None = None,
+           slices: Any = None, timeout: float = 60.0) -> graphviz.Digraph:
     """Draw ``graph``; with ``path``, also write the picture there.
 
     Parameters
     ----------
     graph, show, edge_labels, precision, rankdir, expand, highlight, title, level, max_matrix, max_nodes, run, \
-    legend, collapse
+    legend, collapse, depth, slices
         As in :func:`to_dot`.
     path : str or pathlib.Path, optional
         Where to write. The format comes from the suffix (.svg, .png, .pdf, .dot)
@@ -508,10 +629,24 @@ def render(graph: Graph | nx.DiGraph, path: str | FilePath | None = None, *, for
     ...     d = dp.render(g, os.path.join(tmp, "graph.dot"))
     ...     open(os.path.join(tmp, "graph.dot")).read() == d.source
     True
+
+    A model one box per outermost scope, as SVG, and a 4-D input with its slice [1, 0, :, :]:
+
+    >>> import numpy as np
+    >>> m = dp.Graph(); x = m.input("x", np.ones((2, 3, 5, 5)))
+    >>> with m.scope("encoder"):
+    ...     h = (x * m.param("w", 0.5)).tanh()
+    >>> loss = h.sum(name="loss"); m.forward(); m.backward(loss)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     d = dp.render(m, os.path.join(tmp, "model.svg"), depth=1, slices={"x": (1, 0)}, rankdir="TB")
+    ...     open(os.path.join(tmp, "model.svg")).read().startswith("<?xml")
+    True
+    >>> "scope, collapsed: 3 nodes" in d.source, "[1, 0, :, :]" in d.source
+    (True, True)
     """
     diagram = digraph(graph, show=show, edge_labels=edge_labels, precision=precision, rankdir=rankdir,
                       expand=expand, highlight=highlight, title=title, level=level, max_matrix=max_matrix,
-                      max_nodes=max_nodes, run=run, legend=legend, collapse=collapse)
+                      max_nodes=max_nodes, run=run, legend=legend, collapse=collapse, depth=depth, slices=slices)
     if path is not None:
         write(diagram.source, path, format=format, timeout=timeout)
     return diagram

@@ -161,6 +161,7 @@ class ElementDrawing:
                  scopes: Mapping[str, ScopePath] | None = None) -> None:
         self.eg = element_graph
         self.numbers = numbers
+        self.run = numbers.run  # the record drawn (its seeds name what the gradients are of), or None
         self.options = options
         self.order = list(element_graph.nodes)
         self.ids = {name: f"e{k}" for k, name in enumerate(self.order)}
@@ -257,9 +258,8 @@ class ElementDrawing:
         parts = []
         if not self.compact:
             if options.edge_labels in ("grad", "tangent", "weight") and weight is not None:
-                # beside the blue tangents, a navy multiplier would read as one more tangent
-                colour = CAPTION if options.edge_labels == "tangent" else WEIGHT
-                parts.append(f'<FONT COLOR="{colour}" POINT-SIZE="9">\u00d7{format_number(weight, options.precision)}'
+                # green in every mode: beside blue tangents, a blue multiplier would read as one more tangent
+                parts.append(f'<FONT COLOR="{WEIGHT}" POINT-SIZE="9">\u00d7{format_number(weight, options.precision)}'
                              f'</FONT>')
             if options.edge_labels == "grad" and flow is not None:
                 text = shown_number(flow, self.numbers.flow_scale(source, target), options.precision)

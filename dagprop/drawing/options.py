@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import networkx as nx
+import numpy as np
 
 from ..errors import RenderError
 from ..graph import Graph, Node
@@ -39,6 +40,29 @@ class Options:
     max_matrix: tuple[int, int]
     max_nodes: int | None
     legend: bool
+    # the slice to draw of arrays of 3 or more axes: for every one whose extra axes it indexes (a tuple),
+    # or for the named nodes (node name -> tuple); None: none
+    slices: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None
+    depth: int | None = None  # scopes at this depth (1: the outermost) drawn as one box each
+
+    def slice_for(self, name: str, ndim: int) -> tuple[int, ...] | None:
+        """The index of the slice drawn of node ``name``'s arrays (``ndim`` axes), or None.
+
+        A tuple given for every array applies to those it leaves a matrix of (``ndim`` is its
+        length plus 2); one given for a node applies to it whatever its ``ndim``.
+
+        Examples
+        --------
+        >>> def slice_for(slices, name, ndim):
+        ...     return options((), "auto", 4, "LR", None, (6, 6), None, True, "tensor", slices=slices).slice_for(name, ndim)
+        >>> slice_for((0, 0), "conv1", 4), slice_for((0, 0), "x", 3), slice_for({"x": [1]}, "x", 3)
+        ((0, 0), None, (1,))
+        """
+        if self.slices is None:
+            return None
+        if isinstance(self.slices, tuple):
+            return self.slices if ndim == len(self.slices) + 2 else None
+        return self.slices.get(name)
 
     @property
     def flows(self) -> tuple[str, ...]:
@@ -104,7 +128,8 @@ def unreached(kind: str, present: tuple[str, ...], numbers: Mapping[str, Any]) -
 
 
 def options(show: Iterable[str], edge_labels: str | None, precision: int, rankdir: str, title: str | None,
-            max_matrix: tuple[int, int], max_nodes: int | None, legend: bool, level: str) -> Options:
+            max_matrix: tuple[int, int], max_nodes: int | None, legend: bool, level: str, *,
+            slices: Any = None, depth: int | None = None) -> Options:
     """The options checked, with a RenderError naming the first one that is not understood."""
     if isinstance(show, str):
         show = (show,)
@@ -128,7 +153,48 @@ def options(show: Iterable[str], edge_labels: str | None, precision: int, rankdi
         raise RenderError(f"max_matrix= must be (rows, columns), got {max_matrix!r}") from None
     if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
         raise RenderError(f"max_nodes= must be a positive int or None, got {max_nodes!r}")
-    return Options(show, edge_labels, precision, rankdir, title, (max(rows, 1), max(cols, 1)), max_nodes, legend)
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise RenderError(f"depth= must be a positive int (1: one box per outermost scope) or None, got {depth!r}")
+    if level == "element" and (slices is not None or depth is not None):
+        raise RenderError(f"{'slices=' if slices is not None else 'depth='} belongs to the tensor level: an element "
+                          f"graph draws single numbers (drop it, or draw level='tensor')")
+    return Options(show, edge_labels, precision, rankdir, title, (max(rows, 1), max(cols, 1)), max_nodes, legend,
+                   checked_slices(slices), depth)
+
+
+def checked_slices(slices: Any) -> tuple[int, ...] | dict[str, tuple[int, ...]] | None:
+    """``slices=`` as :class:`Options` keeps it: None, a tuple of ints, or node names -> tuples of ints.
+
+    Examples
+    --------
+    >>> checked_slices([0, 1]), checked_slices({"conv1": (0, 0)}), checked_slices(None)
+    ((0, 1), {'conv1': (0, 0)}, None)
+    >>> checked_slices((0.5,))
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.RenderError: slices= takes a tuple of ints, such as (0, 0) for example 0, channel 0, or node names mapped to such tuples; got (0.5,)
+    """
+    if slices is None:
+        return None
+
+    def index(item: Any) -> tuple[int, ...] | None:
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            return (int(item),)
+        if isinstance(item, (tuple, list)) and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+                                                    for k in item):
+            return tuple(int(k) for k in item)
+        return None
+
+    if isinstance(slices, Mapping):
+        checked = {name: index(item) for name, item in slices.items()}
+        if all(isinstance(name, str) for name in checked) and None not in checked.values():
+            return checked  # type: ignore[return-value]
+    else:
+        checked_index = index(slices)
+        if checked_index is not None and checked_index:
+            return checked_index
+    raise RenderError(f"slices= takes a tuple of ints, such as (0, 0) for example 0, channel 0, or node names "
+                      f"mapped to such tuples; got {slices!r}")
 
 
 # -- highlighting --------------------------------------------------------------------------

@@ -18,7 +18,9 @@ The player's page is plain HTML, not DOT: its title, heading and captions use
 :func:`html_page`, which leaves backslashes alone (a browser gives them no meaning).
 
 In every kind, control characters (which XML forbids and would make the SVG
-unreadable) are shown as their Unicode "control pictures" (``\n`` as ␊).
+unreadable) are shown as their Unicode "control pictures" (``\n`` as ␊), except
+where a line break is meant: a tooltip's ``\n`` breaks its line, and so does a
+title's (:func:`html_lines`).
 ``graphviz.quoting.quote`` alone is not enough: it leaves ``<...>`` and record
 syntax such as ``{ } |`` alone and cannot express a trailing backslash.
 """
@@ -28,7 +30,7 @@ from __future__ import annotations
 from html import escape as html_escape
 import re
 
-__all__ = ["html", "html_page", "srcdoc", "tooltip", "quote", "visible"]
+__all__ = ["html", "html_lines", "html_page", "srcdoc", "tooltip", "quote", "visible"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -106,6 +108,40 @@ def html(text: object) -> str:
     text = visible(text).replace("\\", "\\\\")
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+def html_lines(text: object, separator: str = "<BR/>") -> str:
+    r"""Escape ``text`` for an HTML-like label as :func:`html` does, but break its lines.
+
+    Each ``\n`` (or ``\r\n``) becomes ``separator``, a line break of the label; every line
+    is escaped by :func:`html`, so markup, entities, escString codes and other control
+    characters stay literal. Only for text that may span lines on purpose: titles.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str`` first.
+    separator : str
+        The markup between lines: ``<BR/>`` (centred), or e.g. ``<BR ALIGN="LEFT"/>``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(html_lines("first line\nsecond line"))
+    first line<BR/>second line
+    >>> print(html_lines("a\r\nb"))
+    a<BR/>b
+    >>> print(html_lines('<BR/>"&\\N\n\tend</B>>'))
+    &lt;BR/&gt;&quot;&amp;\\N<BR/>␉end&lt;/B&gt;&gt;
+    >>> print(html_lines("one\n\ntwo", separator='<BR ALIGN="LEFT"/>'))
+    one<BR ALIGN="LEFT"/><BR ALIGN="LEFT"/>two
+    >>> print(html_lines("no break\x0bhere"))
+    no break␋here
+    """
+    return separator.join(html(line) for line in str(text).replace("\r\n", "\n").split("\n"))
 
 
 def html_page(text: object) -> str:

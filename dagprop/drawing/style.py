@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from typing import Iterable
 
+# Every colour that means something is named once here, with the word the legend uses for it
+# (COLOUR_NAMES). Together they stay apart for readers with any of the three kinds of colour
+# blindness (tests/test_model_diagrams.py checks their distances under simulated protanopia,
+# deuteranopia and tritanopia), and no two meanings share a word.
 RED = "#d62728"
-# Okabe and Ito's blue: the colour-blind-safe opposite of the gradients' red, darker than the
-# highlight palette's blue and lighter than the local derivatives' navy
+# Okabe and Ito's blue: the colour-blind-safe opposite of the gradients' red
 TANGENT = "#0072b2"
 INK = "#1a1a1a"
 GREY = "#8c8c8c"
 FAINT = "#b5b5b5"
 CAPTION = "#6b6b6b"
-WEIGHT = "#2f4b7c"
-PALETTE = ("#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd", "#e377c2", "#17becf", "#bcbd22", "#8c564b")
-PALETTE_NAMES = dict(zip(PALETTE, ("orange", "blue", "green", "purple", "pink", "cyan", "olive", "brown")))
-CLUSTER_COLOUR = "#7b52b9"
+# the local derivative on element edges: green in every mode, so that it never reads as a tangent
+# (blue) or a caption (grey); dark enough for 9-point text
+WEIGHT = "#1a9850"
+# highlights and paths, in order: none of them red, blue, green, grey or purple, which mean something else
+PALETTE = ("#ff7f0e", "#56b4e9", "#8c564b", "#e78ac3")
+PALETTE_NAMES = dict(zip(PALETTE, ("orange", "sky blue", "brown", "pink")))
+CLUSTER_COLOUR = "#762a83"  # an opened composite's dashed box
+# the backward pass built as nodes (backward(create_graph=True)): a red dashed border on a red tint
+BACKWARD_FILL = "#fdeeee"
+BACKWARD_EDGE = "#e08080"
+COLOUR_NAMES = {INK: "black", RED: "red", TANGENT: "blue", WEIGHT: "green", GREY: "grey", CAPTION: "grey",
+                CLUSTER_COLOUR: "purple", **PALETTE_NAMES}
 GREYED_LOOK = ("#f7f7f7", "#c4c4c4")
 COLLAPSED_MATRIX = (3, 3)  # arrays drawn in full in a collapsed view of a large graph
 
@@ -28,15 +39,21 @@ KIND_LOOKS = {
 }
 
 
-def kind_look(kind: str, greyed: bool) -> tuple[str, str, str, str]:
-    """(shape, style, fill, border) of a node of ``kind``; greyed nodes keep their shape only.
+def kind_look(kind: str, greyed: bool, backward: bool = False) -> tuple[str, str, str, str]:
+    """(shape, style, fill, border) of a node of ``kind``; greyed nodes keep their shape only, and
+    nodes of the backward pass (``backward``) keep their shape with a red dashed border on a red tint.
 
     Examples
     --------
     >>> kind_look("param", False)[1], kind_look("param", True)[2]
     ('filled,bold', '#f7f7f7')
+    >>> kind_look("op", False, backward=True)
+    ('box', 'rounded,filled,dashed', '#fdeeee', '#d62728')
     """
     shape, style, fill, border = KIND_LOOKS.get(kind, KIND_LOOKS["op"])
+    if backward:
+        parts = [part for part in style.split(",") if part not in ("bold", "dashed")]
+        return shape, ",".join(parts + ["dashed"]), BACKWARD_FILL, RED
     if greyed:
         fill, border = GREYED_LOOK
     return shape, style, fill, border

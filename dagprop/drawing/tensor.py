@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import re
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from .. import rules
+from ..backward_graph import SCOPE as BACKWARD_SCOPE
 from ..errors import RenderError
 from ..graph import Graph, Node
 from ..run import Run
 from . import quoting
-from .labels import column_widths, full_text, matrix_html
+from .labels import column_widths, full_text, matrix_html, shown_grid, slice_text, sliced
 from .options import ELEMENT, Options, highlights, present_flows, unreached
 from .overview import op_mix
-from .style import (CAPTION, CLUSTER_COLOUR, COLLAPSED_MATRIX, FAINT, GREY, INK, RED, TANGENT, captioned,
-                    dot_attrs, kind_look, shape_text, smaller)
+from .style import (BACKWARD_EDGE, BACKWARD_FILL, CAPTION, CLUSTER_COLOUR, COLLAPSED_MATRIX, FAINT, GREY, INK,
+                    RED, TANGENT, captioned, dot_attrs, kind_look, shape_text, smaller)
 
 if TYPE_CHECKING:
     from ..expand import Expansion
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 SCOPE_COLOUR = "#2f6f8f"
 SCOPE_FILLS = ("#f3f8fb", "#e6f0f6")  # alternating by depth, so a scope inside a scope stands out
 BOX_FILL = "#e3eef5"
+BOX_OUTPUTS = 3  # outputs of a collapsed scope shown in its box, the others counted
 
 ScopePath = tuple[str, ...]
 # a cluster of a diagram: ("scope", path) or ("expansion", name of the opened composite)
@@ -188,7 +191,8 @@ class TensorDrawing:
 
     ``scopes`` gives each node's scope (default: :attr:`Node.scope`; an opened copy takes its
     source's, see :func:`drawn_scopes`); each scope is drawn as a cluster, and each scope named
-    in ``collapse`` ("layer1", "layer1/attention") as one box.
+    in ``collapse`` ("layer1", "layer1/attention") or at ``options.depth`` as one box. The nodes
+    of the backward pass (the scope :data:`dagprop.backward_graph.SCOPE`) have a look of their own.
     """
 
     def __init__(self, graph: Graph, run: Run, options: Options, highlight: Any,
@@ -218,10 +222,19 @@ class TensorDrawing:
             for name in expansion.nodes:
                 self.member_of[name] = expansion.name
         self.scopes = dict(scopes) if scopes is not None else {n.name: n.scope for n in self.nodes}
+        self.backward = {n.name for n in self.nodes if BACKWARD_SCOPE in self.scopes.get(n.name, ())}
+        # a node of the backward pass -> the nodes whose gradient it holds, and the other way round
+        self.gradient_of: dict[str, list[str]] = {}
+        self.grad_node_of: dict[str, str] = {}
+        for index, holder in run.grad_nodes.items():
+            if holder.name in self.ids and index < len(run.nodes) and run.nodes[index].name in self.ids:
+                self.gradient_of.setdefault(holder.name, []).append(run.nodes[index].name)
+                self.grad_node_of[run.nodes[index].name] = holder.name
         self.boxes: dict[ScopePath, list[Node]] = {}  # a collapsed scope -> the nodes it hides
         self.box_of: dict[str, ScopePath] = {}
         self.box_ids: dict[ScopePath, str] = {}
-        self._collapse_scopes(collapse)
+        self._collapse_scopes(collapse, options.depth)
+        self._check_slices()
         self.titles: dict[str, str] = {}
         self.highlight = highlights(highlight, self._resolve)
 
@@ -237,11 +250,27 @@ class TensorDrawing:
 
     # -- scopes drawn as one box
 
-    def _collapse_scopes(self, collapse: Iterable[str]) -> None:
+    def _check_slices(self) -> None:
+        slices = self.options.slices
+        if not isinstance(slices, Mapping):
+            return
+        for name, index in slices.items():
+            if name not in self.ids:
+                close = difflib.get_close_matches(name, list(self.ids), n=3)
+                hint = f" (close names: {', '.join(map(repr, close))})" if close else ""
+                raise RenderError(f"slices= names {name!r}, which is not a node of this graph{hint}")
+            node = self.graph[name]
+            shape = node.shape if node.shape is not None else np.shape(self.run.value(node))
+            if sliced(np.empty(shape, dtype=np.int8), index) is None:
+                raise RenderError(f"slices= asks for {name}{list(index)}, which does not fit its shape "
+                                  f"{shape_text(tuple(shape))}: give at most {max(len(shape) - 1, 0)} indices, "
+                                  f"each within its axis")
+
+    def _collapse_scopes(self, collapse: Iterable[str], depth: int | None = None) -> None:
         if isinstance(collapse, str):
             collapse = [collapse]
         known = {scope[:depth] for scope in self.scopes.values() for depth in range(1, len(scope) + 1)}
-        chosen = set()
+        chosen = {scope for scope in known if len(scope) == depth}
         for item in collapse:
             path = tuple(item.split("/")) if isinstance(item, str) else None
             if path not in known:
@@ -270,6 +299,15 @@ class TensorDrawing:
         """How many boxes the diagram has: nodes drawn and collapsed scopes."""
         return len(self.nodes) - len(self.hidden | set(self.box_of)) + len(self.boxes)
 
+    def box_outputs(self, box: ScopePath) -> list[Node]:
+        """The nodes of a collapsed scope that leave it: those with a consumer outside it or none at all."""
+        outputs = []
+        for node in self.boxes[box]:
+            consumers = list(self.graph.nx.successors(node.name))
+            if not consumers or any(self.box_of.get(consumer) != box for consumer in consumers):
+                outputs.append(node)
+        return outputs
+
     def box_statement(self, box: ScopePath) -> str:
         nodes = self.boxes[box]
         count = f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}"
@@ -290,14 +328,46 @@ class TensorDrawing:
                         f'</FONT></TD></TR>')
         tip.append("nodes: " + ", ".join(quoting.visible(node.name) for node in nodes[:40])
                    + (f" and {len(nodes) - 40} more" if len(nodes) > 40 else ""))
+        rows += self.output_rows(box, tip)
         label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
-        attrs = [("label", label), ("shape", "box3d"), ("style", quoting.quote("filled")),
-                 ("fillcolor", quoting.quote(BOX_FILL)), ("color", quoting.quote(SCOPE_COLOUR)),
+        backward = all(node.name in self.backward for node in nodes)
+        attrs = [("label", label), ("shape", "box3d"), ("style", quoting.quote("filled,dashed" if backward else "filled")),
+                 ("fillcolor", quoting.quote(BACKWARD_FILL if backward else BOX_FILL)),
+                 ("color", quoting.quote(RED if backward else SCOPE_COLOUR)),
                  ("tooltip", quoting.tooltip("\n".join(tip)))]
         colour = next((self.highlight.nodes[n.name] for n in nodes if n.name in self.highlight.nodes), None)
         if colour is not None:
             attrs += [("color", quoting.quote(colour)), ("penwidth", "3")]
         return f"{self.box_ids[box]} [{dot_attrs(attrs)}]"
+
+    def output_rows(self, box: ScopePath, tip: list[str]) -> list[str]:
+        """Label rows for the tensors leaving a collapsed scope: each one's name and shape, value and
+        gradient (summaries for large arrays), the first :data:`BOX_OUTPUTS` of them; the arrays of
+        all of them go into ``tip``."""
+        options = self.options
+        outputs = self.box_outputs(box)
+        max_matrix = smaller(options.max_matrix, COLLAPSED_MATRIX)
+        rows = []
+        for node in outputs[:BOX_OUTPUTS]:
+            value, grad, tangent = self.run.value(node), self.run.grad(node), self.run.tangent(node)
+            heading = f"out: {self.display_name(node.name)}"
+            if node.shape is not None:
+                heading += f"  {shape_text(node.shape)}"
+            inner = [f'<TR><TD COLSPAN="2" ALIGN="LEFT"><FONT COLOR="{INK}" POINT-SIZE="9">{quoting.html(heading)}'
+                     f'</FONT></TD></TR>']
+            for flow, array, colour in (("value", value, INK), ("tangent", tangent, TANGENT), ("grad", grad, RED)):
+                if flow in options.show and array is not None:
+                    inner.append(captioned(flow, matrix_html(array, colour, options.precision, max_matrix, size=9),
+                                           CAPTION if flow == "value" else colour))
+            rows.append('<TR><TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
+                        + "".join(inner) + "</TABLE></TD></TR>")
+            tip.append(f"output {quoting.visible(node.name)}"
+                       + (f", value:\n{full_text(value)}" if value is not None else "")
+                       + (f"\ngradient:\n{full_text(grad)}" if grad is not None else ""))
+        if len(outputs) > BOX_OUTPUTS:
+            rows.append(f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="9">and {len(outputs) - BOX_OUTPUTS} more '
+                        f'outputs</FONT></TD></TR>')
+        return rows
 
     # -- collapsing large graphs
 
@@ -368,7 +438,8 @@ class TensorDrawing:
         grad = self.run.grad(node)
         tangent = self.run.tangent(node)
         composite = node.op_def is not None and node.op_def.decompose is not None and name not in self.expansions
-        greyed = unreached(node.kind, self.drawn_flows, {"grad": grad, "tangent": tangent})
+        backward = name in self.backward
+        greyed = not backward and unreached(node.kind, self.drawn_flows, {"grad": grad, "tangent": tangent})
         chain = self.chains.get(name)
         if chain is not None:
             kinds = ", ".join(dict.fromkeys(str(n.op) for n in chain))
@@ -385,6 +456,10 @@ class TensorDrawing:
                 f'</FONT></TD></TR>',
                 f'<TR><TD COLSPAN="2"><FONT COLOR="{CAPTION}" POINT-SIZE="9">{quoting.html(subtitle)}</FONT>'
                 f'</TD></TR>']
+        marker = self.gradient_marker(name)
+        if marker is not None:
+            rows.append(f'<TR><TD COLSPAN="2"><FONT COLOR="{INK}" POINT-SIZE="10">{quoting.html(marker)}</FONT>'
+                        f'</TD></TR>')
         max_matrix = smaller(options.max_matrix, COLLAPSED_MATRIX) if self.collapsed else options.max_matrix
         contributions = [] if self.collapsed or "grad" not in options.show else self.contributions(name)
         summands = [] if self.collapsed or "tangent" not in options.show else self.tangent_contributions(name)
@@ -395,20 +470,23 @@ class TensorDrawing:
         if "value" in options.show and value is not None:
             rows.append(captioned("value", matrix_html(value, text_colour, options.precision, max_matrix,
                                                          widths=widths)))
+            rows += self.slice_rows(name, value, text_colour, max_matrix)
         # forward before backward: the tangent row comes before the gradient's
         if len(summands) >= 2:
             rows.append(captioned("tangent", self.sum_html(summands, tangent, max_matrix, TANGENT), TANGENT))
         elif "tangent" in options.show and tangent is not None:
             rows.append(captioned("tangent", matrix_html(tangent, TANGENT, options.precision, max_matrix,
                                                          widths=widths), TANGENT))
+            rows += self.slice_rows(name, tangent, TANGENT, max_matrix)
         if len(contributions) >= 2:
             rows.append(captioned("grad", self.sum_html(contributions, grad, max_matrix), RED))
         elif "grad" in options.show and grad is not None:
             rows.append(captioned("grad", matrix_html(grad, RED, options.precision, max_matrix, widths=widths),
                                    RED))
+            rows += self.slice_rows(name, grad, RED, max_matrix)
         label = ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows)
                  + "</TABLE>>")
-        shape_name, style, fill, border = kind_look(node.kind, greyed)
+        shape_name, style, fill, border = kind_look(node.kind, greyed, backward)
         attrs = [("label", label), ("shape", shape_name), ("style", quoting.quote(style)),
                  ("fillcolor", quoting.quote(fill)), ("color", quoting.quote(border)),
                  ("tooltip", quoting.tooltip(self.node_tooltip(node, value, grad, tangent, composite)))]
@@ -418,6 +496,32 @@ class TensorDrawing:
         if colour is not None:
             attrs += [("color", quoting.quote(colour)), ("penwidth", "3")]
         return f"{self.ids[name]} [{dot_attrs(attrs)}]"
+
+    def gradient_marker(self, name: str) -> str | None:
+        """What a node of the backward pass holding gradients computes ("= dL/dx"), unless its name says
+        it already; None for other nodes."""
+        targets = self.gradient_of.get(name)
+        if not targets:
+            return None
+        if len(targets) == 1 and re.fullmatch(rf"d.+/d{re.escape(targets[0])}( \(\d+\))?", name):
+            return None
+        losses = list(dict.fromkeys(node.name for node, seed in self.run.seeds if np.all(np.asarray(seed) == 1)))
+        if len(losses) == 1 and len(losses) == len(self.run.seeds):
+            return "= " + " = ".join(f"d{losses[0]}/d{target}" for target in targets)
+        return "= the gradient of " + ", ".join(targets)
+
+    def slice_rows(self, name: str, array: Any, colour: str, max_matrix: tuple[int, int]) -> list[str]:
+        """The row drawing the slice ``slices=`` asks of node ``name``'s ``array``, when the array is
+        summarised (too large to draw); no rows otherwise."""
+        array = np.asarray(array)
+        index = self.options.slice_for(name, array.ndim)
+        part = sliced(array, index) if index is not None else None
+        if part is None or (array.ndim <= 2 and array.shape[0] <= max_matrix[0]
+                            and (array.ndim < 2 or array.shape[1] <= max_matrix[1])):
+            return []
+        caption = slice_text(index, array.ndim)  # type: ignore[arg-type]
+        return [captioned(quoting.html(caption), matrix_html(part, colour, self.options.precision, max_matrix,
+                                                              size=9, crop=True), colour)]
 
     def contributions(self, name: str) -> list[tuple[str, Any]]:
         """What each consumer sent back to ``name``, as (caption, gradient), in graph order; what the
@@ -457,6 +561,15 @@ class TensorDrawing:
         """The contributions, each captioned, ``+`` between them, ``=`` and their sum ``total``, in ``colour``."""
         precision = self.options.precision
         total = total if total is not None else sum(np.asarray(g) for _, g in contributions)
+        if np.size(total) > 1 and shown_grid(np.asarray(total), max_matrix) is None:
+            # summaries side by side with + and = would read as if norms added up: a column instead,
+            # the sum's summary first, then each contribution's norm
+            rows = [f'<TR><TD ALIGN="RIGHT"><FONT COLOR="{CAPTION}" POINT-SIZE="8">sum of {len(contributions)}'
+                    f'</FONT></TD><TD ALIGN="LEFT">{matrix_html(total, colour, precision, max_matrix)}</TD></TR>']
+            rows += [f'<TR><TD ALIGN="RIGHT"><FONT COLOR="{CAPTION}" POINT-SIZE="8">{quoting.html(caption)}</FONT>'
+                     f'</TD><TD ALIGN="LEFT">{matrix_html(part, colour, precision, max_matrix, size=9, brief=True)}'
+                     f'</TD></TR>' for caption, part in contributions]
+            return '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>"
         top, bottom = [], []
         for k, (caption, part) in enumerate(contributions):
             if k:
@@ -492,6 +605,12 @@ class TensorDrawing:
                 lines.append("the tangent is the sum of the contributions " + ", ".join(c for c, _ in summands))
         if grad is not None:
             lines += ["gradient:", full_text(grad)]
+        if node.name in self.grad_node_of:
+            lines.append(f"its gradient is computed by the node {quoting.visible(self.grad_node_of[node.name])} "
+                         f"of the backward pass")
+        if node.name in self.gradient_of:
+            lines.append("a node of the backward pass holding the gradient of "
+                         + ", ".join(quoting.visible(target) for target in self.gradient_of[node.name]))
         contributions = self.contributions(node.name)
         if len(contributions) >= 2:
             lines.append("the gradient is the sum of the contributions " + ", ".join(c for c, _ in contributions))
@@ -536,7 +655,8 @@ class TensorDrawing:
         tip = (f"{quoting.visible(source.name)} \u2192 {quoting.visible(consumer.name)} "
                f"(argument {slot}: {rules.slot_name(consumer, slot)})")
         colours = self.highlight.edge_colours(source.name, consumer.name, slot)
-        return self.arrow(source, grad, tangent, parts, tip, "along this edge", colours, source_id, target_id)
+        return self.arrow(source, grad, tangent, parts, tip, "along this edge", colours, source_id, target_id,
+                          backward=consumer.name in self.backward)
 
     def box_edge_statement(self, source: Node, slots: list[tuple[Node, int]], target_id: str) -> str:
         """The edge carrying ``source`` into a collapsed scope, for its edges to the nodes in ``slots``."""
@@ -553,30 +673,36 @@ class TensorDrawing:
         colours = list(dict.fromkeys(c for consumer, slot in slots
                                      for c in self.highlight.edge_colours(source.name, consumer.name, slot)))
         return self.arrow(source, grad, tangent, self.leaving(source), tip, along, colours,
-                          self.drawn_id(source.name), target_id)
+                          self.drawn_id(source.name), target_id,
+                          backward=all(consumer.name in self.backward for consumer, _ in slots))
 
     def leaving(self, source: Node) -> list[str]:
         """The label row naming the tensor an edge carries out of a collapsed scope (none for other edges)."""
         if source.name not in self.box_of:
             return []
-        return [f'<TR><TD><FONT COLOR="{CAPTION}" POINT-SIZE="8">{quoting.html(self.display_name(source.name))}'
+        # in black, the colour of forward values: a slot's name is grey
+        return [f'<TR><TD><FONT COLOR="{INK}" POINT-SIZE="8">{quoting.html(self.display_name(source.name))}'
                 f'</FONT></TD></TR>']
 
     def arrow(self, source: Node, grad: Any, tangent: Any, parts: list[str], tip: str, along: str,
-              colours: list[str], source_id: str, target_id: str) -> str:
+              colours: list[str], source_id: str, target_id: str, backward: bool = False) -> str:
         """An edge statement: ``parts`` (label rows) then the gradient, tangent or value carried, a
         tooltip ``tip`` followed by the arrays (``along``: "along this edge", or which edges), a
-        track per derivative carried, and the colours of a highlight."""
+        track per derivative carried, and the colours of a highlight. An edge into the backward
+        pass (``backward``) that carries no derivative drawn is dashed red, not faint grey.
+        Arrays too large to draw are labelled with their norm only."""
         options = self.options
         value = self.run.value(source)
         max_matrix = smaller(options.max_matrix, COLLAPSED_MATRIX) if self.collapsed else options.max_matrix
         if options.edge_labels == "grad" and grad is not None:
-            parts = parts + [f"<TR><TD>{matrix_html(grad, RED, options.precision, max_matrix, size=9)}</TD></TR>"]
+            parts = parts + [f"<TR><TD>{matrix_html(grad, RED, options.precision, max_matrix, size=9, brief=True)}"
+                             f"</TD></TR>"]
         elif options.edge_labels == "tangent" and tangent is not None:
-            parts = parts + [f"<TR><TD>{matrix_html(tangent, TANGENT, options.precision, max_matrix, size=9)}"
+            parts = parts + [f"<TR><TD>{matrix_html(tangent, TANGENT, options.precision, max_matrix, size=9, brief=True)}"
                              f"</TD></TR>"]
         elif options.edge_labels == "value" and value is not None:
-            parts = parts + [f"<TR><TD>{matrix_html(value, CAPTION, options.precision, max_matrix, size=9)}</TD></TR>"]
+            parts = parts + [f"<TR><TD>{matrix_html(value, CAPTION, options.precision, max_matrix, size=9, brief=True)}"
+                             f"</TD></TR>"]
         attrs = []
         if parts:
             attrs.append(("label", '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
@@ -596,6 +722,8 @@ class TensorDrawing:
                   if flow in self.drawn_flows and number is not None]
         if tracks:
             attrs.append(("color", quoting.quote(":".join([INK, *tracks]))))
+        elif backward:
+            attrs += [("color", quoting.quote(BACKWARD_EDGE)), ("style", "dashed")]
         elif self.drawn_flows:
             attrs.append(("color", quoting.quote(FAINT)))
         if colours:

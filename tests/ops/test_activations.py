@@ -1,4 +1,5 @@
-"""The activations family: relu, sigmoid, tanh, softmax, log_softmax."""
+"""The activations family: relu, sigmoid, tanh, softmax, log_softmax, gelu, silu, softplus, leaky_relu, elu,
+log_sigmoid and dropout."""
 
 import warnings
 
@@ -345,3 +346,202 @@ def test_softmax_family_of_empty_arrays_builds_an_empty_backward_pass(name, shap
         g.backward(out, seed=np.zeros(shape), create_graph=True)
         g.jvp({leaf: np.zeros(shape)})
     assert leaf.grad.shape == leaf.grad_node.shape == out.tangent.shape == shape
+
+
+# -- gelu, silu, softplus, leaky_relu, elu, log_sigmoid (issue 12) ----------------------------------
+
+def gelu_none(t):
+    return torch.nn.functional.gelu(t, approximate="none")
+
+
+def gelu_tanh(t):
+    return torch.nn.functional.gelu(t, approximate="tanh")
+
+
+# (our op, its attributes, the same function from torch)
+SMOOTH = {
+    "gelu": ("gelu", {}, gelu_none),
+    "gelu tanh": ("gelu", {"approximate": "tanh"}, gelu_tanh),
+    "silu": ("silu", {}, torch.nn.functional.silu),
+    "softplus": ("softplus", {}, torch.nn.functional.softplus),
+    "softplus beta 2 threshold 3": ("softplus", {"beta": 2.0, "threshold": 3.0},
+                                    lambda t: torch.nn.functional.softplus(t, beta=2.0, threshold=3.0)),
+    "softplus beta 0.5": ("softplus", {"beta": 0.5}, lambda t: torch.nn.functional.softplus(t, beta=0.5)),
+    "leaky_relu": ("leaky_relu", {}, torch.nn.functional.leaky_relu),
+    "leaky_relu 0.2": ("leaky_relu", {"negative_slope": 0.2},
+                       lambda t: torch.nn.functional.leaky_relu(t, negative_slope=0.2)),
+    "leaky_relu -0.5": ("leaky_relu", {"negative_slope": -0.5},
+                        lambda t: torch.nn.functional.leaky_relu(t, negative_slope=-0.5)),
+    "elu": ("elu", {}, torch.nn.functional.elu),
+    "elu alpha 0.3": ("elu", {"alpha": 0.3}, lambda t: torch.nn.functional.elu(t, alpha=0.3)),
+    "log_sigmoid": ("log_sigmoid", {}, torch.nn.functional.logsigmoid),
+}
+
+
+@pytest.mark.parametrize("case", SMOOTH.values(), ids=SMOOTH.keys())
+@pytest.mark.parametrize("shape", [(), (5,), (3, 4), (2, 3, 2)], ids=str)
+def test_new_activations_check_op(case, shape):
+    name, attrs, _ = case
+    errors = check_op(name, 2.0 * away_from_zero(*shape), **attrs).errors
+    assert {"jacobian vs vjp", "jvp vs finite differences", "vjp_graph vs vjp",
+            "second derivatives vs finite differences"} <= set(errors)
+
+
+def torch_elementwise(function, x, seed, tangent):
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    out = function(t)
+    out.backward(torch.tensor(seed, dtype=torch.float64))
+    _, moved = torch.func.jvp(function, (torch.tensor(x, dtype=torch.float64),),
+                              (torch.tensor(tangent, dtype=torch.float64),))
+    return out.detach().numpy(), t.grad.numpy(), moved.numpy()
+
+
+# ordinary inputs, around each op's bends, and far out where naive formulas overflow or cancel
+INPUTS = {
+    "normal": rng.normal(0.0, 2.0, (4, 5)),
+    "bends": np.array([-3.0, -1.0, -0.5, -1e-3, 1e-3, 0.5, 1.0, 3.0, 9.9, 10.1, 19.9, 20.1]),
+    "far out": np.array([-800.0, -60.0, -30.0, 30.0, 60.0, 800.0]),
+}
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("case", SMOOTH.values(), ids=SMOOTH.keys())
+@pytest.mark.parametrize("x", INPUTS.values(), ids=INPUTS.keys())
+def test_new_activations_match_torch(case, x):
+    name, attrs, function = case
+    seed, tangent = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+    g, leaf, out = run(name, x, **attrs)
+    g.backward(out, seed=seed)
+    g.jvp({leaf: tangent})
+    value, grad, moved = torch_elementwise(function, x, seed, tangent)
+    for ours, theirs, what in ((out.value, value, "value"), (leaf.grad, grad, "gradient"),
+                               (out.tangent, moved, "tangent")):
+        assert np.isfinite(ours).all(), what
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-300, err_msg=what)
+
+
+@pytest.mark.parametrize("case", SMOOTH.values(), ids=SMOOTH.keys())
+def test_new_activations_backward_as_nodes_is_finite_far_out(case):
+    name, attrs, _ = case
+    g, leaf, out = run(name, INPUTS["far out"], **attrs)
+    loss = out.sum()
+    g.forward()
+    g.backward(loss, create_graph=True)
+    assert np.isfinite(leaf.grad_node.value).all()
+    np.testing.assert_allclose(leaf.grad_node.value, leaf.grad, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("name, attrs, slope", [("leaky_relu", {"negative_slope": 0.2}, 0.2),
+                                                ("elu", {"alpha": 0.3}, 0.3)])
+def test_slope_at_zero_is_torchs(name, attrs, slope):
+    g, leaf, out = run(name, np.array([0.0]), **attrs)
+    g.backward(out, seed=np.ones(1))
+    np.testing.assert_array_equal(leaf.grad, [slope])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_decomposes_into_its_formula(approximate):
+    g = dp.Graph()
+    x = g.param("x", rng.standard_normal(4))
+    g.registry["gelu"].decompose(x, approximate=approximate)
+    ops = {n.op for n in g if n.op is not None}
+    assert ("erf" in ops) == (approximate == "none") and ("tanh" in ops) == (approximate == "tanh")
+
+
+@pytest.mark.parametrize("approximate, function", [("none", gelu_none), ("tanh", gelu_tanh)])
+def test_gelu_hessian_matches_torch(approximate, function):
+    x, c = rng.normal(0.0, 1.5, (2, 3)), rng.standard_normal((2, 3))
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = (leaf.gelu(approximate=approximate) * g.const(c)).sum()
+    g.forward()
+    expected = torch.autograd.functional.hessian(lambda t: (function(t) * torch.tensor(c)).sum(),
+                                                 torch.tensor(x)).numpy()
+    np.testing.assert_allclose(g.hessian(loss, leaf), expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name, attrs, message", [
+    ("gelu", {"approximate": "fast"}, "approximate must be 'none' \\(exact, with erf\\) or 'tanh', got 'fast'"),
+    ("softplus", {"beta": 0.0}, "beta must be > 0, got 0.0"),
+    ("softplus", {"threshold": float("nan")}, "threshold must be a finite number"),
+    ("elu", {"alpha": "1"}, "alpha must be a finite number"),
+])
+def test_bad_attributes_are_refused_when_the_node_is_built(name, attrs, message):
+    g = dp.Graph()
+    with pytest.raises(dp.ShapeError, match=message):
+        g.op(name, g.param("x", np.ones(3)), **attrs)
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"p": 1.5, "training": True}, r"p, the probability of dropping an element, must be a number in \[0, 1\], got 1.5"),
+    ({"training": 1}, "training must be True or False"),
+    ({"seed": -1}, "seed must be an int >= 0"),
+])
+def test_bad_dropout_attributes_are_refused_when_the_graph_runs(attrs, message):
+    g = dp.Graph()
+    g.op("dropout", g.param("x", np.ones(3)), **attrs)
+    with pytest.raises(dp.OpError, match=message):
+        g.forward()
+
+
+def test_bad_leaky_relu_slope_is_refused_when_the_graph_runs():
+    g = dp.Graph()
+    g.param("x", np.ones(3)).leaky_relu(negative_slope=None)
+    with pytest.raises(dp.OpError, match="negative_slope must be a finite number, got None"):
+        g.forward()
+
+
+# -- dropout ---------------------------------------------------------------------------------------
+
+def dropout(x, **attrs):
+    g, leaf, out = run("dropout", x, **attrs)
+    seed = rng.standard_normal(x.shape)
+    g.backward(out, seed=seed)
+    return out.value, leaf.grad / seed
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 0.9])
+def test_dropout_is_the_identity_when_not_training(p):
+    x = rng.standard_normal((4, 5))
+    value, slope = dropout(x, p=p, seed=3)
+    np.testing.assert_array_equal(value, x)
+    np.testing.assert_allclose(slope, 1.0)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_mask_comes_from_the_seed_and_is_scaled(p):
+    x = rng.standard_normal((6, 7)) + 5.0  # no zeros in x, so a zero in the output is a dropped element
+    kept = np.random.default_rng(7).random(x.shape) >= p
+    value, slope = dropout(x, p=p, training=True, seed=7)
+    np.testing.assert_allclose(value, np.where(kept, x / (1 - p), 0.0), rtol=1e-15)
+    np.testing.assert_allclose(slope, np.where(kept, 1 / (1 - p), 0.0), rtol=1e-14)  # the gradient uses the same mask
+
+
+def test_dropout_same_seed_same_mask_different_seed_different_mask():
+    x = np.ones((8, 8))
+    first, _ = dropout(x, p=0.5, training=True, seed=11)
+    again, _ = dropout(x, p=0.5, training=True, seed=11)
+    other, _ = dropout(x, p=0.5, training=True, seed=12)
+    np.testing.assert_array_equal(first, again)
+    assert (first != other).any()
+    assert 0 < (first == 0).sum() < x.size
+
+
+def test_dropout_keeps_everything_at_p_0_and_nothing_at_p_1():
+    x = rng.standard_normal((3, 4))
+    np.testing.assert_array_equal(dropout(x, p=0.0, training=True)[0], x)
+    value, slope = dropout(x, p=1.0, training=True)
+    np.testing.assert_array_equal(value, 0.0)
+    np.testing.assert_array_equal(slope, 0.0)
+
+
+@pytest.mark.parametrize("attrs", [{"p": 0.3, "training": True, "seed": 5}, {"p": 0.3}], ids=["training", "eval"])
+def test_dropout_check_op_and_a_zero_hessian(attrs):
+    # check_op's own keyword seed (of its random inputs) would take the op's: leave the mask's at its default there
+    check_op("dropout", (3, 4), **{k: v for k, v in attrs.items() if k != "seed"})
+    g = dp.Graph()
+    leaf = g.param("x", rng.standard_normal(4))
+    loss = (leaf.dropout(**attrs) * leaf.dropout(**attrs)).sum()  # the same mask twice: sum(m^2 x^2)
+    g.forward()
+    mask = np.where(np.random.default_rng(5).random(4) >= 0.3, 1 / 0.7, 0.0) if attrs.get("training") else np.ones(4)
+    np.testing.assert_allclose(g.hessian(loss, leaf), np.diag(2 * mask**2), rtol=1e-14)

@@ -1,4 +1,5 @@
-"""The elementwise family: add, sub, mul, div, neg, pow, exp, log, reciprocal."""
+"""The elementwise family: add, sub, mul, div, neg, pow, exp, log, reciprocal, step, erf, sqrt, rsqrt, abs,
+where, maximum, minimum and clip."""
 
 import numpy as np
 import pytest
@@ -196,7 +197,8 @@ def test_pow_gradient_rules_raise_no_floating_point_warnings():
 
 # -- forward mode and the vjp as graph nodes (second derivatives) --------------------------------
 
-FAMILY = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "reciprocal", "step"]
+FAMILY = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "reciprocal", "step", "erf", "sqrt", "rsqrt", "abs",
+          "where", "maximum", "minimum", "clip"]
 
 
 @pytest.mark.parametrize("name", FAMILY)
@@ -435,3 +437,141 @@ def test_sqrt_and_rsqrt_second_derivatives_are_their_closed_forms():
         loss = g.op(name, leaf).sum()
         g.forward()
         np.testing.assert_allclose(g.hessian(loss, leaf), np.diag(second), rtol=1e-12, err_msg=name)
+
+
+def away_from_zero(*shape):
+    return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.25, 2.0, shape)
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (3, 4)], ids=str)
+def test_abs_passes_check_op(shape):
+    check_op("abs", away_from_zero(*shape))
+
+
+def test_abs_matches_torch_with_slope_zero_at_zero():
+    x = np.array([-2.0, -0.5, 0.0, -0.0, 0.5, 3.0])
+    assert_matches_torch("abs", torch.abs, [x])
+    _, (grad,) = dagprop_values_and_gradients("abs", [x], np.ones(6))
+    np.testing.assert_array_equal(grad, [-1.0, -1.0, 0.0, 0.0, 1.0, 1.0])
+
+
+WHERE_SHAPES = [((3, 4), (3, 4), (3, 4)), ((3, 1), (3, 4), (4,)), ((), (3, 4), ()), ((4,), (3, 1), (2, 1, 1))]
+
+
+@pytest.mark.parametrize("shapes", WHERE_SHAPES, ids=str)
+def test_where_passes_check_op(shapes):
+    condition, a, b = shapes
+    check_op("where", rng.integers(0, 2, condition).astype(float), a, b)
+
+
+@pytest.mark.parametrize("shapes", WHERE_SHAPES, ids=str)
+def test_where_matches_torch(shapes):
+    condition, a, b = shapes
+    mask = rng.integers(0, 2, condition).astype(float)
+    assert_matches_torch("where", lambda c, x, y: torch.where(c > 0.5, x, y),
+                         [mask, rng.standard_normal(a), rng.standard_normal(b)], differentiable=[False, True, True])
+
+
+def test_where_gives_its_mask_no_gradient_and_no_tangent():
+    g = dp.Graph()
+    c, a, b = g.param("c", [1.0, 0.0]), g.param("a", [1.0, 2.0]), g.param("b", [3.0, 4.0])
+    out = g.op("where", c, a, b)
+    g.forward()
+    g.backward(out, seed=np.ones(2))
+    assert c.grad is None
+    np.testing.assert_array_equal(a.grad, [1.0, 0.0])
+    np.testing.assert_array_equal(b.grad, [0.0, 1.0])
+    g.jvp({c: np.ones(2), a: np.ones(2), b: np.full(2, 2.0)})
+    np.testing.assert_array_equal(out.tangent, [1.0, 2.0])
+
+
+def test_where_takes_a_mask_built_by_a_comparison():
+    g = dp.Graph()
+    x = g.param("x", [-1.0, 2.0, -3.0])
+    out = g.op("where", x > 0, x, x * 0.1)  # a leaky relu
+    loss = out.sum()
+    g.forward()
+    g.backward(loss)
+    np.testing.assert_allclose(out.value, [-0.1, 2.0, -0.3])
+    np.testing.assert_allclose(x.grad, [0.1, 1.0, 0.1])
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+@pytest.mark.parametrize("shapes", BROADCAST_PAIRS, ids=str)
+def test_maximum_and_minimum_pass_check_op(name, shapes):
+    check_op(name, *shapes)  # random normal values: no tie within the finite-difference step
+
+
+@pytest.mark.parametrize("name, function", [("maximum", torch.maximum), ("minimum", torch.minimum)])
+@pytest.mark.parametrize("shapes", BROADCAST_PAIRS, ids=str)
+def test_maximum_and_minimum_match_torch_with_ties_split_in_halves(name, function, shapes):
+    a, b = shapes
+    # values on a coarse grid, so that many pairs tie
+    assert_matches_torch(name, function, [rng.integers(-2, 3, a).astype(float), rng.integers(-2, 3, b).astype(float)])
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+def test_a_tie_sends_half_the_gradient_each_way(name):
+    g = dp.Graph()
+    a, b = g.param("a", [1.0, 2.0, 3.0]), g.param("b", [1.0, 1.0, 4.0])
+    out = g.op(name, a, b)
+    g.forward()
+    g.backward(out, seed=np.ones(3), create_graph=True)
+    larger = name == "maximum"
+    np.testing.assert_array_equal(a.grad, [0.5, 1.0 if larger else 0.0, 0.0 if larger else 1.0])
+    np.testing.assert_array_equal(b.grad, [0.5, 0.0 if larger else 1.0, 1.0 if larger else 0.0])
+    np.testing.assert_array_equal(a.grad_node.value, a.grad)  # the graph form splits the same way
+
+
+CLIP_BOUNDS = [(-0.5, 1.0), (None, 0.3), (-0.2, None), (0.0, 0.0), (1.0, -1.0)]
+
+
+@pytest.mark.parametrize("low, high", CLIP_BOUNDS, ids=str)
+def test_clip_passes_check_op(low, high):
+    bounds = [b for b in (low, high) if b is not None]
+    x = rng.standard_normal((3, 4))
+    for bound in bounds:  # keep every element clear of the bounds, where clip has a kink
+        x = np.where(np.abs(x - bound) < 0.1, bound + 0.2, x)
+    check_op("clip", x, min=low, max=high)
+
+
+@pytest.mark.parametrize("low, high", CLIP_BOUNDS, ids=str)
+def test_clip_matches_torch_clamp_with_bounds_included(low, high):
+    x = np.array([-2.0, -1.0, -0.5, -0.2, 0.0, 0.3, 0.7, 1.0, 2.0])  # each bound among the points
+    assert_matches_torch("clip", lambda t: torch.clamp(t, min=low, max=high), [x], min=low, max=high)
+
+
+def test_clip_passes_the_gradient_at_the_bounds():
+    _, (grad,) = dagprop_values_and_gradients("clip", [np.array([-1.0, -0.5, 0.0, 1.0, 1.5])], np.ones(5),
+                                              min=-0.5, max=1.0)
+    np.testing.assert_array_equal(grad, [0.0, 1.0, 1.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("attrs, reason", [({}, "clip needs min, max or both"),
+                                           ({"min": np.zeros(2)}, "clip's min must be a number or None")])
+def test_clip_refuses_missing_or_array_bounds(attrs, reason):
+    g = dp.Graph()
+    g.param("x", [1.0, 2.0]).clip(**attrs)
+    with pytest.raises(dp.OpError, match=reason):
+        g.forward()
+
+
+@pytest.mark.parametrize("name, second", [("abs", 0.0), ("clip", 0.0)])
+def test_piecewise_linear_ops_have_a_zero_hessian(name, second):
+    x = away_from_zero(4)
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    attrs = {"min": -1.0, "max": 1.0} if name == "clip" else {}
+    loss = (g.op(name, leaf, **attrs) * g.const(rng.standard_normal(4))).sum()
+    g.forward()
+    np.testing.assert_array_equal(g.hessian(loss, leaf), np.full((4, 4), second))
+
+
+def test_maximum_hessian_of_a_product_follows_the_winner():
+    # L = sum(maximum(a, b) * a): where a wins, d2L/da2 = 2; where b wins, 0
+    a, b = np.array([1.0, -1.0, 2.0]), np.array([0.0, 0.0, 3.0])
+    g = dp.Graph()
+    left, right = g.param("a", a), g.param("b", b)
+    loss = (g.op("maximum", left, right) * left).sum()
+    g.forward()
+    np.testing.assert_array_equal(g.hessian(loss, left), np.diag([2.0, 0.0, 0.0]))

@@ -11,17 +11,20 @@ from dagprop.hooks import BUILTIN_PLUGINS
 from dagprop.testing import check_op
 
 FAMILIES = {
-    "elementwise": ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "reciprocal", "step", "erf", "sqrt", "rsqrt"],
-    "activations": ["relu", "sigmoid", "tanh", "softmax", "log_softmax"],
+    "elementwise": ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "reciprocal", "step", "erf", "sqrt", "rsqrt",
+                    "abs", "where", "maximum", "minimum", "clip"],
+    "activations": ["relu", "sigmoid", "tanh", "softmax", "log_softmax", "gelu", "silu", "softplus", "leaky_relu",
+                    "elu", "log_sigmoid", "dropout"],
     "linalg": ["matmul", "transpose"],
-    "reductions": ["sum", "mean", "max", "min", "var"],
-    "shaping": ["reshape", "broadcast_to", "getitem", "concat", "stack", "scatter_add"],
+    "reductions": ["sum", "mean", "max", "min", "var", "logsumexp", "prod"],
+    "shaping": ["reshape", "broadcast_to", "getitem", "concat", "stack", "scatter_add", "flatten", "squeeze",
+                "unsqueeze", "permute", "split", "pad"],
     "losses": ["l2_loss", "squared_error", "cross_entropy"],
     "layers": ["linear", "attention"],
-    "convolution": [],
-    "pooling": [],
-    "normalization": [],
-    "lookup": [],
+    "convolution": ["unfold", "fold", "conv2d", "conv1d"],
+    "pooling": ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"],
+    "normalization": ["layer_norm", "batch_norm", "group_norm"],
+    "lookup": ["embedding"],
 }
 EVERY_OP = [name for names in FAMILIES.values() for name in names]
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-WITH_DOCTESTS = ["activations", "layers", "linalg", "losses", "reductions", "shaping"]
+WITH_DOCTESTS = ["activations", "convolution", "layers", "linalg", "lookup", "losses", "normalization", "pooling",
+                 "reductions", "shaping"]
 
 COLLECT = """
 import sys

@@ -1,4 +1,4 @@
-"""The reductions family: sum, mean, max and min over axes, with keepdims."""
+"""The reductions family: sum, mean, max, min, var, logsumexp and prod over axes, with keepdims."""
 
 import functools
 import math
@@ -380,7 +380,7 @@ def test_var_passes_check_op(axis, keepdims, correction):
 
 @pytest.mark.parametrize("axis", NEW_AXES, ids=str)
 @pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("correction", [1, 0, 2])
+@pytest.mark.parametrize("correction", [1, 0, 0.5])
 def test_var_matches_torch(axis, keepdims, correction):
     x = rng.standard_normal((2, 3, 4)) * 3.0 + 1.0
     seed = rng.standard_normal(np.sum(x, axis=axis, keepdims=keepdims).shape)
@@ -431,3 +431,127 @@ def test_var_decomposes_into_mean_sub_mul_mean_and_a_scaling():
     g.forward()
     np.testing.assert_allclose(out.value, np.var(x.value, axis=1, ddof=1), rtol=1e-14)
     assert sorted({n.op for n in g if n.op}) == ["mean", "mul", "sub"]
+
+
+@pytest.mark.parametrize("name", ["logsumexp", "prod"])
+@pytest.mark.parametrize("axis", NEW_AXES + [(0, 1, 2), ()], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_logsumexp_and_prod_pass_check_op(name, axis, keepdims):
+    errors = check_op(name, (2, 3, 4), axis=axis, keepdims=keepdims).errors
+    assert "second derivatives vs finite differences" in errors
+
+
+@pytest.mark.parametrize("name", ["logsumexp", "prod", "var"])
+def test_new_reductions_of_a_scalar(name):
+    check_op(name, (), **({"correction": 0} if name == "var" else {}))
+
+
+def torch_logsumexp(t, dim=None, keepdim=False):
+    return torch.logsumexp(t, dim=tuple(range(t.ndim)) if dim is None else dim, keepdim=keepdim)
+
+
+def torch_prod(t, dim=None, keepdim=False):
+    return torch.prod(t) if dim is None else torch.prod(t, dim=dim, keepdim=keepdim)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2)], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_logsumexp_matches_torch(axis, keepdims):
+    x = rng.standard_normal((2, 3, 4)) * 5.0
+    seed = rng.standard_normal(np.sum(x, axis=axis, keepdims=keepdims).shape)
+    out, grad = run_reduction("logsumexp", x, seed, axis=axis, keepdims=keepdims)
+    expected, expected_grad = torch_reduction(torch_logsumexp, x, axis, keepdims, seed)
+    np.testing.assert_allclose(out.value, expected, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("x", [
+    [1000.0, 1000.0, -np.inf],  # would overflow without the shift
+    [-1000.0, -1001.0],  # would underflow to log(0)
+    [-np.inf, -np.inf],  # all -inf: -inf, and NaN gradients
+    [np.inf, 1.0],
+    [np.nan, 1.0],
+], ids=str)
+def test_logsumexp_is_stable_and_matches_torch_at_infinities(x):
+    x = np.array(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, grad = run_reduction("logsumexp", x, np.ones(()))
+    expected, expected_grad = torch_reduction(torch_logsumexp, x, None, False, np.ones(()))
+    np.testing.assert_allclose(out.value, expected, rtol=1e-14)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-14)
+
+
+def test_logsumexp_over_an_empty_axis_is_minus_infinity_as_in_torch():
+    out, grad = run_reduction("logsumexp", np.zeros((0, 3)), np.ones(3), axis=0)
+    expected, _ = torch_reduction(torch_logsumexp, np.zeros((0, 3)), 0, False, np.ones(3))
+    np.testing.assert_array_equal(out.value, expected)
+    assert grad.shape == (0, 3)
+
+
+def test_logsumexp_hessian_is_diag_softmax_minus_its_outer_product():
+    x = rng.standard_normal(5)
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = leaf.logsumexp()
+    g.forward()
+    p = np.exp(x) / np.exp(x).sum()
+    np.testing.assert_allclose(g.hessian(loss, leaf), np.diag(p) - np.outer(p, p), rtol=1e-12, atol=1e-15)
+
+
+def test_logsumexp_decomposes_into_max_sub_exp_sum_log_add():
+    g = dp.Graph()
+    x = g.param("x", rng.standard_normal((3, 4)))
+    out = g.registry["logsumexp"].decompose(x, axis=1, keepdims=False)
+    g.forward()
+    np.testing.assert_allclose(out.value, np.log(np.exp(x.value).sum(axis=1)), rtol=1e-14)
+    assert sorted({n.op for n in g if n.op}) == ["add", "exp", "log", "max", "sub", "sum"]
+
+
+# prod: where the slice holds zeros, torch gives the product of the others (no division by zero)
+PROD_CASES = [
+    ([[2.0, 3.0, 4.0], [0.5, -1.0, 2.0]], "no zero"),
+    ([[2.0, 0.0, 4.0], [0.5, -1.0, 2.0]], "one zero"),
+    ([[0.0, 0.0, 4.0], [0.0, -1.0, 2.0]], "two zeros"),
+    ([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], "all zeros"),
+]
+
+
+@pytest.mark.parametrize("x, case", PROD_CASES, ids=[case for _, case in PROD_CASES])
+@pytest.mark.parametrize("axis", [None, 0, 1, -1], ids=str)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_prod_matches_torch_with_zeros(x, case, axis, keepdims):
+    x = np.array(x)
+    seed = rng.standard_normal(np.sum(x, axis=axis, keepdims=keepdims).shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by zero, not even a silenced one
+        out, grad = run_reduction("prod", x, seed, axis=axis, keepdims=keepdims)
+    expected, expected_grad = torch_reduction(torch_prod, x, axis, keepdims, seed)
+    np.testing.assert_allclose(out.value, expected, rtol=1e-12)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("x", [[2.0, 0.0, 4.0, -1.5], [0.0, 0.0, 4.0, -1.5], [0.0, 0.0, 0.0, 3.0], [1.5, -2.0, 0.5, 3.0]],
+                         ids=str)
+def test_prod_second_derivatives_match_torch_at_zeros(x):
+    # the graph form of the vjp is exact in value and slope at zeros: d2 prod / dx_i dx_j is the
+    # product of all but x_i and x_j, nonzero when those two are the only zeros
+    x = np.array(x)
+    g = dp.Graph()
+    leaf = g.param("x", x)
+    loss = leaf.prod()
+    g.forward()
+    expected = torch.autograd.functional.hessian(torch.prod, torch.tensor(x)).numpy()
+    np.testing.assert_allclose(g.hessian(loss, leaf), expected, rtol=1e-12, atol=0)
+    g.backward(loss, create_graph=True)
+    np.testing.assert_array_equal(leaf.grad_node.value, leaf.grad)
+
+
+def test_prod_over_several_axes_is_the_product_of_the_others():
+    x = rng.standard_normal((2, 3, 4))
+    x[0, 1, 2] = 0.0
+    out, grad = run_reduction("prod", x, np.ones(3), axis=(0, 2))
+    others = np.array([[[np.prod(np.delete(x[:, j, :].ravel(), i * 4 + k)) for k in range(4)] for j in range(3)]
+                       for i in range(2)])
+    np.testing.assert_allclose(out.value, np.prod(x, axis=(0, 2)), rtol=1e-14)
+    np.testing.assert_allclose(grad, others, rtol=1e-12, atol=1e-300)

@@ -1,7 +1,9 @@
-"""The shaping family: reshape, broadcast_to, getitem, concat, stack."""
+"""The shaping family: reshape, broadcast_to, getitem, concat, stack, scatter_add, flatten, squeeze, unsqueeze,
+permute, split and pad."""
 
 import numpy as np
 import pytest
+import torch
 
 import dagprop as dp
 from dagprop.testing import check_op
@@ -283,3 +285,178 @@ def test_concat_tangent_is_the_inputs_tangents_joined():
     g.jvp({left: ta, right: tb})
     np.testing.assert_array_equal(joined.tangent, np.concatenate([ta, tb], axis=1))
     np.testing.assert_array_equal(g.edge_tangent(right, joined), np.concatenate([np.zeros((2, 1)), tb], axis=1))
+
+
+# -- flatten, squeeze, unsqueeze, permute, split, pad (issue 12), against torch in float64 ----------
+
+
+def assert_matches_torch(name, function, x, **attrs):
+    """The op's value and gradient (for a random seed) equal torch's, exactly: nothing here does arithmetic
+    but pad's additions of copied elements' gradients."""
+    g, (leaf,), out = run(name, x, **attrs)
+    seed = rng.standard_normal(out.shape)
+    g.backward(out, seed=seed)
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    expected = function(t)
+    expected.backward(torch.tensor(seed, dtype=torch.float64))
+    assert out.shape == tuple(expected.shape)
+    np.testing.assert_allclose(out.value, expected.detach().numpy(), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(leaf.grad, t.grad.numpy(), rtol=1e-12, atol=0)
+
+
+FLATTENS = [((2, 3, 4), 0, -1), ((2, 3, 4), 1, 2), ((2, 3, 4), -2, -1), ((2, 3, 4), 0, 0), ((2, 3, 4), 1, 1),
+            ((), 0, -1), ((5,), 0, 0), ((2, 0, 3), 0, 1)]
+
+
+@pytest.mark.parametrize("shape, start, end", FLATTENS, ids=str)
+def test_flatten_matches_torch(shape, start, end):
+    assert SECOND_ORDER_CHECKS <= set(check_op("flatten", shape, start_axis=start, end_axis=end).errors)
+    assert_matches_torch("flatten", lambda t: torch.flatten(t, start, end), rng.standard_normal(shape),
+                         start_axis=start, end_axis=end)
+
+
+@pytest.mark.parametrize("attrs, reason", [
+    ({"start_axis": 2, "end_axis": 1}, "start_axis 2 comes after end_axis 1"),
+    ({"start_axis": 3}, "start_axis 3 is out of range for 3 dimensions"),
+    ({"end_axis": -4}, "end_axis -4 is out of range"),
+])
+def test_flatten_rejects_bad_axes(attrs, reason):
+    with pytest.raises(dp.ShapeError, match=reason):
+        dp.Graph().param("x", np.zeros((2, 3, 4))).flatten(**attrs)
+
+
+SQUEEZES = [((3, 1, 4, 1), None), ((3, 1, 4, 1), 1), ((3, 1, 4, 1), -1), ((3, 1, 4, 1), (1, 3)),
+            ((3, 1, 4, 1), 0), ((1, 1), None), ((), None), ((), 0)]
+
+
+@pytest.mark.parametrize("shape, axis", SQUEEZES, ids=str)
+def test_squeeze_matches_torch(shape, axis):
+    # an axis of another size than 1 stays, as in torch (numpy's squeeze would refuse it)
+    assert SECOND_ORDER_CHECKS <= set(check_op("squeeze", shape, axis=axis).errors)
+    function = (lambda t: torch.squeeze(t)) if axis is None else (lambda t: torch.squeeze(t, axis))
+    assert_matches_torch("squeeze", function, rng.standard_normal(shape), axis=axis)
+
+
+@pytest.mark.parametrize("shape, axis", [((3, 4), 0), ((3, 4), 1), ((3, 4), 2), ((3, 4), -1), ((3, 4), -3),
+                                         ((), 0), ((), -1)], ids=str)
+def test_unsqueeze_matches_torch(shape, axis):
+    assert SECOND_ORDER_CHECKS <= set(check_op("unsqueeze", shape, axis=axis).errors)
+    assert_matches_torch("unsqueeze", lambda t: torch.unsqueeze(t, axis), rng.standard_normal(shape), axis=axis)
+
+
+@pytest.mark.parametrize("name, attrs, reason", [
+    ("squeeze", {"axis": 4}, "axis 4 is out of range for 4 dimensions"),
+    ("squeeze", {"axis": (1, -3)}, "names the same axis twice"),
+    ("unsqueeze", {"axis": 5}, "axis 5 is out of range for 5 dimensions"),
+])
+def test_squeeze_and_unsqueeze_reject_bad_axes(name, attrs, reason):
+    with pytest.raises(dp.ShapeError, match=reason):
+        dp.Graph().param("x", np.zeros((3, 1, 4, 1))).__getattr__(name)(**attrs)
+
+
+@pytest.mark.parametrize("shape, axes", [((2, 3, 4), (2, 0, 1)), ((2, 3, 4), (0, 1, 2)), ((2, 3, 4), (-1, 0, -2)),
+                                         ((3, 4), (1, 0)), ((5,), (0,)), ((), ()), ((2, 1, 3, 2), (3, 1, 0, 2))],
+                         ids=str)
+def test_permute_matches_torch(shape, axes):
+    assert SECOND_ORDER_CHECKS <= set(check_op("permute", shape, axes=axes).errors)
+    assert_matches_torch("permute", lambda t: torch.permute(t, axes), rng.standard_normal(shape), axes=axes)
+
+
+@pytest.mark.parametrize("axes, reason", [
+    ((0, 1), r"axes \(0, 1\) must name each of the 3 axes once"),
+    ((0, 1, 1), "must name each of the 3 axes once"),
+    ((0, 1, 3), "axis 3 is out of range"),
+    (2, "axes must be a tuple naming every axis once"),
+])
+def test_permute_rejects_what_is_not_an_ordering_of_the_axes(axes, reason):
+    with pytest.raises(dp.ShapeError, match=reason):
+        dp.Graph().param("x", np.zeros((2, 3, 4))).permute(axes=axes)
+
+
+SPLITS = [((7, 3), 3, 0), ((7, 3), 7, 0), ((7, 3), 10, 0), ((3, 7), 2, 1), ((3, 7), 2, -1), ((3, 7), [2, 0, 5], 1),
+          ((7, 3), [7], 0), ((2, 6, 2), [1, 2, 3], 1)]
+
+
+@pytest.mark.parametrize("shape, sizes, axis", SPLITS, ids=str)
+def test_every_piece_of_split_matches_torch(shape, sizes, axis):
+    x = rng.standard_normal(shape)
+    pieces = torch.split(torch.tensor(x), sizes, dim=axis)
+    for part in range(-len(pieces), len(pieces)):
+        if 0 not in pieces[part].shape:
+            check_op("split", x, sizes=sizes, axis=axis, part=part)
+        assert_matches_torch("split", lambda t: torch.split(t, sizes, dim=axis)[part], x,
+                             sizes=sizes, axis=axis, part=part)
+
+
+def test_split_pieces_gradients_add_up_to_the_whole():
+    g = dp.Graph()
+    x = g.param("x", rng.standard_normal((5, 2)))
+    pieces = [x.split(sizes=2, part=k) for k in range(3)]
+    loss = sum(((k + 1) * piece).sum() for k, piece in enumerate(pieces))
+    g.forward()
+    g.backward(loss)
+    np.testing.assert_array_equal(x.grad, [[1, 1], [1, 1], [2, 2], [2, 2], [3, 3]])
+    np.testing.assert_array_equal(np.concatenate([p.value for p in pieces]), x.value)
+
+
+@pytest.mark.parametrize("attrs, reason", [
+    ({"sizes": 2, "part": 3}, r"part 3 must be an int naming one of the 3 pieces \(0 to 2"),
+    ({"sizes": 2, "part": -4}, "part -4 must be an int naming one of the 3 pieces"),
+    ({"sizes": 0, "part": 0}, "sizes 0 must be a positive piece size"),
+    ({"sizes": [2, 2], "part": 0}, r"sizes \[2, 2\] add up to 4, but axis 0 has length 5"),
+    ({"sizes": [2, -1, 4], "part": 0}, "sizes must be a positive int"),
+    ({"sizes": 2, "axis": 2, "part": 0}, "axis 2 is out of range for 2 dimensions"),
+    ({"sizes": 2.5, "part": 0}, "sizes must be a positive int"),
+])
+def test_split_rejects_bad_pieces(attrs, reason):
+    with pytest.raises(dp.ShapeError, match=reason):
+        dp.Graph().param("x", np.zeros((5, 2))).split(**attrs)
+
+
+PADS = [((2, 3, 4), (1, 2)), ((2, 3, 4), (1, 2, 0, 1)), ((2, 3, 4), (0, 0, 2, 1, 1, 0)), ((3, 4), (-1, 2)),
+        ((3, 4), (1, -2, -1, 0)), ((3, 4), (-2, -2)), ((5,), (3, 3)), ((3, 4), ())]
+
+
+@pytest.mark.parametrize("shape, pad", PADS, ids=str)
+@pytest.mark.parametrize("value", [0.0, -1.5])
+def test_constant_pad_matches_torch(shape, pad, value):
+    # negative widths crop, as in torch
+    assert SECOND_ORDER_CHECKS <= set(check_op("pad", shape, pad=pad, value=value).errors)
+    assert_matches_torch("pad", lambda t: torch.nn.functional.pad(t, pad, value=value), rng.standard_normal(shape),
+                         pad=pad, value=value)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("shape, pad", [((2, 3, 5), (2, 1)), ((1, 3, 4, 5), (1, 2, 3, 0)), ((2, 3, 5), (0, 4))],
+                         ids=str)
+def test_copying_pad_modes_match_torch(mode, shape, pad):
+    # the gradient of an element copied to several places is the sum of theirs
+    if mode == "reflect" and max(pad) >= min(shape[-len(pad) // 2:]):
+        pytest.skip("reflect padding must be shorter than the axis")
+    assert SECOND_ORDER_CHECKS <= set(check_op("pad", shape, pad=pad, mode=mode).errors)
+    assert_matches_torch("pad", lambda t: torch.nn.functional.pad(t, pad, mode=mode), rng.standard_normal(shape),
+                         pad=pad, mode=mode)
+
+
+def test_pad_backward_node_is_a_pad_by_minus_the_widths():
+    g = dp.Graph()
+    x = g.param("x", rng.standard_normal((3, 4)))
+    loss = (x.pad(pad=(1, -1, 2, 0)) * g.const(rng.standard_normal((5, 4)))).sum()
+    g.forward()
+    g.backward(loss, create_graph=True)
+    assert x.grad_node.op == "pad" and x.grad_node.attrs["pad"] == (-1, 1, -2, 0)
+
+
+@pytest.mark.parametrize("shape, attrs, reason", [
+    ((3, 4), {"pad": (1,)}, "pad must be a tuple of ints, two per padded axis"),
+    ((3, 4), {"pad": (1, 1, 1, 1, 1, 1)}, r"pads 3 axes, but the input has 2"),
+    ((3, 4), {"pad": (-3, -2)}, "would leave axis 1 \\(length 4\\) with -1 elements"),
+    ((3, 4), {"pad": (1, 1), "mode": "wrap"}, "mode must be one of 'constant', 'reflect', 'replicate', 'circular'"),
+    ((3, 4), {"pad": (4, 0), "mode": "reflect"}, "reflect padding of axis 1 must be shorter than its length 4"),
+    ((3, 4), {"pad": (5, 0), "mode": "circular"}, "may wrap around once at most"),
+    ((3, 4), {"pad": (-1, 0), "mode": "replicate"}, "only mode 'constant' takes negative widths"),
+    ((3, 4), {"pad": (1, 0), "mode": "reflect", "value": 2.0}, "takes its values from x and no value"),
+])
+def test_pad_rejects_bad_widths_and_modes(shape, attrs, reason):
+    with pytest.raises(dp.ShapeError, match=reason):
+        dp.Graph().param("x", np.zeros(shape)).pad(**attrs)

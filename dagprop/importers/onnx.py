@@ -1,0 +1,746 @@
+"""ONNX models as dagprop graphs: :func:`from_onnx`, and what an ONNX converter is.
+
+A model is read with the ``onnx`` package (``pip install dagprop[onnx]``), checked with
+``onnx.checker``, its local functions inlined and its shapes inferred. Then each ONNX
+node becomes one or a few dagprop nodes:
+
+- every float initializer the nodes use becomes a param of the same name (the file
+  does not say which are trainable, so all are but running statistics, which become
+  consts, see ``constant_inputs`` below); integer and boolean initializers
+  (shapes, axes, indices) are values known at conversion time and become consts only
+  where a node uses them as data;
+- every graph input that is not an initializer becomes an input of the same name,
+  with the value given in ``inputs=`` or none (feed it with ``forward(feeds=...)``;
+  :func:`example_inputs` makes seeded random ones);
+- the node computing each graph output is named exactly as the output, and the
+  nodes an ONNX node needs on the way are named after its output (``y:transpose``);
+- a node whose ONNX name is a path such as ``/encoder/fc1/Gemm`` (as torch exports
+  them) goes into the scope ``encoder/fc1``, which diagrams draw as a box.
+
+Values computed only from constants (a shape computation, a Constant) are folded
+at conversion time and never become nodes.
+
+Converters
+----------
+Each ONNX op type is turned into dagprop nodes by a *converter*, a function that a
+plugin returns from the ``dagprop_onnx_converters`` hook as ``{op type: converter}``
+(an op of another domain than the default one is keyed ``"domain:OpType"``). The
+built-in converters, :mod:`dagprop_plugins.onnx_converters`, are registered through
+that same hook. A converter is::
+
+    def convert(ctx, *inputs, **attributes) -> Node | numpy.ndarray | tuple
+
+``ctx``
+    A :class:`Context`: the graph, the model's opset, the ONNX node's name and
+    output names, and the helpers below.
+``inputs``
+    The ONNX node's inputs in order, each a :class:`dagprop.Node`; a numpy array
+    for a value known at conversion time (an integer initializer, a Constant's
+    output, a value computed from those only); or None for an optional input left
+    out (trailing ones are dropped, so give them defaults).
+``attributes``
+    The node's attributes by their ONNX names (``transA=1``) as Python values:
+    int, float, str, lists of those, numpy arrays for tensors. Declare each as a
+    keyword with the ONNX default; an attribute the converter does not take is an
+    error naming it.
+returns
+    The node computing the node's first output, or a tuple with one per output
+    (None for an output it does not compute), or numpy arrays where the value is
+    known now. Build the node computing output k with ``ctx.output(op, *args,
+    output=k, **attrs)``, which names it after the ONNX output, and any other node
+    with ``ctx.op(op, *args, **attrs)``; both return an array instead of a node when
+    every argument is an array. ``ctx.static(x)`` is a value the op needs now (a
+    shape, axes), ``ctx.shape(x)`` and ``ctx.rank(x)`` what is known of a shape.
+
+A converter signals what it cannot convert by raising (ValueError with a sentence
+is best); :func:`from_onnx` adds which ONNX node and op it was. A converter may carry
+an attribute ``constant_inputs``, the input positions that hold fixed statistics
+rather than weights (BatchNormalization's running mean and variance, ``(3, 4)``): an
+initializer used only there becomes a const, as torch keeps such tensors as buffers.
+
+>>> import numpy as np
+>>> import dagprop as dp
+>>> def convert_softplus(ctx, x):           # log(1 + exp(x)); ONNX Softplus has no attributes
+...     return ctx.output("log", ctx.op("add", ctx.op("exp", x), 1.0))
+>>> class Softplus:
+...     @dp.hookimpl
+...     def dagprop_onnx_converters(self):
+...         return {"Softplus": convert_softplus}
+>>> import onnx.helper as oh
+>>> node = oh.make_node("Softplus", ["x"], ["y"])
+>>> model = oh.make_model(oh.make_graph([node], "softplus", [oh.make_tensor_value_info("x", 1, [2])],
+...                                    [oh.make_tensor_value_info("y", 1, [2])]))
+>>> g = dp.from_onnx(model, inputs={"x": [0.0, 1.0]}, plugins=[Softplus()])
+>>> g.forward(); g["y"].value.round(4)
+array([0.6931, 1.3133])
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+from collections import Counter
+from pathlib import Path as FilePath
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from ..errors import DagpropError, LoadError, PluginError, UnsupportedOpsError
+from ..graph import Graph, Node
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..registry import Registry
+
+__all__ = ["from_onnx", "read_model", "example_inputs", "converters", "Context", "tiny_model_bytes"]
+
+Converter = Callable[..., Any]
+DEFAULT_DOMAINS = ("", "ai.onnx")
+MAX_ERROR_LINES = 6  # onnx.checker's messages run on; the first lines say what is wrong
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise DagpropError("reading ONNX models needs the onnx package: pip install 'dagprop[onnx]' "
+                           "(or pip install onnx)") from None
+    return onnx
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def read_model(model: Any, *, check: bool = True) -> onnx.ModelProto:
+    """An ONNX model read, checked, with local functions inlined and shapes inferred.
+
+    Parameters
+    ----------
+    model : str, os.PathLike, bytes or onnx.ModelProto
+        A ``.onnx`` file (external data next to it is loaded), its bytes, or a model
+        (not modified: a checked copy is returned).
+    check : bool
+        Run ``onnx.checker.check_model`` (default True).
+
+    Returns
+    -------
+    onnx.ModelProto
+
+    Raises
+    ------
+    LoadError
+        When the file is missing, is not an ONNX model, or fails the checker; the
+        message names the file and what is wrong.
+
+    Examples
+    --------
+    >>> m = read_model(tiny_model_bytes())
+    >>> [n.op_type for n in m.graph.node]
+    ['Relu']
+    >>> read_model(b"not a model")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.LoadError: cannot read ONNX model (11 bytes): ...
+    """
+    onnx = _onnx()
+    where, proto = _describe(model), None
+    try:
+        if isinstance(model, onnx.ModelProto):
+            proto = onnx.ModelProto()
+            proto.CopyFrom(model)
+        elif isinstance(model, (bytes, bytearray, memoryview)):
+            proto = onnx.load_model_from_string(bytes(model))
+        elif isinstance(model, (str, os.PathLike)):
+            path = FilePath(model)
+            if not path.is_file():
+                raise LoadError(f"cannot read ONNX model {where}: "
+                                f"{'it is not a regular file' if path.exists() else 'no such file'}")
+            proto = onnx.load_model(str(path))
+        else:
+            raise LoadError(f"from_onnx takes a path, the bytes of a model or an onnx.ModelProto, "
+                            f"got a {type(model).__name__}")
+    except LoadError:
+        raise
+    except Exception as exc:  # protobuf's DecodeError and the like: whatever parsing raises, the file is bad
+        raise LoadError(f"cannot read ONNX model {where}: it is not a valid ONNX protobuf "
+                        f"({type(exc).__name__}: {_short(exc)})") from exc
+    if not proto.HasField("graph") or not proto.opset_import:
+        raise LoadError(f"cannot read ONNX model {where}: it has no "
+                        f"{'graph' if not proto.HasField('graph') else 'opset_import'}, so it is not an ONNX model")
+    if check:
+        try:
+            onnx.checker.check_model(proto)
+        except (onnx.checker.ValidationError, ValueError) as exc:
+            raise LoadError(f"ONNX model {where} fails onnx.checker: {_short(exc)}") from exc
+    if proto.functions:
+        proto = onnx.inliner.inline_local_functions(proto)
+    try:
+        proto = onnx.shape_inference.infer_shapes(proto)
+    except Exception:  # shapes only help; a model whose shapes cannot be inferred may still convert
+        pass
+    return proto
+
+
+def _describe(model: Any) -> str:
+    if isinstance(model, (str, os.PathLike)):
+        return repr(str(model))
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return f"({len(model)} bytes)"
+    return "(a ModelProto)"
+
+
+def _short(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = " ".join(lines[:MAX_ERROR_LINES])
+    return text or type(exc).__name__
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    versions = [entry.version for entry in model.opset_import if entry.domain in DEFAULT_DOMAINS]
+    return versions[0] if versions else 1
+
+
+def _op_key(node: onnx.NodeProto) -> str:
+    return node.op_type if node.domain in DEFAULT_DOMAINS else f"{node.domain}:{node.op_type}"
+
+
+def _is_float(elem_type: int) -> bool:
+    onnx = _onnx()
+    return elem_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                         onnx.TensorProto.BFLOAT16)
+
+
+def _declared_shapes(model: onnx.ModelProto) -> dict[str, tuple[int | None, ...]]:
+    """What the file says of each tensor's shape: a size, or None for a symbolic or unknown one."""
+    shapes = {}
+    graph = model.graph
+    for info in (*graph.input, *graph.value_info, *graph.output):
+        tensor = info.type.tensor_type
+        if info.type.HasField("tensor_type") and tensor.HasField("shape"):
+            shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+    for init in graph.initializer:
+        shapes[init.name] = tuple(init.dims)
+    return shapes
+
+
+# -- converters ------------------------------------------------------------------------------------
+
+
+def converters(registry: Registry | None = None) -> dict[str, Converter]:
+    """``{ONNX op type: converter}`` from every plugin implementing ``dagprop_onnx_converters``.
+
+    Parameters
+    ----------
+    registry : Registry, optional
+        Whose plugins to ask (default: the one ``dagprop.Graph()`` uses).
+
+    Raises
+    ------
+    PluginError
+        When a plugin's hook fails or returns something other than ``{str: callable}``,
+        or two plugins convert the same op type (naming both).
+
+    Examples
+    --------
+    >>> table = converters()
+    >>> table["Gemm"].__module__
+    'dagprop_plugins.onnx_converters'
+    """
+    from ..registry import default_registry
+
+    registry = registry or default_registry()
+    table: dict[str, Converter] = {}
+    owner: dict[str, str] = {}
+    for impl in registry.plugin_manager.hook.dagprop_onnx_converters.get_hookimpls():
+        try:
+            provided = impl.function()
+        except Exception as exc:
+            raise PluginError(f"plugin {impl.plugin_name!r}: its dagprop_onnx_converters hook raised {exc!r}") from exc
+        if not isinstance(provided, Mapping):
+            raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_onnx_converters must return a dict "
+                              f"{{ONNX op type: converter}}, got {type(provided).__name__}")
+        for op_type, convert in provided.items():
+            if not isinstance(op_type, str) or not callable(convert):
+                raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_onnx_converters maps {op_type!r} to "
+                                  f"{convert!r}; keys must be ONNX op types (str) and values functions")
+            if op_type in table:
+                raise PluginError(f"ONNX op {op_type!r} is converted by two plugins, {owner[op_type]!r} and "
+                                  f"{impl.plugin_name!r}; unregister or uninstall one of them")
+            table[op_type], owner[op_type] = convert, impl.plugin_name
+    return table
+
+
+def _unsupported_message(counts: Counter[str]) -> str:
+    listed = ", ".join(f"{op} ({n})" for op, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    noun = "op type" if len(counts) == 1 else "op types"
+    return (f"the ONNX model uses {len(counts)} {noun} dagprop has no converter for: {listed}. Add one through "
+            f"the dagprop_onnx_converters hook: a plugin with @dp.hookimpl def dagprop_onnx_converters(): return "
+            f"{{'{sorted(counts)[0]}': convert}} (see dagprop.importers.onnx for what convert receives), passed "
+            f"as from_onnx(..., plugins=[plugin]) or registered with dp.register_plugin(plugin)")
+
+
+# -- the context a converter builds with ---------------------------------------------------------------
+
+
+class Context:
+    """What a converter gets: the graph, the ONNX node, and helpers to build its dagprop nodes.
+
+    Attributes
+    ----------
+    graph : Graph
+        The graph being built.
+    opset : int
+        The model's version of the default ONNX domain (attributes moved to inputs
+        and defaults changed between versions).
+    op_type : str
+        The ONNX op type, such as ``"Gemm"``.
+    node_name : str
+        The ONNX node's name (may be empty).
+    outputs : tuple of str
+        The names of the ONNX node's outputs ("" for an optional output left out).
+    name : str
+        The name the node computing the first output gets: that output's name.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.from_onnx(tiny_model_bytes(), inputs={"x": [[-1.0, 2.0]]})
+    >>> g["y"].op, g["y"].inputs[0].name
+    ('relu', 'x')
+    """
+
+    def __init__(self, importer: _Importer, node: onnx.NodeProto) -> None:
+        self._importer = importer
+        self.graph = importer.graph
+        self.opset = importer.opset
+        self.op_type = node.op_type
+        self.node_name = node.name
+        self.outputs = tuple(node.output)
+        self.name = next((o for o in node.output if o), node.name or node.op_type)
+
+    def __repr__(self) -> str:
+        return f"<dagprop ONNX context: {self.op_type} node {self.node_name!r} -> {', '.join(self.outputs)}>"
+
+    def is_static(self, *values: Any) -> bool:
+        """Whether every one of ``values`` is known now (a numpy array, or None)."""
+        return all(v is None or isinstance(v, np.ndarray) for v in values)
+
+    def op(self, op_name: str, *args: Any, **attrs: Any) -> Any:
+        """A node applying dagprop op ``op_name`` on the way to the output, named ``<output>:<op>``.
+
+        Numbers and arrays among ``args`` become consts (named after their ONNX
+        tensor where they have one); when every argument is an array, the op is
+        computed now and its array returned instead of a node.
+        """
+        return self._build(op_name, args, attrs, None)
+
+    def output(self, op_name: str, *args: Any, output: int = 0, **attrs: Any) -> Any:
+        """The node computing the ONNX node's output number ``output``, named exactly as that output."""
+        if not 0 <= output < len(self.outputs) or not self.outputs[output]:
+            raise ValueError(f"the {self.op_type} node has no output number {output} (outputs: {self.outputs})")
+        return self._build(op_name, args, attrs, self.outputs[output])
+
+    def _build(self, op_name: str, args: tuple, attrs: dict, name: str | None) -> Any:
+        registry = self.graph.registry
+        if all(isinstance(a, (np.ndarray, int, float)) for a in args):
+            op_def = registry[op_name]
+            return np.asarray(op_def.forward(*(np.asarray(a) for a in args), **attrs))
+        nodes = [self.node(a) if isinstance(a, np.ndarray) else a for a in args]
+        name = name if name is not None else self._importer.fresh_name(f"{self.name}:{op_name}")
+        return self.graph.op(op_name, *nodes, name=name, **attrs)
+
+    def node(self, value: Any) -> Node:
+        """``value`` as a node: a node as it is, an array as a const (named after its ONNX tensor if it has one)."""
+        if isinstance(value, Node):
+            return value
+        return self._importer.const(np.asarray(value))
+
+    def static(self, value: Any, what: str = "this input") -> np.ndarray:
+        """The array ``value`` holds now: an array as it is, the value of a const or param leaf.
+
+        Raises ValueError when ``value`` is computed by the graph (from its inputs),
+        since then it is not known until the graph runs.
+        """
+        if isinstance(value, np.ndarray):
+            return value
+        if isinstance(value, (int, float, list, tuple)):
+            return np.asarray(value)
+        if isinstance(value, Node) and value.kind in ("const", "param") and value.value is not None:
+            return np.asarray(value.value)
+        source = value.name if isinstance(value, Node) else repr(value)
+        raise ValueError(f"{what} must be known when the model is converted (an initializer or a Constant), "
+                         f"but it is {source!r}, computed from the graph's inputs")
+
+    def shape(self, value: Any, what: str = "the input") -> tuple[int, ...]:
+        """The shape of ``value``: from its value or dagprop's shape rules, else from the file's shape inference.
+
+        Raises ValueError when neither knows every size (a symbolic batch size in a
+        model whose inputs have no values yet).
+        """
+        if isinstance(value, np.ndarray):
+            return value.shape
+        if isinstance(value, Node):
+            if value.shape is not None:
+                return tuple(value.shape)
+            declared = self._importer.declared_shape(value)
+            if declared is not None and all(d is not None for d in declared):
+                return tuple(int(d) for d in declared)  # type: ignore[arg-type]
+        name = value.name if isinstance(value, Node) else repr(value)
+        raise ValueError(f"{self.op_type} needs the shape of {what} ({name}), which is not known: give the "
+                         f"model's inputs values (from_onnx(..., inputs={{...}}), or example_inputs) or use a "
+                         f"file whose shapes are static")
+
+    def rank(self, value: Any, what: str = "the input") -> int:
+        """The number of axes of ``value`` (known more often than its sizes)."""
+        if isinstance(value, Node) and value.shape is None:
+            declared = self._importer.declared_shape(value)
+            if declared is not None:
+                return len(declared)
+        return len(self.shape(value, what))
+
+
+# -- the conversion ------------------------------------------------------------------------------
+
+
+class _Importer:
+    """One conversion: the graph being built and what each ONNX tensor name stands for."""
+
+    def __init__(self, model: onnx.ModelProto, graph: Graph, table: Mapping[str, Converter]) -> None:
+        self.model = model
+        self.graph = graph
+        self.table = table
+        self.opset = _opset(model)
+        self.values: dict[str, Any] = {}           # ONNX tensor name -> Node or numpy array
+        self.tensor_of: dict[str, str] = {}         # dagprop node name -> the ONNX tensor it computes
+        self.static_names: dict[int, str] = {}      # id(array) -> its ONNX tensor name, to name consts
+        self.consts: dict[int, Node] = {}
+        self.shapes = _declared_shapes(model)
+        self.reserved = {name for node in model.graph.node for name in (*node.input, *node.output)}
+        self.reserved |= {v.name for v in (*model.graph.input, *model.graph.output, *model.graph.initializer)}
+
+    def fresh_name(self, stem: str) -> str:
+        name, k = stem, 1
+        while name in self.graph or name in self.reserved:
+            k += 1
+            name = f"{stem}_{k}"
+        return name
+
+    def declared_shape(self, node: Node) -> tuple[int | None, ...] | None:
+        tensor = self.tensor_of.get(node.name)
+        return None if tensor is None else self.shapes.get(tensor)
+
+    def const(self, array: np.ndarray) -> Node:
+        known = self.consts.get(id(array))
+        if known is not None:
+            return known
+        tensor = self.static_names.get(id(array))
+        name = None if tensor is None else tensor if tensor not in self.graph else self.fresh_name(tensor)
+        node = self.graph.const(array.astype(np.float64), name=name)
+        if tensor is not None:
+            self.consts[id(array)] = node
+            self.tensor_of[node.name] = tensor
+        return node
+
+    def set_value(self, tensor: str, value: Any) -> None:
+        self.values[tensor] = value
+        if isinstance(value, np.ndarray):
+            self.static_names.setdefault(id(value), tensor)
+        elif isinstance(value, Node):
+            self.tensor_of.setdefault(value.name, tensor)
+
+    # -- leaves --
+
+    def add_leaves(self, given: Mapping[str, Any], requires_grad: bool) -> None:
+        onnx = _onnx()
+        graph = self.model.graph
+        initializers = {init.name: init for init in graph.initializer}
+        used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+        declared = [info for info in graph.input if info.name not in initializers]
+        names = [info.name for info in declared]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise LoadError(f"inputs= names {', '.join(map(repr, unknown))}, which the model does not take as "
+                            f"inputs; its inputs are: {', '.join(names) or 'none'}")
+        for info in declared:
+            value = None
+            if info.name in given:
+                value = np.asarray(given[info.name], dtype=np.float64)
+                expected = self.shapes.get(info.name)
+                if expected is not None and (len(expected) != value.ndim or any(
+                        d is not None and d != n for d, n in zip(expected, value.shape))):
+                    shown = tuple("?" if d is None else d for d in expected)
+                    raise LoadError(f"input {info.name!r} is declared with shape {shown} in the model, but "
+                                    f"inputs= gives it shape {value.shape}")
+            self.set_value(info.name, self.graph.input(info.name, value, requires_grad=requires_grad))
+        fixed = self.fixed_initializers(set(initializers))
+        for name, init in initializers.items():
+            if name not in used:
+                continue
+            array = onnx.numpy_helper.to_array(init)
+            if not _is_float(init.data_type):
+                self.set_value(name, np.array(array))
+            elif name in fixed:
+                self.set_value(name, self.graph.const(array.astype(np.float64), name=name))
+            else:
+                self.set_value(name, self.graph.param(name, array.astype(np.float64)))
+
+    def fixed_initializers(self, initializers: set[str]) -> set[str]:
+        """The initializers used only where converters take fixed statistics (``constant_inputs``), not weights."""
+        fixed: set[str] = set()
+        elsewhere: set[str] = set()
+        for node in self.model.graph.node:
+            slots = getattr(self.table[_op_key(node)], "constant_inputs", ())
+            for k, name in enumerate(node.input):
+                if name in initializers:
+                    (fixed if k in slots else elsewhere).add(name)
+        elsewhere |= {o.name for o in self.model.graph.output}
+        return fixed - elsewhere
+
+    # -- nodes --
+
+    def convert(self, node: onnx.NodeProto) -> None:
+        onnx = _onnx()
+        key = _op_key(node)
+        convert = self.table[key]
+        outputs = ", ".join(o for o in node.output if o)
+        where = f"ONNX node {node.name!r} ({key}, outputs {outputs})" if node.name else \
+            f"ONNX {key} node (outputs {outputs})"
+        inputs = [self.values[name] if name else None for name in node.input]
+        while inputs and inputs[-1] is None:
+            inputs.pop()
+        attributes = {a.name: _attribute(onnx, a) for a in node.attribute}
+        context = Context(self, node)
+        try:
+            inspect.signature(convert).bind(context, *inputs, **attributes)
+        except TypeError as exc:
+            raise LoadError(f"{where}: its converter {_converter_name(convert)} cannot take {len(inputs)} inputs "
+                            f"and attributes {sorted(attributes) or 'none'}: {exc}") from None
+        scope = _scope_of(node.name)
+        try:
+            if scope:
+                with self.graph.scope(scope):
+                    result = convert(context, *inputs, **attributes)
+            else:
+                result = convert(context, *inputs, **attributes)
+        except Exception as exc:
+            raise LoadError(f"cannot convert {where}: {_one_line(exc)}") from exc
+        results = result if isinstance(result, tuple) else (result,)
+        for k, name in enumerate(node.output):
+            if not name:
+                continue
+            value = results[k] if k < len(results) else None
+            if value is None:
+                if self.needed(name):
+                    raise LoadError(f"cannot convert {where}: the model uses its output {k}, {name!r}, which its "
+                                    f"converter {_converter_name(convert)} does not compute")
+                continue
+            if not isinstance(value, (Node, np.ndarray)):
+                value = np.asarray(value)
+            self.set_value(name, value)
+
+    def needed(self, tensor: str) -> bool:
+        graph = self.model.graph
+        return any(tensor in node.input for node in graph.node) or any(o.name == tensor for o in graph.output)
+
+    def name_outputs(self) -> None:
+        """Make the node of each graph output carry its name (an alias or a known value gets a node of its own)."""
+        for info in self.model.graph.output:
+            value = self.values[info.name]
+            if isinstance(value, Node) and value.name == info.name:
+                continue
+            if isinstance(value, np.ndarray):
+                node = self.const(value) if info.name not in self.graph else self.graph[info.name]
+            elif value.shape is not None:
+                node = self.graph.op("reshape", value, shape=tuple(value.shape), name=info.name)
+            else:
+                node = self.graph.op("getitem", value, index=Ellipsis, name=info.name)
+            self.set_value(info.name, node)
+
+
+def _attribute(onnx: Any, attribute: Any) -> Any:
+    value = onnx.helper.get_attribute_value(attribute)
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, onnx.TensorProto):
+        return onnx.numpy_helper.to_array(value)
+    if isinstance(value, list):
+        return [v.decode("utf-8") if isinstance(v, bytes) else
+                onnx.numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v for v in value]
+    return value
+
+
+def _scope_of(node_name: str) -> str:
+    """``/encoder/fc1/Gemm`` (a torch export's node name) -> ``encoder/fc1``; other names -> no scope."""
+    if not node_name.startswith("/"):
+        return ""
+    parts = [p for p in node_name.split("/")[1:-1] if p]
+    return "/".join(parts)
+
+
+def _converter_name(convert: Converter) -> str:
+    return f"{getattr(convert, '__module__', '?')}.{getattr(convert, '__qualname__', repr(convert))}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, (DagpropError, ValueError)) else f"{type(exc).__name__}: {text}"
+
+
+def from_onnx(model: Any, *, inputs: Mapping[str, Any] | None = None, inputs_require_grad: bool = False,
+              plugins: Iterable[Any] | None = None, check: bool = True) -> Graph:
+    """An ONNX model as a dagprop graph of the same computation, ready to run forward and backward.
+
+    Parameters
+    ----------
+    model : str, os.PathLike, bytes or onnx.ModelProto
+        A ``.onnx`` file, its bytes, or a model (left unchanged).
+    inputs : dict, optional
+        ``{graph input name: array}``: values for the model's inputs, checked against
+        the shapes the file declares. Inputs left out have no value: feed them with
+        ``forward(feeds=...)``, or pass ``inputs=example_inputs(model)``.
+    inputs_require_grad : bool
+        Give the inputs gradients too (``requires_grad=True``), as for a saliency map;
+        by default only params get them.
+    plugins : iterable, optional
+        Extra plugins for the graph: their ops, and their ``dagprop_onnx_converters``
+        for op types dagprop does not convert (or does differently: two converters of
+        one op type are an error).
+    check : bool
+        Run ``onnx.checker`` first (default True).
+
+    Returns
+    -------
+    Graph
+        Float initializers are params (running statistics of BatchNormalization
+        consts) and graph inputs are inputs, named as in the file; the node computing each graph output is named as that output. Values
+        are float64 whatever the file's precision.
+
+    Raises
+    ------
+    LoadError
+        The file is missing, not an ONNX model, fails the checker, or a node cannot be
+        converted (the message names the node, its op type and why).
+    UnsupportedOpsError
+        Some op types have no converter: all of them are listed with their counts,
+        with how to add a converter through the ``dagprop_onnx_converters`` hook.
+
+    See Also
+    --------
+    example_inputs : seeded random values for the inputs, of their declared shapes.
+    dagprop.from_torch : a PyTorch module, without a file in between.
+
+    Notes
+    -----
+    Supported op types (``dagprop_plugins.onnx_converters``): Gemm, MatMul, Add, Sub,
+    Mul, Div, Pow, Sqrt, Erf, Exp, Log, Neg, Reciprocal, Relu, Sigmoid, Tanh, Gelu,
+    Softmax, LogSoftmax, Conv, MaxPool, AveragePool, GlobalAveragePool,
+    BatchNormalization, LayerNormalization, Reshape, Flatten, Transpose, Concat,
+    Gather, Unsqueeze, Squeeze, ReduceMean, ReduceSum, Constant, Identity, Dropout,
+    Shape and Cast, with the attributes and opset differences described there.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.from_onnx(tiny_model_bytes(), inputs={"x": [[-1.0, 2.0]]}, inputs_require_grad=True)
+    >>> [(n.name, n.kind, n.op) for n in g]
+    [('x', 'input', None), ('y', 'op', 'relu')]
+    >>> L = g["y"].sum()
+    >>> g.forward(); g.backward(L)
+    >>> g["y"].value, g["x"].grad
+    (array([[0., 2.]]), array([[0., 1.]]))
+    """
+    proto = read_model(model, check=check)
+    graph = Graph(plugins=plugins)
+    table = converters(graph.registry)
+    missing = Counter(_op_key(node) for node in proto.graph.node if _op_key(node) not in table)
+    if missing:
+        raise UnsupportedOpsError(_unsupported_message(missing), ops=dict(missing))
+    importer = _Importer(proto, graph, table)
+    importer.add_leaves(inputs or {}, inputs_require_grad)
+    for node in proto.graph.node:
+        importer.convert(node)
+    importer.name_outputs()
+    return graph
+
+
+def example_inputs(model: Any, *, seed: int = 0, given: Mapping[str, Any] | None = None,
+                   unknown_size: int = 1) -> dict[str, np.ndarray]:
+    """Seeded random values for the model's inputs, of their declared shapes.
+
+    Float inputs get standard normal values; integer inputs (token ids, indices)
+    random integers that are valid indices for every Gather they feed (else 0 or 1);
+    boolean inputs 0 or 1. Symbolic or unknown sizes (a batch axis) are
+    ``unknown_size``.
+
+    Parameters
+    ----------
+    model : str, os.PathLike, bytes or onnx.ModelProto
+    seed : int
+        Seed of ``numpy.random.default_rng``: the same seed gives the same values.
+    given : dict, optional
+        Inputs that have values already: left out of the result.
+    unknown_size : int
+        The size given to axes the file does not fix (default 1).
+
+    Returns
+    -------
+    dict
+        ``{input name: float64 array}`` for every graph input not in ``given``.
+
+    Examples
+    --------
+    >>> values = example_inputs(tiny_model_bytes(), seed=0)
+    >>> {name: value.shape for name, value in values.items()}
+    {'x': (1, 2)}
+    """
+    onnx = _onnx()
+    proto = model if isinstance(model, onnx.ModelProto) else read_model(model)
+    rng = np.random.default_rng(seed)
+    graph = proto.graph
+    initializers = {init.name for init in graph.initializer}
+    shapes = _declared_shapes(proto)
+    values = {}
+    for info in graph.input:
+        if info.name in initializers or info.name in (given or {}):
+            continue
+        dims = tuple(unknown_size if d is None else d for d in shapes.get(info.name, ()))
+        elem_type = info.type.tensor_type.elem_type
+        if _is_float(elem_type):
+            values[info.name] = rng.standard_normal(dims)
+        else:
+            high = 2 if elem_type == onnx.TensorProto.BOOL else _index_bound(proto, info.name, shapes)
+            values[info.name] = rng.integers(0, high, size=dims).astype(np.float64)
+    return values
+
+
+def _index_bound(model: onnx.ModelProto, name: str, shapes: Mapping[str, tuple[int | None, ...]]) -> int:
+    """The largest n such that 0..n-1 index every Gather that ``name`` feeds as indices (2 if none says)."""
+    bounds = []
+    for node in model.graph.node:
+        if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] == name:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            data = shapes.get(node.input[0])
+            if data and -len(data) <= axis < len(data) and data[axis]:
+                bounds.append(int(data[axis]))  # type: ignore[arg-type]
+    return min(bounds) if bounds else 2
+
+
+def tiny_model_bytes() -> bytes:
+    """The bytes of a one-node ONNX model, ``y = relu(x)`` with ``x`` of shape (1, 2), for examples and tests.
+
+    Examples
+    --------
+    >>> import onnx
+    >>> onnx.load_model_from_string(tiny_model_bytes()).graph.node[0].op_type
+    'Relu'
+    """
+    onnx = _onnx()
+    helper = onnx.helper
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "tiny",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="dagprop")
+    model.ir_version = 8  # readable by older onnx and onnxruntime releases too
+    return model.SerializeToString()
