@@ -122,8 +122,8 @@ def _read_onnx(path: FilePath, *, loss: str | None, default_loss: bool, seed: in
 
 # What SOURCE is, said once for every command that takes one, next to what running it means.
 SOURCE_HELP = ("a saved graph (.json), which is only parsed, never executed; an ONNX model (.onnx), only parsed, "
-               "whose inputs are filled with seeded random normal values of their declared shapes (a note on stderr "
-               "lists them; see --seed) and whose loss, without --loss, is the sum of its outputs; or a Python file "
+               "whose inputs are filled with seeded random normal values of their declared shapes (valid indices for "
+               "integer inputs; a note on stderr lists them; see --seed) and whose loss, without --loss, is the sum of its outputs; or a Python file "
                "(.py) that defines `graph` (and optionally `loss`), which is RUN as a script with your permissions: "
                "pass only a .py you trust")
 SOURCE_NOTE = ("Careful: a .py SOURCE is executed (it is meant to be your own code that builds the graph), so never "
