@@ -100,12 +100,20 @@ def scatter_windows(values: np.ndarray, size: tuple[int, ...], geometry: Windows
     to the input position its window read it from, so where windows overlap the values
     add up, and values read from the padding are dropped. All at once, as ``np.add.at``
     would do it but faster: ``np.bincount`` of the elements' flat positions in the padded
-    input, weighted by the elements.
+    input, weighted by the elements; or, when the windows tile the input without
+    overlapping, one transposing copy.
     """
     n, c, kh, kw, oh, ow = values.shape
     (sh, sw), (dh, dw), (ph, pw) = geometry.stride, geometry.dilation, geometry.padding
     height, width = size
     padded_height, padded_width = height + 2 * ph, width + 2 * pw
+    if geometry.stride == geometry.kernel and geometry.dilation == (1, 1):
+        # the windows tile the input side by side (a pool's default): each position gets at most one
+        # value, and putting the values back is a transpose
+        tiles = values.transpose(0, 1, 4, 2, 5, 3).reshape(n, c, oh * kh, ow * kw)
+        out = np.zeros((n, c, padded_height, padded_width))
+        out[:, :, :oh * kh, :ow * kw] = tiles
+        return out[:, :, ph:ph + height, pw:pw + width]
     plane = padded_height * padded_width
     # how far one step along each axis of values moves in the flattened padded input
     steps = (c * plane, plane, dh * padded_width, dw, sh * padded_width, sw)

@@ -259,9 +259,11 @@ class TensorDrawing:
                 close = difflib.get_close_matches(name, list(self.ids), n=3)
                 hint = f" (close names: {', '.join(map(repr, close))})" if close else ""
                 raise RenderError(f"slices= names {name!r}, which is not a node of this graph{hint}")
-            node = self.graph[name]
-            shape = node.shape if node.shape is not None else np.shape(self.run.value(node))
-            if sliced(np.empty(shape, dtype=np.int8), index) is None:
+            node, value = self.graph[name], self.run.value(self.graph[name])
+            shape = node.shape if node.shape is not None else None if value is None else np.shape(value)
+            if shape is None:
+                continue  # nothing drawn of it yet
+            if sliced(np.broadcast_to(np.int8(0), shape), index) is None:  # a view: nothing allocated
                 raise RenderError(f"slices= asks for {name}{list(index)}, which does not fit its shape "
                                   f"{shape_text(tuple(shape))}: give at most {max(len(shape) - 1, 0)} indices, "
                                   f"each within its axis")

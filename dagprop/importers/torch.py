@@ -34,23 +34,24 @@ The route: torch.export, not torch.fx
 -------------------------------------
 Both tracers were tried with torch 2.13 on the three models the tests convert (an MLP,
 a LeNet-like CNN with batch norm, a transformer block). ``torch.fx.symbolic_trace``
-traced all three in 0.01-0.02 s, but records whatever Python called: leaf modules
-(``call_module fc1``, to be read off the module object), methods (``call_method
-transpose``), functions, and shape arithmetic as nodes of its own (``getattr(q,
-"shape")``, ``getitem``, ``math.sqrt``); it gives no shapes and no module path for a
-function called inside a submodule, and cannot follow control flow that depends on a
-tensor. ``torch.export.export`` records one vocabulary, ATen ops with fixed schemas,
-whether the model called ``nn.Linear``, ``F.linear`` or ``torch.nn.functional``'s
-attention, with every value's shape and dtype (``meta["val"]``), each call's module
-path (``meta["nn_module_stack"]``) and the ``state_dict`` name of every parameter and
-buffer (its graph signature). Its default IR keeps ops at the level a model is
-written in (``linear``, ``conv2d``, ``batch_norm``, ``layer_norm``, ``gelu``,
-``scaled_dot_product_attention``, ``flatten``). It is slower, 0.2-0.4 s for the
-transformer block, plus 2-7 s for the first export in a process while torch loads
-its compiler stack; being faithful to what the model computes is worth it. When the
-model changes a tensor in place that its result depends on (``relu_``, ``h += 1``),
-the program is made functional with ``run_decompositions({})`` first (another 1-2 s):
-converters only ever see functional ops.
+traced all three in 0.01-0.02 s, but it records whatever Python called: leaf modules
+(``call_module fc1``, whose weights are to be read off the module object), methods
+(``call_method transpose``), functions, and shape arithmetic as nodes of their own
+(``getattr(q, "shape")``, ``getitem``, ``math.sqrt``), which would need three converter
+tables and an interpreter for Python; it gives no shapes or dtypes, and cannot trace a
+module that branches on a shape (``if x.shape[1] > 1``). ``torch.export.export``
+records one vocabulary, ATen ops with fixed schemas, whether the model called
+``nn.Linear``, ``F.linear`` or ``x @ w.T + b``, with every value's shape and dtype
+(``meta["val"]``), each call's module path (``meta["nn_module_stack"]``) and the
+``state_dict`` name of every parameter and buffer (its graph signature), and it runs
+Python control flow on the example's shapes. Its default IR keeps ops at the level a
+model is written in (``linear``, ``conv2d``, ``batch_norm``, ``layer_norm``, ``gelu``,
+``scaled_dot_product_attention``, ``flatten``). It is slower: 0.3-0.4 s for the
+transformer block (the conversion after it takes 0.03 s), plus 4-10 s for the first
+export in a process while torch loads its compiler stack. Being faithful to what the
+model computes is worth it. When the model changes in place a tensor its result
+depends on (``relu_``, ``h += 1``), the program is first made functional with
+``run_decompositions({})`` (another 1-2 s), so converters only ever see functional ops.
 
 Converters
 ----------
@@ -91,14 +92,14 @@ as a :class:`~dagprop.PluginError` naming the call, its module and the converter
 
 >>> import torch
 >>> import dagprop as dp
->>> def convert_cumsum(b, x, dim, dtype=None):   # cumsum as a matmul with a triangle of ones
-...     n = b.out_shape[dim]
-...     moved = b.op("transpose", x, axes=_last(x.ndim, dim))
-...     summed = b.op("matmul", moved, b.const(torch.ones(n, n).triu().numpy()))
-...     return b.op("transpose", summed, axes=_last(x.ndim, dim))
->>> def _last(ndim, dim):                       # the axes with ``dim`` swapped with the last one
+>>> import numpy as np
+>>> def swapped(ndim, dim):                      # the axes with ``dim`` and the last one swapped
 ...     axes = list(range(ndim)); axes[dim], axes[-1] = axes[-1], axes[dim]
 ...     return tuple(axes)
+>>> def convert_cumsum(b, x, dim, dtype=None):   # cumsum: a matmul with a triangle of ones
+...     n, axes = x.shape[dim], swapped(x.ndim, dim)
+...     summed = b.op("matmul", b.op("transpose", x, axes=axes), b.const(np.triu(np.ones((n, n)))))
+...     return b.op("transpose", summed, axes=axes)
 >>> class Cumsum:
 ...     @dp.hookimpl
 ...     def dagprop_torch_converters(self):
@@ -133,7 +134,7 @@ if TYPE_CHECKING:
 __all__ = ["from_torch", "converters", "op_name", "Builder"]
 
 Converter = Callable[..., Any]
-MAX_REASONS = 3  # distinct reasons shown per unsupported op; the rest are counted
+MAX_REASONS = 3  # distinct reasons the error message shows per unsupported op
 
 
 def _torch() -> Any:
@@ -285,14 +286,6 @@ class Builder:
     def const(self, value: Any) -> Node:
         """A const node holding ``value`` as float64."""
         return self.graph.const(np.asarray(value, dtype=np.float64))
-
-    def is_static(self, value: Any) -> bool:
-        """Whether ``value`` is known now: a number, an array, a list of them, or a const node."""
-        if isinstance(value, Node):
-            return value.kind == "const"
-        if isinstance(value, (list, tuple)):
-            return all(self.is_static(v) for v in value)
-        return value is None or isinstance(value, (int, float, bool, np.ndarray, np.generic))
 
     def static(self, value: Any, what: str = "this argument") -> np.ndarray:
         """The array ``value`` holds now; NotImplementedError when the model computes it from its inputs.

@@ -27,6 +27,7 @@ CONV2D_CASES = [
     ((3, 3, 4, 5), (2, 3, 1, 1), {}),                                    # 1x1 kernels
     ((1, 2, 4, 6), (2, 2, 1, 3), {"stride": (1, 2), "dilation": 2}),     # non-square, dilated
     ((2, 2, 5, 5), (2, 2, 3, 3), {"padding": "same", "dilation": 2}),
+    ((2, 2, 5, 7), (3, 2, 2, 3), {"stride": (2, 3), "padding": (0, 1)}),  # windows side by side, a row left over
     ((1, 2, 4, 5), (2, 2, 3, 2), {"padding": "valid"}),
 ]
 
@@ -43,6 +44,7 @@ UNFOLD_CASES = [
     ((2, 3, 5, 4), {"kernel_size": (2, 3), "stride": (2, 1), "padding": 1}),
     ((1, 2, 6, 6), {"kernel_size": 3, "stride": 2, "dilation": 2, "padding": (2, 1)}),
     ((3, 1, 4, 4), {"kernel_size": 1, "stride": 3}),
+    ((2, 2, 5, 6), {"kernel_size": (2, 3), "stride": (2, 3), "padding": (1, 0)}),  # side by side, a row left over
 ]
 
 

@@ -24,6 +24,7 @@ MAX_CASES = [
     ((1, 3, 6, 7), {"kernel_size": 2, "stride": 2, "dilation": (2, 3)}),
     ((2, 1, 5, 6), {"kernel_size": 3, "stride": (1, 2), "padding": (1, 0), "dilation": 2}),
     ((1, 2, 3, 3), {"kernel_size": 1}),
+    ((2, 2, 5, 7), {"kernel_size": 2, "padding": 1}),                          # tiles, a row and a column left over
 ]
 
 AVG_CASES = [
@@ -32,6 +33,7 @@ AVG_CASES = [
     ((2, 2, 5, 4), {"kernel_size": (3, 2), "stride": (2, 1), "padding": 1}),
     ((2, 2, 5, 4), {"kernel_size": (3, 2), "stride": (2, 1), "padding": 1, "count_include_pad": False}),
     ((1, 3, 6, 7), {"kernel_size": (2, 4), "stride": 3, "padding": (1, 2), "count_include_pad": False}),
+    ((2, 1, 7, 5), {"kernel_size": (3, 2), "padding": 1, "count_include_pad": False}),  # tiles, some left over
 ]
 
 ADAPTIVE_CASES = [
