@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import dagprop as dp
+from dagprop.drawing.style import PALETTE, PALETTE_NAMES
 
 NAME = "mlp_paths"
 
@@ -108,7 +109,7 @@ def explain_weight(g: dp.Graph, weight: str, numeric: dict, outdir: Path) -> dic
           f"(the notes: {NOTE_UPDATED[weight]})")
 
     # the notes' paths first, so they get the first colours of the highlight palette
-    colours = ["orange", "blue", "green", "purple"]
+    colours = [PALETTE_NAMES[colour] for colour in PALETTE]
     legend = (f"{' and '.join(colours[:len(used)])}: the notes' path{'s' if len(used) > 1 else ''}; "
               f"{' and '.join(colours[len(used):len(paths)])}: left out by the notes")
     dp.render(g, outdir / f"paths_{weight}_full.png", level="element", highlight=used + left_out, edge_labels=None,

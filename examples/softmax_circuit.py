@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
               title="softmax as its circuit: the gradients from the product and the sum add up at exp; "
                     "through the max, e gets 0")
     diagram = dp.render(circuit, files["paths"], level="element", highlight=[top["path"], mid["path"], cross["path"]],
-                        title="the paths from e1: top (orange) and mid (blue) reach alpha1, cross (green) reaches "
+                        title="the paths from e1: top (orange) and mid (sky blue) reach alpha1, cross (brown) reaches "
                               "alpha2; the six through max_1 cancel (its gradient is 0)")
     files["paths"].with_suffix(".dot").write_text(diagram.source, encoding="utf-8")  # for scripts/gallery.py
     print("\ndiagrams written: " + ", ".join(str(p) for p in files.values()))

@@ -52,6 +52,9 @@ def test_readme_blocks_run_and_their_claims_hold(tmp_path, monkeypatch, capsys):
     np.testing.assert_allclose(namespace["f"].hessian(namespace["F"], namespace["x"]), hessian, rtol=1e-12)
     assert "] dF/dx\n" in printed
     assert "v.tangent = 4. (sum of 2 so far)" in printed
+    assert "param ('mlp', '0') (1, 3, 8)\nTrue\n" in printed  # the torch block: torch's gradient
+    assert "param (2, 2)\n" in printed  # the ONNX model's initializer is a param with a gradient
+    assert (tmp_path / "block.svg").stat().st_size > 0
     for name in ("tangents.svg", "forward.html"):
         assert (tmp_path / name).stat().st_size > 0
     assert "def forward" not in printed and "d_softmax_1 = d_mul_1 * const_1" in printed

@@ -86,6 +86,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from .table import converter_table
 from ..errors import DagpropError, LoadError, PluginError, UnsupportedOpsError
 from ..graph import Graph, Node
 
@@ -248,28 +249,7 @@ def converters(registry: Registry | None = None) -> dict[str, Converter]:
     >>> table["Gemm"].__module__
     'dagprop_plugins.onnx_converters'
     """
-    from ..registry import default_registry
-
-    registry = registry or default_registry()
-    table: dict[str, Converter] = {}
-    owner: dict[str, str] = {}
-    for impl in registry.plugin_manager.hook.dagprop_onnx_converters.get_hookimpls():
-        try:
-            provided = impl.function()
-        except Exception as exc:
-            raise PluginError(f"plugin {impl.plugin_name!r}: its dagprop_onnx_converters hook raised {exc!r}") from exc
-        if not isinstance(provided, Mapping):
-            raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_onnx_converters must return a dict "
-                              f"{{ONNX op type: converter}}, got {type(provided).__name__}")
-        for op_type, convert in provided.items():
-            if not isinstance(op_type, str) or not callable(convert):
-                raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_onnx_converters maps {op_type!r} to "
-                                  f"{convert!r}; keys must be ONNX op types (str) and values functions")
-            if op_type in table:
-                raise PluginError(f"ONNX op {op_type!r} is converted by two plugins, {owner[op_type]!r} and "
-                                  f"{impl.plugin_name!r}; unregister or uninstall one of them")
-            table[op_type], owner[op_type] = convert, impl.plugin_name
-    return table
+    return converter_table(registry, "dagprop_onnx_converters", "ONNX op types such as 'Gemm'")
 
 
 def _unsupported_message(counts: Counter[str]) -> str:

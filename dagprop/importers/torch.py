@@ -122,6 +122,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from .table import converter_table
 from ..errors import DagpropError, PluginError, UnknownOpError, UnsupportedOpsError
 from ..graph import Graph, Node
 
@@ -186,30 +187,7 @@ def converters(registry: Registry | None = None) -> dict[str, Converter]:
     >>> table["aten.linear"].__module__
     'dagprop_plugins.torch_converters'
     """
-    from ..registry import default_registry
-
-    registry = registry or default_registry()
-    table: dict[str, Converter] = {}
-    owner: dict[str, str] = {}
-    for impl in registry.plugin_manager.hook.dagprop_torch_converters.get_hookimpls():
-        try:
-            provided = impl.function()
-        except Exception as exc:
-            raise PluginError(f"plugin {impl.plugin_name!r}: its dagprop_torch_converters hook raised {exc!r}"
-                              ) from exc
-        if not isinstance(provided, Mapping):
-            raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_torch_converters must return a dict "
-                              f"{{torch op name: converter}}, got {type(provided).__name__}")
-        for name, convert in provided.items():
-            if not isinstance(name, str) or not callable(convert):
-                raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_torch_converters maps {name!r} to "
-                                  f"{convert!r}; keys must be torch op names such as 'aten.cumsum' (str) and "
-                                  f"values functions")
-            if name in table:
-                raise PluginError(f"torch op {name!r} is converted by two plugins, {owner[name]!r} and "
-                                  f"{impl.plugin_name!r}; unregister or uninstall one of them")
-            table[name], owner[name] = convert, impl.plugin_name
-    return table
+    return converter_table(registry, "dagprop_torch_converters", "torch op names such as 'aten.cumsum'")
 
 
 # -- what a converter gets ---------------------------------------------------------------------------
