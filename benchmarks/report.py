@@ -38,7 +38,24 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
     targets.extend(paths_targets(rows))
     targets.append(memory_target(rows))
     targets.extend(higher_order_targets(rows))
+    targets.append(cnn_target(rows))
     return targets
+
+
+def cnn_target(rows: list[Row], limit: float = 3.0) -> Target:
+    """A training step of a PyTorch CNN imported with dp.from_torch within ``limit`` x torch eager's (issue 12)."""
+    wanted = f"dagprop at most {limit:g}x torch eager (the same nn.Module, float64)"
+    ours, theirs = find(rows, "cnn"), find(rows, "cnn", "torch")
+    if not ours or not theirs:
+        return Target("cnn", wanted, "not run", None)
+    bad = [r for r in ours + theirs if r.status != "ok" or r.value is None]
+    if bad:
+        return Target("cnn", wanted, "; ".join(f"{r.system}: {r.status} {r.note}" for r in bad),
+                      None if all(r.status == "skipped" for r in bad) else False)
+    ratio = ours[0].value / theirs[0].value
+    measured = (f"{ratio:.2f}x ({format_seconds(ours[0].value)} against {format_seconds(theirs[0].value)} per step; "
+                f"{ours[0].ratio_numpy:.2f}x the NumPy floor)" if ours[0].ratio_numpy else f"{ratio:.2f}x")
+    return Target("cnn", wanted, measured, ratio <= limit)
 
 
 def higher_order_targets(rows: list[Row]) -> list[Target]:

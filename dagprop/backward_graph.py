@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import rules
-from .errors import DagpropError, OpError
+from .errors import DagpropError, MissingRuleError, OpError
 from .run import accumulate
 
 if TYPE_CHECKING:
@@ -63,19 +63,24 @@ def vjp_nodes(node: Node, g: Node, needs: tuple[bool, ...]) -> tuple[Node | None
         except DagpropError:
             raise
         except Exception as exc:
-            hint = ("; an Op.elementwise derivative builds its graph only when it is written with operators "
-                    "(+ - * / ** and comparisons such as x > 0), not NumPy functions: rewrite it so, or give the "
-                    "op a vjp_graph" if op.derivative is not None else "")
-            raise OpError(f"vjp_graph of {rules.where(node)} raised {type(exc).__name__}: {exc}{hint}") from exc
+            if op.derivative is not None:  # a derivative written for arrays only
+                raise MissingRuleError(f"vjp_graph of {rules.where(node)} raised {type(exc).__name__}: {exc}"
+                                       f"{_DERIVATIVE_HINT}") from exc
+            raise OpError(f"vjp_graph of {rules.where(node)} raised {type(exc).__name__}: {exc}") from exc
     elif op.decompose is not None:
         results = _through_circuit(node, g, needs)
     else:
-        raise OpError(
+        raise MissingRuleError(
             f"backward(create_graph=True) cannot go through {rules.where(node)}: the op has no vjp_graph rule "
             f"and no decompose. Give it vjp_graph=(g, *inputs, out, **attrs) -> one node per input, built with "
             f"graph ops like a decompose (see dagprop.Op); a plain backward() works without it"
         )
     return _checked(node, results, needs)
+
+
+_DERIVATIVE_HINT = ("; an Op.elementwise derivative builds its graph only when it is written with operators "
+                    "(+ - * / ** and comparisons such as x > 0) and op methods, not NumPy functions: rewrite it "
+                    "so, or give the op a vjp_graph")
 
 
 def _through_circuit(node: Node, g: Node, needs: tuple[bool, ...]) -> tuple[Node | None, ...]:

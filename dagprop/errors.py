@@ -19,6 +19,7 @@ __all__ = [
     "RenderError",
     "LoadError",
     "UnsupportedOpsError",
+    "MissingRuleError",
     "CommandError",
     "LargeGraphWarning",
 ]
@@ -96,6 +97,30 @@ class OpError(DagpropError):
     Traceback (most recent call last):
     ...
     dagprop.errors.OpError: vjp of op 'bad' at node 'bad_1', plugin ... returned tuple of length 2; expected a tuple of 1 ...
+    """
+
+
+class MissingRuleError(OpError):
+    """An op lacks a rule a run needs: a jvp for forward mode, a vjp_graph for ``create_graph=True``.
+
+    The op still works for what its rules cover (every first-order backward pass).
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> def double(x):
+    ...     return 2 * x
+    >>> def double_vjp(g, x, *, out):
+    ...     return (2 * g,)
+    >>> class Double:
+    ...     @dp.hookimpl
+    ...     def dagprop_ops(self):
+    ...         return [dp.Op("double", forward=double, vjp=double_vjp)]
+    >>> g = dp.Graph(plugins=[Double()]); x = g.param("x", 1.0); y = g.ops.double(x)
+    >>> g.jvp({x: 1.0})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.MissingRuleError: forward mode cannot go through op 'double' at node 'double_1', ...
     """
 
 

@@ -218,6 +218,12 @@ class Node:
     def __iter__(self) -> Iterator[Any]:
         raise TypeError("a Node is not iterable; index it explicitly (n[0]) to build getitem nodes")
 
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        # without this, numpy would wrap a node in an object array and np.where(node > 0, ...) would
+        # silently test the node's truth instead of building nodes
+        raise TypeError(f"node {self.name!r} is a graph node, not an array: NumPy functions cannot take it; "
+                        f"use its value (node.value), or build nodes with operators and op methods")
+
     def __add__(self, other: Any) -> Node:
         return self.graph.op("add", self, other)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from .errors import GraphError, OpError, ShapeError
+from .errors import GraphError, MissingRuleError, OpError, ShapeError
 
 if TYPE_CHECKING:
     from .node import Node
@@ -64,7 +64,7 @@ def push_jvp(node: Node, tangents: Sequence[np.ndarray | None], args: Sequence[n
         results = tuple(None if j is None or t is None else np.tensordot(j, t, axes=t.ndim)
                         for j, t in zip(jacobians, tangents))
     else:
-        raise OpError(f"forward mode cannot go through {where(node)}: the op has neither a jvp rule nor an "
+        raise MissingRuleError(f"forward mode cannot go through {where(node)}: the op has neither a jvp rule nor an "
                       f"explicit jacobian; give it jvp=(tangents, *inputs, out, **attrs) -> one output-shaped "
                       f"contribution per input, or jacobian=, or define it with Op.elementwise if it is elementwise")
     return check_input_grads(node, args, results, needs, "jvp", [out.shape] * len(args))

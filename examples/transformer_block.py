@@ -49,6 +49,7 @@ TOKEN = 7  # whose embedding's gradient is split into paths
 TOP_TENSOR = 3  # tensor paths shown by top_paths and highlighted
 TOP_ELEMENT = 8  # element paths shown
 SEED = 0
+ZERO = 1e-12  # a gradient no larger than this is rounding of an exact zero: compared absolutely, not relatively
 
 
 class Attention(nn.Module):
@@ -113,16 +114,22 @@ def compare_with_torch(g: dp.Graph, model: nn.Module) -> dict:
     loss.backward()
     print("== dagprop against torch autograd")
     print(f"loss: dagprop {float(g['loss'].value):.15f}, torch {loss.item():.15f}")
-    pairs = [(name, g[name].grad, p.grad.numpy()) for name, p in model.named_parameters()]
-    pairs.append(("embedding (node)", g["embedding"].grad, embedded.grad.numpy()))
-    relative = {}
+    pairs = [(name, np.asarray(g[name].grad), p.grad.numpy()) for name, p in model.named_parameters()]
+    pairs.append(("embedding (node)", np.asarray(g["embedding"].grad), embedded.grad.numpy()))
+    relative, absolute = {}, {}
+    width = max(len(name) for name, _, _ in pairs)
     for name, ours, theirs in pairs:
-        relative[name] = float(np.abs(np.asarray(ours) - theirs).max() / np.abs(theirs).max())
-    width = max(len(name) for name in relative)
-    for name, ours, theirs in pairs:
-        print(f"  {name:{width}s} {str(theirs.shape):>9s}  grad norm {np.linalg.norm(theirs):.6f}  "
-              f"largest relative difference {relative[name]:.1e}")
-    return {"loss": float(g["loss"].value), "loss_torch": loss.item(), "relative": relative,
+        absolute[name] = float(np.abs(ours - theirs).max())
+        scale = float(np.abs(theirs).max())
+        if scale > ZERO:
+            relative[name] = absolute[name] / scale
+            agreement = f"largest relative difference {relative[name]:.1e}"
+        else:
+            agreement = f"zero but for rounding in both (largest: {scale:.0e}); largest difference {absolute[name]:.0e}"
+        print(f"  {name:{width}s} {str(theirs.shape):>9s}  grad norm {np.linalg.norm(theirs):.6f}  {agreement}")
+    print(f"largest relative difference {max(relative.values()):.1e}. attn.k.bias gets no gradient: it adds q . b to\n"
+          "every score of a query's row, and softmax does not change when a whole row moves by the same amount.")
+    return {"loss": float(g["loss"].value), "loss_torch": loss.item(), "relative": relative, "absolute": absolute,
             "torch_grads": {name: theirs.copy() for name, _, theirs in pairs}}
 
 

@@ -36,6 +36,8 @@ PICTURES = {
     "partial_vs_total": ("partial_vs_total", "partial_total_x"),
     "forward_vs_reverse_path": ("forward_vs_reverse", "path"),
     "hessian_layer_backward": ("hessian_of_a_layer", "layer_backward"),
+    "cnn_digits_gradients": ("cnn_digits", "cnn_gradients"),
+    "transformer_block_depth1": ("transformer_block", "block_depth1"),
 }
 
 

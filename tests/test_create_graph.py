@@ -185,3 +185,40 @@ def test_an_elementwise_derivative_written_with_numpy_gets_a_hint_for_create_gra
     g.zero_grad()
     with pytest.raises(OpError, match=r"cos_numpy.*operators"):
         g.backward(y, create_graph=True)
+
+
+def _leaky_forward(x, *, slope=0.01):
+    return np.where(x > 0, x, slope * x)
+
+
+def _leaky_derivative_with_where(x, *, out, slope=0.01):
+    return np.where(x > 0, 1.0, slope)
+
+
+class _WherePlugin:
+    @dp.hookimpl
+    def dagprop_ops(self):
+        return [Op.elementwise("leaky_where", _leaky_forward, _leaky_derivative_with_where)]
+
+
+def test_a_numpy_derivative_never_builds_a_silently_wrong_backward_graph():
+    # np.where on a node would otherwise test the node's truth and give slope 1 everywhere
+    g = dp.Graph(plugins=[_WherePlugin()])
+    x = g.param("x", [1.0, -2.0])
+    L = x.leaky_where(slope=0.25).sum()
+    g.forward()
+    with pytest.raises(dp.MissingRuleError, match="not an array"):
+        g.backward(L, create_graph=True)
+    g.backward(L)
+    np.testing.assert_array_equal(x.grad, [1.0, 0.25])
+    report = dp.testing.check_op("leaky_where", (3, 4), plugins=[_WherePlugin()], slope=0.25)
+    assert report.notes and "create_graph=True" in str(report)
+
+
+def test_numpy_cannot_turn_a_node_into_an_array():
+    g = dp.Graph()
+    x = g.param("x", [1.0, 2.0])
+    with pytest.raises(TypeError, match="graph node, not an array"):
+        np.asarray(x)
+    with pytest.raises(dp.GraphError, match="not a numeric array"):
+        g.const(x)

@@ -584,3 +584,147 @@ def test_hessian_of_a_layer(tmp_path):
     if out["torch"] is not None:
         np.testing.assert_allclose(out["torch"], hessian, atol=1e-9)
     assert out["grad_node"] in out["backward_nodes"]
+
+
+# -- a CNN from PyTorch trained on the 8x8 digits -----------------------------------------------------------
+
+
+def test_cnn_digits(tmp_path):
+    torch = pytest.importorskip("torch")
+    datasets = pytest.importorskip("sklearn.datasets")
+    module, out = run("cnn_digits", tmp_path, "--quick")
+    assert_pictures(tmp_path, "cnn_gradients.png")
+
+    # the data: scikit-learn's digits, scaled to [0, 1], split by the example's shuffle
+    digits = datasets.load_digits()
+    data = out["data"]
+    assert sorted(data["order"]) == list(range(len(digits.images)))
+    images, labels = digits.images[data["order"]][:, None] / 16.0, digits.target[data["order"]]
+    train, test = len(data["train_images"]), len(data["test_images"])
+    assert (train, test) == (module.QUICK_TRAIN_IMAGES, module.QUICK_TEST_IMAGES)
+    np.testing.assert_array_equal(data["train_images"], images[:train])
+    np.testing.assert_array_equal(data["train_labels"], labels[:train])
+    np.testing.assert_array_equal(data["test_images"], images[-test:])
+    np.testing.assert_array_equal(data["test_labels"], labels[-test:])
+    assert train + test <= len(images)  # held-out digits are never trained on
+
+    # the same training in torch: the example's network and starting weights, its minibatches, torch's own
+    # loss (F.nll_loss, mean over the batch) and autograd, plain SGD by hand
+    model = module.DigitsCNN().double()
+    assert {name: tuple(p.shape) for name, p in model.named_parameters()} == {
+        "block1.0.weight": (8, 1, 3, 3), "block1.0.bias": (8,), "block2.0.weight": (16, 8, 3, 3),
+        "block2.0.bias": (16,), "head.1.weight": (10, 64), "head.1.bias": (10,)}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.from_numpy(out["start"][name]))
+    assert len(out["batches"]) == module.QUICK_STEPS
+    losses = []
+    for step, index in enumerate(out["batches"]):
+        assert len(index) == module.BATCH and len(set(index.tolist())) == module.BATCH
+        model.zero_grad()
+        loss = torch.nn.functional.nll_loss(model(torch.from_numpy(data["train_images"][index])),
+                                            torch.from_numpy(data["train_labels"][index]))
+        loss.backward()
+        losses.append(loss.item())
+        if step == 0:
+            for name, p in model.named_parameters():
+                np.testing.assert_allclose(out["step0_grads"][name], p.grad.numpy(), rtol=1e-9,
+                                           atol=1e-9 * float(p.grad.abs().max()))
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= module.LEARNING_RATE * p.grad
+    np.testing.assert_allclose(out["losses"], losses, rtol=1e-9)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(out["trained"][name], p.detach().numpy(), rtol=1e-8, atol=1e-12)
+    assert out["check"]["agree"] and max(out["check"]["relative"].values()) < 1e-9
+
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(data["test_images"])).argmax(dim=1).numpy()
+    np.testing.assert_array_equal(out["predicted"], predicted)
+    assert out["test_accuracy"] == pytest.approx(np.mean(predicted == data["test_labels"]))
+    assert np.mean(losses[-10:]) < losses[0]
+    assert out["test_accuracy"] > 0.25  # 40 steps on 320 digits: well above chance (0.1), far from trained
+
+
+# -- a transformer block from PyTorch: its gradients and the paths they flow along ---------------------------
+
+
+def test_transformer_block(tmp_path):
+    torch = pytest.importorskip("torch")
+    module, out = run("transformer_block", tmp_path)
+    assert_pictures(tmp_path, "block_depth1.png", "block_full.png")
+
+    # torch's own next-token loss on the example's weights, with the embedded tokens' gradient kept
+    model = module.Block().double()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.from_numpy(out["weights"][name]))
+    tokens = torch.tensor(module.TOKENS)
+    kept = []
+
+    def keep(_module, _inputs, embedded):  # returns None: the output is left as it is
+        embedded.retain_grad()
+        kept.append(embedded)
+
+    model.embed.register_forward_hook(keep)
+    log_probs = model(tokens)
+    loss = torch.nn.functional.nll_loss(log_probs[:-1], tokens[1:])
+    loss.backward()
+    assert out["torch"]["loss"] == pytest.approx(loss.item(), rel=1e-12)
+    for name, p in model.named_parameters():
+        theirs = p.grad.numpy()
+        np.testing.assert_allclose(out["grads"][name], theirs, rtol=1e-9, atol=1e-12)  # atol: attn.k.bias, below
+    np.testing.assert_allclose(out["embedding_grad"], kept[0].grad.numpy(), rtol=1e-9, atol=1e-12)
+    # the key bias moves every score of a query's row alike, which softmax ignores: no gradient
+    assert np.abs(model.attn.k.bias.grad.numpy()).max() < 1e-12
+
+    # tensor level: eight paths from embed.weight, and together they carry its whole gradient
+    tensor = out["tensor"]
+    embed_grad = model.embed.weight.grad.numpy()
+    assert tensor["count"] == len(tensor["every"]) == 8
+    np.testing.assert_allclose(sum(c for _, c in tensor["every"]), embed_grad, atol=1e-12)
+    norms = sorted((np.linalg.norm(c) for _, c in tensor["every"]), reverse=True)
+    assert [np.linalg.norm(c) for _, c in tensor["best"]] == pytest.approx(norms[:module.TOP_TENSOR])
+    # the largest: straight up the residual stream, no layer norm, attention or MLP on the way. What it carries,
+    # by hand: dL/dlogits = (softmax - next) / 5 per position, back through the unembedding, into the token rows
+    nodes, direct = tensor["best"][0]
+    assert not any(name.startswith(("layer_norm", "linear_", "gelu", "softmax")) for name in nodes[:4])
+    probabilities = np.exp(log_probs.detach().numpy())
+    targets = np.zeros((len(tokens), module.VOCAB))
+    targets[np.arange(len(tokens) - 1), module.TOKENS[1:]] = 1.0
+    dlogits = (probabilities - targets) * targets.sum(axis=1, keepdims=True) / (len(tokens) - 1)
+    expected = np.zeros_like(embed_grad)
+    np.add.at(expected, module.TOKENS, dlogits @ model.unembed.weight.detach().numpy())
+    np.testing.assert_allclose(direct, expected, atol=1e-12)
+
+    # element level: one number of token 7's embedding row; the direct paths by hand, each through one position
+    # p where token 7 sits and one unembedding unit c: W_u[c, j] (delta(c, next_p) - softmax_p[c]) (-1/5)
+    element = out["element"]
+    row, column = element["index"]
+    assert row == module.TOKEN and element["grad"] == pytest.approx(embed_grad[row, column], rel=1e-9)
+    assert column == np.argmax(np.abs(embed_grad[row]))
+    assert element["count"] > 10**9 and len(element["best"]) == module.TOP_ELEMENT
+    W_u = model.unembed.weight.detach().numpy()
+    direct_paths = {}
+    for p in np.flatnonzero(np.array(module.TOKENS) == row):
+        if p == len(tokens) - 1:
+            continue
+        target = module.TOKENS[p + 1]
+        for c in range(module.VOCAB):
+            direct_paths[(int(p), c)] = W_u[c, column] * ((c == target) - probabilities[p, c]) * -1 / (len(tokens) - 1)
+    contributions = [contribution for _, _, contribution in element["best"]]
+    assert contributions == sorted(contributions, key=abs, reverse=True)
+    for nodes, factors, contribution in element["best"]:
+        assert contribution == pytest.approx(np.prod(factors), rel=1e-12)
+        assert nodes[0] == f"embed.weight[{row},{column}]" and nodes[-1] == "loss"
+    smallest = abs(contributions[-1])
+    found = {}
+    for nodes, _, contribution in element["best"]:
+        if len(nodes) == 9:  # embed.weight, embedding, add, add_1, unembedding, output, picked, sum, loss
+            p, c = (int(i) for i in nodes[4][nodes[4].index("[") + 1:-1].split(","))
+            found[(p, c)] = contribution
+    assert found, "no direct path among the largest element paths"
+    for key, contribution in found.items():
+        assert contribution == pytest.approx(direct_paths[key], rel=1e-9)
+    # top_paths is exact: every direct path larger than the smallest one shown is among those shown
+    assert {key for key, value in direct_paths.items() if abs(value) > smallest * (1 + 1e-9)} <= set(found)

@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 
 from harness import Case, Context, Row, run_case
 
+from .cnn import workload_cnn
 from .deep_chain import workload_deep_chain
 from .higher_order import workload_higher_order
 from .jacobian_route import workload_jacobian_route
@@ -33,6 +34,7 @@ WORKLOADS: dict[str, Callable[[Context], Iterator[Case | Row]]] = {
     "paths": workload_paths,
     "memory": workload_memory,
     "higher_order": workload_higher_order,
+    "cnn": workload_cnn,
 }
 
 

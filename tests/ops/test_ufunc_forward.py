@@ -16,7 +16,8 @@ def _vjp(g, *args, out):
     return tuple(g for _ in args)
 
 
-UFUNC_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "matmul": 2, "neg": 1, "exp": 1, "log": 1, "tanh": 1}
+UFUNC_OPS = {"add": 2, "sub": 2, "mul": 2, "div": 2, "matmul": 2, "neg": 1, "exp": 1, "log": 1, "tanh": 1,
+             "sqrt": 1, "abs": 1, "maximum": 2, "minimum": 2}
 
 
 def test_the_built_in_ops_that_pass_a_ufunc_are_these():
