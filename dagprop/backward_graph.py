@@ -12,18 +12,69 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import rules
-from .errors import DagpropError, MissingRuleError, OpError
-from .run import accumulate
+from . import rules, scheduler
+from .errors import BackwardError, DagpropError, MissingRuleError, OpError
+from .run import Run, accumulate
 
 if TYPE_CHECKING:
     from .node import Node
 
-__all__ = ["build", "vjp_nodes", "SCOPE"]
+__all__ = ["run", "build", "vjp_nodes", "SCOPE"]
 
 SCOPE = "backward"  # the group the backward pass's nodes are drawn in
 
 EdgeSlot = tuple[int, int]
+
+
+def run(loss: Node, seed: np.ndarray) -> Run:
+    """``backward(create_graph=True)``: build the backward pass of ``loss`` as nodes, run them, and
+    return the record of the pass (its gradients, edge gradients and gradient nodes).
+
+    Gradient nodes already recorded (an earlier pass with ``create_graph=True``) get the new
+    ones added to them as nodes, so that accumulation is part of the graph too. The caller
+    removes the nodes built here if this raises.
+    """
+    graph = loss.graph
+    before = graph.run
+    first_new = len(graph)
+    grads, edges = build(loss, seed)
+    with graph.scope(SCOPE):
+        summed = dict(grads)
+        for index in grads:
+            if index in before.grad_nodes:
+                summed[index] = before.grad_nodes[index] + grads[index]
+            elif before.grads[index] is not None:
+                raise BackwardError(
+                    f"backward(create_graph=True) would add to the gradient of {graph.nodes[index].name!r}, which "
+                    f"a backward without create_graph computed as an array, with no node to add to; call "
+                    f"zero_grad() first")
+    _name_gradients(loss, summed, first_new)
+    values = scheduler.run_forward(graph.plan, before.fed(None).values)
+    later = Run(graph, before.nodes, values, seeds=((loss, seed),), plan=graph.plan, grad_nodes=summed)
+    for index, node in grads.items():
+        later.grads[index] = values[node.index]
+    for key, node in edges.items():
+        later.edge_grads[key] = values[node.index]
+    return later
+
+
+def _name_gradients(loss: Node, grad_nodes: dict[int, Node], first_new: int) -> None:
+    """Name each new node that holds exactly one node's gradient after what it is: ``dL/dx``.
+
+    A node holding several (add passes ``g`` itself to both inputs) keeps its op's name.
+    """
+    graph = loss.graph
+    holders: dict[int, int] = {}
+    for node in grad_nodes.values():
+        holders[node.index] = holders.get(node.index, 0) + 1
+    for index, node in grad_nodes.items():
+        if node.index >= first_new and holders[node.index] == 1 and node.op_def is not None:
+            stem = f"d{loss.name}/d{graph.nodes[index].name}"
+            name, k = stem, 1
+            while name in graph:
+                k += 1
+                name = f"{stem} ({k})"
+            graph.rename(node, name)
 
 
 def build(loss: Node, seed: np.ndarray, sources: frozenset[int] | None = None

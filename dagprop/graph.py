@@ -14,11 +14,11 @@ import networkx as nx
 import numpy as np
 
 from . import backward_graph, rules, scheduler
-from .errors import BackwardError, GraphError, NodeLookupError, NonFiniteError, UnknownOpError
-from .registry import Registry, default_registry
-from .node import Node
 from .derivatives import Derivatives
-from .paths.elements import MAX_SIZE
+from .errors import BackwardError, GraphError, NodeLookupError, UnknownOpError
+from .node import Node
+from .paths.methods import PathQueries
+from .registry import Registry, default_registry
 from .run import Run, as_array, as_seed
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class _OpNamespace:
         return self._graph.registry.names()
 
 
-class Graph(Derivatives):
+class Graph(Derivatives, PathQueries):
     """A compute graph of op nodes, with values from forward and gradients from backward.
 
     Parameters
@@ -482,58 +482,15 @@ class Graph(Derivatives):
             start = len(self._nodes)
             try:  # a failed pass leaves the graph as it was, without the nodes it built
                 if create_graph:
-                    later = self._backward_as_nodes(loss_node, seed_array)
+                    later = backward_graph.run(loss_node, seed_array)
                 else:
                     later = scheduler.run_backward(self.plan, run.values, loss_node.index, seed_array, mode=mode)
                 if check_finite:
-                    _check_finite_grads(later)
+                    rules.check_finite_grads(later)
             except BaseException:
                 self._truncate(start)
                 raise
             self._run = run.accumulated(later)
-
-    def _backward_as_nodes(self, loss: Node, seed: np.ndarray) -> Run:
-        run = self._run
-        first_new = len(self._nodes)
-        grads, edges = backward_graph.build(loss, seed)
-        with self.scope(backward_graph.SCOPE):
-            summed = dict(grads)
-            for index in grads:
-                if index in run.grad_nodes:
-                    summed[index] = run.grad_nodes[index] + grads[index]
-                elif run.grads[index] is not None:
-                    raise BackwardError(
-                        f"backward(create_graph=True) would add to the gradient of {self._nodes[index].name!r}, "
-                        f"which a backward without create_graph computed as an array, with no node to add to; "
-                        f"call zero_grad() first")
-        self._name_gradients(loss, summed, first_new)
-        values = scheduler.run_forward(self.plan, run.fed(None).values)
-        later = Run(self, self._nodes, values, seeds=((loss, seed),), plan=self.plan, grad_nodes=summed)
-        for index, node in grads.items():
-            later.grads[index] = values[node.index]
-        for key, node in edges.items():
-            later.edge_grads[key] = values[node.index]
-        return later
-
-    def _name_gradients(self, loss: Node, grad_nodes: dict[int, Node], first_new: int) -> None:
-        """Name each new node that holds exactly one node's gradient after what it is: ``dL/dx``.
-
-        A node holding several (add passes ``g`` itself to both inputs) keeps its op's name.
-        """
-        holders: dict[int, int] = {}
-        for node in grad_nodes.values():
-            holders[node.index] = holders.get(node.index, 0) + 1
-        for index, node in grad_nodes.items():
-            if node.index >= first_new and holders[node.index] == 1 and node.op_def is not None:
-                stem = f"d{loss.name}/d{self._nodes[index].name}"
-                name, k = stem, 1
-                while name in self._by_name:
-                    k += 1
-                    name = f"{stem} ({k})"
-                del self._by_name[node.name]
-                nx.relabel_nodes(self.nx, {node.name: name}, copy=False)
-                node.name = name
-                self._by_name[name] = node
 
     def _truncate(self, length: int) -> None:
         """Remove the nodes added after the first ``length`` (a failed pass's own nodes)."""
@@ -548,6 +505,28 @@ class Graph(Derivatives):
         del self._run.values[length:]
         del self._run.grads[length:]
         self._version += 1
+
+    def rename(self, node: Node | str, name: str) -> Node:
+        """Give a node a new name (unique in the graph, like every name); returns the node.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * x
+        >>> g.rename(y, "square").name, "square" in g, y.name
+        ('square', True, 'square')
+        """
+        with self._lock:
+            target = self.node(node)
+            if name == target.name:
+                return target
+            self._check_new_name(name)
+            del self._by_name[target.name]
+            nx.relabel_nodes(self.nx, {target.name: name}, copy=False)
+            target.name = name
+            self._by_name[name] = target
+            self._version += 1  # a plan holds names in its steps' nodes only, but views cache by version
+            return target
 
     def edge_grad(self, src: Node | str, dst: Node | str) -> np.ndarray | None:
         """The gradient that flowed back along the edge src -> dst, summed over dst's argument slots.
@@ -664,91 +643,3 @@ class Graph(Derivatives):
         from .expand import expanded
 
         return expanded(self, ops)
-
-    def element_graph(self, *, max_size: int | None = MAX_SIZE) -> nx.DiGraph:
-        """The graph of single elements (neurons), edges weighted by local partial derivatives.
-
-        Needs a forward pass. See :func:`dagprop.paths.element_graph` for the attributes and
-        for ``max_size``, the guard against element graphs too large to build.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0]); y = g.op("mul", x, x, name="y")
-        >>> g.forward()
-        >>> sorted(g.element_graph().edges(data="weight"))
-        [('x[0]', 'y[0]', 2.0), ('x[1]', 'y[1]', 4.0)]
-        """
-        from .paths import element_graph
-
-        return element_graph(self._run, max_size=max_size)
-
-    def paths(self, src: Node | str, dst: Node | str, index: Any = None, *, limit: int = 10_000,
-              max_size: int | None = MAX_SIZE) -> list:
-        """Every path from src to dst with the gradient it carries alone; see :func:`dagprop.paths.paths`.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); x = g.param("x", 3.0); y = g.op("add", x * x, x, name="y")
-        >>> g.forward(); g.backward(y)
-        >>> [(p.route, float(p.contribution)) for p in g.paths(x, y)]
-        [('x -[a]-> mul_1 -> y', 3.0), ('x -[b]-> mul_1 -> y', 3.0), ('x -> y', 1.0)]
-        """
-        from .paths import paths
-
-        return paths(self, src, dst, index, limit=limit, max_size=max_size)
-
-    def count_paths(self, src: Node | str, dst: Node | str, index: Any = None, *,
-                    max_size: int | None = MAX_SIZE) -> int:
-        """The exact number of paths from src to dst, without listing them; see :func:`dagprop.paths.count_paths`.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); h = x = g.param("x", 1.0)
-        >>> for _ in range(64):
-        ...     h = h + h
-        >>> g.count_paths(x, h) == 2 ** 64
-        True
-        """
-        from .paths import count_paths
-
-        return count_paths(self, src, dst, index, max_size=max_size)
-
-    def top_paths(self, src: Node | str, dst: Node | str, k: int, index: Any = None, *,
-                  max_size: int | None = MAX_SIZE, max_steps: int | None = None) -> list:
-        """The k paths from src to dst with the largest contributions; see :func:`dagprop.paths.top_paths`.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); x = g.param("x", 1.0); y = g.op("add", 5 * x, 2 * x, name="y")
-        >>> g.forward(); g.backward(y)
-        >>> [float(p.contribution) for p in g.top_paths(x, y, 1)]
-        [5.0]
-        """
-        from .paths import top_paths
-
-        return top_paths(self, src, dst, k, index, max_size=max_size, max_steps=max_steps)
-
-    # -- helpers shared by the engine ---------------------------------------------
-
-
-def _check_finite_grads(run: Run) -> None:
-    """NonFiniteError naming the first node, in the order the backward pass reached them, whose
-    gradient in ``run`` is NaN or Inf, and the edge that brought it."""
-    plan = run.plan
-    assert plan is not None  # run_backward always records its plan
-    for index in reversed(plan.order):
-        grad = run.grads[index]
-        if grad is None or np.isfinite(grad).all():
-            continue
-        node = run.nodes[index]
-        bad = "NaN" if np.isnan(grad).any() else "Inf"
-        culprits = [f"{consumer.name!r} ({consumer.op}, argument {slot})" for consumer, slot, sent in run.received(node)
-                    if not np.isfinite(sent).all()]
-        source = f"it came from {', '.join(culprits)}" if culprits else "it is the seed"
-        raise NonFiniteError(f"the gradient of {node.name!r} ({node.op or node.kind}) holds {bad} "
-                             f"(check_finite=True); it is the first node to get one, and {source}; "
-                             f"the graph's gradients are unchanged")

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from .errors import GraphError, MissingRuleError, OpError, ShapeError
+from .errors import GraphError, MissingRuleError, NonFiniteError, OpError, ShapeError
 
 if TYPE_CHECKING:
     from .node import Node
     from .op import Op
+    from .run import Run
 
-__all__ = ["op_of", "pull_vjp", "pull_jacobian", "push_jvp", "local_jacobians", "one_hot_seeds", "slot_name"]
+__all__ = ["op_of", "pull_vjp", "pull_jacobian", "push_jvp", "check_finite_grads", "local_jacobians", "one_hot_seeds", "slot_name"]
 
 
 def op_of(node: Node) -> Op:
@@ -253,3 +254,22 @@ def input_names(node: Node, count: int) -> list[str]:
 
 def describe(node: Node, args: Sequence[Any]) -> str:
     return ", ".join(f"{n.name} {getattr(a, 'shape', None)}" for n, a in zip(node.inputs, args))
+
+
+def check_finite_grads(run: Run) -> None:
+    """NonFiniteError naming the first node, in the order the backward pass reached them, whose
+    gradient in ``run`` is NaN or Inf, and the edge that brought it."""
+    plan = run.plan
+    assert plan is not None  # run_backward always records its plan
+    for index in reversed(plan.order):
+        grad = run.grads[index]
+        if grad is None or np.isfinite(grad).all():
+            continue
+        node = run.nodes[index]
+        bad = "NaN" if np.isnan(grad).any() else "Inf"
+        culprits = [f"{consumer.name!r} ({consumer.op}, argument {slot})" for consumer, slot, sent in run.received(node)
+                    if not np.isfinite(sent).all()]
+        source = f"it came from {', '.join(culprits)}" if culprits else "it is the seed"
+        raise NonFiniteError(f"the gradient of {node.name!r} ({node.op or node.kind}) holds {bad} "
+                             f"(check_finite=True); it is the first node to get one, and {source}; "
+                             f"the graph's gradients are unchanged")

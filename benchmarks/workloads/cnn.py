@@ -186,5 +186,5 @@ def workload_cnn(ctx: Context) -> Iterator[Case]:
     dagprop: Factory | str = dagprop_subject
     if torch is None:
         dagprop = f"needs torch for dp.from_torch: {ctx.peers.missing.get('torch', 'not installed')}"
-    yield Case("cnn", f"8x8 images, batch {batch}", {"dagprop": dagprop, "numpy": numpy_subject, "torch": torch_subject},
-               note="forward + backward + SGD step")
+    yield Case("cnn", f"8x8 images, batch {batch}",
+               {"dagprop": dagprop, "numpy": numpy_subject, "torch": torch_subject}, note="forward + backward + SGD step")
