@@ -33,6 +33,7 @@ BUILTIN_PLUGINS = (
     "dagprop_plugins.linalg",
     "dagprop_plugins.reductions",
     "dagprop_plugins.shaping",
+    "dagprop_plugins.indexing",
     "dagprop_plugins.losses",
     "dagprop_plugins.layers",
     "dagprop_plugins.convolution",

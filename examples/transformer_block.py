@@ -105,13 +105,18 @@ def build(model: nn.Module) -> dp.Graph:
 def compare_with_torch(g: dp.Graph, model: nn.Module) -> dict:
     """dagprop's gradients against torch autograd's, params and the embedded tokens."""
     model.zero_grad()
-    embedded = model.embed(torch.tensor(TOKENS))
-    embedded.retain_grad()
-    hidden = embedded + model.attn(model.ln1(embedded))  # the model's forward, with the embedding kept
-    hidden = hidden + model.mlp(model.ln2(hidden))
-    log_probs = torch.log_softmax(model.unembed(hidden), dim=-1)
+    kept = []
+
+    def keep(_module: nn.Module, _inputs: tuple, embedded: torch.Tensor) -> None:  # None: the output stays as it is
+        embedded.retain_grad()
+        kept.append(embedded)
+
+    hook = model.embed.register_forward_hook(keep)  # the embedded tokens' gradient, from the module's own forward
+    log_probs = model(torch.tensor(TOKENS))
+    hook.remove()
     loss = -(log_probs * torch.tensor(next_tokens())).sum() / (len(TOKENS) - 1)
     loss.backward()
+    embedded = kept[0]
     print("== dagprop against torch autograd")
     print(f"loss: dagprop {float(g['loss'].value):.15f}, torch {loss.item():.15f}")
     pairs = [(name, np.asarray(g[name].grad), p.grad.numpy()) for name, p in model.named_parameters()]
@@ -174,7 +179,7 @@ def element_paths(g: dp.Graph, row: int) -> dict:
     index = (row, column)
     count = g.count_paths("embed.weight", "loss", index=index)
     best = g.top_paths("embed.weight", "loss", TOP_ELEMENT, index=index)
-    print(f"\n== element level: dL/d(embed.weight[{row},{column}]) = {grad[index]:.6g}, the largest number of "
+    print(f"\n== element level: dL/d(embed.weight[{row},{column}]) = {grad[index]:.6g}, the largest entry of "
           f"token {row}'s gradient,\nis the sum of {count:,} element paths; the {TOP_ELEMENT} largest (top_paths):")
     print(dp.path_table(best))
     carried = sum(p.contribution for p in best)

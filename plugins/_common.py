@@ -1,4 +1,4 @@
-"""Helpers several built-in families share: axis checks, matrix products, softmax and generated code.
+"""Helpers several built-in families share: shape and axis checks, matrix products, softmax and generated code.
 Private to dagprop_plugins; not part of the public API."""
 
 from __future__ import annotations
@@ -11,6 +11,11 @@ import numpy as np
 from dagprop import broadcast_shape, unbroadcast
 
 Shape = tuple[int, ...]
+
+
+def as_shape(shape) -> Shape:
+    """``shape`` (an int, or a sequence of ints) as a tuple of ints."""
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
 
 
 def check_axis(axis, ndim: int, what: str = "axis") -> int:

@@ -15,7 +15,10 @@ the converter transposes it into dagprop's ``linear(h, W, b) = h @ W + b``; imag
 NCHW, as dagprop's conv2d and pools take them. Where torch's attributes and dagprop's
 differ in name (``dim`` and ``axis``, ``keepdim`` and ``keepdims``) the converter renames.
 
-This module does not import ``torch``: converters see nodes and Python values.
+The table below is the whole plugin. The converters of linear algebra, reductions and
+shaping are here; those of elementwise ops (arithmetic, activations, comparisons) are in
+the private module ``_torch_elementwise``, and those of layers and losses in
+``_torch_layers``. None of them imports ``torch``: converters see nodes and Python values.
 
 >>> from dagprop_plugins.torch_converters import dagprop_torch_converters
 >>> table = dagprop_torch_converters()
@@ -25,14 +28,27 @@ This module does not import ``torch``: converters see nodes and Python values.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
 import dagprop as dp
-
-_NONE, _MEAN, _SUM = 0, 1, 2  # torch's loss reductions, as ATen numbers them
+from ._torch_common import is_bool, scaled, swap_axes, traced_dtype
+from ._torch_elementwise import (convert_abs, convert_add, convert_clamp, convert_clamp_max, convert_clamp_min,
+                                 convert_div, convert_elu, convert_eq, convert_erf, convert_exp, convert_ge,
+                                 convert_gelu, convert_gt, convert_hardtanh, convert_le, convert_leaky_relu,
+                                 convert_log, convert_log_sigmoid, convert_log_softmax, convert_logical_not,
+                                 convert_lt, convert_masked_fill, convert_maximum, convert_minimum, convert_mul,
+                                 convert_ne, convert_neg, convert_pow, convert_reciprocal, convert_relu,
+                                 convert_relu6, convert_rsqrt, convert_rsub, convert_sigmoid, convert_silu,
+                                 convert_softmax, convert_softplus, convert_sqrt, convert_square, convert_sub,
+                                 convert_tanh, convert_where)
+from ._torch_layers import (convert_adaptive_avg_pool2d, convert_avg_pool2d, convert_batch_norm, convert_conv1d,
+                            convert_conv2d, convert_convolution, convert_cross_entropy_loss, convert_embedding,
+                            convert_group_norm, convert_layer_norm, convert_max_pool2d,
+                            convert_max_pool2d_with_indices, convert_mse_loss, convert_native_batch_norm,
+                            convert_native_batch_norm_no_training, convert_native_layer_norm,
+                            convert_scaled_dot_product_attention)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -47,225 +63,8 @@ def _axes(dim):
     return int(dim)
 
 
-def _swap(ndim, first, second):
-    """The permutation that swaps two axes, for dagprop's transpose."""
-    axes = list(range(ndim))
-    axes[first], axes[second] = axes[second], axes[first]
-    return tuple(axes)
-
-
-def _window(value):
-    """A kernel size, stride, padding or dilation as dagprop takes it: an int, or a pair as a tuple."""
-    if isinstance(value, (list, tuple)):
-        return tuple(int(v) for v in value) if len(value) > 1 else int(value[0])
-    return value
-
-
-def _is_bool(dtype):
-    return dtype is not None and str(dtype) == "torch.bool"
-
-
-def _traced_dtype(traced):
-    """The dtype of a value of the traced program (None for an argument that is not one)."""
-    return getattr(getattr(traced, "meta", {}).get("val"), "dtype", None)
-
-
 def _is_float(dtype):
     return dtype is None or bool(getattr(dtype, "is_floating_point", True))
-
-
-def _scaled(b, value, factor):
-    return value if factor == 1 else b.op("mul", value, factor)
-
-
-# -- arithmetic ------------------------------------------------------------------------------------
-
-
-def convert_add(b, x, other, alpha=1):
-    """x + alpha * other (add.Tensor, add.Scalar)."""
-    return b.op("add", x, _scaled(b, other, alpha))
-
-
-def convert_sub(b, x, other, alpha=1):
-    """x - alpha * other."""
-    return b.op("sub", x, _scaled(b, other, alpha))
-
-
-def convert_rsub(b, x, other, alpha=1):
-    """other - alpha * x (what ``1 - x`` becomes)."""
-    return b.op("sub", other, _scaled(b, x, alpha))
-
-
-def convert_mul(b, x, other):
-    """x * other."""
-    return b.op("mul", x, other)
-
-
-def convert_div(b, x, other, rounding_mode=None):
-    """x / other; rounding modes ("trunc", "floor") are not differentiable and not converted."""
-    if rounding_mode is not None:
-        raise NotImplementedError(f"rounding_mode={rounding_mode!r} rounds the quotient, which has no dagprop op")
-    return b.op("div", x, other)
-
-
-def convert_pow(b, x, exponent):
-    """x ** exponent: a number exponent as pow's attribute, a tensor one as pow's second input;
-    number ** tensor as exp(log(number) * tensor)."""
-    if not isinstance(x, dp.Node):
-        return b.op("exp", b.op("mul", exponent, math.log(x)))
-    if isinstance(exponent, dp.Node):
-        return b.op("pow", x, exponent)
-    return b.op("pow", x, exponent=float(exponent))
-
-
-def convert_square(b, x):
-    """x ** 2."""
-    return b.op("pow", x, exponent=2.0)
-
-
-def _unary(name, doc):
-    def convert(b, x):
-        return b.op(name, x)
-    convert.__name__ = convert.__qualname__ = f"convert_{name}"
-    convert.__doc__ = doc
-    return convert
-
-
-convert_neg = _unary("neg", "-x.")
-convert_exp = _unary("exp", "e ** x.")
-convert_log = _unary("log", "Natural logarithm.")
-convert_reciprocal = _unary("reciprocal", "1 / x.")
-convert_sqrt = _unary("sqrt", "Square root.")
-convert_rsqrt = _unary("rsqrt", "1 / sqrt(x).")
-convert_abs = _unary("abs", "|x|.")
-convert_erf = _unary("erf", "The error function.")
-convert_relu = _unary("relu", "max(x, 0).")
-convert_sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)).")
-convert_tanh = _unary("tanh", "Hyperbolic tangent.")
-convert_silu = _unary("silu", "x * sigmoid(x).")
-convert_log_sigmoid = _unary("log_sigmoid", "log(sigmoid(x)).")
-
-
-def convert_maximum(b, x, other):
-    """Elementwise max of two tensors (ties split the gradient, as torch)."""
-    return b.op("maximum", x, other)
-
-
-def convert_minimum(b, x, other):
-    """Elementwise min of two tensors."""
-    return b.op("minimum", x, other)
-
-
-def convert_clamp(b, x, min=None, max=None):
-    """clamp (clip) between numbers; tensor bounds become maximum and minimum."""
-    if isinstance(min, dp.Node) or isinstance(max, dp.Node):
-        if min is not None:
-            x = b.op("maximum", x, min)
-        return x if max is None else b.op("minimum", x, max)
-    if min is None and max is None:
-        return x
-    return b.op("clip", x, min=None if min is None else float(min), max=None if max is None else float(max))
-
-
-def convert_clamp_min(b, x, min):
-    """max(x, min)."""
-    return convert_clamp(b, x, min=min)
-
-
-def convert_clamp_max(b, x, max):
-    """min(x, max)."""
-    return convert_clamp(b, x, max=max)
-
-
-def convert_hardtanh(b, x, min_val=-1.0, max_val=1.0):
-    """clip(x, min_val, max_val); relu6 is hardtanh(x, 0, 6)."""
-    return b.op("clip", x, min=float(min_val), max=float(max_val))
-
-
-def convert_relu6(b, x):
-    """clip(x, 0, 6)."""
-    return b.op("clip", x, min=0.0, max=6.0)
-
-
-def convert_gelu(b, x, approximate="none"):
-    """GELU, exact (erf) or with the tanh approximation."""
-    return b.op("gelu", x, approximate=approximate)
-
-
-def convert_softplus(b, x, beta=1, threshold=20):
-    """log(1 + exp(beta x)) / beta, linear above threshold."""
-    return b.op("softplus", x, beta=float(beta), threshold=float(threshold))
-
-
-def convert_leaky_relu(b, x, negative_slope=0.01):
-    """x where x > 0, else negative_slope * x."""
-    return b.op("leaky_relu", x, negative_slope=float(negative_slope))
-
-
-def convert_elu(b, x, alpha=1, scale=1, input_scale=1):
-    """ELU; SELU's scales (scale, input_scale other than 1) are not converted."""
-    if scale != 1 or input_scale != 1:
-        raise NotImplementedError(f"elu with scale={scale} and input_scale={input_scale} (selu) has no dagprop op")
-    return b.op("elu", x, alpha=float(alpha))
-
-
-def convert_softmax(b, x, dim, half_to_float_or_dtype=None):
-    """softmax along ``dim`` (softmax.int and _softmax)."""
-    return b.op("softmax", x, axis=int(dim))
-
-
-def convert_log_softmax(b, x, dim, half_to_float_or_dtype=None):
-    """log_softmax along ``dim`` (log_softmax.int and _log_softmax)."""
-    return b.op("log_softmax", x, axis=int(dim))
-
-
-def convert_where(b, condition, x, other):
-    """x where condition, else other."""
-    return b.op("where", condition, x, other)
-
-
-def convert_masked_fill(b, x, mask, value):
-    """value where mask, else x."""
-    return b.op("where", mask, value, x)
-
-
-def _above(b, x, y):
-    return b.op("step", b.op("sub", x, y))
-
-
-def convert_gt(b, x, other):
-    """x > other as 1.0 or 0.0 (no gradient)."""
-    return _above(b, x, other)
-
-
-def convert_lt(b, x, other):
-    """x < other as 1.0 or 0.0."""
-    return _above(b, other, x)
-
-
-def convert_ge(b, x, other):
-    """x >= other: 1 - (other > x)."""
-    return b.op("sub", 1.0, _above(b, other, x))
-
-
-def convert_le(b, x, other):
-    """x <= other: 1 - (x > other)."""
-    return b.op("sub", 1.0, _above(b, x, other))
-
-
-def convert_ne(b, x, other):
-    """x != other: (x > other) + (other > x)."""
-    return b.op("add", _above(b, x, other), _above(b, other, x))
-
-
-def convert_eq(b, x, other):
-    """x == other: 1 - (x != other)."""
-    return b.op("sub", 1.0, convert_ne(b, x, other))
-
-
-def convert_logical_not(b, x):
-    """1 - x on a 0/1 mask."""
-    return b.op("sub", 1.0, x)
 
 
 # -- linear algebra --------------------------------------------------------------------------------
@@ -288,7 +87,7 @@ def convert_addmm(b, bias, x, other, beta=1, alpha=1):
     """beta * bias + alpha * (x @ other)."""
     if beta == 1 and alpha == 1:
         return b.op("linear", x, other, bias)
-    return b.op("add", _scaled(b, bias, beta), _scaled(b, b.op("matmul", x, other), alpha))
+    return b.op("add", scaled(b, bias, beta), scaled(b, b.op("matmul", x, other), alpha))
 
 
 def convert_t(b, x):
@@ -298,7 +97,7 @@ def convert_t(b, x):
 
 def convert_transpose(b, x, dim0, dim1):
     """Swap two axes."""
-    return b.op("transpose", x, axes=_swap(len(x.shape), int(dim0), int(dim1)))
+    return b.op("transpose", x, axes=swap_axes(len(x.shape), int(dim0), int(dim1)))
 
 
 def convert_numpy_t(b, x):
@@ -308,7 +107,7 @@ def convert_numpy_t(b, x):
 
 def convert_mt(b, x):
     """x.mT: the last two axes swapped."""
-    return b.op("transpose", x, axes=_swap(len(x.shape), -2, -1))
+    return b.op("transpose", x, axes=swap_axes(len(x.shape), -2, -1))
 
 
 def convert_permute(b, x, dims):
@@ -495,7 +294,7 @@ def convert_index(b, x, indices):
             index.append(slice(None))
             continue
         values = b.static(entry, f"index tensor {k}")
-        if _is_bool(_traced_dtype(traced)):
+        if is_bool(traced_dtype(traced)):
             index.extend(np.nonzero(values))
         else:
             index.append(values.astype(np.int64))
@@ -562,181 +361,6 @@ def convert_full_like(b, x, fill_value, *args, **kwargs):
 def convert_new_full(b, x, size, fill_value, *args, **kwargs):
     """``fill_value`` in the shape ``size``, a const."""
     return b.const(np.full(b.out_shape, float(fill_value)))
-
-
-# -- layers ----------------------------------------------------------------------------------------
-
-
-def convert_conv2d(b, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution, NCHW, with torch's weight layout (out, in/groups, kh, kw)."""
-    inputs = (x, weight) if bias is None else (x, weight, bias)
-    return b.op("conv2d", *inputs, stride=_window(stride), padding=_window(padding), dilation=_window(dilation),
-                groups=int(groups))
-
-
-def convert_conv1d(b, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """1-D convolution, NCL."""
-    inputs = (x, weight) if bias is None else (x, weight, bias)
-    return b.op("conv1d", *inputs, stride=_window(stride), padding=_window(padding), dilation=_window(dilation),
-                groups=int(groups))
-
-
-def convert_convolution(b, x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    """The general convolution a decomposed program has: conv1d or conv2d, not transposed."""
-    if transposed:
-        raise NotImplementedError("transposed convolutions have no dagprop op")
-    if len(x.shape) == 3:
-        return convert_conv1d(b, x, weight, bias, stride, padding, dilation, groups)
-    if len(x.shape) == 4:
-        return convert_conv2d(b, x, weight, bias, stride, padding, dilation, groups)
-    raise NotImplementedError(f"a convolution of a {len(x.shape)}-axis input; dagprop has conv1d and conv2d")
-
-
-def convert_max_pool2d(b, x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
-    """Max over windows; ceil_mode (a last, partial window) is not converted."""
-    if ceil_mode:
-        raise NotImplementedError("ceil_mode=True (a partial last window) is not supported by dagprop's max_pool2d")
-    return b.op("max_pool2d", x, kernel_size=_window(kernel_size), stride=_window(stride) if stride else None,
-                padding=_window(padding), dilation=_window(dilation))
-
-
-def convert_max_pool2d_with_indices(b, x, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
-    """max_pool2d's values; its indices are not converted."""
-    return convert_max_pool2d(b, x, kernel_size, stride, padding, dilation, ceil_mode), None
-
-
-def convert_avg_pool2d(b, x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
-                       divisor_override=None):
-    """Mean over windows; ceil_mode and divisor_override are not converted."""
-    if ceil_mode or divisor_override is not None:
-        raise NotImplementedError("avg_pool2d with ceil_mode=True or a divisor_override is not supported")
-    return b.op("avg_pool2d", x, kernel_size=_window(kernel_size), stride=_window(stride) if stride else None,
-                padding=_window(padding), count_include_pad=bool(count_include_pad))
-
-
-def convert_adaptive_avg_pool2d(b, x, output_size):
-    """Mean over torch's adaptive windows."""
-    return b.op("adaptive_avg_pool2d", x, output_size=_window(output_size))
-
-
-def _norm_inputs(b, x, weight, bias, channels):
-    """weight and bias as dagprop's optional trailing inputs: a bias without a weight gets a weight of ones."""
-    if bias is not None and weight is None:
-        weight = b.const(np.ones(channels))
-    return tuple(v for v in (weight, bias) if v is not None)
-
-
-def convert_batch_norm(b, x, weight=None, bias=None, running_mean=None, running_var=None, training=False,
-                       momentum=0.1, eps=1e-5, cudnn_enabled=True):
-    """Batch norm over axis 1; the running statistics are consts and are not updated."""
-    channels = x.shape[1]
-    if running_mean is None or running_var is None:
-        if not training:
-            raise NotImplementedError("batch norm in eval mode without running statistics")
-        running_mean, running_var = b.const(np.zeros(channels)), b.const(np.ones(channels))
-    return b.op("batch_norm", x, running_mean, running_var, *_norm_inputs(b, x, weight, bias, channels),
-                training=bool(training), momentum=float(momentum if momentum is not None else 0.1), eps=float(eps))
-
-
-def convert_native_batch_norm(b, x, weight, bias, *rest):
-    """The batch norms of a decomposed program (native_batch_norm, _native_batch_norm_legit, its
-    no_stats and _functional forms): the normalised tensor; saved and updated statistics are not converted."""
-    if b.overload == "no_stats":
-        (training, momentum, eps), running_mean, running_var = rest, None, None
-    else:
-        running_mean, running_var, training, momentum, eps = rest
-    normalised = convert_batch_norm(b, x, weight, bias, running_mean, running_var, training, momentum, eps)
-    return (normalised,) + (None,) * (len(b.out_shape) - 1)
-
-
-def convert_native_batch_norm_no_training(b, x, weight, bias, running_mean, running_var, momentum, eps):
-    """Batch norm with running statistics, in a decomposed program."""
-    normalised = convert_batch_norm(b, x, weight, bias, running_mean, running_var, False, momentum, eps)
-    return (normalised,) + (None,) * (len(b.out_shape) - 1)
-
-
-def convert_layer_norm(b, x, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):
-    """Layer norm over the last len(normalized_shape) axes."""
-    shape = tuple(int(s) for s in normalized_shape)
-    return b.op("layer_norm", x, *_norm_inputs(b, x, weight, bias, shape), normalized_shape=shape, eps=float(eps))
-
-
-def convert_native_layer_norm(b, x, normalized_shape, weight, bias, eps):
-    """Layer norm in a decomposed program: the normalised tensor (mean and rstd are not converted)."""
-    return convert_layer_norm(b, x, normalized_shape, weight, bias, eps), None, None
-
-
-def convert_group_norm(b, x, num_groups, weight=None, bias=None, eps=1e-5, cudnn_enabled=True):
-    """Group norm over groups of channels."""
-    return b.op("group_norm", x, *_norm_inputs(b, x, weight, bias, x.shape[1]), num_groups=int(num_groups),
-                eps=float(eps))
-
-
-def convert_embedding(b, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
-    """Rows of ``weight`` picked by integer indices; the padding row gets no gradient, as in torch."""
-    if scale_grad_by_freq:
-        raise NotImplementedError("scale_grad_by_freq=True scales gradients by token counts, which dagprop's "
-                                  "embedding does not")
-    return b.op("embedding", indices, weight, padding_idx=None if padding_idx is None or padding_idx < 0
-                else int(padding_idx))
-
-
-def convert_scaled_dot_product_attention(b, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
-                                         scale=None, enable_gqa=False):
-    """softmax(Q K^T * scale + mask) V: dagprop's attention op when there is no mask and the scale is
-    1/sqrt(d); else its circuit, with the mask added (boolean: -inf where False) before the softmax."""
-    if dropout_p:
-        raise NotImplementedError(f"dropout_p={dropout_p} drops attention weights at random; convert the model "
-                                  f"in eval mode")
-    if enable_gqa:
-        raise NotImplementedError("enable_gqa=True (grouped-query attention) is not converted")
-    if attn_mask is None and not is_causal and scale is None:
-        return b.op("attention", query, key, value)
-    depth = query.shape[-1]
-    scale = 1.0 / math.sqrt(depth) if scale is None else float(scale)
-    keys = b.op("transpose", key, axes=_swap(len(key.shape), -2, -1))
-    scores = b.op("mul", b.op("matmul", query, keys), scale)
-    queries, keys_count = query.shape[-2], key.shape[-2]
-    if is_causal:
-        scores = b.op("add", scores, b.const(np.triu(np.full((queries, keys_count), -np.inf), 1)))
-    if attn_mask is not None:
-        traced = b.torch_node.args[3] if len(b.torch_node.args) > 3 else b.torch_node.kwargs.get("attn_mask")
-        if _is_bool(_traced_dtype(traced)):
-            scores = b.op("where", attn_mask, scores, -np.inf)
-        else:
-            scores = b.op("add", scores, attn_mask)
-    return b.op("matmul", b.op("softmax", scores, axis=-1), value)
-
-
-# -- losses ----------------------------------------------------------------------------------------
-
-
-def _reduced(b, losses, reduction):
-    if reduction == _MEAN:
-        return b.op("mean", losses)
-    if reduction == _SUM:
-        return b.op("sum", losses)
-    return losses
-
-
-def convert_mse_loss(b, x, target, reduction=_MEAN):
-    """(x - target) ** 2, averaged (reduction 1), summed (2) or kept (0)."""
-    return _reduced(b, b.op("pow", b.op("sub", x, target), exponent=2.0), reduction)
-
-
-def convert_cross_entropy_loss(b, logits, target, weight=None, reduction=_MEAN, ignore_index=-100,
-                               label_smoothing=0.0):
-    """Cross-entropy of (N, C) logits, averaged over rows: class-index targets become one-hot rows
-    (an embedding of the identity matrix), probability targets are used as they are."""
-    if weight is not None or label_smoothing:
-        raise NotImplementedError("cross_entropy with class weights or label smoothing is not converted")
-    if len(logits.shape) != 2 or reduction == _NONE:
-        raise NotImplementedError("cross_entropy is converted for (N, C) logits with reduction 'mean' or 'sum'")
-    if tuple(target.shape) != tuple(logits.shape):
-        classes = logits.shape[1]
-        target = b.op("embedding", target, b.const(np.eye(classes)))
-    loss = b.op("cross_entropy", logits, target)
-    return loss if reduction == _MEAN else b.op("mul", loss, float(logits.shape[0]))
 
 
 @dp.hookimpl

@@ -15,7 +15,7 @@ import dagprop as dp
 from helpers import needs_dot
 from dagprop.drawing.dot import pipe
 from dagprop.drawing.labels import full_text
-from dagprop.drawing.tensor import drawn_scopes, short_names
+from dagprop.drawing.clusters import drawn_scopes, short_names
 from dagprop.errors import LargeGraphWarning
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -55,57 +55,59 @@ def torch_model(torch: Any, d: dict[str, np.ndarray]) -> Any:
 
 
 # -- the NumPy floor: im2col convolution, 2x2 max-pooling, linear, log-softmax and NLL by hand ----------------
-
-
-def windows(x: np.ndarray) -> np.ndarray:
-    """The 3x3 windows of x (B, C, H, W) padded by 1, as rows: (B*H*W, C*9) in (c, ki, kj) order (im2col)."""
-    batch, channels, height, width = x.shape
-    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-    view = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))  # (B, C, H, W, 3, 3)
-    return view.transpose(0, 2, 3, 1, 4, 5).reshape(batch * height * width, channels * 9)
+# Activations are kept channels-last (B, H, W, C), so that a convolution's im2col rows, its matrix product and its
+# output need no transposes; only the weights (torch's (O, C, 3, 3)) and the flattening (torch's (C, H, W) order)
+# are reordered.
 
 
 def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A 3x3 convolution with padding 1: the output (B, O, H, W) and the im2col rows kept for the backward pass."""
-    batch, _, height, width = x.shape
-    rows = windows(x)
-    out = rows @ weight.reshape(len(weight), -1).T + bias
-    return out.reshape(batch, height, width, -1).transpose(0, 3, 1, 2), rows
+    """A 3x3 convolution, padding 1, of x (B, H, W, C): the output (B, H, W, O) and the im2col rows
+    (B*H*W, 9*C), in (ki, kj, c) order, kept for the backward pass."""
+    batch, height, width, channels = x.shape
+    padded = np.zeros((batch, height + 2, width + 2, channels))
+    padded[:, 1:-1, 1:-1] = x
+    rows = np.empty((batch, height, width, 9 * channels))
+    for k in range(9):
+        ki, kj = divmod(k, 3)
+        rows[..., k * channels:(k + 1) * channels] = padded[:, ki:ki + height, kj:kj + width]
+    rows = rows.reshape(-1, 9 * channels)
+    matrix = weight.transpose(0, 2, 3, 1).reshape(len(weight), -1)  # (O, ki, kj, c)
+    return (rows @ matrix.T + bias).reshape(batch, height, width, -1), rows
 
 
 def conv_backward(grad_out: np.ndarray, rows: np.ndarray, weight: np.ndarray,
                   need_input: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """dL/dx (None unless asked), dL/dweight, dL/dbias from dL/dout (B, O, H, W)."""
-    batch, out_channels, height, width = grad_out.shape
-    grad_rows_out = grad_out.transpose(0, 2, 3, 1).reshape(-1, out_channels)
-    grad_weight = (grad_rows_out.T @ rows).reshape(weight.shape)
-    grad_bias = grad_out.sum(axis=(0, 2, 3))
+    """dL/dx (B, H, W, C) (None unless asked), dL/dweight (O, C, 3, 3), dL/dbias from dL/dout (B, H, W, O)."""
+    batch, height, width, out_channels = grad_out.shape
+    channels = weight.shape[1]
+    grad_rows_out = grad_out.reshape(-1, out_channels)
+    grad_weight = (grad_rows_out.T @ rows).reshape(out_channels, 3, 3, channels).transpose(0, 3, 1, 2)
+    grad_bias = grad_rows_out.sum(axis=0)
     if not need_input:
         return None, grad_weight, grad_bias
-    channels = weight.shape[1]
-    grad_rows = (grad_rows_out @ weight.reshape(out_channels, -1)).reshape(batch, height, width, channels, 3, 3)
-    padded = np.zeros((batch, channels, height + 2, width + 2))
-    for ki in range(3):  # col2im: each window position adds its share back where it was read from
-        for kj in range(3):
-            padded[:, :, ki:ki + height, kj:kj + width] += grad_rows[:, :, :, :, ki, kj].transpose(0, 3, 1, 2)
-    return padded[:, :, 1:-1, 1:-1], grad_weight, grad_bias
+    matrix = weight.transpose(0, 2, 3, 1).reshape(out_channels, -1)
+    grad_rows = (grad_rows_out @ matrix).reshape(batch, height, width, 9 * channels)
+    padded = np.zeros((batch, height + 2, width + 2, channels))
+    for k in range(9):  # col2im: each window position adds its share back where it was read from
+        ki, kj = divmod(k, 3)
+        padded[:, ki:ki + height, kj:kj + width] += grad_rows[..., k * channels:(k + 1) * channels]
+    return padded[:, 1:-1, 1:-1], grad_weight, grad_bias
 
 
-def pool_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """2x2 max-pooling, stride 2: the output and, per window, which of its four entries won (the first on ties)."""
-    batch, channels, height, width = x.shape
-    grouped = x.reshape(batch, channels, height // 2, 2, width // 2, 2).transpose(0, 1, 2, 4, 3, 5)
-    grouped = grouped.reshape(batch, channels, height // 2, width // 2, 4)
-    winner = grouped.argmax(axis=-1)
-    return np.take_along_axis(grouped, winner[..., None], axis=-1)[..., 0], winner
+def pool_forward(x: np.ndarray) -> np.ndarray:
+    """2x2 max-pooling, stride 2, of x (B, H, W, C)."""
+    batch, height, width, channels = x.shape
+    return x.reshape(batch, height // 2, 2, width // 2, 2, channels).max(axis=(2, 4))
 
 
-def pool_backward(grad_out: np.ndarray, winner: np.ndarray) -> np.ndarray:
-    batch, channels, half_h, half_w = grad_out.shape
-    grouped = np.zeros((batch, channels, half_h, half_w, 4))
-    np.put_along_axis(grouped, winner[..., None], grad_out[..., None], axis=-1)
-    grouped = grouped.reshape(batch, channels, half_h, half_w, 2, 2).transpose(0, 1, 2, 4, 3, 5)
-    return grouped.reshape(batch, channels, 2 * half_h, 2 * half_w)
+def pool_backward(grad_out: np.ndarray, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """dL/dx: each window's gradient goes to its largest entry. A window with tied largest entries sends it
+    to each of them (torch: to the first), but here every tie is between ReLU's zeros, whose gradient the
+    ReLU then stops; with continuous data, positive entries are never tied."""
+    batch, height, width, channels = x.shape
+    grouped = x.reshape(batch, height // 2, 2, width // 2, 2, channels)
+    won = grouped == out[:, :, None, :, None]
+    return (won * grad_out[:, :, None, :, None]).reshape(x.shape)
 
 
 def workload_cnn(ctx: Context) -> Iterator[Case]:
@@ -131,38 +133,40 @@ def workload_cnn(ctx: Context) -> Iterator[Case]:
 
     def numpy_subject() -> Subject:
         s = {name: d[name].copy() for name in NAMES}
-        images, labels = d["images"], d["labels"]
+        images, labels = d["images"].transpose(0, 2, 3, 1).copy(), d["labels"]  # channels-last
+        examples = np.arange(batch)
         grads: dict[str, np.ndarray] = {}
 
         def step() -> None:
             a1, rows1 = conv_forward(images, s["block1.0.weight"], s["block1.0.bias"])
             h1 = np.maximum(a1, 0.0)
-            p1, win1 = pool_forward(h1)
+            p1 = pool_forward(h1)
             a2, rows2 = conv_forward(p1, s["block2.0.weight"], s["block2.0.bias"])
             h2 = np.maximum(a2, 0.0)
-            p2, win2 = pool_forward(h2)
-            flat = p2.reshape(batch, -1)
+            p2 = pool_forward(h2)
+            flat = p2.transpose(0, 3, 1, 2).reshape(batch, -1)  # torch's flatten: (C, H, W) order
             logits = flat @ s["head.1.weight"].T + s["head.1.bias"]
             shifted = logits - logits.max(axis=1, keepdims=True)
             log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-            s["loss"] = -log_probs[np.arange(batch), labels].mean()
+            s["loss"] = -log_probs[examples, labels].mean()
 
             grad_logits = np.exp(log_probs)
-            grad_logits[np.arange(batch), labels] -= 1.0
+            grad_logits[examples, labels] -= 1.0
             grad_logits /= batch
             grads["head.1.weight"] = grad_logits.T @ flat
             grads["head.1.bias"] = grad_logits.sum(axis=0)
-            grad_p2 = (grad_logits @ s["head.1.weight"]).reshape(p2.shape)
-            grad_a2 = pool_backward(grad_p2, win2) * (a2 > 0)
+            grad_p2 = (grad_logits @ s["head.1.weight"]).reshape(batch, -1, *p2.shape[1:3]).transpose(0, 2, 3, 1)
+            grad_a2 = pool_backward(grad_p2, h2, p2) * (a2 > 0)
             grad_p1, grads["block2.0.weight"], grads["block2.0.bias"] = conv_backward(
                 grad_a2, rows2, s["block2.0.weight"], need_input=True)
-            grad_a1 = pool_backward(grad_p1, win1) * (a1 > 0)
+            grad_a1 = pool_backward(grad_p1, h1, p1) * (a1 > 0)
             _, grads["block1.0.weight"], grads["block1.0.bias"] = conv_backward(
                 grad_a1, rows1, s["block1.0.weight"], need_input=False)
             for name in NAMES:
                 s[name] = s[name] - CNN_LR * grads[name]
 
-        return Subject(step, lambda: {name: grads[name].copy() for name in NAMES}, note="im2col by hand")
+        return Subject(step, lambda: {name: grads[name].copy() for name in NAMES},
+                       note="im2col by hand, channels-last")
 
     def torch_subject() -> Subject:
         model = torch_model(torch, d)
@@ -186,5 +190,5 @@ def workload_cnn(ctx: Context) -> Iterator[Case]:
     dagprop: Factory | str = dagprop_subject
     if torch is None:
         dagprop = f"needs torch for dp.from_torch: {ctx.peers.missing.get('torch', 'not installed')}"
-    yield Case("cnn", f"8x8 images, batch {batch}",
-               {"dagprop": dagprop, "numpy": numpy_subject, "torch": torch_subject}, note="forward + backward + SGD step")
+    systems = {"dagprop": dagprop, "numpy": numpy_subject, "torch": torch_subject}
+    yield Case("cnn", f"8x8 images, batch {batch}", systems, note="forward + backward + SGD step")

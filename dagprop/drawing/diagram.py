@@ -48,6 +48,7 @@ from ..errors import LargeGraphWarning, RenderError
 from ..graph import Graph, Node
 from ..run import Run
 from . import quoting
+from .clusters import drawn_scopes
 from .dot import pipe, write
 from .element import ElementDrawing, ElementNumbers
 from .options import Options, is_edge, is_path, options as checked_options
@@ -55,7 +56,7 @@ from .overview import OverviewDrawing
 from .labels import format_number
 from .style import (BACKWARD_FILL, CAPTION, CLUSTER_COLOUR, COLOUR_NAMES, FAINT, GREY, GREYED_LOOK, INK, PALETTE,
                     PALETTE_NAMES, RED, TANGENT, WEIGHT, dot_attrs, shape_text)
-from .tensor import TensorDrawing, drawn_scopes
+from .tensor import TensorDrawing
 
 if TYPE_CHECKING:
     from ..expand import Expansion

@@ -15,7 +15,7 @@ from . import quoting
 from .labels import format_number, full_text, noise_scale, shown_number
 from .options import ELEMENT, Options, highlights, present_flows, unreached
 from .style import CAPTION, GREY, INK, RED, TANGENT, WEIGHT, dot_attrs, kind_look
-from .tensor import Clusters, ClusterKey, ScopePath, short_names
+from .clusters import Clusters, ClusterKey, ScopePath, short_names
 
 if TYPE_CHECKING:
     from ..expand import Expansion

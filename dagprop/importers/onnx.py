@@ -78,16 +78,16 @@ array([0.6931, 1.3133])
 from __future__ import annotations
 
 import inspect
-import math
-import os
 from collections import Counter
-from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from .onnx_context import Context
+from .onnx_model import (DEFAULT_DOMAINS, declared_shapes, default_opset, example_inputs, import_onnx, is_float_type,
+                         read_model, tiny_model_bytes)
 from .table import converter_table
-from ..errors import DagpropError, LoadError, PluginError, UnsupportedOpsError
+from ..errors import DagpropError, LoadError, UnsupportedOpsError
 from ..graph import Graph, Node
 
 if TYPE_CHECKING:
@@ -98,135 +98,13 @@ if TYPE_CHECKING:
 __all__ = ["from_onnx", "read_model", "example_inputs", "converters", "Context", "tiny_model_bytes"]
 
 Converter = Callable[..., Any]
-DEFAULT_DOMAINS = ("", "ai.onnx")
-MAX_ERROR_LINES = 6  # onnx.checker's messages run on; the first lines say what is wrong
 
 
-def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError:
-        raise DagpropError("reading ONNX models needs the onnx package: pip install 'dagprop[onnx]' "
-                           "(or pip install onnx)") from None
-    return onnx
-
-
-# -- reading ---------------------------------------------------------------------------------------
-
-
-def read_model(model: Any, *, check: bool = True) -> onnx.ModelProto:
-    """An ONNX model read, checked, with local functions inlined and shapes inferred.
-
-    Parameters
-    ----------
-    model : str, os.PathLike, bytes or onnx.ModelProto
-        A ``.onnx`` file (external data next to it is loaded), its bytes, or a model
-        (not modified: a checked copy is returned).
-    check : bool
-        Run ``onnx.checker.check_model`` (default True).
-
-    Returns
-    -------
-    onnx.ModelProto
-
-    Raises
-    ------
-    LoadError
-        When the file is missing, is not an ONNX model, or fails the checker; the
-        message names the file and what is wrong.
-
-    Examples
-    --------
-    >>> m = read_model(tiny_model_bytes())
-    >>> [n.op_type for n in m.graph.node]
-    ['Relu']
-    >>> read_model(b"not a model")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    dagprop.errors.LoadError: cannot read ONNX model (11 bytes): ...
-    """
-    onnx = _onnx()
-    where, proto = _describe(model), None
-    try:
-        if isinstance(model, onnx.ModelProto):
-            proto = onnx.ModelProto()
-            proto.CopyFrom(model)
-        elif isinstance(model, (bytes, bytearray, memoryview)):
-            proto = onnx.load_model_from_string(bytes(model))
-        elif isinstance(model, (str, os.PathLike)):
-            path = FilePath(model)
-            if not path.is_file():
-                raise LoadError(f"cannot read ONNX model {where}: "
-                                f"{'it is not a regular file' if path.exists() else 'no such file'}")
-            proto = onnx.load_model(str(path))
-        else:
-            raise LoadError(f"from_onnx takes a path, the bytes of a model or an onnx.ModelProto, "
-                            f"got a {type(model).__name__}")
-    except LoadError:
-        raise
-    except Exception as exc:  # protobuf's DecodeError and the like: whatever parsing raises, the file is bad
-        raise LoadError(f"cannot read ONNX model {where}: it is not a valid ONNX protobuf "
-                        f"({type(exc).__name__}: {_short(exc)})") from exc
-    if not proto.HasField("graph") or not proto.opset_import:
-        raise LoadError(f"cannot read ONNX model {where}: it has no "
-                        f"{'graph' if not proto.HasField('graph') else 'opset_import'}, so it is not an ONNX model")
-    if check:
-        try:
-            onnx.checker.check_model(proto)
-        except (onnx.checker.ValidationError, ValueError) as exc:
-            raise LoadError(f"ONNX model {where} fails onnx.checker: {_short(exc)}") from exc
-    if proto.functions:
-        proto = onnx.inliner.inline_local_functions(proto)
-    try:
-        proto = onnx.shape_inference.infer_shapes(proto)
-    except Exception:  # shapes only help; a model whose shapes cannot be inferred may still convert
-        pass
-    return proto
-
-
-def _describe(model: Any) -> str:
-    if isinstance(model, (str, os.PathLike)):
-        return repr(str(model))
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return f"({len(model)} bytes)"
-    return "(a ModelProto)"
-
-
-def _short(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    text = " ".join(lines[:MAX_ERROR_LINES])
-    return text or type(exc).__name__
-
-
-def _opset(model: onnx.ModelProto) -> int:
-    versions = [entry.version for entry in model.opset_import if entry.domain in DEFAULT_DOMAINS]
-    return versions[0] if versions else 1
+# -- converters ------------------------------------------------------------------------------------
 
 
 def _op_key(node: onnx.NodeProto) -> str:
     return node.op_type if node.domain in DEFAULT_DOMAINS else f"{node.domain}:{node.op_type}"
-
-
-def _is_float(elem_type: int) -> bool:
-    onnx = _onnx()
-    return elem_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
-                         onnx.TensorProto.BFLOAT16)
-
-
-def _declared_shapes(model: onnx.ModelProto) -> dict[str, tuple[int | None, ...]]:
-    """What the file says of each tensor's shape: a size, or None for a symbolic or unknown one."""
-    shapes = {}
-    graph = model.graph
-    for info in (*graph.input, *graph.value_info, *graph.output):
-        tensor = info.type.tensor_type
-        if info.type.HasField("tensor_type") and tensor.HasField("shape"):
-            shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
-    for init in graph.initializer:
-        shapes[init.name] = tuple(init.dims)
-    return shapes
-
-
-# -- converters ------------------------------------------------------------------------------------
 
 
 def converters(registry: Registry | None = None) -> dict[str, Converter]:
@@ -261,126 +139,6 @@ def _unsupported_message(counts: Counter[str]) -> str:
             f"as from_onnx(..., plugins=[plugin]) or registered with dp.register_plugin(plugin)")
 
 
-# -- the context a converter builds with ---------------------------------------------------------------
-
-
-class Context:
-    """What a converter gets: the graph, the ONNX node, and helpers to build its dagprop nodes.
-
-    Attributes
-    ----------
-    graph : Graph
-        The graph being built.
-    opset : int
-        The model's version of the default ONNX domain (attributes moved to inputs
-        and defaults changed between versions).
-    op_type : str
-        The ONNX op type, such as ``"Gemm"``.
-    node_name : str
-        The ONNX node's name (may be empty).
-    outputs : tuple of str
-        The names of the ONNX node's outputs ("" for an optional output left out).
-    name : str
-        The name the node computing the first output gets: that output's name.
-
-    Examples
-    --------
-    >>> import dagprop as dp
-    >>> g = dp.from_onnx(tiny_model_bytes(), inputs={"x": [[-1.0, 2.0]]})
-    >>> g["y"].op, g["y"].inputs[0].name
-    ('relu', 'x')
-    """
-
-    def __init__(self, importer: _Importer, node: onnx.NodeProto) -> None:
-        self._importer = importer
-        self.graph = importer.graph
-        self.opset = importer.opset
-        self.op_type = node.op_type
-        self.node_name = node.name
-        self.outputs = tuple(node.output)
-        self.name = next((o for o in node.output if o), node.name or node.op_type)
-
-    def __repr__(self) -> str:
-        return f"<dagprop ONNX context: {self.op_type} node {self.node_name!r} -> {', '.join(self.outputs)}>"
-
-    def is_static(self, *values: Any) -> bool:
-        """Whether every one of ``values`` is known now (a numpy array, or None)."""
-        return all(v is None or isinstance(v, np.ndarray) for v in values)
-
-    def op(self, op_name: str, *args: Any, **attrs: Any) -> Any:
-        """A node applying dagprop op ``op_name`` on the way to the output, named ``<output>:<op>``.
-
-        Numbers and arrays among ``args`` become consts (named after their ONNX
-        tensor where they have one); when every argument is an array, the op is
-        computed now and its array returned instead of a node.
-        """
-        return self._build(op_name, args, attrs, None)
-
-    def output(self, op_name: str, *args: Any, output: int = 0, **attrs: Any) -> Any:
-        """The node computing the ONNX node's output number ``output``, named exactly as that output."""
-        if not 0 <= output < len(self.outputs) or not self.outputs[output]:
-            raise ValueError(f"the {self.op_type} node has no output number {output} (outputs: {self.outputs})")
-        return self._build(op_name, args, attrs, self.outputs[output])
-
-    def _build(self, op_name: str, args: tuple, attrs: dict, name: str | None) -> Any:
-        registry = self.graph.registry
-        if all(isinstance(a, (np.ndarray, int, float)) for a in args):
-            op_def = registry[op_name]
-            return np.asarray(op_def.forward(*(np.asarray(a) for a in args), **attrs))
-        nodes = [self.node(a) if isinstance(a, np.ndarray) else a for a in args]
-        name = name if name is not None else self._importer.fresh_name(f"{self.name}:{op_name}")
-        return self.graph.op(op_name, *nodes, name=name, **attrs)
-
-    def node(self, value: Any) -> Node:
-        """``value`` as a node: a node as it is, an array as a const (named after its ONNX tensor if it has one)."""
-        if isinstance(value, Node):
-            return value
-        return self._importer.const(np.asarray(value))
-
-    def static(self, value: Any, what: str = "this input") -> np.ndarray:
-        """The array ``value`` holds now: an array as it is, the value of a const or param leaf.
-
-        Raises ValueError when ``value`` is computed by the graph (from its inputs),
-        since then it is not known until the graph runs.
-        """
-        if isinstance(value, np.ndarray):
-            return value
-        if isinstance(value, (int, float, list, tuple)):
-            return np.asarray(value)
-        if isinstance(value, Node) and value.kind in ("const", "param") and value.value is not None:
-            return np.asarray(value.value)
-        source = value.name if isinstance(value, Node) else repr(value)
-        raise ValueError(f"{what} must be known when the model is converted (an initializer or a Constant), "
-                         f"but it is {source!r}, computed from the graph's inputs")
-
-    def shape(self, value: Any, what: str = "the input") -> tuple[int, ...]:
-        """The shape of ``value``: from its value or dagprop's shape rules, else from the file's shape inference.
-
-        Raises ValueError when neither knows every size (a symbolic batch size in a
-        model whose inputs have no values yet).
-        """
-        if isinstance(value, np.ndarray):
-            return value.shape
-        if isinstance(value, Node):
-            if value.shape is not None:
-                return tuple(value.shape)
-            declared = self._importer.declared_shape(value)
-            if declared is not None and all(d is not None for d in declared):
-                return tuple(int(d) for d in declared)  # type: ignore[arg-type]
-        name = value.name if isinstance(value, Node) else repr(value)
-        raise ValueError(f"{self.op_type} needs the shape of {what} ({name}), which is not known: give the "
-                         f"model's inputs values (from_onnx(..., inputs={{...}}), or example_inputs) or use a "
-                         f"file whose shapes are static")
-
-    def rank(self, value: Any, what: str = "the input") -> int:
-        """The number of axes of ``value`` (known more often than its sizes)."""
-        if isinstance(value, Node) and value.shape is None:
-            declared = self._importer.declared_shape(value)
-            if declared is not None:
-                return len(declared)
-        return len(self.shape(value, what))
-
-
 # -- the conversion ------------------------------------------------------------------------------
 
 
@@ -391,12 +149,12 @@ class _Importer:
         self.model = model
         self.graph = graph
         self.table = table
-        self.opset = _opset(model)
+        self.opset = default_opset(model)
         self.values: dict[str, Any] = {}           # ONNX tensor name -> Node or numpy array
         self.tensor_of: dict[str, str] = {}         # dagprop node name -> the ONNX tensor it computes
         self.static_names: dict[int, str] = {}      # id(array) -> its ONNX tensor name, to name consts
         self.consts: dict[int, Node] = {}
-        self.shapes = _declared_shapes(model)
+        self.shapes = declared_shapes(model)
         self.reserved = {name for node in model.graph.node for name in (*node.input, *node.output)}
         self.reserved |= {v.name for v in (*model.graph.input, *model.graph.output, *model.graph.initializer)}
 
@@ -433,7 +191,7 @@ class _Importer:
     # -- leaves --
 
     def add_leaves(self, given: Mapping[str, Any], requires_grad: bool) -> None:
-        onnx = _onnx()
+        onnx = import_onnx()
         graph = self.model.graph
         initializers = {init.name: init for init in graph.initializer}
         used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
@@ -459,7 +217,7 @@ class _Importer:
             if name not in used:
                 continue
             array = onnx.numpy_helper.to_array(init)
-            if not _is_float(init.data_type):
+            if not is_float_type(init.data_type):
                 self.set_value(name, np.array(array))
             elif name in fixed:
                 self.set_value(name, self.graph.const(array.astype(np.float64), name=name))
@@ -481,7 +239,7 @@ class _Importer:
     # -- nodes --
 
     def convert(self, node: onnx.NodeProto) -> None:
-        onnx = _onnx()
+        onnx = import_onnx()
         key = _op_key(node)
         convert = self.table[key]
         outputs = ", ".join(o for o in node.output if o)
@@ -643,84 +401,3 @@ def from_onnx(model: Any, *, inputs: Mapping[str, Any] | None = None, inputs_req
         importer.convert(node)
     importer.name_outputs()
     return graph
-
-
-def example_inputs(model: Any, *, seed: int = 0, given: Mapping[str, Any] | None = None,
-                   unknown_size: int = 1) -> dict[str, np.ndarray]:
-    """Seeded random values for the model's inputs, of their declared shapes.
-
-    Float inputs get standard normal values; integer inputs (token ids, indices)
-    random integers that are valid indices for every Gather they feed (else 0 or 1);
-    boolean inputs 0 or 1. Symbolic or unknown sizes (a batch axis) are
-    ``unknown_size``.
-
-    Parameters
-    ----------
-    model : str, os.PathLike, bytes or onnx.ModelProto
-    seed : int
-        Seed of ``numpy.random.default_rng``: the same seed gives the same values.
-    given : dict, optional
-        Inputs that have values already: left out of the result.
-    unknown_size : int
-        The size given to axes the file does not fix (default 1).
-
-    Returns
-    -------
-    dict
-        ``{input name: float64 array}`` for every graph input not in ``given``.
-
-    Examples
-    --------
-    >>> values = example_inputs(tiny_model_bytes(), seed=0)
-    >>> {name: value.shape for name, value in values.items()}
-    {'x': (1, 2)}
-    """
-    onnx = _onnx()
-    proto = model if isinstance(model, onnx.ModelProto) else read_model(model)
-    rng = np.random.default_rng(seed)
-    graph = proto.graph
-    initializers = {init.name for init in graph.initializer}
-    shapes = _declared_shapes(proto)
-    values = {}
-    for info in graph.input:
-        if info.name in initializers or info.name in (given or {}):
-            continue
-        dims = tuple(unknown_size if d is None else d for d in shapes.get(info.name, ()))
-        elem_type = info.type.tensor_type.elem_type
-        if _is_float(elem_type):
-            values[info.name] = rng.standard_normal(dims)
-        else:
-            high = 2 if elem_type == onnx.TensorProto.BOOL else _index_bound(proto, info.name, shapes)
-            values[info.name] = rng.integers(0, high, size=dims).astype(np.float64)
-    return values
-
-
-def _index_bound(model: onnx.ModelProto, name: str, shapes: Mapping[str, tuple[int | None, ...]]) -> int:
-    """The largest n such that 0..n-1 index every Gather that ``name`` feeds as indices (2 if none says)."""
-    bounds = []
-    for node in model.graph.node:
-        if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] == name:
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
-            data = shapes.get(node.input[0])
-            if data and -len(data) <= axis < len(data) and data[axis]:
-                bounds.append(int(data[axis]))  # type: ignore[arg-type]
-    return min(bounds) if bounds else 2
-
-
-def tiny_model_bytes() -> bytes:
-    """The bytes of a one-node ONNX model, ``y = relu(x)`` with ``x`` of shape (1, 2), for examples and tests.
-
-    Examples
-    --------
-    >>> import onnx
-    >>> onnx.load_model_from_string(tiny_model_bytes()).graph.node[0].op_type
-    'Relu'
-    """
-    onnx = _onnx()
-    helper = onnx.helper
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "tiny",
-                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])],
-                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="dagprop")
-    model.ir_version = 8  # readable by older onnx and onnxruntime releases too
-    return model.SerializeToString()

@@ -116,13 +116,14 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from .table import converter_table
+from .torch_builder import Builder, op_name, traced_shapes
+from .torch_program import as_array, example_leaves, export_program, import_torch, module_scope, needed_values
 from ..errors import DagpropError, PluginError, UnknownOpError, UnsupportedOpsError
 from ..graph import Graph, Node
 
@@ -138,33 +139,7 @@ Converter = Callable[..., Any]
 MAX_REASONS = 3  # distinct reasons the error message shows per unsupported op
 
 
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise DagpropError("converting PyTorch modules needs torch: pip install 'dagprop[torch]' "
-                           "(or pip install torch)") from None
-    return torch
-
-
 # -- converters ------------------------------------------------------------------------------------
-
-
-def op_name(target: Any) -> str:
-    """The name a converter is registered under for a call's target: the op without its overload.
-
-    Examples
-    --------
-    >>> import torch
-    >>> op_name(torch.ops.aten.add.Tensor), op_name(torch.ops.aten.linear.default)
-    ('aten.add', 'aten.linear')
-    """
-    packet = getattr(target, "overloadpacket", None)
-    if packet is not None:
-        return f"{target.namespace}.{packet.__name__}"
-    module = (getattr(target, "__module__", None) or "").lstrip("_")
-    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
-    return f"{module}.{name}" if module else str(name)
 
 
 def converters(registry: Registry | None = None) -> dict[str, Converter]:
@@ -190,101 +165,6 @@ def converters(registry: Registry | None = None) -> dict[str, Converter]:
     return converter_table(registry, "dagprop_torch_converters", "torch op names such as 'aten.cumsum'")
 
 
-# -- what a converter gets ---------------------------------------------------------------------------
-
-
-class Builder:
-    """What a converter gets: the graph to build in, what is known of the call, and helpers.
-
-    Attributes
-    ----------
-    graph : Graph
-        The graph being built; nodes built in it by any means (``b.op``, node
-        arithmetic, ``g.op``) belong to the call.
-    op_name : str
-        The op's name as converters are keyed, ``"aten.linear"``.
-    overload : str
-        The overload called, ``"default"``, ``"Tensor"``, ``"Scalar"``, ``"int"``...
-    node_name : str
-        The traced program's name for the call (``"linear_1"``).
-    module : str
-        The path of the module that made the call (``"attn.q"``; ``""`` for the root).
-    out_shape : tuple
-        The shape of the call's result, or a tuple of shapes for an op with several
-        results (None for a result that is not a tensor).
-    out_dtype : torch.dtype or None
-        The dtype of the (first) result.
-    dtypes : tuple
-        Per positional argument, the ``torch.dtype`` of the tensor it stands for
-        (None for an argument that is not a tensor).
-    torch_node : torch.fx.Node
-        The call in the exported program, for anything else.
-
-    Examples
-    --------
-    >>> import torch
-    >>> import dagprop as dp
-    >>> seen = []
-    >>> def convert_sinh(b, x):
-    ...     seen.append((b.op_name, b.overload, b.node_name, b.module, b.out_shape))
-    ...     return (b.op("exp", x) - b.op("exp", -x)) * 0.5
-    >>> class Sinh:
-    ...     @dp.hookimpl
-    ...     def dagprop_torch_converters(self):
-    ...         return {"aten.sinh": convert_sinh}
-    >>> class Wave(torch.nn.Module):
-    ...     def forward(self, x):
-    ...         return torch.sinh(x)
-    >>> g = dp.from_torch(Wave(), torch.zeros(2, 3), plugins=[Sinh()])
-    >>> seen
-    [('aten.sinh', 'default', 'sinh', '', (2, 3))]
-    >>> [(n.name, n.op) for n in g if n.kind == "op"]
-    [('sinh:exp', 'exp'), ('sinh:neg', 'neg'), ('sinh:exp_2', 'exp'), ('sinh:sub', 'sub'), ('output', 'mul')]
-    """
-
-    def __init__(self, graph: Graph, fx_node: TorchNode, module: str, dtypes: tuple[Any, ...]) -> None:
-        value = fx_node.meta.get("val")
-        self.graph = graph
-        self.op_name = op_name(fx_node.target)
-        self.overload = str(getattr(fx_node.target, "__name__", "")).rpartition(".")[2] or "default"
-        self.node_name = fx_node.name
-        self.module = module
-        self.out_shape = _shapes(value)
-        self.out_dtype = getattr(value[0] if isinstance(value, (tuple, list)) and value else value, "dtype", None)
-        self.dtypes = dtypes
-        self.torch_node = fx_node
-
-    def __repr__(self) -> str:
-        return f"<dagprop torch builder: {self.op_name}.{self.overload} call {self.node_name!r}>"
-
-    def op(self, op_name: str, *args: Any, **attrs: Any) -> Node:
-        """A node applying the dagprop op ``op_name`` (numbers and arrays among ``args`` become consts)."""
-        return self.graph.op(op_name, *args, **attrs)
-
-    def const(self, value: Any) -> Node:
-        """A const node holding ``value`` as float64."""
-        return self.graph.const(np.asarray(value, dtype=np.float64))
-
-    def static(self, value: Any, what: str = "this argument") -> np.ndarray:
-        """The array ``value`` holds now; NotImplementedError when the model computes it from its inputs.
-
-        A const node (a buffer, a tensor the model makes from constants) gives its value.
-        """
-        if isinstance(value, Node):
-            if value.kind == "const":
-                return np.asarray(value.value)
-            raise NotImplementedError(f"{what} must be known when the model is converted, but it is computed "
-                                      f"from the model's inputs or parameters ({value.name})")
-        return np.asarray(value, dtype=np.float64)
-
-
-def _shapes(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
-        return tuple(_shapes(v) for v in value)
-    shape = getattr(value, "shape", None)
-    return None if shape is None else tuple(int(s) for s in shape)
-
-
 # -- one conversion --------------------------------------------------------------------------------
 
 
@@ -305,7 +185,7 @@ class _Conversion:
 
     def __init__(self, program: ExportedProgram, module: Any, example_inputs: tuple, graph: Graph,
                  table: Mapping[str, Converter]) -> None:
-        self.torch = _torch()
+        self.torch = import_torch()
         self.program = program
         self.module = module
         self.example_inputs = example_inputs
@@ -322,14 +202,14 @@ class _Conversion:
     def add_leaves(self) -> None:
         kinds = self.torch.export.graph_signature.InputKind
         trainable = {name for name, p in self.module.named_parameters(remove_duplicate=False) if p.requires_grad}
-        user_values = iter(_flatten(self.example_inputs))
+        user_values = iter(example_leaves(self.example_inputs))
         for spec in self.program.graph_signature.input_specs:
             name = spec.arg.name
             if spec.kind == kinds.USER_INPUT:
                 value = next(user_values, None)
                 if isinstance(value, self.torch.Tensor):
                     float_input = value.is_floating_point()
-                    self.values[name] = self.graph.input(name, _array(value),
+                    self.values[name] = self.graph.input(name, as_array(value),
                                                          requires_grad=bool(value.requires_grad and float_input))
                 else:
                     self.known[name] = value
@@ -340,7 +220,7 @@ class _Conversion:
                 scope = tuple(spec.target.split(".")[:-1])
                 if spec.kind == kinds.PARAMETER and spec.target in trainable:
                     with _in_scope(self.graph, scope):
-                        self.values[name] = self.graph.param(spec.target, _array(tensor))
+                        self.values[name] = self.graph.param(spec.target, as_array(tensor))
                 else:
                     self.known[name] = tensor
                     self.const_names[name] = (spec.target, scope)
@@ -351,7 +231,7 @@ class _Conversion:
     # -- calls --
 
     def convert_all(self) -> None:
-        needed = _needed(self.program)
+        needed = needed_values(self.program)
         for fx_node in self.program.graph.nodes:
             if fx_node.op != "call_function" or fx_node.name not in needed:
                 continue
@@ -376,7 +256,7 @@ class _Conversion:
                 self.known[fx_node.name] = target(*args, **kwargs)
         except Exception:  # torch cannot run it outside the trace: convert it like any other call
             return False
-        self.const_names[fx_node.name] = (fx_node.name, _module_scope(fx_node))
+        self.const_names[fx_node.name] = (fx_node.name, module_scope(fx_node))
         return True
 
     def pick(self, fx_node: TorchNode) -> None:
@@ -399,7 +279,7 @@ class _Conversion:
             return value
         name, scope = self.const_names[fx_node.name]
         with _in_scope(self.graph, scope):
-            node = self.graph.const(_array(value), name=name if name not in self.graph else None)
+            node = self.graph.const(as_array(value), name=name if name not in self.graph else None)
         self.values[fx_node.name] = node
         return node
 
@@ -414,7 +294,7 @@ class _Conversion:
         args, kwargs = torch.fx.node.map_arg((fx_node.args, fx_node.kwargs), self.argument)
         dtypes = tuple(getattr(a.meta.get("val"), "dtype", None) if isinstance(a, torch.fx.Node) else None
                        for a in fx_node.args)
-        scope = _module_scope(fx_node)
+        scope = module_scope(fx_node)
         builder = Builder(self.graph, fx_node, ".".join(scope), dtypes)
         start = len(self.graph)
         try:
@@ -454,13 +334,13 @@ class _Conversion:
         problem.count += 1
         if reason is not None:
             problem.reasons[reason] = problem.reasons.get(reason, 0) + 1
-        module = ".".join(_module_scope(fx_node))
+        module = ".".join(module_scope(fx_node))
         if module not in problem.modules:
             problem.modules.append(module)
 
     def placeholder(self, fx_node: TorchNode) -> Any:
         """Zeros of the call's shape, so that the calls after an unconvertible one are still tried."""
-        shapes = _shapes(fx_node.meta.get("val"))
+        shapes = traced_shapes(fx_node.meta.get("val"))
         made = _zeros(self.graph, shapes)
         return _Failed(made) if isinstance(made, tuple) else made
 
@@ -573,43 +453,6 @@ def _ancestors(nodes: Iterable[Node]) -> set[int]:
     return seen
 
 
-def _needed(program: ExportedProgram) -> set[str]:
-    """The names of the traced values that what ``forward`` returns depends on."""
-    torch = _torch()
-    kinds = torch.export.graph_signature.OutputKind
-    returned = {getattr(s.arg, "name", None) for s in program.graph_signature.output_specs
-                if s.kind == kinds.USER_OUTPUT}
-    by_name = {n.name: n for n in program.graph.nodes}
-    stack = [by_name[name] for name in returned if name in by_name]
-    seen: set[str] = set()
-    while stack:
-        fx_node = stack.pop()
-        if fx_node.name in seen:
-            continue
-        seen.add(fx_node.name)
-        stack.extend(fx_node.all_input_nodes)
-    return seen
-
-
-def _mutates_what_is_needed(program: ExportedProgram) -> bool:
-    """Whether a call changes in place a tensor that what ``forward`` returns depends on."""
-    torch = _torch()
-    changing = {torch.Tag.inplace, torch.Tag.inplace_view, torch.Tag.out}
-    needed = _needed(program)
-    return any(fx_node.op == "call_function" and changing & set(getattr(fx_node.target, "tags", ()))
-               and any(arg.name in needed for arg in fx_node.all_input_nodes)
-               for fx_node in program.graph.nodes)
-
-
-def _module_scope(fx_node: TorchNode) -> tuple[str, ...]:
-    """The module path that made a call, as a scope: ``"attn.q"`` -> ``("attn", "q")``."""
-    stack = fx_node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return ()
-    path = str(list(stack.values())[-1][0]).split("@")[0]
-    return tuple(part for part in path.split(".") if part)
-
-
 @contextlib.contextmanager
 def _in_scope(graph: Graph, scope: tuple[str, ...]) -> Iterator[None]:
     if not scope:
@@ -617,22 +460,6 @@ def _in_scope(graph: Graph, scope: tuple[str, ...]) -> Iterator[None]:
         return
     with graph.scope("/".join(part.replace("/", "_") for part in scope)):
         yield
-
-
-def _flatten(value: Any) -> list[Any]:
-    """The leaves of the example inputs in the order torch.export numbers them (dicts in insertion order)."""
-    if isinstance(value, (tuple, list)):
-        return [leaf for item in value for leaf in _flatten(item)]
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in _flatten(item)]
-    return [value]
-
-
-def _array(tensor: Any) -> np.ndarray:
-    tensor = tensor.detach().cpu()
-    if tensor.is_complex():
-        raise DagpropError(f"from_torch converts real tensors; got a complex one of shape {tuple(tensor.shape)}")
-    return tensor.double().numpy().copy()
 
 
 def _qualified(convert: Converter) -> str:
@@ -668,20 +495,6 @@ def _unsupported_message(problems: Mapping[str, _Problem]) -> str:
 
 
 # -- the entry point -------------------------------------------------------------------------------
-
-
-def _export(torch: Any, module: Any, example_inputs: tuple) -> ExportedProgram:
-    try:
-        program = torch.export.export(module, tuple(example_inputs))
-    except Exception as exc:
-        exc.add_note("(raised by torch.export.export, which dagprop.from_torch uses to trace the module on the "
-                     "example inputs)")
-        raise
-    if _mutates_what_is_needed(program):
-        with warnings.catch_warnings():  # torch's own deprecation notices, nothing the caller can act on
-            warnings.simplefilter("ignore", FutureWarning)
-            program = program.run_decompositions({})
-    return program
 
 
 def from_torch(module: Any, *example_inputs: Any, plugins: Iterable[Any] | None = None) -> Graph:
@@ -769,10 +582,10 @@ def from_torch(module: Any, *example_inputs: Any, plugins: Iterable[Any] | None 
     >>> bool(np.allclose(g["fc1.weight"].grad, model.fc1.weight.grad.numpy()))
     True
     """
-    torch = _torch()
+    torch = import_torch()
     graph = Graph(plugins=plugins)
     table = converters(graph.registry)
-    program = _export(torch, module, example_inputs)
+    program = export_program(torch, module, example_inputs)
     conversion = _Conversion(program, module, example_inputs, graph, table)
     conversion.add_leaves()
     conversion.convert_all()
