@@ -481,15 +481,17 @@ def export(module, args, **options):
     return buffer.getvalue()
 
 
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    model = TorchNet().double().eval()
+    with torch.no_grad():  # statistics unlike the defaults, so that the exporter keeps them apart
+        model.bn.running_mean.uniform_(-0.5, 0.5)
+        model.bn.running_var.uniform_(0.5, 2.0)
+    return model
+
+
 class TestTorchExport:
-    @pytest.fixture(scope="class")
-    def net(self):
-        torch.manual_seed(0)
-        net = TorchNet().double().eval()
-        with torch.no_grad():  # statistics unlike the defaults, so that the exporter keeps them apart
-            net.bn.running_mean.uniform_(-0.5, 0.5)
-            net.bn.running_var.uniform_(0.5, 2.0)
-        return net
 
     @pytest.mark.parametrize("options", [{}, {"training": torch.onnx.TrainingMode.PRESERVE,
                                               "do_constant_folding": False}], ids=["folded", "as_written"])
