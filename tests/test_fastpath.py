@@ -116,19 +116,22 @@ def test_scalars_returned_by_ops_stay_arrays_on_the_fast_path():
     assert type(total.value) is np.ndarray and total.value.shape == ()
 
 
-def test_a_hundred_thousand_node_chain_gets_through_its_first_run_quickly():
-    import time
+def test_a_hundred_thousand_node_chain_builds_its_fast_path_without_compiling_source(monkeypatch):
+    import builtins
 
     g = dp.Graph()
     h = g.param("x", 0.5)
     for _ in range(100_000):
         h = h * 1.0
-    start = time.perf_counter()
+    compiled: list[int] = []  # the size of each source compiled (networkx compiles its small decorators)
+    original = builtins.compile
+    monkeypatch.setattr(builtins, "compile",
+                        lambda source, *args, **kwargs: compiled.append(len(source)) or original(source, *args, **kwargs))
     g.forward()
     g.backward(h)
     g.forward()
-    g.backward(h)  # the fast path is built here: no compile step that grows with the graph
-    assert time.perf_counter() - start < 60  # a generous bound: it took 25 s when source was compiled
+    g.backward(h)  # the fast path is built here, from closures: no source whose compile time grows with the graph
+    assert all(size < 10_000 for size in compiled), compiled
     assert float(g["x"].grad) == 2.0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import itertools
 import re
-import time
 
 import numpy as np
 import pytest
@@ -555,7 +554,7 @@ class TestDepth:
         assert "[ " not in head and html.escape(summary_of(g["logits"].value)[0]) in head  # boxes stay small
         tiny = dp.Graph()
         with tiny.scope("s"):
-            y = tiny.param("w", [[1.0, 2.0]]) * 3.0
+            tiny.param("w", [[1.0, 2.0]]) * 3.0
         tiny.forward()
         assert "[ 3  6 ]" in label_of(boxes(dp.to_dot(tiny, depth=1))["s"])  # up to 3×3 in full
 
@@ -608,11 +607,10 @@ class TestDepth:
     @needs_dot
     @pytest.mark.parametrize("build", [lenet, transformer])
     @pytest.mark.parametrize("depth", [None, 1, 2])
-    def test_models_render_quickly(self, build, depth):
+    def test_models_render(self, build, depth):
         g = build()
-        start = time.perf_counter()
         svg = pipe(dp.to_dot(g, depth=depth, slices=(0, 0), rankdir="TB"), "svg")
-        assert svg.startswith(b"<?xml") and time.perf_counter() - start < 30
+        assert svg.startswith(b"<?xml")
 
 
 # -- a torch model ---------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import networkx as nx
 import numpy as np
@@ -294,13 +293,12 @@ def ladder(rungs: int):
     return g, x, u
 
 
-def test_count_paths_on_a_ladder_with_2_to_the_60_paths_is_instant():
+def test_count_paths_on_a_ladder_with_2_to_the_60_paths_counts_without_listing():
     g, x, top = ladder(60)  # one path to each rail at rung 0, doubling at each of 60 rungs
     g.forward()
-    start = time.perf_counter()
+    # exact: listing 2**60 paths would never finish, so a right answer shows none were listed
     assert g.count_paths(x, top) == 2 ** 60
     assert g.count_paths(x, top, index=()) == 2 ** 60  # add and sub have non-zero derivatives
-    assert time.perf_counter() - start < 1.0
     g.backward(top)
     with pytest.raises(dp.GraphError, match=r"1,152,921,504,606,846,976 tensor-level paths.*count_paths.*top_paths"):
         g.paths(x, top)
@@ -331,7 +329,7 @@ def test_top_paths_equal_the_top_of_full_enumeration(recipe, k):
         assert [q.nodes for q in best] == [q.nodes for q in everything[:k]]  # exact, ties included
 
 
-def test_top_paths_on_a_ladder_find_the_largest_without_enumerating():
+def test_top_paths_on_a_ladder_find_the_largest_without_enumerating(searches):
     g = dp.Graph()
     a = g.param("a", 1.0)
     h = a
@@ -339,12 +337,13 @@ def test_top_paths_on_a_ladder_find_the_largest_without_enumerating():
         h = g.op("add", g.op("mul", h, 1.5), g.op("mul", h, 0.5), name=f"h{k}")
     g.forward()
     g.backward(h)
-    start = time.perf_counter()
     for index in (None, ()):
+        searches.clear()
         best = g.top_paths(a, h, 3, index=index)
         magnitudes = [float(np.abs(p.contribution)) for p in best]
         assert magnitudes == pytest.approx([1.5 ** 60, 1.5 ** 59 * 0.5, 1.5 ** 59 * 0.5])
-    assert time.perf_counter() - start < 2.0
+        built = max(getattr(search_, "built", math.inf) for search_ in searches)
+        assert built <= 4 * 3 * (3 * 60 + 2), built  # partial paths: a few per rung per path found, not 2**60
     assert float(a.grad) == pytest.approx(2.0 ** 60)
 
 

@@ -784,14 +784,10 @@ class TestOverview:
         assert dot.count("shape=box") == len(set(depth.values()))
 
     @needs_dot
-    def test_a_thousand_node_random_dag_renders_quickly_as_an_overview(self, tmp_path):
-        import time
-
+    def test_a_thousand_node_random_dag_renders_as_an_overview(self, tmp_path):
         g = self.wide_graph(1000, seed=1)
-        started = time.perf_counter()
-        with pytest.warns(LargeGraphWarning):
+        with pytest.warns(LargeGraphWarning):  # drawn as an overview, not node by node
             dp.render(g, tmp_path / "big.svg", highlight=["p3"])
-        assert time.perf_counter() - started < 20  # it took 7 s when every node was drawn
         svg = (tmp_path / "big.svg").read_text()
         assert "p3" in svg and "depth" in svg
 
