@@ -27,6 +27,15 @@ __all__ = ["Run", "accumulate", "read_only", "as_array", "as_seed", "as_tangents
 EdgeSlot = tuple[int, int]  # (consumer index, argument slot)
 
 
+
+def _all_none(items: list) -> bool:
+    """Whether every item is None, counted in C: a generator would cost microseconds per run."""
+    try:
+        return items.count(None) == len(items)
+    except ValueError:  # list.count compared an array with None: an item is there
+        return False
+
+
 def accumulate(total: Any, contribution: Any) -> Any:
     """What a node has received so far plus one more contribution (None: nothing yet).
 
@@ -301,7 +310,7 @@ class Run:
         >>> g.backward(L); g.run.has_grads
         True
         """
-        return bool(self.seeds or self.edge_grads) or any(g is not None for g in self.grads)
+        return bool(self.seeds or self.edge_grads) or not _all_none(self.grads)
 
     @property
     def has_tangents(self) -> bool:
@@ -316,7 +325,7 @@ class Run:
         >>> g.jvp({x: 1.0}); g.run.has_tangents
         True
         """
-        return self.tangents is not None and any(t is not None for t in self.tangents)
+        return self.tangents is not None and not _all_none(self.tangents)
 
     # -- writing: new records from old ones ----------------------------------------------
 
