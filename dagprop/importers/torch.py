@@ -483,7 +483,7 @@ def _unsupported_message(problems: Mapping[str, _Problem]) -> str:
     example = f"{{{min(problems)!r}: convert}}"
     lines += [
         ("Add converters with a plugin implementing the dagprop_torch_converters hook (README section "
-         "'PyTorch models'; the contract is in dagprop.importers.torch), for example:"),
+         "'Models from PyTorch and ONNX'; the contract is in dagprop.importers.torch), for example:"),
         "    def convert(b, x, *args, **kwargs):   # x: a dagprop Node; b.op('exp', x) builds a node",
         "        return ...                          # the node holding the call's result",
         "    class Converters:",
