@@ -23,9 +23,9 @@ from threads import SINGLE_THREADED
 INSTALL_PEERS = "pip install -e '.[bench]'"
 
 # The order systems appear in the table: dagprop, its floor, then the peers.
-SYSTEMS = ("dagprop", "numpy", "jax", "torch", "autograd", "micrograd")
+SYSTEMS = ("dagprop", "compiled", "numpy", "jax", "torch", "autograd", "micrograd")
 PEERS = ("jax", "torch", "autograd", "micrograd")
-SYSTEM_LABELS = {"numpy": "numpy (by hand)", "jax": "jax.jit", "torch": "torch eager"}
+SYSTEM_LABELS = {"compiled": "dagprop compiled", "numpy": "numpy (by hand)", "jax": "jax.jit", "torch": "torch eager"}
 
 
 # -- settings -------------------------------------------------------------------------------

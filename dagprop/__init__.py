@@ -29,6 +29,7 @@ from .errors import (
     UnknownOpError,
     UnsupportedOpsError,
 )
+from .compiled import CompiledStep
 from .drawing import path_table, render, to_dot
 from .graph import Graph, Node
 from .hooks import hookimpl, hookspec
@@ -61,6 +62,7 @@ __all__ = [
     "gradcheck",
     "GradcheckReport",
     "codegen",
+    "CompiledStep",
     "Path",
     "path_table",
     "simulate",

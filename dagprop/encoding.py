@@ -1,6 +1,13 @@
 """Plain JSON data for what a saved graph holds besides its structure: op attributes, in a
 small tagged encoding, and arrays, with every declared size checked against a limit before
 anything is allocated. Decoding builds plain data only and never runs code.
+
+Arrays come two ways: one at a time (:func:`encode_array`, for attributes and files of
+format versions 1 and 2), or many together as an array block (:class:`ArrayBlockWriter`,
+:class:`ArrayBlock`, format version 3): a table of each array's dtype, shape and offset,
+and one flat list of numbers per dtype holding the arrays one after another, so a file
+of a hundred thousand small arrays is a few long lists that :mod:`json` and NumPy read
+in bulk rather than a hundred thousand small objects.
 """
 
 from __future__ import annotations
@@ -14,8 +21,8 @@ import numpy as np
 from .errors import GraphError, LoadError
 from .op import ATTRIBUTE_TYPES_TEXT
 
-__all__ = ["encode_attr", "decode_attr", "encode_array", "decode_array", "MAX_ELEMENTS",
-           "MAX_FILE_BYTES_PER_ELEMENT"]
+__all__ = ["encode_attr", "decode_attr", "encode_array", "decode_array", "ArrayBlockWriter", "ArrayBlock",
+           "MAX_ELEMENTS", "MAX_FILE_BYTES_PER_ELEMENT"]
 
 #: The default ``max_elements`` of :func:`load`: numbers in any one array of a file, and in
 #: the graph's nodes together (8 MB as float64; a saved graph also holds their gradients).
@@ -320,6 +327,195 @@ def checked_shape(shape: Any, where: str, max_elements: int | None) -> list[int]
         raise LoadError(f"{where}: shape {short(shape)} has an axis of {longest:,} elements, more than {within}")
     return shape
 
+
+
+# -- array blocks: many arrays as one table and one list of numbers per dtype -------------------
+
+
+class ArrayBlockWriter:
+    """Collects arrays for a block; :meth:`add` gives each an id, :meth:`data` the block as JSON data.
+
+    Examples
+    --------
+    >>> block = ArrayBlockWriter()
+    >>> block.add(np.array([1.5, float("nan")])), block.add(np.array(2.0)), block.add(np.arange(2))
+    (0, 1, 2)
+    >>> block.data()
+    {'arrays': {'dtype': ['float64', 'float64', 'int64'], 'shape': [[2], [], [2]], 'offset': [0, 2, 0]}, 'data': {'float64': [1.5, 'nan', 2.0], 'int64': [0, 1]}}
+    """
+
+    def __init__(self) -> None:
+        self.dtypes: list[str] = []
+        self.shapes: list[list[int]] = []
+        self.offsets: list[int] = []
+        self.chunks: dict[str, list[np.ndarray]] = {}
+        self.sizes: dict[str, int] = {}
+        self.names: dict[type, str] = {}  # dtype.name is slow to compute, and a block has few dtypes
+
+    def add(self, array: Any, where: Callable[[], str] | str = "array") -> int:
+        """Put ``array`` in the block; its id. ``where`` (or a function giving it) names it in errors."""
+        array = np.asarray(array)
+        dtype = array.dtype
+        name = self.names.get(type(dtype))  # NumPy 2 has a class per dtype; classes hash faster than dtypes
+        if name is None:
+            if dtype.kind not in _NUMBER_KINDS:
+                raise GraphError(f"{where if isinstance(where, str) else where()} has dtype {dtype}, which cannot "
+                                 f"be saved (numbers only)")
+            name = self.names[type(dtype)] = dtype.name
+            self.chunks[name], self.sizes[name] = [], 0
+        self.dtypes.append(name)
+        self.shapes.append(list(array.shape))
+        self.offsets.append(self.sizes[name])
+        self.sizes[name] += array.size
+        self.chunks[name].append(array.ravel())
+        return len(self.dtypes) - 1
+
+    def data(self) -> dict[str, Any]:
+        """``{"arrays": {"dtype", "shape", "offset"}, "data": {dtype: [numbers]}}``, non-finite numbers as strings."""
+        columns = {}
+        for name, chunks in self.chunks.items():
+            flat = np.concatenate(chunks) if chunks else np.zeros(0)
+            numbers: list[Any] = flat.tolist()
+            if flat.dtype.kind == "f":
+                for position in np.flatnonzero(~np.isfinite(flat)).tolist():
+                    numbers[position] = _float_text(numbers[position])
+            columns[name] = numbers
+        return {"arrays": {"dtype": self.dtypes, "shape": self.shapes, "offset": self.offsets}, "data": columns}
+
+
+class ArrayBlock:
+    """The arrays of a block that :class:`ArrayBlockWriter` wrote, checked before anything is allocated.
+
+    Every shape is checked against ``max_elements`` (and 32 axes), every offset must be
+    where the previous array of its dtype ended, and each dtype's list must hold exactly
+    the numbers the table declares, all fitting the dtype; only then are the lists
+    turned into arrays, one per dtype. :meth:`get` hands out each array once, as a view.
+    ``owner(k)``, if given, says what array ``k`` is, for error messages.
+
+    Raises
+    ------
+    LoadError
+        Naming the array (``array #k``) or the dtype's list and what is wrong.
+
+    Examples
+    --------
+    >>> block = ArrayBlock({"dtype": ["float64", "float64"], "shape": [[2], []], "offset": [0, 2]},
+    ...                    {"float64": [1.5, "-inf", 3.0]})
+    >>> block.get(0, "x"), block.get(1, "y")
+    (array([ 1.5, -inf]), array(3.))
+    >>> ArrayBlock({"dtype": ["float64"], "shape": [[3]], "offset": [0]}, {"float64": [1.5]})
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.LoadError: 'data': the float64 list has 1 numbers, but the arrays table needs 3 (a truncated or edited file)
+    """
+
+    def __init__(self, table: Any, data: Any, max_elements: int | None = MAX_ELEMENTS,
+                 owner: Callable[[int], str] | None = None) -> None:
+        if not isinstance(table, dict):
+            raise LoadError(f"field 'arrays' must be a JSON object, got {short(table)}")
+        if not isinstance(data, dict):
+            raise LoadError(f"field 'data' must be a JSON object, got {short(data)}")
+        columns = []
+        for field in ("dtype", "shape", "offset"):
+            if not isinstance(table.get(field), list):
+                raise LoadError(f"'arrays': field {field!r} must be a JSON array, got {short(table.get(field))}")
+            columns.append(table[field])
+        dtypes, shapes, offsets = columns
+        if not len(dtypes) == len(shapes) == len(offsets):
+            raise LoadError(f"'arrays': fields 'dtype', 'shape' and 'offset' have {len(dtypes)}, {len(shapes)} and "
+                            f"{len(offsets)} entries; they must have one each per array")
+        self.count = len(dtypes)
+        self.max_elements = max_elements
+        self.owner = owner
+        self.dtypes: list[str] = dtypes
+        self.shapes: list[tuple[int, ...]] = [()] * self.count
+        self.sizes: list[int] = [0] * self.count
+        self.used = bytearray(self.count)
+        ends: dict[str, int] = {}
+        known: dict[Any, tuple[tuple[int, ...], int]] = {}
+        for k, (name, shape, offset) in enumerate(zip(dtypes, shapes, offsets)):
+            key: tuple | None
+            try:
+                key = (name, tuple(shape))
+                checked = known.get(key)
+            except TypeError:  # not a list of numbers: the check below says what is wrong
+                key, checked = None, None
+            if checked is None:
+                checked = self._check(k, name, shape)
+                if key is not None:
+                    known[key] = checked
+            self.shapes[k], self.sizes[k] = checked
+            end = ends.get(name, 0)
+            if type(offset) is not int or offset != end:
+                about = "" if self.owner is None else f" ({self.owner(k)})"
+                raise LoadError(f"array #{k}{about}: offset {short(offset)} should be {end}, where the previous {name} "
+                                f"array ends (each dtype's arrays follow one another in its list)")
+            ends[name] = end + checked[1]
+        self.offsets: list[int] = offsets
+        self.columns: dict[str, np.ndarray] = {}
+        for name, total in ends.items():
+            numbers = data.get(name)
+            if not isinstance(numbers, list):
+                raise LoadError(f"'data': the {name} list is {'missing' if numbers is None else short(numbers)}; "
+                                f"the arrays table needs {total} numbers there")
+            if len(numbers) != total:
+                raise LoadError(f"'data': the {name} list has {len(numbers)} numbers, but the arrays table needs "
+                                f"{total} (a truncated or edited file)")
+            self.columns[name] = _column(numbers, np.dtype(name), f"'data': the {name} list")
+
+    def _check(self, k: int, name: Any, shape: Any) -> tuple[tuple[int, ...], int]:
+        where = f"array #{k}" if self.owner is None else f"array #{k} ({self.owner(k)})"
+        dtype = _number_dtype(name, where)
+        if dtype.name != name:
+            raise LoadError(f"{where}: dtype {short(name)} should be written {dtype.name!r}")
+        shape = tuple(checked_shape(shape, where, self.max_elements))
+        return shape, math.prod(shape)
+
+    def get(self, k: Any, where: Callable[[], str] | str) -> np.ndarray:
+        """Array ``k``, a view into its dtype's list; each array may be used once (no two nodes share one).
+
+        ``where`` (or a function giving it) says what refers to it, for error messages.
+        """
+        if type(k) is not int or not 0 <= k < self.count:
+            raise LoadError(f"{where if isinstance(where, str) else where()}: {short(k)} is not an array id (the "
+                            f"arrays table has {self.count} arrays, numbered from 0)")
+        if self.used[k]:
+            raise LoadError(f"{where if isinstance(where, str) else where()}: array #{k} is used twice; each value, "
+                            f"gradient and seed has an array of its own")
+        self.used[k] = 1
+        offset = self.offsets[k]
+        return self.columns[self.dtypes[k]][offset:offset + self.sizes[k]].reshape(self.shapes[k])
+
+
+def _column(numbers: list, dtype: np.dtype, where: str) -> np.ndarray:
+    """A block's list of numbers as a flat array of ``dtype``, every entry checked in bulk."""
+    kinds = set(map(type, numbers))
+    if dtype.kind == "f":
+        if str in kinds:  # non-finite numbers, written as strings: the rare case, checked one by one
+            numbers = list(numbers)
+            for position, entry in enumerate(numbers):
+                if type(entry) is str:
+                    if entry not in _SPECIAL_FLOATS:
+                        raise LoadError(f"{where}: entry {position} ({short(entry)}) is not a number")
+                    numbers[position] = _SPECIAL_FLOATS[entry]
+            kinds.discard(str)
+        allowed = {float, int, bool}
+    elif dtype.kind == "b":
+        allowed = {bool}
+    else:
+        allowed = {int, bool}
+    if not kinds <= allowed:
+        position, entry = next((p, x) for p, x in enumerate(numbers) if type(x) not in allowed)
+        what = "is not a number" if type(entry) not in (float, int) else f"does not fit dtype {dtype.name}"
+        raise LoadError(f"{where}: entry {position} ({short(entry)}) {what}")
+    if dtype.kind in "iu" and numbers:
+        info = np.iinfo(dtype)
+        if min(numbers) < info.min or max(numbers) > info.max:
+            position, entry = next((p, x) for p, x in enumerate(numbers) if not info.min <= x <= info.max)
+            raise LoadError(f"{where}: entry {position} ({short(entry)}) is out of range for dtype {dtype.name} "
+                            f"({info.min} to {info.max})")
+        return np.array(numbers, dtype=dtype)
+    return _convert(numbers, dtype, where)  # a float beyond the dtype's range (10**400) is found there
 
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 3, 60, 60, 6, 4

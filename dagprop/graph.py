@@ -14,8 +14,10 @@ import networkx as nx
 import numpy as np
 
 from . import backward_graph, rules, scheduler
+from .compiled import CompiledStep
 from .derivatives import Derivatives
 from .errors import BackwardError, GraphError, NodeLookupError, UnknownOpError
+from .mirror import Mirror
 from .node import Node
 from .paths.methods import PathQueries
 from .registry import Registry, default_registry
@@ -58,7 +60,7 @@ class Graph(Derivatives, PathQueries):
     Attributes
     ----------
     nx : networkx.MultiDiGraph
-        The graph for networkx's algorithms: one node per dagprop node, keyed by
+        The graph for networkx's algorithms (a :class:`~dagprop.mirror.Mirror`, its subclass): one node per dagprop node, keyed by
         name (attributes ``kind``, ``op``, ``attrs``, ``scope``, ``handle``), one edge per
         argument slot (attribute ``arg``). Read it; build through the Graph, since
         the scheduler's plan is not rebuilt when ``nx`` is edited by hand.
@@ -84,7 +86,7 @@ class Graph(Derivatives, PathQueries):
 
     def __init__(self, plugins: Iterable[Any] | None = None) -> None:
         self.registry: Registry = Registry.with_plugins(plugins) if plugins else default_registry()
-        self.nx = nx.MultiDiGraph()
+        self.nx = Mirror()
         self.ops = _OpNamespace(self)
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
@@ -211,7 +213,7 @@ class Graph(Derivatives, PathQueries):
             raise GraphError(
                 f"op {op_name!r} takes {expected} inputs ({', '.join(op_def.inputs)}), got {len(args)}"
             )
-        if op_def.attr_names is not None:
+        if attrs and op_def.attr_names is not None:
             unknown = sorted(set(attrs) - op_def.attr_names)
             if unknown:
                 accepted = ", ".join(sorted(op_def.attr_names)) or "none"
@@ -224,8 +226,11 @@ class Graph(Derivatives, PathQueries):
                  for k, a in enumerate(args)]
         static_shape = self._infer_shape(op_def, given, attrs, name)
         with self._lock:
-            inputs = tuple(a if isinstance(a, Node) else self.const(a) for a in given)
-            needs = any(n.requires_grad for n in inputs)
+            # as_array above already made each const's value a fresh float array: no second copy
+            inputs = tuple(a if isinstance(a, Node) else
+                           self._add(self._fresh_name("const"), "const", None, {}, (), False, a, a.shape)
+                           for a in given)
+            needs = any([n.requires_grad for n in inputs])
             return self._add(name or self._fresh_name(op_name), "op", op_def, attrs, inputs, needs, None,
                              static_shape)
 
@@ -251,9 +256,8 @@ class Graph(Derivatives, PathQueries):
         self._by_name[name] = node
         self._run.values.append(value)
         self._run.grads.append(None)
-        self.nx.add_node(name, kind=kind, op=node.op, attrs=attrs, scope=node.scope, handle=node)
-        for slot, source in enumerate(inputs):
-            self.nx.add_edge(source.name, name, arg=slot)
+        self.nx.add_new_node(name, {"kind": kind, "op": None if op_def is None else op_def.name, "attrs": attrs,
+                                    "scope": node.scope, "handle": node}, [source.name for source in inputs])
         self._version += 1
         return node
 
@@ -271,7 +275,9 @@ class Graph(Derivatives, PathQueries):
                              f"names must be unique")
 
     def _fresh_name(self, stem: str) -> str:
-        counter = self._name_counters.setdefault(stem, count(1))
+        counter = self._name_counters.get(stem)
+        if counter is None:
+            counter = self._name_counters[stem] = count(1)
         while True:
             name = f"{stem}_{next(counter)}"
             if name not in self._by_name:
@@ -279,9 +285,18 @@ class Graph(Derivatives, PathQueries):
 
     def _infer_shape(self, op_def: Op, inputs: list[Node | np.ndarray], attrs: dict, name: str | None
                      ) -> tuple[int, ...] | None:
-        shapes = [n.shape for n in inputs if n.shape is not None]
-        if op_def.shape is None or len(shapes) != len(inputs):
+        if op_def.shape is None:
             return None
+        shapes = [n.shape for n in inputs if n.shape is not None]
+        if len(shapes) != len(inputs):
+            return None
+        try:  # the rule alone first: the checks and messages below cost more than most rules
+            shape = op_def.shape(*shapes, **attrs)
+        except Exception:
+            shape = None
+        if type(shape) is tuple and all([type(n) is int and n >= 0 for n in shape]):
+            return shape
+        # rejected, or an unusual result: expected_shape calls the rule again, converts or explains
         names = [n.name if isinstance(n, Node) else "a new const" for n in inputs]
         return rules.expected_shape(name or f"new {op_def.name} node", op_def, names, shapes, attrs)
 
@@ -587,6 +602,24 @@ class Graph(Derivatives, PathQueries):
         """
         with self._lock:
             self._run = self._run.without_grads()
+
+    def compile(self, loss: Node | str, lr: float | None = None, *, keep_edges: bool = False) -> CompiledStep:
+        """A training step, ``step(**feeds) -> loss``: forward, fresh backward and (given ``lr``) SGD
+        as one generated function, leaving the graph as that plain loop would, bit for bit.
+        Edge gradients are recorded only with ``keep_edges=True``. See :class:`dagprop.CompiledStep`.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.input("x"); w = g.param("w", 3.0)
+        >>> train = g.compile((w * x - 1.0) ** 2, lr=0.1)
+        >>> train(x=1.0), train(x=1.0), float(w.value)
+        (4.0, 2.5600000000000005, 2.2800000000000002)
+        """
+        return CompiledStep(self, loss, lr, keep_edges=keep_edges, lock=self._lock, commit=self._commit)
+
+    def _commit(self, run: Run) -> None:
+        self._run = run
 
     # -- views: diagrams, circuits, paths (implemented in their own modules) -----------
 

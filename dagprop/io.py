@@ -1,30 +1,36 @@
-"""Saving and loading graphs as JSON, in networkx's node-link form.
+"""Saving and loading graphs as JSON: a columnar node table and one block of numbers.
 
-A file holds the structure, each op node's attributes, and every value, gradient
-and edge gradient, so a round trip gives back the same numbers bit for bit
-(floats are written with ``repr``, which Python reads back exactly).
+A file holds the structure, each op node's attributes, and every value, gradient,
+edge gradient and seed, so a round trip gives back the same numbers bit for bit
+(numbers are written with ``repr``, which Python reads back exactly).
 
 Loading never executes code: the file is parsed with :mod:`json`, op attributes
 are rebuilt from a small tagged encoding of plain data, and ops are looked up by
 name in the registry of installed plugins.
 
-The layout::
+The layout (format version 3), one column or list per line::
 
-    {"format": "dagprop-graph", "version": 2, "loss": "L" or null,
-     "seeds": [{"node": "L", "seed": ARRAY}, ...],
-     "graph": {"directed": true, "multigraph": true, "graph": {},
-               "nodes": [{"id": "x", "kind": "param", "op": null, "attrs": {},
-                          "requires_grad": true, "value": ARRAY, "grad": ARRAY or null,
-                          "scope": ["layer1", "attention"]}, ...],
-               "edges": [{"source": "x", "target": "y", "key": 0, "slot": 0, "grad": ARRAY or null}, ...]}}
+    {"format": "dagprop-graph", "version": 3, "loss": "L" or null,
+     "nodes": {"name": ["x", "const_1", "y"], "kind": ["param", "const", "op"], "op": [null, null, "mul"],
+               "inputs": [[], [], [0, 1]], "attrs": [{}, {}, {}], "requires_grad": [true, false, true],
+               "scope": ["", "", "layer1"], "value": [0, 1, 2], "grad": [3, null, 4]},
+     "edge_grads": {"node": [2, 2], "slot": [0, 1], "grad": [5, 6]},
+     "seeds": {"node": [2], "seed": [7]},
+     "arrays": {"dtype": ["float64", ...], "shape": [[], [2, 3], ...], "offset": [0, 1, ...]},
+     "data": {"float64": [0.5, 3.0, ...]}}
 
-An ARRAY is ``{"dtype": "float64", "shape": [2, 3], "data": [...]}`` with the
-entries in C order; NaN and infinities are written as the strings "nan", "inf"
-and "-inf", so the file stays strict JSON. ``seeds`` lists what each backward pass
-started from (the run record's seeds); version 1 files, which have none, load
-with no seeds. ``scope`` is the node's :attr:`~dagprop.Node.scope`, outermost first; it is
-written only for nodes built in a scope, and a node without it (every node of a file
-written before scopes existed) loads outside every scope, so the version stays 2.
+``nodes`` has one entry per node in each list, in the graph's order (inputs first);
+a node's ``inputs`` are the positions of its arguments, slot by slot. ``scope`` is the
+node's :attr:`~dagprop.Node.scope` joined with "/" ("" outside every scope). ``value``,
+``grad``, ``edge_grads`` (the gradient that flowed along argument ``slot`` of ``node``)
+and ``seeds`` (what each backward pass started from) hold array ids: array ``k`` has
+``arrays["dtype"][k]`` and ``arrays["shape"][k]``, and its entries, in C order, are
+``data[dtype][offset:offset + size]``; each dtype's arrays follow one another. NaN and
+infinities are written as the strings "nan", "inf" and "-inf", so the file stays
+strict JSON. Op attributes use :func:`~dagprop.encoding.encode_attr`.
+
+Files of versions 1 and 2 (networkx's node-link form, one object per node and edge,
+each array as ``{"dtype", "shape", "data"}``) still load; version 1 has no seeds.
 
 Files are untrusted input, so reading is bounded before anything is allocated:
 only a regular file is opened (never a FIFO or a device); a file larger than
@@ -48,8 +54,9 @@ from typing import Any, Iterable
 import networkx as nx
 import numpy as np
 
-from .encoding import (FILE_SLACK, MAX_ELEMENTS, MAX_FILE_BYTES_PER_ELEMENT, RESERVED_ATTRS, check_max_elements,
-                       decode_array, decode_attr, encode_array, encode_attr, limit_hint, short)
+from .encoding import (FILE_SLACK, MAX_ELEMENTS, MAX_FILE_BYTES_PER_ELEMENT, RESERVED_ATTRS, ArrayBlock,
+                       ArrayBlockWriter, check_max_elements, decode_array, decode_attr, encode_array, encode_attr,
+                       limit_hint, short)
 from .errors import CycleError, DagpropError, LoadError, UnknownOpError
 from .graph import Graph
 
@@ -57,7 +64,7 @@ __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decod
            "decode_array", "FORMAT", "VERSION", "MAX_ELEMENTS", "MAX_FILE_BYTES_PER_ELEMENT"]
 
 FORMAT = "dagprop-graph"
-VERSION = 2
+VERSION = 3
 KINDS = ("input", "param", "const", "op")
 # -- graphs ---------------------------------------------------------------------------------------
 
@@ -71,31 +78,66 @@ def to_data(graph: Graph, loss: Any = None) -> dict[str, Any]:
     >>> g = dp.Graph()
     >>> y = g.op("mul", g.param("x", 2.0), 3.0, name="y")
     >>> data = to_data(g, loss=y)
-    >>> [n["id"] for n in data["graph"]["nodes"]], data["loss"]
-    (['x', 'const_1', 'y'], 'y')
+    >>> data["nodes"]["name"], data["nodes"]["inputs"], data["loss"]
+    (['x', 'const_1', 'y'], [[], [], [0, 1]], 'y')
+    >>> data["nodes"]["value"], data["arrays"]["shape"], data["data"]
+    ([0, 1, None], [[], []], {'float64': [2.0, 3.0]})
     """
     loss_name = None if loss is None else graph.node(loss).name
     run = graph.run
-    structure = nx.MultiDiGraph()
-    for node in graph:
-        where = f"node {node.name!r}"
-        structure.add_node(
-            node.name, kind=node.kind, op=node.op,
-            attrs={key: encode_attr(value, f"attribute {key!r} of {where}") for key, value in node.attrs.items()},
-            requires_grad=bool(node.requires_grad),
-            value=None if node.value is None else encode_array(node.value, f"the value of {where}"),
-            grad=None if node.grad is None else encode_array(node.grad, f"the gradient of {where}"),
-            **({"scope": list(node.scope)} if node.scope else {}),
-        )
-    for node in graph:
-        for slot, source in enumerate(node.inputs):
-            grad = run.slot_grad(node, slot)
-            structure.add_edge(source.name, node.name, slot=slot,
-                               grad=None if grad is None else encode_array(grad, f"edge {source.name}->{node.name}"))
-    seeds = [{"node": node.name, "seed": encode_array(np.asarray(seed), f"the seed at {node.name!r}")}
-             for node, seed in run.seeds]
-    return {"format": FORMAT, "version": VERSION, "loss": loss_name, "seeds": seeds,
-            "graph": nx.node_link_data(structure, edges="edges")}
+    nodes = list(graph)
+    block = ArrayBlockWriter()
+    add = block.add
+    values, grads = run.values, run.grads
+    names, kinds, ops, inputs, attrs, requires_grad, scopes, value_ids, grad_ids = ([] for _ in range(9))
+    joined: dict[tuple[str, ...], str] = {}
+    for node in nodes:
+        name, index = node.name, node.index
+        names.append(name)
+        kinds.append(node.kind)
+        ops.append(node.op)
+        inputs.append([source.index for source in node.inputs])
+        attrs.append({key: encode_attr(value, f"attribute {key!r} of node {name!r}")
+                      for key, value in node.attrs.items()} if node.attrs else {})
+        requires_grad.append(bool(node.requires_grad))
+        scope = node.scope
+        scopes.append(joined.get(scope) or joined.setdefault(scope, "/".join(scope)))
+        value, grad = values[index], grads[index]
+        value_ids.append(None if value is None else add(value, lambda: f"the value of node {name!r}"))
+        grad_ids.append(None if grad is None else add(grad, lambda: f"the gradient of node {name!r}"))
+    edge_nodes, edge_slots, edge_ids = [], [], []
+    for (index, slot), grad in sorted(run.edge_grads.items(), key=_edge_slot):
+        edge_nodes.append(index)
+        edge_slots.append(slot)
+        edge_ids.append(add(grad, lambda: f"the gradient of edge slot {slot} of node {nodes[index].name!r}"))
+    seed_nodes = [node.index for node, _ in run.seeds]
+    seed_ids = [add(seed, lambda: f"the seed at {node.name!r}") for node, seed in run.seeds]
+    return {"format": FORMAT, "version": VERSION, "loss": loss_name,
+            "nodes": {"name": names, "kind": kinds, "op": ops, "inputs": inputs, "attrs": attrs,
+                      "requires_grad": requires_grad, "scope": scopes, "value": value_ids, "grad": grad_ids},
+            "edge_grads": {"node": edge_nodes, "slot": edge_slots, "grad": edge_ids},
+            "seeds": {"node": seed_nodes, "seed": seed_ids},
+            **block.data()}
+
+
+def _edge_slot(item: tuple) -> Any:
+    return item[0]
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """``data`` as strict JSON with each top-level field, and each list of a table, on a line of its own.
+
+    A line per column keeps the file easy to read and diff, while each line is written
+    by json's C encoder (``indent=`` would switch to its pure-Python one, ten times slower).
+    """
+    lines = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value and all(isinstance(v, (list, dict)) for v in value.values()):
+            inner = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, allow_nan=False)}" for k, v in value.items())
+            lines.append(f" {json.dumps(key)}: {{\n{inner}\n }}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, allow_nan=False)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def save(graph: Graph, path: str | FilePath, *, loss: Any = None) -> FilePath:
@@ -131,9 +173,9 @@ def save(graph: Graph, path: str | FilePath, *, loss: Any = None) -> FilePath:
     >>> h["x"].grad
     array([2., 4.])
     """
-    text = json.dumps(to_data(graph, loss), indent=1, allow_nan=False)
+    text = _dumps(to_data(graph, loss))
     path = FilePath(path)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -273,18 +315,42 @@ class _Budget:
         self.max_elements = max_elements
         self.used = 0
 
-    def take(self, where: str, shape: tuple[int, ...] | None, what: str) -> None:
+    def take(self, name: str, shape: tuple[int, ...] | None, what: str) -> None:
         if shape is None:
             return  # an op without a shape rule, or an input fed later: counted when known
         size = math.prod(shape)
         self.used += size
         if self.max_elements is not None and self.used > self.max_elements:
-            raise LoadError(f"{where} brings the graph's nodes to {self.used:,} elements ({what} {tuple(shape)}, "
+            raise LoadError(f"node {short(name)} brings the graph's nodes to {self.used:,} elements ({what} {tuple(shape)}, "
                             f"{size:,} elements), more than {limit_hint(self.max_elements)}")
+
+
+class _Table:
+    """What a file says, whatever its version: one list per field, indexed by the node's place in the file.
+
+    ``inputs`` hold places; ``scopes`` are "/"-joined; ``attrs`` are still encoded;
+    arrays are decoded (and checked against ``max_elements``) but not yet checked
+    against the nodes' shapes, which only building the graph tells.
+    """
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.kinds: list[str] = []
+        self.ops: list[Any] = []
+        self.inputs: list[list[int]] = []
+        self.attrs: list[dict] = []
+        self.requires_grad: list[Any] = []
+        self.scopes: list[str] = []
+        self.values: list[np.ndarray | None] = []
+        self.grads: list[np.ndarray | None] = []
+        self.edge_grads: list[tuple[int, int, np.ndarray]] = []  # (place of the consumer, slot, gradient)
+        self.seeds: list[tuple[int, np.ndarray]] = []
 
 
 def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: int | None = MAX_ELEMENTS) -> Graph:
     """The graph that :func:`to_data` described; checks every field and size (see :func:`load`).
+
+    Reads every format version (1 to 3).
 
     Examples
     --------
@@ -305,27 +371,136 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: 
     if version > VERSION:
         raise LoadError(f"the file has format version {version}, newer than this dagprop reads ({VERSION}); "
                         f"upgrade dagprop")
+    table = _columns(data, max_elements) if version >= 3 else _records(data, max_elements)
+    graph = Graph(plugins=plugins)
+    _build(graph, table, max_elements)
+    loss = data.get("loss")
+    if loss is not None and (not isinstance(loss, str) or loss not in graph):
+        raise LoadError(f"'loss' names {short(loss)}, which is not a node of the graph")
+    return graph
+
+
+# -- version 3: a columnar node table and an array block -------------------------------------------
+
+
+def _columns(data: dict, max_elements: int | None) -> _Table:
+    """The table of a version 3 file, every column checked in bulk (the slow, precise search only on failure)."""
+    nodes = _field(data, "nodes", dict, "the file")
+    names = _field(nodes, "name", list, "'nodes'")
+    count = len(names)
+    table = _Table()
+    for key in ("kind", "op", "inputs", "attrs", "requires_grad", "scope", "value", "grad"):
+        column = _field(nodes, key, list, "'nodes'")
+        if len(column) != count:
+            raise LoadError(f"'nodes': field {key!r} has {len(column)} entries, but there are {count} names; "
+                            f"each field has one entry per node")
+    table.names, table.kinds, table.ops, table.inputs, table.attrs = (
+        names, nodes["kind"], nodes["op"], nodes["inputs"], nodes["attrs"])
+    table.requires_grad, table.scopes = nodes["requires_grad"], nodes["scope"]
+
+    def node(place: int) -> str:
+        name = names[place]
+        return f"node {short(name)}" if isinstance(name, str) else f"node #{place}"
+
+    def check(column: list, allowed: set[type], key: str, expected: str) -> None:
+        if not set(map(type, column)) <= allowed:
+            place = next(p for p, x in enumerate(column) if type(x) not in allowed)
+            raise LoadError(f"{node(place)}: field {key!r} must be {expected}, got {short(column[place])}")
+
+    check(names, {str}, "name", "a string")
+    if len(set(names)) != count:
+        seen: set[str] = set()
+        twice = next(name for name in names if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+        raise LoadError(f"node {short(twice)} appears twice; node names must be unique")
+    if "" in names:
+        raise LoadError(f"node #{names.index('')}: field 'name' must not be empty")
+    check(table.kinds, {str}, "kind", "a string")
+    if not set(table.kinds) <= set(KINDS):
+        place = next(p for p, kind in enumerate(table.kinds) if kind not in KINDS)
+        raise LoadError(f"{node(place)}: unknown kind {short(table.kinds[place])} (expected one of {', '.join(KINDS)})")
+    check(table.ops, {str, type(None)}, "op", "a string (or null for a leaf)")
+    check(table.inputs, {list}, "inputs", "a list of node positions")
+    check(table.attrs, {dict}, "attrs", "a JSON object")
+    check(table.requires_grad, {bool}, "requires_grad", "true or false")
+    check(table.scopes, {str}, "scope", "a string")
+    for key in ("value", "grad"):
+        check(nodes[key], {int, type(None)}, key, "an array id or null")
+    for place, places in enumerate(table.inputs):
+        for source in places:
+            if type(source) is not int or not 0 <= source < count:
+                raise LoadError(f"{node(place)}: input {short(source)} is not the position of a node (0 to "
+                                f"{count - 1})")
+
+    def owner(k: int) -> str:
+        """What refers to array ``k``: searched only to word an error message."""
+        for key, what in (("value", "the value of"), ("grad", "the gradient of")):
+            if k in nodes[key]:
+                return f"{what} {node(nodes[key].index(k))}"
+        return "not a node's value or gradient"
+
+    block = ArrayBlock(_field(data, "arrays", dict, "the file"), _field(data, "data", dict, "the file"),
+                       max_elements, owner)
+    get = block.get
+    table.values = [None if k is None else get(k, lambda: f"the value of {node(place)}")
+                    for place, k in enumerate(nodes["value"])]
+    table.grads = [None if k is None else get(k, lambda: f"the gradient of {node(place)}")
+                   for place, k in enumerate(nodes["grad"])]
+    edges = _field(data, "edge_grads", dict, "the file")
+    consumers, slots, ids = (_field(edges, key, list, "'edge_grads'") for key in ("node", "slot", "grad"))
+    if not len(consumers) == len(slots) == len(ids):
+        raise LoadError(f"'edge_grads': fields 'node', 'slot' and 'grad' have {len(consumers)}, {len(slots)} and "
+                        f"{len(ids)} entries; they must have one each per edge gradient")
+    for position, (place, slot, k) in enumerate(zip(consumers, slots, ids)):
+        if type(place) is not int or not 0 <= place < count:
+            raise LoadError(f"edge gradient #{position}: {short(place)} is not the position of a node")
+        if type(slot) is not int or not 0 <= slot < len(table.inputs[place]):
+            raise LoadError(f"edge gradient #{position}: {node(place)} has no argument slot {short(slot)} (it has "
+                            f"{len(table.inputs[place])} inputs)")
+        table.edge_grads.append((place, slot, get(k, lambda: f"the gradient of slot {slot} of {node(place)}")))
+    if len(set(zip(consumers, slots))) != len(consumers):
+        raise LoadError("'edge_grads' lists an argument slot twice")
+    seeds = _field(data, "seeds", dict, "the file")
+    places, ids = _field(seeds, "node", list, "'seeds'"), _field(seeds, "seed", list, "'seeds'")
+    if len(places) != len(ids):
+        raise LoadError(f"'seeds': fields 'node' and 'seed' have {len(places)} and {len(ids)} entries")
+    for position, (place, k) in enumerate(zip(places, ids)):
+        if type(place) is not int or not 0 <= place < count:
+            raise LoadError(f"seed #{position}: {short(place)} is not the position of a node")
+        table.seeds.append((place, get(k, f"seed #{position}")))
+    return table
+
+
+# -- versions 1 and 2: networkx's node-link form, an object per node and edge ----------------------
+
+
+def _records(data: dict, max_elements: int | None) -> _Table:
     structure = _field(data, "graph", dict, "the file")
     nodes = _field(structure, "nodes", list, "'graph'")
     edges = _field(structure, "edges", list, "'graph'")
-    graph = Graph(plugins=plugins)
-
-    records: dict[str, dict] = {}
+    table = _Table()
+    places: dict[str, int] = {}
     for position, record in enumerate(nodes):
         where = f"node #{position}"
         if not isinstance(record, dict):
             raise LoadError(f"{where}: expected an object, got {short(record)}")
         name = _field(record, "id", str, where)
         where = f"node {short(name)}"
-        if name in records:
+        if name in places:
             raise LoadError(f"{where} appears twice; node names must be unique")
         kind = _field(record, "kind", str, where)
         if kind not in KINDS:
             raise LoadError(f"{where}: unknown kind {short(kind)} (expected one of {', '.join(KINDS)})")
-        records[name] = record
+        places[name] = position
+        table.names.append(name)
+        table.kinds.append(kind)
+        table.ops.append(_field(record, "op", str, where) if kind == "op" else None)
+        table.attrs.append(_field(record, "attrs", dict, where) if kind == "op" and "attrs" in record else {})
+        table.requires_grad.append(record.get("requires_grad", False))
+        table.scopes.append("/".join(_scope_field(record, where)))
+        table.values.append(_array_field(record, "value", f"the value of {where}", max_elements))
+        table.grads.append(_array_field(record, "grad", f"the gradient of {where}", max_elements))
 
-    inputs: dict[str, dict[int, str]] = {name: {} for name in records}
-    edge_grads: dict[tuple[str, int], Any] = {}
+    inputs: list[dict[int, int]] = [{} for _ in nodes]
     for position, edge in enumerate(edges):
         where = f"edge #{position}"
         if not isinstance(edge, dict):
@@ -335,58 +510,47 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: 
         where = f"edge {short(source)} -> {short(target)}"
         slot = _field(edge, "slot", int, where)
         for end in (source, target):
-            if end not in records:
+            if end not in places:
                 raise LoadError(f"{where}: there is no node {short(end)}")
-        if slot in inputs[target]:
+        slots = inputs[places[target]]
+        if slot in slots:
             raise LoadError(f"{where}: node {short(target)} has two inputs in argument slot {slot}")
-        inputs[target][slot] = source
+        slots[slot] = places[source]
         if edge.get("grad") is not None:
-            edge_grads[(target, slot)] = _read_only(decode_array(edge["grad"], f"the gradient of {where}",
-                                                                 max_elements=max_elements))
+            table.edge_grads.append((places[target], slot, decode_array(edge["grad"], f"the gradient of {where}",
+                                                                        max_elements=max_elements)))
+    for name, slots in zip(table.names, inputs):
+        if sorted(slots) != list(range(len(slots))):
+            raise LoadError(f"node {short(name)}: its inputs fill argument slots {sorted(slots)}; expected 0 to "
+                            f"{len(slots) - 1}")
+        table.inputs.append([slots[k] for k in range(len(slots))])
 
-    order = _topological(records, inputs)
-    budget = _Budget(max_elements)
-    for name in order:
-        try:
-            _add_node(graph, name, records[name], inputs[name], budget)
-        except DagpropError:
-            raise
-        except (TypeError, ValueError, OverflowError, KeyError, IndexError, RecursionError, MemoryError) as exc:
-            # an op's own checks met a value no file written by save() holds
-            raise LoadError(f"node {short(name)} cannot be rebuilt from the file: {type(exc).__name__}: "
-                            f"{short(str(exc))}") from None
-    for (target, slot), grad in edge_grads.items():
-        consumer = graph[target]
-        source = consumer.inputs[slot]
-        if source.shape is not None and grad.shape != source.shape:
-            raise LoadError(f"the gradient of edge {short(source.name)} -> {short(target)} has shape {grad.shape}, "
-                            f"but {short(source.name)} has shape {source.shape}")
-        graph.run.edge_grads[(consumer.index, slot)] = grad
-    graph.run.seeds = tuple(_seeds(graph, data.get("seeds", []), max_elements))
-    loss = data.get("loss")
-    if loss is not None and (not isinstance(loss, str) or loss not in graph):
-        raise LoadError(f"'loss' names {short(loss)}, which is not a node of the graph")
-    return graph
-
-
-def _seeds(graph: Graph, entries: Any, max_elements: int | None) -> list[tuple[Any, np.ndarray]]:
+    entries = data.get("seeds", [])
     if not isinstance(entries, list):
         raise LoadError(f"field 'seeds' must be a JSON array, got {short(entries)}")
-    seeds = []
     for position, entry in enumerate(entries):
         where = f"seed #{position}"
         if not isinstance(entry, dict):
             raise LoadError(f"{where}: expected an object, got {short(entry)}")
         name = _field(entry, "node", str, where)
-        if name not in graph:
+        if name not in places:
             raise LoadError(f"{where} names {short(name)}, which is not a node of the graph")
-        node = graph[name]
-        seed = _read_only(decode_array(_field(entry, "seed", dict, where), f"the seed at {short(name)}",
-                                       max_elements=max_elements))
-        if node.shape is not None and seed.shape != node.shape:
-            raise LoadError(f"the seed at {short(name)} has shape {seed.shape}, but the node has shape {node.shape}")
-        seeds.append((node, seed))
-    return seeds
+        table.seeds.append((places[name], decode_array(_field(entry, "seed", dict, where), f"the seed at {short(name)}",
+                                                       max_elements=max_elements)))
+    return table
+
+
+def _scope_field(record: dict, where: str) -> list[str]:
+    scope = record.get("scope", [])
+    if not isinstance(scope, list) or not all(isinstance(part, str) and part and "/" not in part for part in scope):
+        raise LoadError(f"{where}: field 'scope' must be a list of scope names (non-empty strings without '/'), "
+                        f"got {short(scope)}")
+    return scope
+
+
+def _array_field(record: dict, key: str, where: str, max_elements: int | None) -> np.ndarray | None:
+    data = record.get(key)
+    return None if data is None else decode_array(data, where, max_elements=max_elements)
 
 
 def _field(record: dict, key: str, kind: type, where: str) -> Any:
@@ -401,95 +565,146 @@ def _field(record: dict, key: str, kind: type, where: str) -> Any:
 _JSON_NAMES = {dict: "object", list: "array", str: "string", int: "integer"}
 
 
-def _topological(records: dict[str, dict], inputs: dict[str, dict[int, str]]) -> list[str]:
-    """Node names with every input before its consumers, in file order where free; CycleError naming a cycle."""
+# -- building the graph, whatever the version --------------------------------------------------------
+
+
+def _order(table: _Table) -> list[int] | range:
+    """Places with every input before its consumers, in file order where free; CycleError naming a cycle.
+
+    A file that :func:`save` wrote is in order already, which one pass confirms.
+    """
+    inputs = table.inputs
+    if all(source < place for place, sources in enumerate(inputs) for source in sources):
+        return range(len(inputs))
     structure = nx.DiGraph()
-    structure.add_nodes_from(records)
-    for target, slots in inputs.items():
-        for source in slots.values():
-            structure.add_edge(source, target)
-    position = {name: k for k, name in enumerate(records)}
+    structure.add_nodes_from(range(len(inputs)))
+    structure.add_edges_from((source, place) for place, sources in enumerate(inputs) for source in sources)
     try:
-        return list(nx.lexicographical_topological_sort(structure, key=position.__getitem__))
+        return list(nx.lexicographical_topological_sort(structure))
     except nx.NetworkXUnfeasible:
-        cycle = [edge[0] for edge in nx.find_cycle(structure)]
+        cycle = [table.names[edge[0]] for edge in nx.find_cycle(structure)]
         raise CycleError(f"the graph in the file has a cycle: {' -> '.join(cycle + cycle[:1])}") from None
 
 
-def _add_node(graph: Graph, name: str, record: dict, slots: dict[int, str], budget: _Budget) -> None:
-    where = f"node {short(name)}"
-    scope = _scope_field(record, where)
-    if scope:
-        with graph.scope("/".join(scope)):
-            _add_scoped_node(graph, name, record, slots, budget, where)
-    else:
-        _add_scoped_node(graph, name, record, slots, budget, where)
+def _build(graph: Graph, table: _Table, max_elements: int | None) -> None:
+    """Add the table's nodes to ``graph`` through its public building calls, then its numbers to ``graph.run``.
 
-
-def _scope_field(record: dict, where: str) -> list[str]:
-    scope = record.get("scope", [])
-    if not isinstance(scope, list) or not all(isinstance(part, str) and part and "/" not in part for part in scope):
-        raise LoadError(f"{where}: field 'scope' must be a list of scope names (non-empty strings without '/'), "
-                        f"got {short(scope)}")
-    return scope
-
-
-def _add_scoped_node(graph: Graph, name: str, record: dict, slots: dict[int, str], budget: _Budget,
-                     where: str) -> None:
-    kind = record["kind"]
-    value = _array_field(record, "value", f"the value of {where}", budget.max_elements)
-    grad = _array_field(record, "grad", f"the gradient of {where}", budget.max_elements)
-    if sorted(slots) != list(range(len(slots))):
-        raise LoadError(f"{where}: its inputs fill argument slots {sorted(slots)}; expected 0 to {len(slots) - 1}")
-    if kind == "op":
-        op_name = _field(record, "op", str, where)
-        if op_name not in graph.registry:
-            raise UnknownOpError(f"{where} uses op {short(op_name)}, which no installed plugin provides; install a "
-                                 f"plugin that provides it (or pass it with plugins=), then load again "
-                                 f"(dagprop ops lists the ops available now)")
-        attrs = _field(record, "attrs", dict, where) if "attrs" in record else {}
-        for key in RESERVED_ATTRS:
-            if key in attrs:
-                raise LoadError(f"{where}: attribute {key!r} is a parameter of Graph.op itself, so no op takes it "
-                                f"as an attribute")
-        decoded = {key: decode_attr(v, f"attribute {short(key)} of {where}", max_elements=budget.max_elements)
-                   for key, v in attrs.items()}
-        args = [graph[slots[k]] for k in range(len(slots))]
-        node = graph.op(op_name, *args, name=name, **decoded)
-        budget.take(where, node.shape, f"{op_name} of its inputs has shape")
-        if value is not None:
-            if node.shape is not None and value.shape != node.shape:
-                raise LoadError(f"{where}: its saved value has shape {value.shape}, but {op_name} of its inputs "
+    Building goes through ``Graph.op``, ``param``, ``const`` and ``input``, so a loaded
+    graph is checked exactly as one built by hand (arity, attributes, shapes). Nodes
+    in one scope one after another are built in one ``with graph.scope`` block.
+    """
+    budget = _Budget(max_elements)
+    built: list[Any] = [None] * len(table.names)
+    values: list[tuple[Any, np.ndarray]] = []
+    scope_name, scope_block = "", None
+    try:
+        for place in _order(table):
+            name = table.names[place]
+            scope = table.scopes[place]
+            if scope != scope_name:
+                if scope_block is not None:
+                    scope_block.__exit__(None, None, None)
+                    scope_block = None
+                if scope:
+                    if not all(scope.split("/")):
+                        raise LoadError(f"node {short(name)}: scope {short(scope)} must be scope names (not empty) "
+                                        f"joined by '/'")
+                    scope_block = graph.scope(scope)
+                    scope_block.__enter__()
+                scope_name = scope
+            try:
+                built[place] = node = _add_node(graph, table, place, built, budget)
+            except DagpropError:
+                raise
+            except (TypeError, ValueError, OverflowError, KeyError, IndexError, RecursionError, MemoryError) as exc:
+                # an op's own checks met a value no file written by save() holds
+                raise LoadError(f"node {short(name)} cannot be rebuilt from the file: {type(exc).__name__}: "
+                                f"{short(str(exc))}") from None
+            value = table.values[place]
+            if value is not None and node.kind == "op":
+                values.append((node, value))
+    finally:
+        if scope_block is not None:
+            scope_block.__exit__(None, None, None)
+    run = graph.run
+    for node, value in values:
+        run.values[node.index] = value
+    for place, grad in enumerate(table.grads):
+        if grad is not None:
+            node = built[place]
+            if node.shape is not None and grad.shape != node.shape:
+                raise LoadError(f"node {short(node.name)}: its saved gradient has shape {grad.shape}, but the node "
                                 f"has shape {node.shape}")
-            if node.shape is None:
-                budget.take(where, value.shape, "its saved value has shape")
-            graph.run.values[node.index] = value
+            run.grads[node.index] = _read_only(grad)
+    for place, slot, grad in table.edge_grads:
+        consumer = built[place]
+        source = consumer.inputs[slot]
+        if source.shape is not None and grad.shape != source.shape:
+            raise LoadError(f"the gradient of edge {short(source.name)} -> {short(consumer.name)} has shape "
+                            f"{grad.shape}, but {short(source.name)} has shape {source.shape}")
+        run.edge_grads[(consumer.index, slot)] = _read_only(grad)
+    seeds = []
+    for place, seed in table.seeds:
+        node = built[place]
+        if node.shape is not None and seed.shape != node.shape:
+            raise LoadError(f"the seed at {short(node.name)} has shape {seed.shape}, but the node has shape "
+                            f"{node.shape}")
+        seeds.append((node, _read_only(seed)))
+    run.seeds = tuple(seeds)
+
+
+def _add_node(graph: Graph, table: _Table, place: int, built: list[Any], budget: _Budget) -> Any:
+    name, kind, value = table.names[place], table.kinds[place], table.values[place]
+    sources = table.inputs[place]
+    if kind == "op":
+        op_name = table.ops[place]
+        if op_name not in graph.registry:
+            if not isinstance(op_name, str):
+                raise LoadError(f"node {short(name)}: missing field 'op' (an op node needs the name of its op)")
+            raise UnknownOpError(f"node {short(name)} uses op {short(op_name)}, which no installed plugin provides; "
+                                 f"install a plugin that provides it (or pass it with plugins=), then load again "
+                                 f"(dagprop ops lists the ops available now)")
+        attrs = table.attrs[place]
+        if attrs:
+            attrs = _attributes(attrs, f"node {short(name)}", budget.max_elements)
+        node = graph.op(op_name, *[built[source] for source in sources], name=name, **attrs)
+        shape = node.shape
+        if shape is not None:
+            budget.take(name, shape, f"{op_name} of its inputs has shape")
+        if value is not None:
+            if shape is None:
+                budget.take(name, value.shape, "its saved value has shape")
+            elif value.shape != shape:
+                raise LoadError(f"node {short(name)}: its saved value has shape {value.shape}, but {op_name} of its "
+                                f"inputs has shape {shape}")
+        return node
+    if sources:
+        raise LoadError(f"node {short(name)} is a {kind} but has inputs "
+                        f"({', '.join(short(table.names[s]) for s in sources)})")
+    if kind == "input":
+        requires_grad = table.requires_grad[place]
+        if not isinstance(requires_grad, bool):
+            raise LoadError(f"node {short(name)}: field 'requires_grad' must be true or false, got "
+                            f"{short(requires_grad)}")
+        node = graph.input(name, value, requires_grad=requires_grad)
+    elif value is None:
+        raise LoadError(f"node {short(name)}: a {kind} needs a value (field 'value' is missing or null)")
+    elif kind == "param":
+        node = graph.param(name, value)
     else:
-        if slots:
-            raise LoadError(f"{where} is a {kind} but has inputs ({', '.join(map(short, slots.values()))})")
-        if kind == "param":
-            if value is None:
-                raise LoadError(f"{where}: a param needs a value (field 'value' is missing or null)")
-            node = graph.param(name, value)
-        elif kind == "const":
-            if value is None:
-                raise LoadError(f"{where}: a const needs a value (field 'value' is missing or null)")
-            node = graph.const(value, name=name)
-        else:
-            requires_grad = record.get("requires_grad", False)
-            if not isinstance(requires_grad, bool):
-                raise LoadError(f"{where}: field 'requires_grad' must be true or false, got {short(requires_grad)}")
-            node = graph.input(name, value, requires_grad=requires_grad)
-        budget.take(where, node.shape, "its saved value has shape")
-    if grad is not None:
-        if node.shape is not None and grad.shape != node.shape:
-            raise LoadError(f"{where}: its saved gradient has shape {grad.shape}, but the node has shape {node.shape}")
-        graph.run.grads[node.index] = _read_only(grad)
+        node = graph.const(value, name=name)
+    if value is not None:
+        budget.take(name, node.shape, "its saved value has shape")
+    return node
 
 
-def _array_field(record: dict, key: str, where: str, max_elements: int | None) -> np.ndarray | None:
-    data = record.get(key)
-    return None if data is None else decode_array(data, where, max_elements=max_elements)
+def _attributes(attrs: dict, where: str, max_elements: int | None) -> dict[str, Any]:
+    for key in RESERVED_ATTRS:
+        if key in attrs:
+            raise LoadError(f"{where}: attribute {key!r} is a parameter of Graph.op itself, so no op takes it as an "
+                            f"attribute")
+    return {key: decode_attr(value, f"attribute {short(key)} of {where}", max_elements=max_elements)
+            for key, value in attrs.items()}
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -173,6 +173,20 @@ class Node:
         return value.shape if value is not None else self._static_shape
 
     @property
+    def static_shape(self) -> tuple[int, ...] | None:
+        """The shape known when the node was built: a leaf's value's, or what the op's shape rule
+        gave for its inputs' static shapes (None if unknown). A feed may change it; :attr:`shape` tells.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.input("x"); W = g.param("W", [[1.0, 2.0]])
+        >>> (W.T @ W).static_shape, (W @ x).static_shape
+        ((2, 2), None)
+        """
+        return self._static_shape
+
+    @property
     def ndim(self) -> int | None:
         """The number of axes (None while the shape is unknown).
 

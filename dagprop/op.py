@@ -71,6 +71,15 @@ class Op:
         input (``unbroadcast`` works on nodes too) or ``None``. May accept ``needs``
         like the vjp. Without it, an op with a ``decompose`` is differentiated
         through its circuit.
+    sparse_jacobian : callable, optional
+        ``sparse_jacobian(*arrays, out, needs, **attrs) -> tuple``: the same partial
+        derivatives as ``jacobian``, only the structurally non-zero ones: per input,
+        ``(rows, columns, values)``, three 1-D arrays holding the flat index of an
+        output element, the flat index of an input element and d out / d input there,
+        each (row, column) pair at most once, or ``None`` for an input whose
+        ``needs`` entry is false. Lets the element graph and element-level paths skip
+        building and scanning a dense Jacobian (matmul's is mostly zeros); without
+        it they use the dense Jacobian with its zeros dropped.
     derivative : callable, optional
         ``derivative(x, *, out, **attrs) -> array``: for an elementwise op of one
         input, d out / d x at every element. Set by :meth:`Op.elementwise`, which
@@ -118,6 +127,7 @@ class Op:
     jvp: Callable[..., Any] | None = field(default=None, kw_only=True)
     vjp_graph: Callable[..., Any] | None = field(default=None, kw_only=True)
     derivative: Callable[..., Any] | None = field(default=None, kw_only=True)
+    sparse_jacobian: Callable[..., Any] | None = field(default=None, kw_only=True)
     decompose: Callable[..., Any] | None = None
     shape: Callable[..., Shape] | None = None
     min_inputs: int | None = None
@@ -142,7 +152,7 @@ class Op:
         for role in ("forward", "vjp"):
             if not callable(getattr(self, role)):
                 raise PluginError(f"{where}: {role} must be callable, got {getattr(self, role)!r}")
-        for role in ("jacobian", "jvp", "vjp_graph", "derivative", "decompose", "shape", "example"):
+        for role in ("jacobian", "jvp", "vjp_graph", "derivative", "sparse_jacobian", "decompose", "shape", "example"):
             value = getattr(self, role)
             if value is not None and not callable(value):
                 raise PluginError(f"{where}: {role} must be callable or None, got {value!r}")
@@ -467,6 +477,9 @@ def broadcast_shape(*shapes: Shape) -> Shape:
     >>> broadcast_shape((3, 1), (1, 4))
     (3, 4)
     """
+    if len(shapes) == 2 and type(shapes[0]) is tuple and (shapes[0] == shapes[1] or shapes[1] == ()) \
+            and all([type(n) is int and n >= 0 for n in shapes[0]]):  # the common cases, without numpy
+        return tuple(shapes[0])
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:

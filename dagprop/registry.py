@@ -22,7 +22,7 @@ _default: Registry | None = None
 # the node lacks, so an op named like one of these could never be called as node.<name>().
 NODE_ATTRIBUTES = frozenset({
     "T", "attrs", "grad", "grad_node", "graph", "index", "inputs", "kind", "name", "ndim", "op", "op_def",
-    "requires_grad", "scope", "shape", "tangent", "value",
+    "requires_grad", "scope", "shape", "static_shape", "tangent", "value",
 })
 
 

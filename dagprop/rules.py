@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from .op import Op
     from .run import Run
 
-__all__ = ["op_of", "pull_vjp", "pull_jacobian", "push_jvp", "check_finite_grads", "local_jacobians", "one_hot_seeds", "slot_name"]
+__all__ = ["op_of", "pull_vjp", "pull_jacobian", "push_jvp", "check_finite_grads", "local_jacobians",
+           "sparse_local_jacobians", "broadcast_entries", "one_hot_seeds", "slot_name"]
 
 
 def op_of(node: Node) -> Op:
@@ -100,6 +101,118 @@ def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
         else np.stack([np.asarray(c, dtype=np.float64) for c in cols]).reshape(out.shape + args[slot].shape)
         for slot, cols in enumerate(columns)
     )
+
+
+#: One input's local partial derivatives: flat output indices, flat input indices, values.
+Entries = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def sparse_local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
+                           needs: tuple[bool, ...] | None = None) -> tuple[Entries | None, ...]:
+    """The non-zero entries of :func:`local_jacobians`, without building the dense Jacobians where possible.
+
+    Per input, ``(rows, columns, values)``: the flat index of an output element, the
+    flat index of an input element and the partial derivative there, sorted by
+    (row, column), each pair once and no zero value (NaN is kept); None where
+    ``needs`` is false or no gradient flows. From the op's ``sparse_jacobian`` when it
+    has one, from the ``derivative`` of an :meth:`~dagprop.Op.elementwise` op (its
+    diagonal), else from the dense Jacobian with its zeros dropped. The values are the
+    dense Jacobian's, number for number.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); W = g.param("W", [[1.0, 2.0], [0.0, 4.0]]); x = g.param("x", [1.0, 1.0])
+    >>> y = W @ x
+    >>> g.forward()
+    >>> rows, columns, values = sparse_local_jacobians(y, [W.value, x.value], y.value)[1]
+    >>> rows.tolist(), columns.tolist(), values.tolist()
+    ([0, 0, 1], [0, 1, 1], [1.0, 2.0, 4.0])
+    """
+    op = op_of(node)
+    needs = needs if needs is not None else (True,) * len(args)
+    if op.sparse_jacobian is not None:
+        try:
+            results = op.sparse_jacobian(*args, out=out, needs=needs, **node.attrs)
+        except Exception as exc:
+            raise OpError(f"sparse_jacobian of {where(node)} raised {type(exc).__name__}: {exc}") from exc
+        return _checked_entries(node, args, out, results, needs)
+    if op.derivative is not None:  # Op.elementwise checked that its jacobian is this diagonal
+        derivative = np.broadcast_to(np.asarray(op.derivative(args[0], out=out, **node.attrs), dtype=np.float64),
+                                     out.shape).ravel()
+        diagonal = np.arange(out.size)
+        return (_nonzero_entries(diagonal, diagonal, derivative) if needs[0] else None,)
+    return tuple(None if jacobian is None else dense_entries(jacobian, out.size)
+                 for jacobian in local_jacobians(node, args, out, needs))
+
+
+def dense_entries(jacobian: np.ndarray, out_size: int) -> Entries:
+    """The non-zero entries of a dense Jacobian shaped ``out.shape + input.shape``, in C order."""
+    flat = np.asarray(jacobian, dtype=np.float64).reshape(out_size, -1)
+    rows, columns = np.nonzero(flat)
+    return rows, columns, flat[rows, columns]
+
+
+def broadcast_entries(in_shape: tuple[int, ...], out_shape: tuple[int, ...], values: Any) -> Entries:
+    """The entries of an elementwise op's Jacobian for one input broadcast to ``out_shape``:
+    output element r depends on the input element broadcast to it, with derivative
+    ``values`` (broadcast to ``out_shape``). For a ``sparse_jacobian`` rule.
+
+    Examples
+    --------
+    >>> [a.tolist() for a in broadcast_entries((2,), (2, 2), [[1.0, 2.0], [3.0, 0.0]])]
+    [[0, 1, 2], [0, 1, 0], [1.0, 2.0, 3.0]]
+    """
+    size = math.prod(out_shape)
+    columns = np.broadcast_to(np.arange(math.prod(in_shape)).reshape(in_shape), out_shape).ravel()
+    derivatives = np.broadcast_to(np.asarray(values, dtype=np.float64), out_shape).ravel()
+    return _nonzero_entries(np.arange(size), columns, derivatives)
+
+
+def _nonzero_entries(rows: np.ndarray, columns: np.ndarray, values: np.ndarray) -> Entries:
+    keep = values != 0
+    if keep.all():
+        return rows, columns, values
+    return rows[keep], columns[keep], values[keep]
+
+
+def _checked_entries(node: Node, args: Sequence[np.ndarray], out: np.ndarray, results: Any,
+                     needs: tuple[bool, ...]) -> tuple[Entries | None, ...]:
+    """What a sparse_jacobian rule returned, checked, sorted by (row, column) and without zeros."""
+    if not isinstance(results, (tuple, list)) or len(results) != len(args):
+        got = f"{type(results).__name__}" + (f" of length {len(results)}" if isinstance(results, (tuple, list)) else "")
+        raise OpError(f"sparse_jacobian of {where(node)} returned {got}; expected a tuple of {len(args)} (one per "
+                      f"input: {', '.join(input_names(node, len(args)))}), each (rows, columns, values) or None")
+    checked: list[Entries | None] = []
+    for slot, (result, arg) in enumerate(zip(results, args)):
+        if result is None or not needs[slot]:
+            checked.append(None)
+            continue
+        name = input_names(node, len(args))[slot]
+        try:
+            rows, columns, values = (np.asarray(part).ravel() for part in result)
+        except (TypeError, ValueError):
+            raise OpError(f"sparse_jacobian of {where(node)} returned {type(result).__name__} for input {slot} "
+                          f"({name}); expected three 1-D arrays (rows, columns, values)") from None
+        if not (len(rows) == len(columns) == len(values)) or rows.dtype.kind not in "iu" or columns.dtype.kind not in "iu":
+            raise OpError(f"sparse_jacobian of {where(node)} returned rows, columns and values of lengths "
+                          f"{len(rows)}, {len(columns)}, {len(values)} (dtypes {rows.dtype}, {columns.dtype}) for "
+                          f"input {slot} ({name}); expected integer rows and columns as long as the values")
+        values = values.astype(np.float64, copy=False)
+        check_real(node, "sparse_jacobian", values, args)
+        size = int(np.size(arg))
+        if len(rows) and (rows.min() < 0 or rows.max() >= out.size or columns.min() < 0 or columns.max() >= size):
+            raise OpError(f"sparse_jacobian of {where(node)} returned an index out of range for input {slot} "
+                          f"({name}): rows must lie in [0, {out.size}) (output {out.shape}) and columns in "
+                          f"[0, {size}) (input {np.shape(arg)})")
+        keys = rows.astype(np.int64) * size + columns
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        if len(keys) > 1 and not (keys[1:] > keys[:-1]).all():
+            raise OpError(f"sparse_jacobian of {where(node)} returned the same (row, column) twice for input "
+                          f"{slot} ({name}); give each partial derivative once")
+        checked.append(_nonzero_entries(rows[order], columns[order], values[order]))
+    return tuple(checked)
 
 
 def one_hot_seeds(shape: tuple[int, ...]) -> Iterator[np.ndarray]:

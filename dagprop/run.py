@@ -452,7 +452,7 @@ def as_array(value: Any, what: str) -> np.ndarray:
         raise GraphError(f"{what} is not a numeric array: {exc}") from None
     if array.dtype.kind not in "biuf":  # complex would lose its imaginary part, strings and objects are no numbers
         raise GraphError(f"{what} is not a real numeric array (dtype {array.dtype})")
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype.kind != "f":  # np.issubdtype says the same, at ten times the cost
         array = array.astype(np.float64)
     return array
 

@@ -16,7 +16,7 @@ import ast
 import keyword
 import math
 import re
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["codegen", "SourceCall"]
 
 Shape = tuple[int, ...]
+RuleWriter = Callable[["Node", str], str]  # (node, "forward" or "vjp") -> the expression calling that rule
 
 # names the generated code uses itself: no node may take them
 _RESERVED = {"ops", "v", "seed", "grads", "np", "float", "slice", "Ellipsis"}
@@ -95,13 +96,19 @@ def codegen(graph: Graph, loss: Node | str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _forward_lines(node: Node, names: _Names) -> list[str]:
-    call = _source_call(node, names)
+def _registry_rule(node: Node, role: str) -> str:
+    """How a line calls the op's own rule: through the registry the generated functions are given."""
+    return f"ops[{node.op!r}].{role}"
+
+
+def _forward_lines(node: Node, names: _Names, rule: RuleWriter = _registry_rule, sourced: bool = True
+                   ) -> list[str]:
+    call = _source_call(node, names) if sourced else None
     form = node.op_def.source if node.op_def is not None else None
     written = form.forward(call) if call is not None and form is not None and form.forward is not None else None
     if written is None:
         args = ", ".join(names.value(i) for i in node.inputs)
-        return [f"    {names.value(node)} = ops[{node.op!r}].forward({args}{_attrs(node)})"]
+        return [f"    {names.value(node)} = {rule(node, 'forward')}({args}{_attrs(node)})"]
     return _assign(names.value(node), written)
 
 
@@ -163,9 +170,10 @@ def _carried_slots(graph: Graph, loss: Node) -> set[tuple[int, int]] | None:
     return set(run.edge_grads)
 
 
-def _vjp_lines(node: Node, op: Op, names: _Names, targets: tuple[str, ...], needs: tuple[bool, ...]) -> list[str]:
+def _vjp_lines(node: Node, op: Op, names: _Names, targets: tuple[str, ...], needs: tuple[bool, ...],
+               rule: RuleWriter = _registry_rule, sourced: bool = True) -> list[str]:
     grad = names.grad(node)
-    call = _source_call(node, names, grad, targets, needs)
+    call = _source_call(node, names, grad, targets, needs) if sourced else None
     form = op.source
     entries = None
     if call is not None and form is not None:
@@ -180,7 +188,7 @@ def _vjp_lines(node: Node, op: Op, names: _Names, targets: tuple[str, ...], need
     if entries is None or any(entry is None for entry, need in zip(entries, needs) if need):
         args = ", ".join(names.value(i) for i in node.inputs)
         needs_kw = f", needs={needs!r}" if op.vjp_takes_needs else ""
-        return [f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = ops[{node.op!r}].vjp("
+        return [f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = {rule(node, 'vjp')}("
                 f"{grad}, {args}, out={names.value(node)}{needs_kw}{_attrs(node)})"]
     return [line for entry, target, need in zip(entries, targets, needs) if need for line in _assign(target, entry)]
 
@@ -337,9 +345,10 @@ def _is_operand(expression: str) -> bool:
 
 
 def _factor(expression: str) -> str:
-    """``expression`` ready to follow ``g *``: products, quotients and powers need no parentheses there."""
+    """``expression`` ready to follow ``g *``: a power needs no parentheses there. A product or quotient
+    keeps them: ``g * (a * b)`` is what the op's rule computes, and ``g * a * b`` rounds differently."""
     body = ast.parse(expression, mode="eval").body
-    if isinstance(body, ast.BinOp) and isinstance(body.op, (ast.Mult, ast.Div, ast.Pow)):
+    if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Pow):
         return expression
     return expression if _is_operand(expression) else f"({expression})"
 
@@ -347,11 +356,15 @@ def _factor(expression: str) -> str:
 class _Names:
     """Python identifiers for node values (``h1``) and gradients (``d_h1``), unique and safe."""
 
-    def __init__(self, graph: Graph) -> None:
-        self._used = set(_RESERVED)
+    def __init__(self, graph: Graph, reserved: frozenset[str] = frozenset()) -> None:
+        self._used = _RESERVED | reserved
         self._value = {n.index: self._claim(n.name) for n in graph}
         self._grad: dict[int, str] = {}
         self._extra: dict[int, int] = {}
+
+    def fresh(self, wanted: str) -> str:
+        """An identifier like ``wanted`` that no node and no earlier identifier has."""
+        return self._claim(wanted)
 
     def _claim(self, wanted: str) -> str:
         # ASCII only: Python folds Unicode names (NFKC), so "fi" and "\ufb01" would be one variable

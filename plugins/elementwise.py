@@ -34,6 +34,7 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
 from dagprop.op import SourceForm
+from dagprop.rules import broadcast_entries
 from ._common import erf, numpy_call
 
 
@@ -53,6 +54,28 @@ def _mul_vjp(g, a, b, *, out, needs):
 def _div_vjp(g, a, b, *, out, needs):
     return (unbroadcast(g / b, a.shape) if needs[0] else None,
             unbroadcast(-g * out / b, b.shape) if needs[1] else None)
+
+
+def _add_sparse_jacobian(a, b, *, out, needs):
+    return _broadcast_entries(a, b, out, needs, 1.0, 1.0)
+
+
+def _sub_sparse_jacobian(a, b, *, out, needs):
+    return _broadcast_entries(a, b, out, needs, 1.0, -1.0)
+
+
+def _mul_sparse_jacobian(a, b, *, out, needs):
+    return _broadcast_entries(a, b, out, needs, b, a)
+
+
+def _div_sparse_jacobian(a, b, *, out, needs):
+    return _broadcast_entries(a, b, out, needs, 1.0 / b if needs[0] else None, -out / b if needs[1] else None)
+
+
+def _broadcast_entries(a, b, out, needs, d_a, d_b):
+    """Each output element depends on the element of a and of b broadcast to it, by d_a and d_b."""
+    return (broadcast_entries(a.shape, out.shape, d_a) if needs[0] else None,
+            broadcast_entries(b.shape, out.shape, d_b) if needs[1] else None)
 
 
 def _div_jvp(tangents, a, b, *, out):
@@ -526,12 +549,16 @@ def dagprop_ops() -> list[Op]:
     maximum, minimum and clip."""
     return [
         _binary_op("add", np.add, _add_vjp, _infix("+", _add_vjp_source), "a + b, broadcasting",
-                   jvp=_add_jvp, vjp_graph=_add_vjp_graph),
+                   jvp=_add_jvp, vjp_graph=_add_vjp_graph,
+                   sparse_jacobian=_add_sparse_jacobian),
         _binary_op("sub", np.subtract, _sub_vjp, _infix("-", _sub_vjp_source), "a - b, broadcasting",
-                   jvp=_sub_jvp, vjp_graph=_sub_vjp_graph),
+                   jvp=_sub_jvp, vjp_graph=_sub_vjp_graph,
+                   sparse_jacobian=_sub_sparse_jacobian),
         _binary_op("mul", np.multiply, _mul_vjp, _infix("*", _mul_vjp_source), "a * b elementwise, broadcasting",
-                   jvp=_mul_jvp, vjp_graph=_mul_vjp_graph),
+                   jvp=_mul_jvp, vjp_graph=_mul_vjp_graph,
+                   sparse_jacobian=_mul_sparse_jacobian),
         Op("div", forward=np.divide, vjp=_div_vjp, jvp=_div_jvp, vjp_graph=_div_vjp_graph, inputs=("a", "b"),
+           sparse_jacobian=_div_sparse_jacobian,
            shape=broadcast_shape, example=_divide_example, source=_infix("/", _div_vjp_source),
            doc="a / b elementwise, broadcasting"),
         Op.elementwise("neg", np.negative, _neg_derivative, example=_unary,

@@ -25,6 +25,7 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op, broadcast_shape
 from dagprop.op import SourceForm
+from dagprop.rules import dense_entries
 from ._common import as_matrices, check_axis, matmul_grad_nodes, matmul_grads, matmul_jvp, matmul_shape
 
 
@@ -55,6 +56,24 @@ def _matmul_jacobian(a, b, *, out, needs=(True, True)):
     columns_a = np.matmul(basis_a, b2).reshape(a.size, out.size)
     columns_b = np.matmul(a2, basis_b).reshape(b.size, out.size)
     return columns_a.T.reshape(out.shape + a.shape), columns_b.T.reshape(out.shape + b.shape)
+
+
+def _matmul_sparse_jacobian(a, b, *, out, needs):
+    if a.ndim > 2 or b.ndim > 2:  # a batch: the dense Jacobian's non-zero entries
+        return tuple(None if j is None else dense_entries(j, out.size)
+                     for j in _matmul_jacobian(a, b, out=out, needs=needs))
+    # as matrices a (n, k) and b (k, m), whose flat indices are the operands' own:
+    # d out[i, j] / d a[i, l] = b[l, j] and d out[i, j] / d b[l, j] = a[i, l], listed by (i, j, l)
+    a2, b2 = as_matrices(a, b)
+    (n, k), m = a2.shape, b2.shape[1]
+    i, j, l = np.ogrid[:n, :m, :k]
+    rows = np.broadcast_to(i * m + j, (n, m, k)).ravel()
+    return (_entries(rows, i * k + l, b2.T[np.newaxis], (n, m, k)) if needs[0] else None,
+            _entries(rows, l * m + j, a2[:, np.newaxis], (n, m, k)) if needs[1] else None)
+
+
+def _entries(rows, columns, values, shape):
+    return rows, np.broadcast_to(columns, shape).ravel(), np.broadcast_to(values, shape).ravel()
 
 
 def _transpose_axes(ndim, axes):
@@ -156,7 +175,7 @@ def dagprop_ops() -> list[Op]:
     """This family's ops: matmul and transpose."""
     return [
         Op("matmul", forward=np.matmul, vjp=_matmul_vjp, jacobian=_matmul_jacobian, jvp=_matmul_jvp,
-           vjp_graph=_matmul_vjp_graph, inputs=("a", "b"), shape=matmul_shape, example=_batched_matrices,
+           vjp_graph=_matmul_vjp_graph, sparse_jacobian=_matmul_sparse_jacobian, inputs=("a", "b"), shape=matmul_shape, example=_batched_matrices,
            source=SourceForm(forward=_matmul_source, vjp=_matmul_vjp_source),
            doc="a @ b with np.matmul's rules: 1-D operands promoted, batch dimensions broadcast"),
         Op("transpose", forward=_transpose_forward, vjp=_transpose_vjp, jvp=_transpose_jvp,

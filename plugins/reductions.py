@@ -66,11 +66,11 @@ def _kept(reduced, x, axis, keepdims):
     return reduced.reshape(_reduced_shape(x.shape, axis=axis, keepdims=True))
 
 
-def _spread(g, x, axis, keepdims, scale=1.0):
-    """``scale * g``, the gradient of a reduced output, copied back over the axes that were reduced."""
+def _spread(g, x, axis, keepdims, divisor=1):
+    """``g / divisor``, the gradient of a reduced output, copied back over the axes that were reduced."""
     g = _kept(g, x, axis, keepdims)
     spread = np.empty(x.shape, dtype=g.dtype)
-    spread[...] = g if scale == 1.0 else g * scale  # broadcasting assignment: one pass, in C
+    spread[...] = g if divisor == 1 else g / divisor  # broadcasting assignment: one pass, in C
     return spread
 
 
@@ -116,7 +116,7 @@ def _mean_forward(x, *, axis=None, keepdims=False):
 def _mean_vjp(g, x, *, out, axis=None, keepdims=False):
     if x.size == 0:  # an empty x (which it is whenever nothing was averaged) has an empty gradient
         return (np.zeros(x.shape),)
-    return (_spread(g, x, axis, keepdims, 1.0 / _count(x.shape, axis)),)
+    return (_spread(g, x, axis, keepdims, _count(x.shape, axis)),)
 
 
 def _mean_jvp(tangents, x, *, out, axis=None, keepdims=False):
@@ -129,7 +129,7 @@ def _mean_jvp(tangents, x, *, out, axis=None, keepdims=False):
 def _mean_vjp_graph(g, x, *, out, axis=None, keepdims=False):
     spread = _spread_node(g, x, axis, keepdims)
     count = _count(x.shape, axis)
-    return (spread if count in (0, 1) else spread * (1.0 / count),)  # a count of 0 spreads over an empty x
+    return (spread if count in (0, 1) else spread / float(count),)  # a count of 0 spreads over an empty x
 
 
 def _max_forward(x, *, axis=None, keepdims=False):
@@ -375,7 +375,9 @@ def _mean_source(call):
 
 def _mean_vjp_source(call):
     count = _count(call.shapes[0], call.attrs.get("axis"))
-    return None if count == 0 else (f"{_sum_vjp_source(call)[0]} / {count}",)
+    if count == 0:
+        return None
+    return (f"{_sum_vjp_source(call)[0]} / {count}",)  # divided per element, as the rule does
 
 
 def _extremum_vjp_source(call):

@@ -249,3 +249,74 @@ def test_max_size_counts_elements_and_edges_and_can_be_raised():
         element_graph(g.run, max_size=0)
     with pytest.raises(dp.GraphError, match="more than max_size=10"):
         dp.paths.paths(g, "W1", "L", index=(2, 0), max_size=10)
+
+
+OPS_WITH_SPARSE_RULES = sorted(op.name for op in REGISTRY if op.sparse_jacobian is not None)
+SPARSE_SHAPES = {"matmul": [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4, 2))],
+                 "default": [((3, 4), (3, 4)), ((3, 4), (4,)), ((), (2, 3)), ((3, 1), (1, 4))]}
+
+
+@pytest.mark.parametrize("name", OPS_WITH_SPARSE_RULES)
+def test_sparse_jacobian_rules_give_the_dense_jacobians_nonzero_entries_exactly(name):
+    node_op = REGISTRY[name]
+    rng = np.random.default_rng(3)
+    for shapes in SPARSE_SHAPES.get(name, SPARSE_SHAPES["default"]):
+        args = [rng.standard_normal(shape) for shape in shapes]
+        args[0].flat[0] = 0.0  # a zero derivative (mul, matmul) makes no entry
+        g = dp.Graph()
+        node = g.op(name, *[g.param(f"in{slot}", a) for slot, a in enumerate(args)])
+        g.forward()
+        for needs in [(True, True), (True, False), (False, True)]:
+            sparse = rules.sparse_local_jacobians(node, args, node.value, needs)
+            dense = rules.local_jacobians(node, args, node.value, needs)
+            for entries, jacobian in zip(sparse, dense):
+                assert (entries is None) == (jacobian is None), (name, shapes, needs)
+                if jacobian is None:
+                    continue
+                flat = jacobian.reshape(node.value.size, -1)
+                rows, columns = np.nonzero(flat)
+                assert entries[0].tolist() == rows.tolist() and entries[1].tolist() == columns.tolist(), (name, shapes)
+                assert entries[2].tolist() == flat[rows, columns].tolist(), (name, shapes)
+
+
+class RepeatsAnEntry:
+    """A third-party op whose sparse_jacobian lists one partial derivative twice."""
+
+    @staticmethod
+    def _forward(x):
+        return 2 * x
+
+    @staticmethod
+    def _vjp(g, x, *, out):
+        return (2 * g,)
+
+    @staticmethod
+    def _sparse_jacobian(x, *, out, needs):
+        return (([0, 0], [0, 0], [1.0, 1.0]),)
+
+    @dp.hookimpl
+    def dagprop_ops(self):
+        return [dp.Op("twice", forward=self._forward, vjp=self._vjp, sparse_jacobian=self._sparse_jacobian)]
+
+
+def test_a_sparse_jacobian_rule_that_repeats_an_entry_is_a_clear_error():
+    g = dp.Graph(plugins=[RepeatsAnEntry()])
+    x = g.param("x", [1.0, 2.0])
+    y = g.op("twice", x, name="y")
+    g.forward()
+    with pytest.raises(dp.OpError, match=r"sparse_jacobian of op 'twice' at node 'y'.*same \(row, column\) twice"):
+        g.element_graph()
+
+
+def test_element_paths_do_not_build_the_networkx_element_graph(monkeypatch):
+    g = dp.Graph()
+    W = g.param("W", np.arange(6.0).reshape(2, 3) - 2)
+    x = g.input("x", [1.0, -1.0, 2.0])
+    L = (W @ x).tanh().sum()
+    g.forward(); g.backward(L)
+    expected = [(p.nodes, p.contribution) for p in g.paths(W, L, index=(1, 2))]
+    counted, best = g.count_paths(W, L, index=(1, 2)), g.top_paths(W, L, 1, index=(1, 2))
+    monkeypatch.setattr(dp.paths.elements.nx, "DiGraph", None)  # building one would raise
+    assert [(p.nodes, p.contribution) for p in g.paths(W, L, index=(1, 2))] == expected
+    assert g.count_paths(W, L, index=(1, 2)) == counted == 1
+    assert g.top_paths(W, L, 1, index=(1, 2))[0].nodes == best[0].nodes == ("W[1,2]", "matmul_1[1]", "tanh_1[1]", "sum_1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -178,3 +179,34 @@ def test_lookup_by_name_suggests_close_names(graph):
     graph.param("weights", 1.0)
     with pytest.raises(KeyError, match="weights"):
         graph["weight"]
+
+
+def test_the_networkx_mirror_is_the_graph_networkx_own_calls_build(graph):
+    """Graph writes graph.nx through Mirror's fast methods: the result must be what add_node and
+    add_edge give, node and edge order included, and networkx's topological order."""
+    x, w = graph.param("x", [1.0, 2.0]), graph.param("w", 3.0)
+    with graph.scope("layer"):
+        y = (x * x + w * 2.0).tanh()
+    graph.op("concat", y, x, y, name="cat").sum()
+    graph.rename(y, "renamed")
+    (graph["renamed"] - x).exp()
+    expected = nx.MultiDiGraph()
+    for node in graph.nodes:  # the order nodes were added, edges slot by slot: as Graph did before Mirror
+        expected.add_node(node.name, kind=node.kind, op=node.op, attrs=node.attrs, scope=node.scope, handle=node)
+        for slot, source in enumerate(node.inputs):
+            expected.add_edge(source.name, node.name, arg=slot)
+    assert nx.utils.graphs_equal(graph.nx, expected)
+    assert sorted(graph.nx.edges(keys=True, data="arg")) == sorted(expected.edges(keys=True, data="arg"))
+    fresh = dp.Graph()
+    a = fresh.param("a", 1.0)
+    b = a * a
+    c = (b + a) * b
+    built = nx.MultiDiGraph()
+    for node in fresh.nodes:
+        built.add_node(node.name, kind=node.kind, op=node.op, attrs=node.attrs, scope=node.scope, handle=node)
+        for slot, source in enumerate(node.inputs):
+            built.add_edge(source.name, node.name, arg=slot)
+    assert list(fresh.nx.nodes(data=True)) == list(built.nodes(data=True))
+    assert list(fresh.nx.edges(keys=True, data=True)) == list(built.edges(keys=True, data=True))
+    assert fresh.nx.topological_names() == list(nx.topological_sort(built)) == list(nx.topological_sort(fresh.nx))
+    assert c.name in fresh.nx

@@ -13,7 +13,31 @@ import numpy as np
 import pytest
 
 import dagprop as dp
-from dagprop.io import FORMAT, decode_attr, encode_array, encode_attr, from_data, read, to_data
+from dagprop.io import FORMAT, VERSION, decode_attr, encode_array, encode_attr, from_data, read, to_data
+from dagprop.op import ATTRIBUTE_TYPES
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def to_data_v2(graph: dp.Graph, loss=None) -> dict:
+    """``graph`` as a version 2 file held it (networkx's node-link form): what dagprop wrote before version 3."""
+    run = graph.run
+    nodes, edges = [], []
+    for node in graph:
+        where = f"node {node.name!r}"
+        nodes.append({"kind": node.kind, "op": node.op,
+                      "attrs": {k: encode_attr(v, f"attribute {k!r} of {where}") for k, v in node.attrs.items()},
+                      "requires_grad": bool(node.requires_grad),
+                      "value": None if node.value is None else encode_array(node.value),
+                      "grad": None if node.grad is None else encode_array(node.grad),
+                      **({"scope": list(node.scope)} if node.scope else {}), "id": node.name})
+        for slot, source in enumerate(node.inputs):
+            grad = run.slot_grad(node, slot)
+            edges.append({"slot": slot, "grad": None if grad is None else encode_array(grad),
+                          "source": source.name, "target": node.name, "key": slot})
+    return {"format": FORMAT, "version": 2, "loss": None if loss is None else graph.node(loss).name,
+            "seeds": [{"node": n.name, "seed": encode_array(np.asarray(s))} for n, s in run.seeds],
+            "graph": {"directed": True, "multigraph": True, "graph": {}, "nodes": nodes, "edges": edges}}
 
 
 def attention_values() -> dp.Graph:
@@ -56,6 +80,14 @@ def assert_same(original: dp.Graph, loaded: dp.Graph, ordered: bool = True) -> N
         assert np.asarray(their_seed).tobytes() == np.asarray(mine_seed).tobytes()
 
 
+def _identity(x, **attrs):
+    return x
+
+
+def _identity_vjp(g, x, *, out, **attrs):
+    return (g,)
+
+
 class TestRoundTrip:
     def test_values_gradients_and_edges_exact(self, tmp_path):
         g = attention_values()
@@ -77,7 +109,7 @@ class TestRoundTrip:
         np.testing.assert_allclose(opened["e"].grad, g["e"].grad, rtol=1e-12)
 
     def test_a_version_1_file_loads_without_seeds(self, tmp_path):
-        data = to_data(attention_values())
+        data = to_data_v2(attention_values())
         data["version"] = 1
         del data["seeds"]
         loaded = from_data(data)
@@ -100,7 +132,8 @@ class TestRoundTrip:
             raise AssertionError(f"non-standard JSON constant {name}")
 
         data = json.loads(dp.save(g, tmp_path / "g.json").read_text(), parse_constant=refuse)
-        assert data["format"] == FORMAT and data["graph"]["nodes"][0]["value"]["data"] == ["nan", "inf"]
+        assert data["format"] == FORMAT and data["version"] == VERSION == 3
+        assert data["data"]["float64"] == ["nan", "inf"] and data["arrays"]["shape"] == [[2]]
 
     def test_loaded_graph_runs(self, tmp_path):
         g = attention_values()
@@ -157,20 +190,119 @@ class TestRoundTrip:
         loaded = dp.load(path)
         assert_same(g, loaded)
         assert loaded["W"].scope == ("layer1",) and loaded["const_1"].scope == ("layer1", "attention")
-        data = json.loads(path.read_text())
-        assert data["version"] == 2
-        assert _node(data, "W")["scope"] == ["layer1"] and "scope" not in _node(data, "x")
+        data = json.loads(path.read_text())["nodes"]
+        scopes = dict(zip(data["name"], data["scope"]))
+        assert scopes["W"] == "layer1" and scopes["const_1"] == "layer1/attention" and scopes["x"] == ""
+        assert_same(g, from_data(to_data_v2(g)))  # version 2 wrote scopes as lists
         dot = dp.to_dot(loaded, collapse=["layer1/attention"])
         assert dot == dp.to_dot(g, collapse=["layer1/attention"])
 
     def test_a_file_without_scopes_loads_outside_every_scope(self, tmp_path):
-        loaded = from_data(to_data(attention_values()))
+        loaded = from_data(to_data_v2(attention_values()))
         assert all(node.scope == () for node in loaded)
 
     def test_file_order_need_not_be_topological(self, tmp_path):
-        data = to_data(attention_values())
+        data = to_data_v2(attention_values())
         data["graph"]["nodes"].reverse()
         assert_same(attention_values(), from_data(data), ordered=False)
+
+    def test_version_3_order_need_not_be_topological(self):
+        data = to_data(attention_values())
+        nodes = data["nodes"]
+        count = len(nodes["name"])
+        for key, column in nodes.items():
+            column.reverse()
+        nodes["inputs"] = [[count - 1 - k for k in sources] for sources in nodes["inputs"]]
+        data["edge_grads"]["node"] = [count - 1 - k for k in data["edge_grads"]["node"]]
+        data["seeds"]["node"] = [count - 1 - k for k in data["seeds"]["node"]]
+        assert_same(attention_values(), from_data(data), ordered=False)
+
+    @pytest.mark.parametrize("version", [1, 2])
+    def test_files_of_older_versions_load(self, version):
+        """Files written by dagprop before format version 3 (kept in tests/data) load as they did."""
+        path = os.path.join(DATA, f"graph_v{version}.json")
+        graph, loss = read(path)
+        assert loss == "L" and [n.name for n in graph] == ["x", "V", "v", "t", "mul_1", "L"]
+        assert graph["t"].attrs == {"index": (slice(None), 0)} and graph["L"].attrs == {"axis": 0}
+        assert graph["V"].scope == (("layer1",) if version == 2 else ())
+        assert [n.name for n, _ in graph.run.seeds] == (["L", "t"] if version == 2 else [])
+        again = dp.Graph()
+        x = again.input("x", [[1.0, 3.0], [4.0, .3], [2.0, 2.0]])
+        V = again.param("V", [[-1, 6, 7], [2, 2, 2], [5, 5, 5]])
+        t = again.op("getitem", again.op("matmul", V, x, name="v"), index=(slice(None), 0), name="t")
+        again.op("sum", t * t, axis=0, name="L")
+        again.forward()
+        again.backward("L")
+        again.backward(t, seed=[1.0, -1.0, 0.5])  # the version 1 file is that file without its seeds
+        np.testing.assert_array_equal(graph["V"].grad, again["V"].grad)
+        np.testing.assert_array_equal(graph.run.edge_grad("V", "v"), again.run.edge_grad("V", "v"))
+        resaved = from_data(to_data(graph))
+        assert_same(graph, resaved)
+
+    def test_every_attribute_type_round_trips(self, tmp_path):
+        """One op node holding an attribute of each type an op may have (ATTRIBUTE_TYPES)."""
+        class Keeps:
+            @dp.hookimpl
+            def dagprop_ops(self):
+                return [dp.Op("keeps", forward=_identity, vjp=_identity_vjp)]
+
+        attrs = {"none": None, "flag": True, "count": -3, "scale": 0.1, "neg_inf": float("-inf"), "label": "a\"b",
+                 "cut": slice(1, None, 2), "rest": Ellipsis, "pair": (1, (2.5, None)), "items": [0, [1, "x"]],
+                 "table": {"a": 1, 2: (3,)}, "scalar": np.float32(0.25), "small": np.int8(-5),
+                 "array": np.arange(6, dtype=np.int16).reshape(2, 3)}
+        assert all(any(isinstance(v, t) for v in attrs.values()) for t in ATTRIBUTE_TYPES)
+        g = dp.Graph(plugins=[Keeps()])
+        g.op("keeps", g.param("x", [1.0, 2.0]), name="y", **attrs)
+        g.forward()
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"), plugins=[Keeps()])
+        restored = loaded["y"].attrs
+        assert set(restored) == set(attrs)
+        for key, value in attrs.items():
+            assert type(restored[key]) is type(value), key
+            if isinstance(value, np.ndarray):
+                assert restored[key].dtype == value.dtype
+                np.testing.assert_array_equal(restored[key], value)
+            else:
+                assert repr(restored[key]) == repr(value), key
+
+    def test_every_dtype_of_values_and_gradients(self, tmp_path):
+        g = dp.Graph()
+        x = g.param("x", np.array([0.1, 1 / 3], dtype=np.float32))
+        h = g.param("h", np.array([0.5, -2.0], dtype=np.float16))
+        g.op("sum", x * h, name="L")
+        g.forward()
+        g.backward("L")
+        run = g.run
+        run.values[g["L"].index] = np.array(7, dtype=np.int64)  # an op value of an integer dtype
+        run.grads[g["h"].index] = np.array([True, False])
+        run.edge_grads[(g["L"].index, 0)] = np.array([2 ** 62, -1], dtype=np.int64)
+        loaded = dp.load(dp.save(g, tmp_path / "g.json"))
+        assert_same(g, loaded)
+        assert loaded["L"].value.dtype == np.int64 and loaded["h"].grad.dtype == np.bool_
+
+    def test_inputs_without_values_and_consts(self, tmp_path):
+        g = dp.Graph()
+        x = g.input("x")
+        y = g.input("y", [1.0, 2.0], requires_grad=True)
+        g.op("sum", x * y + 2.0, name="L")
+        path = dp.save(g, tmp_path / "g.json")
+        loaded = dp.load(path)
+        assert_same(g, loaded)
+        assert loaded["x"].value is None and loaded["const_1"].kind == "const"
+        loaded.forward(feeds={"x": [3.0, 4.0]})
+        assert float(loaded["L"].value) == 15.0
+
+    def test_a_100000_node_chain(self, tmp_path):
+        """A long chain round trips exactly (issue 15's case; its times are measured, not asserted)."""
+        g = dp.Graph()
+        h = g.param("x", 0.5)
+        for k in range(50_000):
+            h = h * 1.0 if k % 2 else g.op("tanh", h)
+        g.forward()
+        g.backward(h)
+        assert len(g) == 75_001
+        loaded = dp.load(dp.save(g, tmp_path / "g.json", loss=h), max_elements=None)
+        assert_same(g, loaded)
 
 
 INDEXES = [
@@ -241,7 +373,8 @@ class TestAttributes:
 
 
 def saved(tmp_path) -> dict:
-    return to_data(attention_values(), loss="L")
+    """A version 2 file's data: the cases below check the version 2 loader, field by field."""
+    return to_data_v2(attention_values(), loss="L")
 
 
 def write(tmp_path, data, text=None):
@@ -348,6 +481,155 @@ MALFORMED = [
 ]
 
 
+def _place(data, name):
+    return data["nodes"]["name"].index(name)
+
+
+def _array_of(data, name, key="value"):
+    return data["nodes"][key][_place(data, name)]
+
+
+def _set_entry(column, position, value):
+    column[position] = value
+
+
+MALFORMED_V3 = [
+    # (case, change to a version 3 file's data, error, message)
+    ("no nodes", lambda d: d.pop("nodes"), dp.LoadError, "the file: missing field 'nodes'"),
+    ("no arrays", lambda d: d.pop("arrays"), dp.LoadError, "the file: missing field 'arrays'"),
+    ("a column too short", lambda d: d["nodes"]["kind"].pop(), dp.LoadError,
+     "'nodes': field 'kind' has 9 entries, but there are 10 names"),
+    ("a name not a string", lambda d: _set_entry(d["nodes"]["name"], 1, 7), dp.LoadError,
+     "node #1: field 'name' must be a string, got 7"),
+    ("duplicate name", lambda d: _set_entry(d["nodes"]["name"], 2, "V"), dp.LoadError, "node 'V' appears twice"),
+    ("unknown kind", lambda d: _set_entry(d["nodes"]["kind"], 1, "weight"), dp.LoadError,
+     "node 'V': unknown kind 'weight'"),
+    ("unknown op", lambda d: _set_entry(d["nodes"]["op"], _place(d, "v"), "fused_add"), dp.UnknownOpError,
+     "node 'v' uses op 'fused_add', which no installed plugin provides"),
+    ("op node without op", lambda d: _set_entry(d["nodes"]["op"], _place(d, "v"), None), dp.LoadError,
+     "node 'v': missing field 'op'"),
+    ("input beyond the table", lambda d: _set_entry(d["nodes"]["inputs"], _place(d, "v"), [0, 99]), dp.LoadError,
+     "node 'v': input 99 is not the position of a node (0 to 9)"),
+    ("input not a number", lambda d: _set_entry(d["nodes"]["inputs"], _place(d, "v"), [0, "V"]), dp.LoadError,
+     "node 'v': input 'V' is not the position of a node"),
+    ("cycle", lambda d: _set_entry(d["nodes"]["inputs"], _place(d, "v"), [_place(d, "L"), 2]), dp.CycleError,
+     "the graph in the file has a cycle"),
+    ("leaf with an input", lambda d: _set_entry(d["nodes"]["inputs"], 1, [0]), dp.LoadError,
+     "node 'V' is a param but has inputs ('x')"),
+    ("attrs not an object", lambda d: _set_entry(d["nodes"]["attrs"], _place(d, "transpose_1"), [1]), dp.LoadError,
+     "node 'transpose_1': field 'attrs' must be a JSON object, got [1]"),
+    ("unknown attribute tag", lambda d: _set_entry(d["nodes"]["attrs"], _place(d, "transpose_1"),
+                                                   {"axes": {"$exec": "rm -rf /"}}),
+     dp.LoadError, "unknown tag '$exec'"),
+    ("bad requires_grad", lambda d: _set_entry(d["nodes"]["requires_grad"], 0, "yes"), dp.LoadError,
+     "node 'x': field 'requires_grad' must be true or false, got 'yes'"),
+    ("empty scope name", lambda d: _set_entry(d["nodes"]["scope"], 1, "layer1//a"), dp.LoadError,
+     "node 'V': scope 'layer1//a' must be scope names (not empty) joined by '/'"),
+    ("param without value", lambda d: _set_entry(d["nodes"]["value"], 1, None), dp.LoadError,
+     "node 'V': a param needs a value"),
+    ("array id out of range", lambda d: _set_entry(d["nodes"]["value"], 1, 999), dp.LoadError,
+     "the value of node 'V': 999 is not an array id (the arrays table has"),
+    ("array id not an int", lambda d: _set_entry(d["nodes"]["value"], 1, "0"), dp.LoadError,
+     "node 'V': field 'value' must be an array id or null, got '0'"),
+    ("one array for two nodes", lambda d: _set_entry(d["nodes"]["grad"], 1, _array_of(d, "V")), dp.LoadError,
+     "is used twice"),
+    ("truncated numbers", lambda d: d["data"]["float64"].pop(), dp.LoadError,
+     "'data': the float64 list has 96 numbers, but the arrays table needs 97 (a truncated or edited file)"),
+    ("numbers missing", lambda d: d["data"].pop("float64"), dp.LoadError,
+     "'data': the float64 list is missing; the arrays table needs 97 numbers there"),
+    ("wrong offset", lambda d: _set_entry(d["arrays"]["offset"], 2, 5), dp.LoadError,
+     "array #2 (the gradient of node 'V'): offset 5 should be 15, where the previous float64 array ends"),
+    ("offsets column short", lambda d: d["arrays"]["offset"].pop(), dp.LoadError,
+     "'arrays': fields 'dtype', 'shape' and 'offset' have 22, 22 and 21 entries"),
+    ("huge declared shape", lambda d: _set_entry(d["arrays"]["shape"], 1, [10 ** 6, 10 ** 6]), dp.LoadError,
+     "array #1 (the value of node 'V'): shape [1000000, 1000000] has 1,000,000,000,000 elements, more than "
+     "max_elements=1,000,000"),
+    ("shape not a list", lambda d: _set_entry(d["arrays"]["shape"], 1, "3x3"), dp.LoadError,
+     "array #1 (the value of node 'V'): shape must be a list of non-negative integers, got '3x3'"),
+    ("65 axes", lambda d: _set_entry(d["arrays"]["shape"], 1, [1] * 65), dp.LoadError,
+     "array #1 (the value of node 'V'): shape has 65 axes"),
+    ("dtype not a number type", lambda d: _set_entry(d["arrays"]["dtype"], 1, "object"), dp.LoadError,
+     "array #1 (the value of node 'V'): dtype 'object' is not a number type"),
+    ("dtype by another name", lambda d: _set_entry(d["arrays"]["dtype"], 1, "f8"), dp.LoadError,
+     "array #1 (the value of node 'V'): dtype 'f8' should be written 'float64'"),
+    ("a number as a string", lambda d: _set_entry(d["data"]["float64"], 3, "1.5"), dp.LoadError,
+     "'data': the float64 list: entry 3 ('1.5') is not a number"),
+    ("NaN spelled another way", lambda d: _set_entry(d["data"]["float64"], 3, "NaN"), dp.LoadError,
+     "entry 3 ('NaN') is not a number"),
+    ("a list among the numbers", lambda d: _set_entry(d["data"]["float64"], 3, [1]), dp.LoadError,
+     "entry 3 ([1]) is not a number"),
+    ("10**400 as a float", lambda d: _set_entry(d["data"]["float64"], 3, 10 ** 400), dp.LoadError,
+     "entry 3 (1000000"),
+    ("op value of the wrong shape", lambda d: _set_entry(d["arrays"]["shape"], _array_of(d, "v"), [6, 1]),
+     dp.LoadError, "node 'v': its saved value has shape (6, 1), but add of its inputs has shape (3, 2)"),
+    ("gradient of the wrong shape", lambda d: _set_entry(d["arrays"]["shape"], _array_of(d, "V", "grad"), [9]),
+     dp.LoadError, "node 'V': its saved gradient has shape (9,), but the node has shape (3, 3)"),
+    ("edge gradient of a slot that is not there", lambda d: _set_entry(d["edge_grads"]["slot"], 0, 5), dp.LoadError,
+     "edge gradient #0: node 'matmul_1' has no argument slot 5 (it has 2 inputs)"),
+    ("edge gradient of no node", lambda d: _set_entry(d["edge_grads"]["node"], 0, -1), dp.LoadError,
+     "edge gradient #0: -1 is not the position of a node"),
+    ("seed of no node", lambda d: _set_entry(d["seeds"]["node"], 0, 11), dp.LoadError,
+     "seed #0: 11 is not the position of a node"),
+    ("seeds not an object", lambda d: d.update(seeds=[]), dp.LoadError,
+     "the file: field 'seeds' must be a JSON object, got []"),
+    ("shapes that do not fit", lambda d: _set_entry(d["arrays"]["shape"], 0, [1, 6]), dp.ShapeError,
+     "cannot take inputs of shapes"),
+    ("loss not in graph", lambda d: d.update(loss="nowhere"), dp.LoadError, "'loss' names 'nowhere'"),
+]
+
+
+def _int_values(data):
+    """V's value stored as int8 (its own list), the rest unchanged."""
+    k = _array_of(data, "V")
+    data["arrays"]["dtype"][k] = "int8"
+    data["arrays"]["offset"][k] = 0
+    numbers = data["data"]["float64"]
+    start, size = numbers.index(-1.0), 9
+    data["data"]["int8"] = [int(x) for x in numbers[start:start + size]]
+    del numbers[start:start + size]
+    for j in range(k + 1, len(data["arrays"]["offset"])):
+        data["arrays"]["offset"][j] -= size
+
+
+class TestMalformedVersion3:
+    @pytest.mark.parametrize("case, change, error, message", MALFORMED_V3, ids=[m[0] for m in MALFORMED_V3])
+    def test_clear_error(self, tmp_path, case, change, error, message):
+        data = to_data(attention_values(), loss="L")
+        assert [data["nodes"]["name"][k] for k in (0, 1, 2)] == ["x", "V", "b"]  # what the cases rely on
+        path = write(tmp_path, mutate(data, change))
+        with pytest.raises(error, match=re.escape(message)) as info:
+            dp.load(path)
+        assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+        assert len(str(info.value)) < 400
+
+    def test_integer_lists_are_checked(self, tmp_path):
+        data = mutate(to_data(attention_values()), _int_values)
+        loaded = from_data(data)
+        assert loaded["V"].value.dtype == np.float64  # a param's value is made floating, as Graph.param does
+        for entry, message in ((1000, "entry 0 (1000) is out of range for dtype int8 (-128 to 127)"),
+                               (1.5, "entry 0 (1.5) does not fit dtype int8"),
+                               ("nan", "entry 0 ('nan') is not a number"), (True, None)):
+            changed = mutate(data, lambda d: _set_entry(d["data"]["int8"], 0, entry))
+            if message is None:
+                from_data(changed)
+                continue
+            with pytest.raises(dp.LoadError, match=re.escape(f"'data': the int8 list: {message}")):
+                from_data(changed)
+
+    def test_a_file_of_a_newer_version(self, tmp_path):
+        with pytest.raises(dp.LoadError, match="format version 4, newer than this dagprop reads \\(3\\)"):
+            from_data(mutate(to_data(attention_values()), lambda d: d.update(version=4)))
+
+    def test_each_column_is_one_line(self, tmp_path):
+        """The file stays readable: a line per field and per column, numbers written as Python writes them."""
+        text = dp.save(attention_values(), tmp_path / "g.json").read_text()
+        lines = text.splitlines()
+        assert lines[:4] == ['{', ' "format": "dagprop-graph",', ' "version": 3,', ' "loss": null,']
+        assert '  "name": ["x", "V", "b", "matmul_1", "v", "alpha", "transpose_1", "z", "y", "L"],' \
+            in lines
+        assert len(lines) == 33
+
+
 class TestMalformed:
     @pytest.mark.parametrize("case, change, error, message", MALFORMED, ids=[m[0] for m in MALFORMED])
     def test_clear_error(self, tmp_path, case, change, error, message):
@@ -419,7 +701,7 @@ def tiny_graph_data(**node_changes) -> dict:
     """A saved one-op graph (``y = transpose(x)``) whose node ``y`` gets ``node_changes``."""
     g = dp.Graph()
     g.op("transpose", g.param("x", [[1.0, 2.0]]), name="y")
-    data = to_data(g)
+    data = to_data_v2(g)
     _node(data, "y").update(node_changes)
     return data
 
@@ -501,7 +783,7 @@ class TestHostile:
         g = dp.Graph()
         g.op("broadcast_to", g.param("x", 1.0), shape=(3, 3), name="big")
         data = to_data(g)
-        _node(data, "big")["attrs"] = {"shape": encode_attr((16000, 16000))}
+        data["nodes"]["attrs"][1] = {"shape": encode_attr((16000, 16000))}
         path = write(tmp_path, data)
         assert path.stat().st_size < 3000
         with pytest.raises(dp.LoadError) as info:
@@ -530,6 +812,12 @@ class TestHostile:
         _node(data, "V")["value"].update(shape=[1001], data=[0.5] * 1001)
         with pytest.raises(dp.LoadError, match=r"the value of node 'V': shape \[1001\] has 1,001 elements, more "
                                                 r"than max_elements=1,000"):
+            dp.load(write(tmp_path, data), max_elements=1000)
+        data = to_data(attention_values())  # version 3: the arrays table is checked before any list is converted
+        data["arrays"]["shape"][0] = [1001]
+        data["data"]["float64"][0:1] = [0.5] * 1001
+        with pytest.raises(dp.LoadError, match=r"array #0 \(the value of node 'x'\): shape \[1001\] has 1,001 "
+                                                r"elements, more than max_elements=1,000"):
             dp.load(write(tmp_path, data), max_elements=1000)
         assert max(built) < 1000
 
@@ -581,7 +869,7 @@ class TestHostile:
              shape=(3, 1))
         g.op("reshape", g.op("transpose", x, axes=(1, 0)), shape=(4,))
         g.forward()
-        bases = [saved(tmp_path), to_data(g)]
+        bases = [saved(tmp_path), to_data_v2(g), to_data(attention_values(), loss="L"), to_data(g)]
         values = [None, True, 0, -1, 10 ** 400, 1e308, 1.5, "", "nan", [], {}, [[]], [1, 2], {"$tuple": []},
                   {"$slice": [None, None, 0]}, {"$dict": [[[1], 2]]}, [0] * 40, "float64", "int8", "V4",
                   {"$ndarray": {"dtype": "int8", "shape": [1], "data": [1000]}},

@@ -12,6 +12,7 @@ from .cnn import workload_cnn
 from .deep_chain import workload_deep_chain
 from .higher_order import workload_higher_order
 from .jacobian_route import workload_jacobian_route
+from .large_graph import workload_large_graph
 from .memory import workload_memory
 from .mlp_large import workload_mlp_large
 from .mlp_small import workload_mlp_small
@@ -35,6 +36,7 @@ WORKLOADS: dict[str, Callable[[Context], Iterator[Case | Row]]] = {
     "memory": workload_memory,
     "higher_order": workload_higher_order,
     "cnn": workload_cnn,
+    "large_graph": workload_large_graph,
 }
 
 

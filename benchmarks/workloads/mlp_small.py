@@ -17,12 +17,15 @@ def workload_mlp_small(ctx: Context) -> Iterator[Case]:
     d = mlp_data((64, 128, 10), 32, seed=2, one_hot=False)
     names = param_names(d)
 
-    def dagprop_subject() -> Subject:
+    def dagprop_graph() -> tuple[dp.Graph, dict[str, dp.Node], dp.Node]:
         g = dp.Graph()
         X, Y = g.input("X", d["X"]), g.input("Y", d["Y"])
         p = {k: g.param(k, d[k]) for k in names}
         h = (X @ p["W1"] + p["b1"]).tanh()
-        loss = g.ops.squared_error(h @ p["W2"] + p["b2"], Y)
+        return g, p, g.ops.squared_error(h @ p["W2"] + p["b2"], Y)
+
+    def dagprop_subject() -> Subject:
+        g, p, loss = dagprop_graph()
 
         def step() -> None:
             g.zero_grad()
@@ -30,6 +33,10 @@ def workload_mlp_small(ctx: Context) -> Iterator[Case]:
             g.backward(loss)
 
         return Subject(step, lambda: dagprop_grads(p))
+
+    def compiled_subject() -> Subject:
+        g, p, loss = dagprop_graph()
+        return Subject(g.compile(loss), lambda: dagprop_grads(p))
 
     def numpy_subject() -> Subject:
         s: dict[str, np.ndarray] = {}
@@ -119,6 +126,7 @@ def workload_mlp_small(ctx: Context) -> Iterator[Case]:
     if ctx.settings.mode != "full":
         micrograd = "not run in --quick: about 0.6 million scalar Values per step (seconds)"
     yield Case("mlp_small", "64-128-10 tanh, batch 32", {
-        "dagprop": dagprop_subject, "numpy": numpy_subject, "jax": jax_subject, "torch": torch_subject,
+        "dagprop": dagprop_subject, "compiled": compiled_subject, "numpy": numpy_subject, "jax": jax_subject,
+        "torch": torch_subject,
         "autograd": autograd_subject, "micrograd": micrograd,
     }, note="forward + backward")

@@ -38,7 +38,7 @@ def workload_moons(ctx: Context) -> Iterator[Case]:
         d[f"b{layer}"] = np.zeros(n_out)
     names = param_names(d)
 
-    def dagprop_subject() -> Subject:
+    def dagprop_graph() -> tuple[dp.Graph, dict[str, dp.Node], dp.Node]:
         g = dp.Graph()
         X_, Y_ = g.input("X", d["X"]), g.input("Y", d["Y"])
         p = {k: g.param(k, d[k]) for k in names}
@@ -49,7 +49,10 @@ def workload_moons(ctx: Context) -> Iterator[Case]:
         reg_loss = (p["W1"] * p["W1"]).sum()
         for k in names[1:]:
             reg_loss = reg_loss + (p[k] * p[k]).sum()
-        loss = data_loss + MOONS_ALPHA * reg_loss
+        return g, p, data_loss + MOONS_ALPHA * reg_loss
+
+    def dagprop_subject() -> Subject:
+        g, p, loss = dagprop_graph()
 
         def step() -> None:
             g.zero_grad()
@@ -57,6 +60,10 @@ def workload_moons(ctx: Context) -> Iterator[Case]:
             g.backward(loss)
 
         return Subject(step, lambda: dagprop_grads(p))
+
+    def compiled_subject() -> Subject:
+        g, p, loss = dagprop_graph()
+        return Subject(g.compile(loss), lambda: dagprop_grads(p))
 
     def numpy_subject() -> Subject:
         s: dict[str, np.ndarray] = {}
@@ -167,6 +174,7 @@ def workload_moons(ctx: Context) -> Iterator[Case]:
         return Subject(step, gradients, note="micrograd.nn.MLP with scalar Values, as in its demo")
 
     yield Case("moons", f"2-16-16-1 relu, {n} points", {
-        "dagprop": dagprop_subject, "numpy": numpy_subject, "jax": jax_subject, "torch": torch_subject,
+        "dagprop": dagprop_subject, "compiled": compiled_subject, "numpy": numpy_subject, "jax": jax_subject,
+        "torch": torch_subject,
         "autograd": autograd_subject, "micrograd": micrograd_subject,
     }, note="forward + backward")

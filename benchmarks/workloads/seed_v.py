@@ -25,13 +25,16 @@ def seed_v_data() -> dict[str, np.ndarray]:
 def workload_seed_v(ctx: Context) -> Iterator[Case]:
     d = seed_v_data()
 
-    def dagprop_subject() -> Subject:
+    def dagprop_graph() -> tuple[dp.Graph, dict[str, dp.Node], dp.Node]:
         g = dp.Graph()
         x, alpha, y = g.input("x", d["x"]), g.input("alpha", d["alpha"]), g.input("y", d["y"])
         params = {"V": g.param("V", d["V"]), "b": g.param("b", d["b"])}
         v = params["V"] @ x + params["b"]
         z = v @ alpha.T
-        loss = g.ops.l2_loss(z, y)
+        return g, params, g.ops.l2_loss(z, y)
+
+    def dagprop_subject() -> Subject:
+        g, params, loss = dagprop_graph()
 
         def step() -> None:
             g.zero_grad()
@@ -40,6 +43,10 @@ def workload_seed_v(ctx: Context) -> Iterator[Case]:
             g.step(lr=SEED_V_LR)
 
         return Subject(step, lambda: dagprop_grads(params))
+
+    def compiled_subject() -> Subject:
+        g, params, loss = dagprop_graph()
+        return Subject(g.compile(loss, lr=SEED_V_LR), lambda: dagprop_grads(params))
 
     def numpy_subject() -> Subject:
         s = {"V": d["V"].copy(), "b": d["b"].copy()}
@@ -144,6 +151,6 @@ def workload_seed_v(ctx: Context) -> Iterator[Case]:
         return Subject(step, gradients)
 
     yield Case("seed_v", "V 3x3, x 3x2", {
-        "dagprop": dagprop_subject, "numpy": numpy_subject, "jax": jax_subject, "torch": torch_subject,
+        "dagprop": dagprop_subject, "compiled": compiled_subject, "numpy": numpy_subject, "jax": jax_subject, "torch": torch_subject,
         "autograd": autograd_subject, "micrograd": micrograd_subject,
     }, note="forward + backward + SGD step")

@@ -3,21 +3,24 @@ the ops' local partial derivatives at the run's values."""
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
-from typing import TYPE_CHECKING, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
 
 import networkx as nx
 import numpy as np
 
 from .. import rules
 from ..errors import GraphError
-from ..run import accumulate
+from .search import Between
 
 if TYPE_CHECKING:
     from ..node import Node
     from ..run import Run
 
-__all__ = ["element_graph", "element_name", "split_element_name", "MAX_SIZE"]
+__all__ = ["element_graph", "element_name", "split_element_name", "LocalDerivatives", "Local", "MAX_SIZE"]
 
 #: The default ``max_size`` of :func:`element_graph`: at most this many elements plus
 #: edges, and this many entries in any one op node's local Jacobians.
@@ -122,22 +125,11 @@ def element_graph(run: Run, nodes: Iterable[Node] | None = None, *, max_size: in
     --------
     paths, count_paths, top_paths
     """
-    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
-        raise GraphError(f"max_size must be a positive int or None (no limit), got {max_size!r}")
+    derivatives = LocalDerivatives.build(run, nodes, max_size=max_size)
     values, grads = run.values, run.grads
-    chosen = sorted(run.nodes if nodes is None else nodes, key=lambda n: n.index)
-    wanted = {n.index for n in chosen}
-    for node in chosen:
-        if values[node.index] is None:
-            raise GraphError(
-                f"node {node.name!r} has no value, so its elements are unknown: run g.forward() first "
-                f"(with retain=True, which keeps intermediate values)"
-            )
-    size = _Size(max_size)
-    size.add_elements(chosen, values)
     element_graph = nx.DiGraph(run=run)
     names: dict[int, list[str]] = {}
-    for node in chosen:
+    for node in derivatives.nodes:
         value = np.asarray(values[node.index])
         grad = grads[node.index]
         grad = None if grad is None else np.broadcast_to(np.asarray(grad), value.shape)
@@ -147,32 +139,157 @@ def element_graph(run: Run, nodes: Iterable[Node] | None = None, *, max_size: in
         element_graph.add_nodes_from(
             (name, {"value": v, "grad": d, "tensor": node.name, "index": index, "kind": node.kind, "op": node.op})
             for name, v, d, index in zip(names[node.index], value.ravel().tolist(), grads_of, indices))
-    for node in chosen:
-        if node.op_def is None:
-            continue
-        needs = tuple(source.index in wanted for source in node.inputs)
-        if not any(needs):
-            continue
-        args = [values[source.index] for source in node.inputs]
-        out = values[node.index]
-        size.check_jacobian(node, args, out, needs)
-        jacobians = rules.local_jacobians(node, args, out, needs)
-        summed: dict[int, np.ndarray] = {}
-        for source, jacobian in zip(node.inputs, jacobians):
-            if jacobian is None or source.index not in wanted:
-                continue
-            flat = np.asarray(jacobian, dtype=np.float64).reshape(out.size, -1)
-            summed[source.index] = accumulate(summed.get(source.index), flat)
-        out_names = names[node.index]
-        for source_index, flat in summed.items():
-            in_names = names[source_index]
-            rows, columns = np.nonzero(flat)
-            size.add_edges(len(rows))
-            op = node.op
-            element_graph.add_edges_from(
-                (in_names[i], out_names[o], {"weight": w, "op": op})
-                for o, i, w in zip(rows.tolist(), columns.tolist(), flat[rows, columns].tolist()))
+    every = run.nodes
+    for local in derivatives.local:
+        in_names, out_names, op = names[local.source], names[local.consumer], every[local.consumer].op
+        element_graph.add_edges_from(
+            (in_names[i], out_names[o], {"weight": w, "op": op})
+            for o, i, w in zip(local.rows.tolist(), local.columns.tolist(), local.values.tolist()))
     return element_graph
+
+
+@dataclass
+class Local:
+    """The local partial derivatives of one op node (``consumer``) with respect to one of its
+    input nodes (``source``), summed over the argument slots that input fills: output
+    element ``rows[e]`` depends on input element ``columns[e]`` (flat indices) by
+    ``values[e]``, sorted by (row, column), without zeros."""
+
+    consumer: int
+    source: int
+    rows: np.ndarray
+    columns: np.ndarray
+    values: np.ndarray
+
+
+class LocalDerivatives:
+    """The element graph as arrays: every op node's local partial derivatives (:class:`Local`),
+    for nodes given in a topological order. Element-level path queries run on these; the
+    networkx graph is built from them only when :func:`element_graph` is asked for.
+
+    An element is numbered ``offsets[node index] + flat index``, so the numbers follow
+    the nodes' order and, within a node, C order: the order of the element graph's nodes.
+    """
+
+    def __init__(self, run: Run, nodes: list[Node], local: list[Local]) -> None:
+        self.run = run
+        self.nodes = nodes
+        self.local = local
+        self.shapes = {n.index: np.shape(run.values[n.index]) for n in nodes}
+        self.offsets: dict[int, int] = {}
+        total = 0
+        for node in nodes:
+            self.offsets[node.index] = total
+            total += math.prod(self.shapes[node.index])
+        self._starts = list(self.offsets.values())
+
+    @classmethod
+    def build(cls, run: Run, nodes: Iterable[Node] | None = None, *,
+              max_size: int | None = MAX_SIZE) -> LocalDerivatives:
+        """The local derivatives among ``nodes`` (default: all), refusing what ``max_size`` refuses
+        (see :func:`element_graph`)."""
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
+            raise GraphError(f"max_size must be a positive int or None (no limit), got {max_size!r}")
+        values = run.values
+        chosen = sorted(run.nodes if nodes is None else nodes, key=lambda n: n.index)
+        wanted = {n.index for n in chosen}
+        for node in chosen:
+            if values[node.index] is None:
+                raise GraphError(
+                    f"node {node.name!r} has no value, so its elements are unknown: run g.forward() first "
+                    f"(with retain=True, which keeps intermediate values)"
+                )
+        size = _Size(max_size)
+        size.add_elements(chosen, values)
+        local: list[Local] = []
+        for node in chosen:
+            if node.op_def is None:
+                continue
+            needs = tuple(source.index in wanted for source in node.inputs)
+            if not any(needs):
+                continue
+            args = [values[source.index] for source in node.inputs]
+            out = values[node.index]
+            size.check_jacobian(node, args, out, needs)
+            slots: dict[int, list[rules.Entries]] = {}
+            for source, entries in zip(node.inputs, rules.sparse_local_jacobians(node, args, out, needs)):
+                if entries is not None and source.index in wanted:
+                    slots.setdefault(source.index, []).append(entries)
+            for source_index, parts in slots.items():
+                rows, columns, derivatives = _summed(parts, int(np.size(values[source_index])))
+                size.add_edges(len(rows))
+                local.append(Local(node.index, source_index, rows, columns, derivatives))
+        return cls(run, chosen, local)
+
+    def element(self, node: Node, index: tuple[int, ...]) -> int:
+        """The number of one element of one of the nodes."""
+        shape = self.shapes[node.index]
+        return self.offsets[node.index] + (int(np.ravel_multi_index(index, shape)) if shape else 0)
+
+    def name(self, element: int) -> str:
+        """The element name (:func:`element_name`) of an element's number."""
+        node = self.nodes[bisect.bisect_right(self._starts, element) - 1]
+        shape = self.shapes[node.index]
+        flat = element - self.offsets[node.index]
+        return element_name(node.name, tuple(int(i) for i in np.unravel_index(flat, shape)) if shape else ())
+
+    def between(self, src: int, dst: int) -> Between[int]:
+        """The part of the element graph on some path from element src to element dst.
+
+        The same as :meth:`Between.build` on the element graph (the same elements,
+        edges, weights and orders), found by marking elements with arrays, node by
+        node, so only the part between src and dst becomes Python lists.
+        """
+        sizes = {index: math.prod(shape) for index, shape in self.shapes.items()}
+        above = {index: np.zeros(n, dtype=bool) for index, n in sizes.items()}
+        below = {index: np.zeros(n, dtype=bool) for index, n in sizes.items()}
+        owner = self._owner
+        src_node, dst_node = owner(src), owner(dst)
+        above[src_node][src - self.offsets[src_node]] = True
+        below[dst_node][dst - self.offsets[dst_node]] = True
+        for local in self.local:  # in the consumers' order, a topological order
+            reached = above[local.source][local.columns]
+            above[local.consumer][local.rows[reached]] = True
+        for local in reversed(self.local):
+            reached = below[local.consumer][local.rows]
+            below[local.source][local.columns[reached]] = True
+        sources, consumers, weights = [], [], []
+        for local in self.local:
+            kept = above[local.source][local.columns] & below[local.consumer][local.rows]
+            sources.append(local.columns[kept] + self.offsets[local.source])
+            consumers.append(local.rows[kept] + self.offsets[local.consumer])
+            weights.append(local.values[kept])
+        order: list[int] = []
+        for node in self.nodes:
+            kept_here = np.flatnonzero(above[node.index] & below[node.index]) + self.offsets[node.index]
+            order.extend(kept_here.tolist())
+        if not order:
+            return Between(src, dst, [], {}, {})
+        u = np.concatenate(sources)
+        by_source = np.argsort(u, kind="stable")  # each element's edges keep their consumers' order
+        succ: dict[int, list[tuple[int, Any]]] = {element: [] for element in order}
+        for a, b, w in zip(u[by_source].tolist(), np.concatenate(consumers)[by_source].tolist(),
+                           np.concatenate(weights)[by_source].tolist()):
+            succ[a].append((b, w))
+        return Between.from_succ(src, dst, order, succ)
+
+    def _owner(self, element: int) -> int:
+        return self.nodes[bisect.bisect_right(self._starts, element) - 1].index
+
+
+def _summed(parts: list[rules.Entries], columns_count: int) -> rules.Entries:
+    """One input's entries from the argument slots it fills, added in slot order as the
+    dense Jacobians would be, without the zeros the sum makes."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = [rows.astype(np.int64) * columns_count + columns for rows, columns, _ in parts]
+    union = np.unique(np.concatenate(keys))
+    total = np.zeros(len(union))
+    for key, (_, _, derivatives) in zip(keys, parts):
+        total[np.searchsorted(union, key)] += derivatives
+    keep = total != 0
+    union, total = union[keep], total[keep]
+    return union // columns_count, union % columns_count, total
 
 
 class _Size:

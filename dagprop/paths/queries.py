@@ -22,12 +22,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
-import networkx as nx
 import numpy as np
 
 from .. import rules, scheduler
 from ..errors import BackwardError, GraphError
-from .elements import MAX_SIZE, element_graph, element_name
+from .elements import MAX_SIZE, LocalDerivatives, element_name
 from .search import Between, Route
 
 if TYPE_CHECKING:
@@ -148,12 +147,6 @@ def _tensor_between(graph: Graph, src: Node, dst: Node) -> Between:
         return (s.index for s in nodes[index].inputs)
 
     return Between.build(src.index, dst.index, range(len(nodes)), consumers.__getitem__, sources)
-
-
-def _element_between(element_graph: nx.DiGraph, src: str, dst: str) -> Between:
-    return Between.build(src, dst, list(element_graph),
-                          lambda u: ((v, data["weight"]) for v, data in element_graph.succ[u].items()),
-                          element_graph.pred.__getitem__)
 
 
 # -- what the user asked for --------------------------------------------------------------
@@ -297,21 +290,24 @@ def _edge_jacobian(values: list, node: Node, needs: tuple[bool, ...]) -> tuple[n
     return rules.local_jacobians(node, args, values[node.index], needs)
 
 
-def _element_path(route: Route, arriving: float, total: float) -> Path:
-    nodes, factors = route.nodes, route.keys
+def _element_path(route: Route, derivatives: LocalDerivatives, arriving: float, total: float) -> Path:
+    nodes, factors = tuple(derivatives.name(element) for element in route.nodes), route.keys
     contribution = math.prod(factors) * arriving
-    return Path(tuple(nodes), contribution, _share(contribution, total), "element", (None,) * len(factors),
+    return Path(nodes, contribution, _share(contribution, total), "element", (None,) * len(factors),
                 tuple(factors))
 
 
-def _element_setup(query: _Query) -> tuple[nx.DiGraph, Between]:
+def _element_setup(query: _Query) -> tuple[LocalDerivatives, Between[int]]:
+    """The local derivatives between src and dst, and the part of the element graph between
+    the src and dst elements, whose elements are numbered (:meth:`LocalDerivatives.name`)."""
     tensors = _tensor_between(query.graph, query.src, query.dst)
     every = query.graph.nodes
-    nodes = [every[i] for i in tensors.order]
-    eg = element_graph(query.graph.run, nodes, max_size=query.max_size) if nodes else nx.DiGraph()
-    if query.src_element not in eg or query.dst_element not in eg:
-        return eg, Between(query.src_element, query.dst_element, [], {}, {})
-    return eg, _element_between(eg, query.src_element, query.dst_element)
+    if not tensors.order:
+        return LocalDerivatives(query.graph.run, [], []), Between(-1, -1, [], {}, {})
+    derivatives = LocalDerivatives.build(query.graph.run, [every[i] for i in tensors.order], max_size=query.max_size)
+    src = derivatives.element(query.src, query.src_index or ())
+    dst = derivatives.element(query.dst, query.dst_index or ())
+    return derivatives, derivatives.between(src, dst)
 
 
 def _element_arriving(query: _Query) -> tuple[float, float]:
@@ -404,12 +400,13 @@ def paths(graph: Graph, src: Node | str, dst: Node | str, index: Any = None, *,
         seed = _gradient_at(query)
         total = _through(query, seed)
         return _largest_first([(_tensor_path(query, route, seed, total), route) for route in between.walk()])
-    _, between = _element_setup(query)
+    derivatives, between = _element_setup(query)
     _check_limit(query, between.count(), limit)
     if not between.order:
         return []
     arriving, element_total = _element_arriving(query)
-    return _largest_first([(_element_path(route, arriving, element_total), route) for route in between.walk()])
+    return _largest_first([(_element_path(route, derivatives, arriving, element_total), route)
+                           for route in between.walk()])
 
 
 def _size(path: Path) -> float:
@@ -563,11 +560,11 @@ def top_paths(graph: Graph, src: Node | str, dst: Node | str, k: int, index: Any
 
         chosen = between.best(int(k), seed, _Pull(graph), _log_norm, _TensorBound(graph), steps, too_many)
         return _largest_first([(_tensor_path(query, route, seed, total), route) for route in chosen])
-    _, between = _element_setup(query)
+    derivatives, between = _element_setup(query)
     if not between.order or k == 0:
         return []
     arriving, element_total = _element_arriving(query)
-    return _largest_first([(_element_path(route, arriving, element_total), route)
+    return _largest_first([(_element_path(route, derivatives, arriving, element_total), route)
                            for _, route in between.best_products(int(k))])
 
 

@@ -53,12 +53,17 @@ class Between(Generic[N]):
         above = _reach(src, lambda u: (v for v, _ in successors(u)))
         keep = below & above
         kept = [u for u in order if u in keep]
-        succ = {u: [(v, key) for v, key in successors(u) if v in keep] for u in kept}
-        pred: dict[N, list[tuple[N, Any]]] = {u: [] for u in kept}
-        for u in kept:
+        return cls.from_succ(src, dst, kept, {u: [(v, key) for v, key in successors(u) if v in keep] for u in kept})
+
+    @classmethod
+    def from_succ(cls, src: N, dst: N, order: list[N], succ: dict[N, list[tuple[N, Any]]]) -> Between[N]:
+        """The part between src and dst already found: its nodes in a topological order and,
+        per node, its edges ``(neighbour, key)`` within the part."""
+        pred: dict[N, list[tuple[N, Any]]] = {u: [] for u in order}
+        for u in order:
             for v, key in succ[u]:
                 pred[v].append((u, key))
-        return cls(src, dst, kept, succ, pred)
+        return cls(src, dst, order, succ, pred)
 
     @property
     def edge_count(self) -> int:

@@ -1,0 +1,358 @@
+"""A compiled training step: forward, backward and SGD step of one loss as one straight-line function.
+
+:meth:`Graph.compile <dagprop.Graph.compile>` returns a :class:`CompiledStep`. Its first call
+(and the first call after the graph or a leaf's shape changes) runs the plain loop
+``forward(feeds); zero_grad(); backward(loss); step(lr)``, which checks every op and
+commits the record; the step then writes, for those shapes, one Python function doing
+the same arithmetic with nothing in between: each built-in op is written out through
+its :class:`~dagprop.op.SourceForm` (the NumPy a person would write, as
+:func:`dagprop.codegen` prints it), an op without one is a call to its own forward or
+vjp bound to a local name, and the function fills a fresh :class:`~dagprop.Run` the
+graph commits, as the plain loop would, bit for bit.
+
+Writing and compiling source costs 0.1-0.2 ms per op node, once per shape; plans of
+more than :data:`SOURCE_LIMIT` op nodes run the fast path's closures
+(:mod:`dagprop.fastpath`) instead, which take microseconds per node to build, so that
+the first call stays under about half a second (see :class:`CompiledStep`, Notes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from . import fastpath
+from .errors import GraphError
+from .run import Run, as_array, as_seed
+from .source import _forward_lines, _Names, _vjp_lines
+
+if TYPE_CHECKING:
+    import threading
+
+    from .graph import Graph, Node
+    from .scheduler import Plan
+
+__all__ = ["CompiledStep", "SOURCE_LIMIT"]
+
+# Op nodes up to which a plan is compiled to source; above it the step runs the fast path's
+# closures. Measured on chains of 200 to 7,500 elementwise ops (see CompiledStep, Notes):
+# source costs 0.1-0.2 ms per op node to write and compile and saves 4-6 us per op node
+# per call, so it pays back after 10-30 calls at every size; the limit bounds the first
+# call (about 0.4 s at 2,000 op nodes), not the speed.
+SOURCE_LIMIT = 2000
+
+# Ops whose SourceForm does the same maths as the op's vjp with other rounding (another
+# order of operations): the step calls their rules, so the numbers stay the plain loop's.
+RULE_CALLED: frozenset[str] = frozenset({
+    "batch_norm", "broadcast_to", "conv1d", "gelu", "group_norm", "layer_norm", "log", "log_sigmoid", "rsqrt", "sigmoid",
+    "silu", "softplus", "var",
+})
+
+
+
+def _sourced(node: Node) -> bool:
+    """Whether the step writes the node through its source form (else it calls the op's rules)."""
+    if node.op in RULE_CALLED:
+        return False
+    # a vector operand: the form's np.outer and @ sum the products in another order than the rule
+    return node.op != "matmul" or all(i.ndim != 1 for i in node.inputs)
+
+
+_float64 = np.dtype(np.float64)
+_ndarray = np.ndarray
+_counter = itertools.count()
+
+
+class _Reshaped(Exception):
+    """A leaf's shape (or an input's dtype) is not the one the function was written for."""
+
+
+class CompiledStep:
+    """A training step of one graph: ``step(**feeds)`` runs forward, backward and SGD, returns the loss.
+
+    Made by :meth:`Graph.compile <dagprop.Graph.compile>`. Each call leaves the graph as the
+    plain loop ``forward(feeds); zero_grad(); backward(loss); step(lr)`` would (without
+    ``step`` when ``lr`` is None): the same values, gradients and seed in ``graph.run``,
+    bit for bit. Gradients are fresh on every call, never accumulated.
+
+    Parameters
+    ----------
+    graph : Graph
+        The graph to train.
+    loss : Node or str
+        A node of one element.
+    lr : float, optional
+        The SGD learning rate; None computes gradients without updating the params.
+    keep_edges : bool
+        Record the gradient along every edge slot in ``graph.run.edge_grads``, as the plain
+        loop does. By default the record's edge gradients are empty (``edge_grad`` returns
+        None): keeping them costs a dict entry per edge on every call.
+    lock : threading.RLock, optional
+        Held during each call (the graph's own lock, which its passes hold).
+    commit : callable, optional
+        ``commit(run)`` makes ``run`` the graph's record (default: the plain loop's
+        ``forward``, which does so; the graph passes its own commit).
+
+    Attributes
+    ----------
+    graph, loss, lr, keep_edges :
+        As given (``loss`` as a node).
+    source : str
+        The Python source of the function for the latest shapes ('' before the first
+        call, and for plans run through closures).
+
+    Notes
+    -----
+    A changed leaf shape (a new batch size) or input dtype writes a function for the new
+    shapes, after one checked plain loop; functions already written are kept, by shape.
+    A changed graph (new nodes, a rename) is noticed through its plan and everything is
+    compiled again. Which edge slots carry gradient is taken from the checked run: a plugin
+    rule that sends ``None`` along a slot for some values and an array for others (no
+    built-in op does) needs the plain loop. Ops whose source form rounds differently
+    from their rule (:data:`RULE_CALLED`, and matmul with a vector operand) are called
+    through their rules, so the numbers stay the plain loop's.
+
+    Plans of at most :data:`SOURCE_LIMIT` (2,000) op nodes are compiled to source. On
+    chains of 200 to 7,500 elementwise ops, writing and compiling cost 0.1-0.2 ms per op
+    node, and each call then ran about twice as fast as the fast path's closures (4-6 us
+    less per op node), so the source paid back after 10-30 calls at every size. The
+    limit bounds the first call (about 0.4 s at 2,000 op nodes, seconds past 10,000);
+    larger plans run the closures, built in microseconds per node.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph()
+    >>> x, w = g.input("x"), g.param("w", [1.0, -1.0])
+    >>> loss = ((w * x).sum() - 2.0) ** 2
+    >>> train = g.compile(loss, lr=0.05)
+    >>> train(x=[1.0, 2.0]), train(x=[1.0, 2.0])
+    (9.0, 2.2499999999999996)
+    >>> w.value.tolist(), w.grad.tolist()
+    ([1.45, -0.09999999999999992], [-2.9999999999999996, -5.999999999999999])
+    """
+
+    def __init__(self, graph: Graph, loss: Node | str, lr: float | None = None, *, keep_edges: bool = False,
+                 lock: threading.RLock | None = None, commit: Callable[[Run], None] | None = None) -> None:
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating))
+                               or not math.isfinite(lr)):
+            raise GraphError(f"lr must be a finite real number or None, got {lr!r}")
+        self.graph = graph
+        self.loss = graph.node(loss)
+        if self.loss.op_def is None:
+            raise GraphError(f"the loss {self.loss.name!r} is a {self.loss.kind}: compile an op node's loss")
+        self.lr = lr
+        self.keep_edges = bool(keep_edges)
+        self.source = ""
+        self._lock = lock
+        self._commit = commit
+        self._plan: Plan | None = None
+        self._functions: dict[tuple | None, Callable] = {}
+        self._function: Callable | None = None
+        self._inputs: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        lr = "" if self.lr is None else f", lr={self.lr!r}"
+        return f"<dagprop.CompiledStep of {self.loss.name!r}{lr}: {len(self._functions)} compiled shapes>"
+
+    def __call__(self, **feeds: Any) -> float:
+        if self._lock is None:
+            return self._step(feeds)
+        with self._lock:
+            return self._step(feeds)
+
+    def _step(self, feeds: dict[str, Any]) -> float:
+        graph = self.graph
+        plan = graph.plan
+        if plan is not self._plan:
+            self._replan(plan)
+        run = graph.run
+        values = list(run.values)
+        if feeds:
+            inputs = self._inputs
+            for name, value in feeds.items():
+                index = inputs.get(name)
+                if index is None:
+                    raise GraphError(self._unknown_feed(name))
+                if value.__class__ is _ndarray and value.dtype is _float64:
+                    values[index] = value.copy()
+                else:
+                    values[index] = as_array(value, f"the value fed to input {name!r}")
+        # Any failure (new shapes, a missing value, an op raising) leaves the graph untouched,
+        # since a function commits last: the checked plain loop then runs and reports it exactly.
+        function = self._function
+        if function is not None:
+            try:
+                return function(graph, values)
+            except Exception:
+                pass
+        other = self._functions.get(_signature(plan, values))
+        if other is not None and other is not function:
+            self._function = other
+            try:
+                return other(graph, values)
+            except Exception:
+                pass
+        return self._compile(feeds)
+
+    def _replan(self, plan: Plan) -> None:
+        if not any(node is self.loss for node in plan.nodes):
+            raise GraphError(f"the loss {self.loss.name!r} is no longer in the graph: compile again")
+        self._plan, self._functions, self._function, self.source = plan, {}, None, ""
+        self._inputs = {n.name: n.index for n in plan.nodes if n.kind == "input"}
+
+    def _unknown_feed(self, name: str) -> str:
+        known = ", ".join(sorted(self._inputs)) or "none"
+        return f"feeds are given by input name; the graph has no input {name!r} (its inputs: {known})"
+
+    def _compile(self, feeds: dict[str, Any]) -> float:
+        """Run the checked plain loop, then write the function for the shapes it ran with."""
+        graph, plan = self.graph, self._plan
+        assert plan is not None
+        graph.forward(feeds)
+        graph.zero_grad()
+        graph.backward(self.loss)
+        if self.lr is not None:
+            graph.step(self.lr)
+        run = graph.run
+        if len(plan.steps) <= SOURCE_LIMIT:
+            function, self.source = _write(plan, run, self.loss, self.lr, self.keep_edges, self._commit_run)
+        else:
+            function, self.source = _closures(plan, run, self.loss, self.lr, self.keep_edges, self._commit_run), ""
+        self._functions[_signature(plan, run.values)] = self._function = function
+        if not self.keep_edges:
+            self._commit_run(run.replaced(edge_grads={}))
+        return float(run.values[self.loss.index])
+
+    def _commit_run(self, run: Run) -> None:
+        if self._commit is not None:
+            self._commit(run)
+        else:
+            raise GraphError("this CompiledStep was made without a commit: make it with Graph.compile")
+
+
+def _signature(plan: Plan, values: list) -> tuple | None:
+    """What a written function is specialised to: the shape of every leaf it reads, and each input's dtype
+    (the generated function checks the same tuple, written out)."""
+    try:
+        return tuple((values[i].shape, values[i].dtype) if plan.nodes[i].kind == "input" else values[i].shape
+                     for i in plan.forward_plan(None).leaves)
+    except AttributeError:  # a leaf without a value: the plain loop says which
+        return None
+
+
+def _write(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
+           commit: Callable[[Run], None]) -> tuple[Callable, str]:
+    """The straight-line function for the shapes of ``run``, and its source."""
+    graph, nodes = plan.graph, plan.nodes
+    namespace: dict[str, Any] = {"np": np, "_asarray": np.asarray, "_Run": Run, "_Reshaped": _Reshaped,
+                                 "_commit": commit, "_nodes": nodes, "_plan": plan, "_lr": lr}
+    names = _Names(graph, frozenset({*namespace, "_seed", "_seeds", "_shapes", "graph", "compiled_step"}))
+
+    def rule(node: Node, role: str) -> str:
+        assert node.op_def is not None
+        name = names.fresh(f"{node.op}_{role}")
+        namespace[name] = getattr(node.op_def, role)
+        return name
+
+    forward = plan.forward_plan(None)
+    backward = plan.backward_plan(loss.index, None)
+    leaves = [nodes[i] for i in forward.leaves]
+    seed = run.grads[loss.index]
+    namespace["_seed"], namespace["_loss_node"] = seed, loss
+    namespace["_seeds"] = ((loss, seed),)
+    namespace["_shapes"] = _signature(plan, run.values)
+    lines = ["def compiled_step(graph, v):"]
+    if leaves:
+        lines.append(f"    {', '.join(names.value(n) for n in leaves)}, = "
+                     f"{', '.join(f'v[{n.index}]' for n in leaves)},")
+        checked = ", ".join(f"({names.value(n)}.shape, {names.value(n)}.dtype)" if n.kind == "input"
+                            else f"{names.value(n)}.shape" for n in leaves)
+        lines.append(f"    if ({checked},) != _shapes:")
+        lines.append("        raise _Reshaped")
+    for step in forward.steps:
+        lines += _forward_lines(step.node, names, rule, _sourced(step.node))
+        if step.node.shape == ():
+            lines.append(f"    {names.value(step.node)} = _asarray({names.value(step.node)})")
+    lines.append(f"    {', '.join(f'v[{s.index}]' for s in forward.steps)}, = "
+                 f"{', '.join(names.value(s.node) for s in forward.steps)},")
+    lines.append(f"    {names.grad(loss)} = _seed")
+    received = {loss.index}
+    carried = set(run.edge_grads)
+    edges: list[str] = []
+    for step, needs in zip(backward.steps, backward.needs):
+        node = step.node
+        if step.index not in received:
+            continue
+        needs = tuple(need and (step.index, slot) in carried for slot, need in enumerate(needs))
+        if not any(needs):
+            continue
+        targets, sums = [], []
+        for slot, source in enumerate(node.inputs):
+            if not needs[slot]:
+                targets.append("_")
+                continue
+            if keep_edges or source.index in received:
+                target = names.extra_grad(source)
+                edges.append(f"({step.index}, {slot}): {target}")
+                if source.index in received:
+                    sums.append(f"    {names.grad(source)} = {names.grad(source)} + {target}")
+                else:
+                    sums.append(f"    {names.grad(source)} = {target}")
+            else:
+                target = names.grad(source)
+            received.add(source.index)
+            targets.append(target)
+        lines += _vjp_lines(node, step.op, names, tuple(targets), needs, rule, _sourced(node))
+        lines += sums
+    # the engine hands out gradients as arrays: a 0-d sum comes back from numpy as a scalar
+    for index in sorted(received):
+        if nodes[index].shape == () and index != loss.index:
+            lines.append(f"    {names.grad(nodes[index])} = _asarray({names.grad(nodes[index])})")
+    grads = ", ".join(names.grad(nodes[i]) if i in received else "None" for i in range(len(nodes)))
+    lines.append(f"    grads = [{grads}]")
+    edge_dict = ("{" + ", ".join(edges) + "}") if keep_edges else "{}"
+    if lr is not None:
+        updated = [n for n in nodes if n.kind == "param" and n.index in received]
+        if updated:
+            lines.append(f"    {', '.join(f'v[{n.index}]' for n in updated)}, = "
+                         f"{', '.join(f'{names.value(n)} - _lr * {names.grad(n)}' for n in updated)},")
+    lines.append(f"    _commit(_Run(graph, _nodes, v, grads, {edge_dict}, _seeds, _plan))")
+    lines.append(f"    return float({names.value(loss)})")
+    text = "\n".join(lines) + "\n"
+    exec(compile(text, f"<dagprop.compile {next(_counter)}>", "exec"), namespace)
+    return namespace["compiled_step"], text
+
+
+def _closures(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
+              commit: Callable[[Run], None]) -> Callable:
+    """The step for a large plan: the fast path's forward and backward closures, then SGD."""
+    forward = plan.forward_plan(None)
+    backward = plan.backward_plan(loss.index, None)
+    run_forward = fastpath.forward_runner(forward.steps, forward.scalar_steps, forward.outputs)
+    run_backward = fastpath.backward_runner(backward.steps, backward.needs)
+    shapes = _signature(plan, run.values)
+    seed = run.grads[loss.index]
+    seeds = ((loss, seed),)
+    params = [n.index for n in plan.nodes if n.kind == "param"]
+    graph, nodes, index = plan.graph, plan.nodes, loss.index
+
+    def compiled_step(graph_: Graph, v: list) -> float:
+        if _signature(plan, v) != shapes:
+            raise _Reshaped
+        run_forward(v)
+        grads: list = [None] * len(v)
+        grads[index] = seed
+        edges: dict = {}
+        run_backward(v, grads, edges)
+        if lr is not None:
+            for i in params:
+                if grads[i] is not None:
+                    v[i] = v[i] - lr * grads[i]
+        commit(Run(graph, nodes, v, grads, edges if keep_edges else {}, seeds, plan))
+        return float(v[index])
+
+    return compiled_step

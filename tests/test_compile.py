@@ -1,0 +1,256 @@
+"""Graph.compile: a generated training step that leaves the graph as the plain loop does, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
+
+import dagprop as dp
+from dagprop import compiled
+
+from test_codegen import BINARY, CUBE, CUBED, SCALE, UNARY, _apply, _Plugin
+from test_properties import recipes
+
+
+def plain_step(g: dp.Graph, loss, lr, feeds) -> float:
+    g.forward(feeds)
+    g.zero_grad()
+    g.backward(loss)
+    if lr is not None:
+        g.step(lr)
+    return float(g.run.value(loss))
+
+
+def same_bits(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    # NaN is NaN: its sign bit may come out either way from an overflow
+    nan = np.isnan(a)
+    return bool(np.array_equal(nan, np.isnan(b))) and a[~nan].tobytes() == b[~nan].tobytes()
+
+
+def assert_same_record(expected: dp.Graph, got: dp.Graph, *, edges: bool) -> None:
+    want, have = expected.run, got.run
+    for node in expected:
+        assert same_bits(want.values[node.index], have.values[node.index]), f"value of {node.name}"
+        assert same_bits(want.grads[node.index], have.grads[node.index]), f"gradient of {node.name}"
+    assert [(n.name, s.tolist()) for n, s in want.seeds] == [(n.name, s.tolist()) for n, s in have.seeds]
+    if edges:
+        assert sorted(want.edge_grads) == sorted(have.edge_grads)
+        for key, grad in want.edge_grads.items():
+            assert same_bits(grad, have.edge_grads[key]), f"edge {key}"
+    else:
+        assert have.edge_grads == {}
+
+
+def check_against_plain_loop(build, *, lr=0.01, feeds=(), keep_edges=False, calls=3) -> dp.CompiledStep:
+    """Build the graph twice; train one with the plain loop, one compiled; compare after every call."""
+    expected, expected_loss = build()
+    got, loss = build()
+    step = got.compile(loss.name, lr, keep_edges=keep_edges)
+    for k in range(calls):
+        fed = feeds[k % len(feeds)] if feeds else {}
+        want = plain_step(expected, expected_loss, lr, fed)
+        assert same_bits(step(**fed), want)
+        assert_same_record(expected, got, edges=keep_edges)
+    return step
+
+
+# -- random graphs ---------------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(recipes(), st.booleans(), st.sampled_from([None, 0.05]))
+def test_random_dags_of_the_property_tests(recipe, keep_edges, lr):
+    leaf_values, steps = recipe
+
+    def build():
+        g = dp.Graph()
+        nodes = [g.param(f"p{i}", v) for i, v in enumerate(leaf_values)]
+        for op, *args in steps:
+            nodes.append(g.op(op, *[nodes[a] for a in args]))
+        return g, g.op("sum", nodes[-1], name="L")
+
+    g, loss = build()
+    g.forward()
+    assume(loss.requires_grad)
+    check_against_plain_loop(build, lr=lr, keep_edges=keep_edges)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # shrinking these graphs takes minutes
+@given(st.data())
+def test_random_graphs_of_every_shape_and_op(data):
+    draw = data.draw
+    seed = draw(st.integers(0, 2**32 - 1))
+    choices = []
+
+    def build():
+        replay = iter(choices)
+        recording = not choices
+
+        def pick(strategy):
+            if recording:
+                choices.append(draw(strategy))
+                return choices[-1]
+            return next(replay)
+
+        rng = np.random.default_rng(seed)
+        g = dp.Graph(plugins=[_Plugin(CUBE, SCALE, CUBED)])
+        nodes = [g.param(f"p{k}", rng.standard_normal(pick(st.sampled_from([(), (3,), (1, 3), (2, 3), (2, 1)]))))
+                 for k in range(pick(st.integers(1, 3)))]
+        for _ in range(pick(st.integers(1, 8))):
+            name = pick(st.sampled_from(UNARY + BINARY + ["cubed"]))
+            x, y = nodes[pick(st.integers(0, len(nodes) - 1))], nodes[pick(st.integers(0, len(nodes) - 1))]
+            try:
+                made = _apply(pick, g, name, x, y) if name != "cubed" else g.op("cubed", x)
+            except dp.ShapeError:
+                continue
+            if made is not None:
+                nodes.append(made)
+        consumed = {i.index for n in g for i in n.inputs}
+        ends = [g.op("sum", n) for n in list(g) if n.op is not None and n.index not in consumed]
+        loss = ends[0] if ends else None
+        for end in ends[1:]:
+            loss = loss + end
+        return g, loss
+
+    g, loss = build()
+    assume(loss is not None)
+    g.forward()
+    assume(all(np.all(np.isfinite(n.value)) and np.all(np.abs(n.value) < 1e6) for n in g))
+    check_against_plain_loop(build, lr=0.001, keep_edges=draw(st.booleans()), calls=2)
+
+
+# -- every built-in op, with its source form or through its rules ------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(dp.Graph().registry.names()))
+def test_every_built_in_op_at_its_example(name):
+    def build():
+        rng = np.random.default_rng(7)
+        g = dp.Graph()
+        op = g.registry[name]
+        args, attrs = op.example(rng)
+        inputs = [g.param(f"x{k}", rng.standard_normal(a) if isinstance(a, tuple) else a) for k, a in enumerate(args)]
+        out = g.op(name, *inputs, name="out", **attrs)
+        projection = g.const(rng.standard_normal(out.shape), name="projection")
+        return g, g.op("sum", out * projection, name="L")
+
+    step = check_against_plain_loop(build, lr=1e-3, keep_edges=True)
+    assert step.source.startswith("def compiled_step")
+
+
+def test_an_op_without_a_source_form_is_called_through_its_rules(rng):
+    def build():
+        g = dp.Graph(plugins=[_Plugin(CUBE)])
+        w = g.param("w", np.linspace(-1, 1, 4))
+        return g, g.op("sum", g.op("cube", w), name="L")
+
+    step = check_against_plain_loop(build)
+    assert "cube_forward(" in step.source and "cube_vjp(" in step.source
+
+
+# -- feeds, lr, edges ------------------------------------------------------------------------------------
+
+
+def mlp():
+    rng = np.random.default_rng(3)
+    g = dp.Graph()
+    x, y = g.input("x"), g.input("y")
+    W, b = g.param("W", rng.standard_normal((3, 4))), g.param("b", np.zeros(4))
+    h = (x @ W + b).tanh()
+    loss = g.ops.l2_loss(h.sum(axis=1, keepdims=True), y)
+    return g, loss
+
+
+BATCHES = [{"x": np.random.default_rng(k).standard_normal((5, 3)), "y": np.ones((5, 1)) * k} for k in range(3)]
+
+
+@pytest.mark.parametrize("lr", [None, 0.1])
+@pytest.mark.parametrize("keep_edges", [False, True])
+def test_feeds_lr_and_edges(lr, keep_edges):
+    check_against_plain_loop(mlp, lr=lr, feeds=BATCHES, keep_edges=keep_edges, calls=4)
+
+
+def test_without_lr_the_params_stay_and_gradients_are_fresh():
+    g, loss = mlp()
+    step = g.compile(loss)
+    before = g["W"].value.copy()
+    step(**BATCHES[0])
+    first = g["W"].grad.copy()
+    step(**BATCHES[0])
+    assert np.array_equal(g["W"].value, before)
+    assert np.array_equal(g["W"].grad, first)  # not doubled: each call starts from no gradient
+
+
+def test_edges_are_recorded_only_when_asked():
+    g, loss = mlp()
+    g.compile(loss, lr=0.1)(**BATCHES[0])
+    assert g.run.edge_grads == {} and g.edge_grad("W", "matmul_1") is None
+    g.compile(loss, lr=0.1, keep_edges=True)(**BATCHES[0])
+    assert g.edge_grad("W", "matmul_1").shape == (3, 4)
+
+
+def test_feeds_as_lists_and_scalars():
+    check_against_plain_loop(mlp, feeds=[{"x": [[1, 2, 3]], "y": [[0.5]]}])
+
+
+# -- shapes, graph changes, errors ------------------------------------------------------------------------
+
+
+def test_a_new_batch_size_compiles_again_and_keeps_the_old_function():
+    expected, expected_loss = mlp()
+    g, loss = mlp()
+    step = g.compile(loss, lr=0.1)
+    small = {"x": np.ones((2, 3)), "y": np.zeros((2, 1))}
+    for feeds in (BATCHES[0], small, BATCHES[1], small, {"x": np.ones((2, 3), dtype=np.float32), "y": small["y"]}):
+        assert same_bits(step(**feeds), plain_step(expected, expected_loss, 0.1, feeds))
+        assert_same_record(expected, g, edges=False)
+    assert "3 compiled shapes" in repr(step)
+
+
+def test_a_graph_change_is_noticed():
+    g, loss = mlp()
+    step = g.compile(loss, lr=0.1)
+    step(**BATCHES[0])
+    extra = loss * 2.0  # a new node: the plan changes and the step compiles again
+    step(**BATCHES[0])
+    assert extra.value is not None and f"v[{extra.index}]" in step.source
+    g.rename(loss, "objective")
+    assert step(**BATCHES[1]) == float(g["objective"].value)
+
+
+def test_errors_are_the_plain_loops_and_leave_the_graph_as_it_was():
+    g, loss = mlp()
+    step = g.compile(loss, lr=0.1)
+    with pytest.raises(dp.GraphError, match="no input 'z'.*its inputs: x, y"):
+        step(z=1.0, **BATCHES[0])
+    with pytest.raises(dp.GraphError):  # no value for x yet: the plain loop names what is missing
+        step()
+    step(**BATCHES[0])
+    record = g.run
+    with pytest.raises(dp.ShapeError):  # a batch of the wrong width: the checked run reports it
+        step(x=np.ones((5, 4)), y=np.ones((5, 1)))
+    assert g.run is record
+
+
+def test_bad_arguments():
+    g, loss = mlp()
+    with pytest.raises(dp.GraphError, match="lr must be"):
+        g.compile(loss, lr=float("nan"))
+    with pytest.raises(dp.GraphError, match="is a param"):
+        g.compile("W")
+    with pytest.raises(dp.NodeLookupError):
+        g.compile("nope")
+
+
+def test_large_plans_run_the_fast_paths_closures(monkeypatch):
+    monkeypatch.setattr(compiled, "SOURCE_LIMIT", 2)
+    step = check_against_plain_loop(mlp, feeds=BATCHES, keep_edges=True, calls=3)
+    assert step.source == ""
+    check_against_plain_loop(mlp, feeds=BATCHES, lr=None, calls=2)
