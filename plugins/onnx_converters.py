@@ -81,49 +81,24 @@ def convert_pow(ctx, x, y):
     return ctx.output("pow", x, y)
 
 
-def convert_relu(ctx, x):
-    """Relu: max(x, 0)."""
-    return ctx.output("relu", x)
+def _unary(op, doc):
+    """A converter passing its one input to the dagprop op ``op``: ONNX and dagprop agree on these."""
+    def convert(ctx, x):
+        return ctx.output(op, x)
+    convert.__name__ = convert.__qualname__ = f"convert_{op}"
+    convert.__doc__ = doc
+    return convert
 
 
-def convert_sigmoid(ctx, x):
-    """Sigmoid: 1 / (1 + exp(-x))."""
-    return ctx.output("sigmoid", x)
-
-
-def convert_tanh(ctx, x):
-    """Tanh: tanh(x)."""
-    return ctx.output("tanh", x)
-
-
-def convert_exp(ctx, x):
-    """Exp: exp(x)."""
-    return ctx.output("exp", x)
-
-
-def convert_log(ctx, x):
-    """Log: log(x)."""
-    return ctx.output("log", x)
-
-
-def convert_neg(ctx, x):
-    """Neg: -x."""
-    return ctx.output("neg", x)
-
-
-def convert_reciprocal(ctx, x):
-    """Reciprocal: 1 / x."""
-    return ctx.output("reciprocal", x)
-
-
-def convert_sqrt(ctx, x):
-    """Sqrt: sqrt(x)."""
-    return ctx.output("sqrt", x)
-
-
-def convert_erf(ctx, x):
-    """Erf: the error function."""
-    return ctx.output("erf", x)
+convert_relu = _unary("relu", "Relu: max(x, 0).")
+convert_sigmoid = _unary("sigmoid", "Sigmoid: 1 / (1 + exp(-x)).")
+convert_tanh = _unary("tanh", "Tanh: tanh(x).")
+convert_exp = _unary("exp", "Exp: exp(x).")
+convert_log = _unary("log", "Log: log(x).")
+convert_neg = _unary("neg", "Neg: -x.")
+convert_reciprocal = _unary("reciprocal", "Reciprocal: 1 / x.")
+convert_sqrt = _unary("sqrt", "Sqrt: sqrt(x).")
+convert_erf = _unary("erf", "Erf: the error function.")
 
 
 def convert_gelu(ctx, x, *, approximate="none"):

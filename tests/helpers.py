@@ -1,8 +1,32 @@
-"""Test helpers that are independent of the engine (plain numpy)."""
+"""Test helpers several test modules share: independent references (plain numpy), and small
+ways of building and checking one op."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+# what check_op compares beyond the vjp (forward mode and the backward pass as nodes), by name
+SECOND_ORDER_CHECKS = {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
+                       "second derivatives vs finite differences"}
+
+
+def run_op(name: str, *arrays, **attrs):
+    """A graph applying op ``name`` to params holding ``arrays``, run forward: (graph, params, output)."""
+    import dagprop as dp
+
+    g = dp.Graph()
+    leaves = [g.param(f"x{i}", a) for i, a in enumerate(arrays)]
+    out = g.op(name, *leaves, **attrs)
+    g.forward()
+    return g, leaves, out
+
+
+def assert_close(actual, expected, rtol: float = 1e-10) -> None:
+    """Agreement to ``rtol`` relative to the largest element, so that entries near 0 do not count as misses."""
+    expected = np.asarray(expected)
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
 
 
 def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:

@@ -381,7 +381,7 @@ class _Conversion:
                                          else graph.op("getitem", node, index=Ellipsis))
                 self.made_by[node.index] = names[k]
             claimed.add(node.index)
-        needed = _ancestors(outputs) | {n.index for n in graph if n.kind == "input" and n.index not in self.made_by}
+        needed = graph.plan.ancestors(tuple(node.index for node in outputs)) | {n.index for n in graph if n.kind == "input" and n.index not in self.made_by}
         final_names = self.final_names(outputs, names, needed)
         result = Graph()
         result.registry = graph.registry
@@ -439,18 +439,6 @@ def _zeros(graph: Graph, shapes: Any) -> Any:
     if all(isinstance(size, int) for size in shapes):
         return graph.input(f"unconverted_{len(graph)}", np.zeros(shapes))
     return tuple(_zeros(graph, s) for s in shapes)
-
-
-def _ancestors(nodes: Iterable[Node]) -> set[int]:
-    seen: set[int] = set()
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        if node.index in seen:
-            continue
-        seen.add(node.index)
-        stack.extend(node.inputs)
-    return seen
 
 
 @contextlib.contextmanager

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 import dagprop as dp
 from dagprop.testing import check_op
 
+from helpers import SECOND_ORDER_CHECKS, assert_close
+
 rng = np.random.default_rng(12)
 
-SECOND_ORDER_CHECKS = {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
-                       "second derivatives vs finite differences"}
 
 # (x shape, weight shape, attributes): every attribute that changes the code path, kept tiny for check_op
 CONV2D_CASES = [
@@ -50,13 +50,6 @@ UNFOLD_CASES = [
 
 def _tensor(array):
     return torch.tensor(array, dtype=torch.float64)
-
-
-def assert_close(actual, expected, rtol=1e-10):
-    """Agreement to ``rtol`` relative to the largest element, so that entries near 0 do not count as misses."""
-    expected = np.asarray(expected)
-    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
 
 
 def _with_bias(weight_shape, bias):

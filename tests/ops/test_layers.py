@@ -9,11 +9,9 @@ import torch
 import dagprop as dp
 from dagprop.testing import check_op
 
+from helpers import SECOND_ORDER_CHECKS
+
 rng = np.random.default_rng(19)
-
-
-SECOND_ORDER_CHECKS = {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
-                       "second derivatives vs finite differences"}
 
 
 def run(name, *arrays):

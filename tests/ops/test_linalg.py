@@ -6,15 +6,9 @@ import pytest
 import dagprop as dp
 from dagprop.testing import check_op
 
+from helpers import SECOND_ORDER_CHECKS, run_op as run
+
 rng = np.random.default_rng(3)
-
-
-def run(name, *arrays, **attrs):
-    g = dp.Graph()
-    leaves = [g.param(f"x{i}", a) for i, a in enumerate(arrays)]
-    out = g.op(name, *leaves, **attrs)
-    g.forward()
-    return g, leaves, out
 
 
 MATMUL_SHAPES = [
@@ -28,10 +22,6 @@ MATMUL_SHAPES = [
     ((2, 3, 4), (4,)),
     ((4,), (2, 4, 3)),
 ]
-
-
-SECOND_ORDER_CHECKS = {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
-                       "second derivatives vs finite differences"}
 
 
 @pytest.mark.parametrize("a, b", MATMUL_SHAPES + [

@@ -12,10 +12,10 @@ import torch.nn.functional as F
 import dagprop as dp
 from dagprop.testing import check_op
 
+from helpers import SECOND_ORDER_CHECKS, assert_close
+
 rng = np.random.default_rng(21)
 
-SECOND_ORDER_CHECKS = {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
-                       "second derivatives vs finite differences"}
 
 MAX_CASES = [
     ((1, 1, 4, 4), {"kernel_size": 2}),
@@ -48,13 +48,6 @@ ADAPTIVE_CASES = [
 
 def _tensor(array):
     return torch.tensor(array, dtype=torch.float64)
-
-
-def assert_close(actual, expected, rtol=1e-10):
-    """Agreement to ``rtol`` relative to the largest element, so that entries near 0 do not count as misses."""
-    expected = np.asarray(expected)
-    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
 
 
 def _call(function, attrs, *tensors):

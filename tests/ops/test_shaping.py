@@ -7,19 +7,9 @@ import torch
 import dagprop as dp
 from dagprop.testing import check_op
 
+from helpers import SECOND_ORDER_CHECKS, run_op as run
+
 rng = np.random.default_rng(13)
-
-
-SECOND_ORDER_CHECKS = {"jvp vs finite differences", "<u, Jv> vs <J^T u, v>", "vjp_graph vs vjp",
-                       "second derivatives vs finite differences"}
-
-
-def run(name, *arrays, **attrs):
-    g = dp.Graph()
-    leaves = [g.param(f"x{i}", a) for i, a in enumerate(arrays)]
-    out = g.op(name, *leaves, **attrs)
-    g.forward()
-    return g, leaves, out
 
 
 @pytest.mark.parametrize("shape, target", [
