@@ -22,6 +22,20 @@ def run_op(name: str, *arrays, **attrs):
     return g, leaves, out
 
 
+def example_loss(name: str):
+    """A graph applying op ``name`` to params filled from its example (seeded), projected to a scalar
+    loss named ``L`` by a random constant: (graph, loss)."""
+    import dagprop as dp
+
+    rng = np.random.default_rng(7)
+    g = dp.Graph()
+    args, attrs = g.registry[name].example(rng)
+    inputs = [g.param(f"x{k}", rng.standard_normal(a) if isinstance(a, tuple) else a) for k, a in enumerate(args)]
+    out = g.op(name, *inputs, name="out", **attrs)
+    projection = g.const(rng.standard_normal(out.shape), name="projection")
+    return g, g.op("sum", out * projection, name="L")
+
+
 def assert_close(actual, expected, rtol: float = 1e-10) -> None:
     """Agreement to ``rtol`` relative to the largest element, so that entries near 0 do not count as misses."""
     expected = np.asarray(expected)

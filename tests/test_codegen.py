@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 import dagprop as dp
 from dagprop.op import SourceForm
 
-from helpers import central_difference
+from helpers import central_difference, example_loss
 
 
 def _run(source: str, registry, leaves: dict):
@@ -356,14 +356,7 @@ def _assert_close(got, expected, what):
 
 @pytest.mark.parametrize("name", sorted(dp.Graph().registry.names()))
 def test_every_built_in_op_at_its_example(name):
-    rng = np.random.default_rng(7)
-    g = dp.Graph()
-    op = g.registry[name]
-    args, attrs = op.example(rng)
-    inputs = [g.param(f"x{k}", rng.standard_normal(a) if isinstance(a, tuple) else a) for k, a in enumerate(args)]
-    out = g.op(name, *inputs, name="out", **attrs)
-    projection = g.const(rng.standard_normal(out.shape), name="projection")
-    _assert_same_numbers(g, g.op("sum", out * projection, name="L"))
+    _assert_same_numbers(*example_loss(name))
 
 
 SHAPES = [(), (3,), (1, 3), (2, 3), (2, 1), (2, 2, 3)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
@@ -9,6 +11,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings, strategies a
 import dagprop as dp
 from dagprop import compiled
 
+from helpers import example_loss
 from test_codegen import BINARY, CUBE, CUBED, SCALE, UNARY, _apply, _Plugin
 from test_properties import recipes
 
@@ -131,17 +134,7 @@ def test_random_graphs_of_every_shape_and_op(data):
 
 @pytest.mark.parametrize("name", sorted(dp.Graph().registry.names()))
 def test_every_built_in_op_at_its_example(name):
-    def build():
-        rng = np.random.default_rng(7)
-        g = dp.Graph()
-        op = g.registry[name]
-        args, attrs = op.example(rng)
-        inputs = [g.param(f"x{k}", rng.standard_normal(a) if isinstance(a, tuple) else a) for k, a in enumerate(args)]
-        out = g.op(name, *inputs, name="out", **attrs)
-        projection = g.const(rng.standard_normal(out.shape), name="projection")
-        return g, g.op("sum", out * projection, name="L")
-
-    step = check_against_plain_loop(build, lr=1e-3, keep_edges=True)
+    step = check_against_plain_loop(functools.partial(example_loss, name), lr=1e-3, keep_edges=True)
     assert step.source.startswith("def compiled_step")
 
 
