@@ -48,19 +48,6 @@ def _reshape_shape(x, *, shape):
     return target
 
 
-def _reshape_vjp(g, x, *, out, shape):
-    return (g.reshape(x.shape),)
-
-
-def _reshape_jvp(tangents, x, *, out, shape):
-    (t,) = tangents
-    return (None if t is None else t.reshape(out.shape),)
-
-
-def _reshape_vjp_graph(g, x, *, out, shape):
-    return (g.reshape(shape=x.shape),)
-
-
 def _broadcast_to_forward(x, *, shape):
     # a copy, not NumPy's read-only view, so the value behaves like every other
     return np.array(np.broadcast_to(x, as_shape(shape)))
@@ -90,8 +77,8 @@ def _broadcast_to_vjp_graph(g, x, *, out, shape):
     return (unbroadcast(g, x.shape),)
 
 
-# flatten, squeeze and unsqueeze are reshapes that work out the new shape themselves: each
-# takes its shape rule's result, and all three share the reshape's rules back and forth
+# reshape, and flatten, squeeze and unsqueeze, which work out the new shape themselves, keep the
+# elements in order: they share one set of rules back and forth
 
 
 def _same_elements_vjp(g, x, *, out, **attrs):
@@ -186,10 +173,6 @@ def _reshape_source(call):
     return f"{call.inputs[0]}.reshape({call.literal(call.attrs['shape'])})"
 
 
-def _reshape_vjp_source(call):
-    return (f"{call.grad}.reshape({call.inputs[0]}.shape)",)
-
-
 def _broadcast_to_source(call):
     return f"np.broadcast_to({call.inputs[0]}, {call.literal(call.attrs['shape'])})"
 
@@ -246,9 +229,9 @@ def _same_elements_form():
 def dagprop_ops() -> list[Op]:
     """This family's ops: reshape, broadcast_to, flatten, squeeze, unsqueeze and permute."""
     return [
-        Op("reshape", forward=_reshape_forward, vjp=_reshape_vjp, jvp=_reshape_jvp, vjp_graph=_reshape_vjp_graph,
-           shape=_reshape_shape, example=_reshape_example,
-           source=SourceForm(forward=_reshape_source, vjp=_reshape_vjp_source),
+        Op("reshape", forward=_reshape_forward, vjp=_same_elements_vjp, jvp=_same_elements_jvp,
+           vjp_graph=_same_elements_vjp_graph, shape=_reshape_shape, example=_reshape_example,
+           source=SourceForm(forward=_reshape_source, vjp=_same_elements_vjp_source),
            doc="the same elements in a new shape (one size may be -1: whatever fits)"),
         Op("broadcast_to", forward=_broadcast_to_forward, vjp=_broadcast_to_vjp, jvp=_broadcast_to_jvp,
            vjp_graph=_broadcast_to_vjp_graph, shape=_broadcast_to_shape, example=_broadcast_to_example,
