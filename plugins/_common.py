@@ -18,6 +18,11 @@ def as_shape(shape) -> Shape:
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
 
 
+def same_shape(x: Shape) -> Shape:
+    """The shape rule of an op whose output is shaped like its one input."""
+    return x
+
+
 def check_axis(axis, ndim: int, what: str = "axis") -> int:
     """``axis`` as a non-negative int below ``ndim``; ValueError naming it when it is not one."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):

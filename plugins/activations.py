@@ -46,7 +46,7 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op
 from dagprop.op import SourceForm
-from ._common import check_axis, erf, log_softmax, numpy_call, softmax, softmax_backward
+from ._common import check_axis, erf, log_softmax, numpy_call, same_shape, softmax, softmax_backward
 
 _NUMBER = (int, float, np.integer, np.floating)
 
@@ -181,10 +181,6 @@ def _check_number(value, what: str, *, positive: bool = False) -> None:
         raise ValueError(f"{what} must be a finite number, got {value!r}")
     if positive and not value > 0:
         raise ValueError(f"{what} must be > 0, got {value!r}")
-
-
-def _same_shape(x):
-    return x
 
 
 def _stable_sigmoid(x):
@@ -543,7 +539,7 @@ def dagprop_ops() -> list[Op]:
                             doc="x * Phi(x), Phi the standard normal CDF (approximate='none', with erf) or "
                                 "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate='tanh')"),
         _smooth_elementwise("silu", _silu_forward, _silu_derivative, _silu_derivative_nodes,
-                            shape=_same_shape, example=_matrix,
+                            shape=same_shape, example=_matrix,
                             source=SourceForm(forward=_silu_source, derivative=_silu_derivative_source),
                             doc="x * sigmoid(x) (swish), elementwise"),
         _smooth_elementwise("softplus", _softplus_forward, _softplus_derivative, _softplus_derivative_nodes,
@@ -558,7 +554,7 @@ def dagprop_ops() -> list[Op]:
                             source=SourceForm(forward=_elu_source, derivative=_elu_derivative_source),
                             doc="x where x > 0, else alpha * (exp(x) - 1), elementwise"),
         _smooth_elementwise("log_sigmoid", _log_sigmoid_forward, _log_sigmoid_derivative,
-                            _log_sigmoid_derivative_nodes, shape=_same_shape, example=_matrix,
+                            _log_sigmoid_derivative_nodes, shape=same_shape, example=_matrix,
                             source=SourceForm(forward=_log_sigmoid_source, derivative=_log_sigmoid_derivative_source),
                             doc="log(sigmoid(x)) = -log(1 + exp(-x)), computed stably, elementwise"),
         Op.elementwise("dropout", _dropout_forward, _dropout_derivative, example=_dropout_example,

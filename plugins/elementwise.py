@@ -35,7 +35,7 @@ import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
 from dagprop.op import SourceForm
 from dagprop.rules import broadcast_entries
-from ._common import erf, numpy_call
+from ._common import erf, numpy_call, same_shape
 
 
 def _add_vjp(g, a, b, *, out):
@@ -136,10 +136,6 @@ def _step_jvp(tangents, x, *, out):
 
 def _step_vjp_graph(g, x, *, out):
     return (None,)
-
-
-def _same_shape(x):
-    return x
 
 
 def _step_source(call):
@@ -574,9 +570,9 @@ def dagprop_ops() -> list[Op]:
         Op.elementwise("reciprocal", _reciprocal_forward, _reciprocal_derivative, example=_positive,
                        source=SourceForm(forward=_reciprocal_source, vjp=_reciprocal_vjp_source), doc="1 / x"),
         Op("step", forward=_step_forward, vjp=_step_vjp, jvp=_step_jvp,
-           vjp_graph=_step_vjp_graph, shape=_same_shape, example=_unary, source=SourceForm(forward=_step_source),
+           vjp_graph=_step_vjp_graph, shape=same_shape, example=_unary, source=SourceForm(forward=_step_source),
            doc="1 where x > 0, else 0 (Heaviside); passes no gradient. x > y on nodes builds it"),
-        Op("erf", forward=_erf_forward, vjp=_erf_vjp, jvp=_erf_jvp, vjp_graph=_erf_vjp_graph, shape=_same_shape,
+        Op("erf", forward=_erf_forward, vjp=_erf_vjp, jvp=_erf_jvp, vjp_graph=_erf_vjp_graph, shape=same_shape,
            example=_unary, source=SourceForm(derivative=_erf_derivative_source),
            doc="the error function 2/sqrt(pi) * integral of exp(-t^2) from 0 to x, elementwise"),
         Op.elementwise("sqrt", np.sqrt, _sqrt_derivative, example=_positive,
