@@ -23,7 +23,7 @@ from threads import SINGLE_THREADED
 INSTALL_PEERS = "pip install -e '.[bench]'"
 
 # The order systems appear in the table: dagprop, its floor, then the peers.
-SYSTEMS = ("dagprop", "compiled", "numpy", "jax", "torch", "autograd", "micrograd")
+SYSTEMS = ("dagprop", "compiled", "numpy", "jax", "torch", "autograd", "micrograd", "dask")
 PEERS = ("jax", "torch", "autograd", "micrograd")
 SYSTEM_LABELS = {"compiled": "dagprop compiled", "numpy": "numpy (by hand)", "jax": "jax.jit", "torch": "torch eager"}
 

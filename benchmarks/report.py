@@ -42,7 +42,49 @@ def evaluate_targets(rows: list[Row]) -> list[Target]:
     targets.extend(higher_order_targets(rows))
     targets.append(cnn_target(rows))
     targets.extend(large_graph_targets(rows))
+    targets.extend(dask_targets(rows))
     return targets
+
+
+def dask_targets(rows: list[Row]) -> list[Target]:
+    """Issue 14: the same numbers on Dask, the speed-ups of a wide graph and of a sweep, out-of-core memory."""
+    def found(case: str, system: str) -> Row | None:
+        hits = [r for r in rows if r.workload == "dask" and r.case.startswith(case) and r.system == system]
+        return hits[0] if hits else None
+
+    out = []
+    for system, wanted in (("dask threaded", "every value and gradient bit for bit"),
+                           ("dask distributed", "bit for bit, or within 1e-12 where BLAS differs")):
+        row, name = found("equality", system), f"dask equality, {system.split()[1]}"
+        if row is None:
+            out.append(Target(name, wanted, "not run", None))
+        elif row.value is None:
+            out.append(Target(name, wanted, f"{row.status} {row.note}", False))
+        else:
+            every = row.extra["identical"] == row.extra["graphs"]
+            met = every or (system == "dask distributed" and row.extra["worst_relative"] <= 1e-12)
+            out.append(Target(name, f"{row.extra['graphs']} random graphs: {wanted}", row.note, met))
+    for case, system, limit, label in (("wide", "dask threaded", 1.7, "wide graph, threaded"),
+                                       ("wide", "dask distributed", 1.3, "wide graph, 2 workers"),
+                                       ("sweep", "dask distributed", 1.6, "sweep, 2 workers")):
+        row, base = found(case, system), found(case, "dagprop")
+        wanted = f"at least {limit:g}x faster than in-process"
+        if row is None or base is None:
+            out.append(Target(f"dask {label}", wanted, "not run", None))
+        elif row.value is None or base.value is None or row.status != "ok":
+            out.append(Target(f"dask {label}", wanted, f"{row.status} {row.note}", False))
+        else:
+            speedup = base.value / row.value
+            out.append(Target(f"dask {label}", wanted, f"{speedup:.2f}x ({row.case.split(': ')[1]})",
+                              speedup >= limit))
+    for row in [r for r in rows if r.workload == "dask" and r.case.startswith("out of core")]:
+        gigabytes = row.case.split(": ")[1].split(" GB")[0]
+        name, wanted = f"dask out of core, {gigabytes} GB", "peak memory under 0.8 GB, W's gradient within 1e-9"
+        if row.value is None:
+            out.append(Target(name, wanted, f"{row.status} {row.note}", False))
+        else:
+            out.append(Target(name, wanted, row.note, row.status == "ok" and row.value < 0.8e9))
+    return out
 
 
 def large_graph_targets(rows: list[Row]) -> list[Target]:
@@ -257,6 +299,8 @@ def format_value(row: Row) -> str:
         return {"skipped": "skipped", "failed": "FAILED", "wrong": "WRONG"}.get(row.status, row.status)
     if row.metric == "memory":
         return f"{row.value / 2**20:.2f} MiB"
+    if row.metric == "count":
+        return f"{row.value:g} {row.per}s"
     return f"{format_seconds(row.value)}/{row.per}"
 
 

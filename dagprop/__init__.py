@@ -26,6 +26,7 @@ from .errors import (
     PluginError,
     RenderError,
     ShapeError,
+    UnknownExecutorError,
     UnknownOpError,
     UnsupportedOpsError,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "OpError",
     "PluginError",
     "UnknownOpError",
+    "UnknownExecutorError",
     "NodeLookupError",
     "BackwardError",
     "NonFiniteError",

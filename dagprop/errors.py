@@ -12,6 +12,7 @@ __all__ = [
     "OpError",
     "PluginError",
     "UnknownOpError",
+    "UnknownExecutorError",
     "NodeLookupError",
     "BackwardError",
     "NonFiniteError",
@@ -147,6 +148,23 @@ class UnknownOpError(PluginError, KeyError):
     Traceback (most recent call last):
     ...
     dagprop.errors.UnknownOpError: no registered plugin provides an op named 'softmaxx'; did you mean 'softmax'...
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownExecutorError(PluginError, KeyError):
+    """No registered plugin provides an executor of that name; the message lists those that do.
+
+    Examples
+    --------
+    >>> import dagprop as dp
+    >>> g = dp.Graph(); y = g.param("x", 1.0).exp()
+    >>> g.forward(executor="ray")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dagprop.errors.UnknownExecutorError: no registered plugin provides an executor named 'ray'; the executors are: 'dask'...
     """
 
     def __str__(self) -> str:  # KeyError would repr() the message

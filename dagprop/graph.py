@@ -5,22 +5,23 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
+import importlib
 import math
 import threading
-from itertools import count
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 import networkx as nx
 import numpy as np
 
-from . import backward_graph, rules, scheduler
+from . import backward_graph, executors, rules, scheduler
 from .compiled import CompiledStep
 from .derivatives import Derivatives
 from .errors import BackwardError, GraphError, NodeLookupError, UnknownOpError
 from .mirror import Mirror
 from .node import Node
 from .paths.methods import PathQueries
-from .registry import Registry, default_registry
+from .registry import Registry, default_registry, unknown_op_message
 from .run import Run, as_array, as_seed
 
 if TYPE_CHECKING:
@@ -82,17 +83,32 @@ class Graph(Derivatives, PathQueries):
     >>> g.forward(); g.backward(L)
     >>> float(L.value), b.grad.ravel().tolist()
     (22.25, [1.5, 6.5])
+
+    A graph pickles, with its values, gradients, edge gradients, seeds and tangents,
+    so it can travel to another process (a Dask worker) and back. Ops travel by name
+    and are looked up again on the other side, where the plugins defining them must
+    be registered too (the ``plugins`` given here travel along); a node travels as
+    its graph and name, so ``pickle.loads(pickle.dumps((g, L)))`` gives the new
+    graph and its own loss node. The plan is worked out again when first needed.
+
+    >>> import pickle
+    >>> h, L2 = pickle.loads(pickle.dumps((g, L)))
+    >>> L2.graph is h, h["b"].grad.ravel().tolist()
+    (True, [1.5, 6.5])
+    >>> h.backward(L2); h["b"].grad.ravel().tolist()  # a second backward accumulates
+    [3.0, 13.0]
     """
 
     def __init__(self, plugins: Iterable[Any] | None = None) -> None:
-        self.registry: Registry = Registry.with_plugins(plugins) if plugins else default_registry()
+        self._plugins = tuple(plugins or ())
+        self.registry: Registry = Registry.with_plugins(self._plugins) if self._plugins else default_registry()
         self.nx = Mirror()
         self.ops = _OpNamespace(self)
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
         self._run = Run(self, self._nodes, [])
         self._param_indices: list[int] = []
-        self._name_counters: dict[str, Iterator[int]] = {}
+        self._name_counters: dict[str, int] = {}  # stem -> the last number given to a fresh name
         self._version = 0
         self._plan: scheduler.Plan | None = None
         self._second_order_copies: dict[tuple[int, int, int], tuple] = {}  # for hessian and hvp
@@ -275,12 +291,12 @@ class Graph(Derivatives, PathQueries):
                              f"names must be unique")
 
     def _fresh_name(self, stem: str) -> str:
-        counter = self._name_counters.get(stem)
-        if counter is None:
-            counter = self._name_counters[stem] = count(1)
+        number = self._name_counters.get(stem, 0)
         while True:
-            name = f"{stem}_{next(counter)}"
+            number += 1
+            name = f"{stem}_{number}"
             if name not in self._by_name:
+                self._name_counters[stem] = number
                 return name
 
     def _infer_shape(self, op_def: Op, inputs: list[Node | np.ndarray], attrs: dict, name: str | None
@@ -403,10 +419,79 @@ class Graph(Derivatives, PathQueries):
     def __repr__(self) -> str:
         return f"<dagprop.Graph: {len(self._nodes)} nodes, {self.nx.number_of_edges()} edges>"
 
+    # -- pickling: plain data out, the graph built again from it ---------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.state()
+
+    def state(self, numbers: bool = True) -> dict[str, Any]:
+        """The graph as plain data, what pickling saves (ops by name, nodes by index); with
+        ``numbers=False``, as a graph that has not run: what an executor's tasks need.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); y = g.param("x", 2.0).exp(); g.forward()
+        >>> [node[:3] for node in g.state()["nodes"]], g.state(numbers=False)["values"]
+        ([('x', 'param', None), ('exp_1', 'op', 'exp')], [None, None])
+        """
+        with self._lock:
+            run = self._run if numbers else Run(self, self._nodes, [None] * len(self._nodes))
+            run.fetch()  # numbers an executor holds elsewhere travel as numbers
+            return {
+                "plugins": [("module", p.__name__) if isinstance(p, ModuleType) else ("object", p)
+                            for p in self._plugins],
+                "nodes": [(n.name, n.kind, n.op, n.attrs, tuple([i.index for i in n.inputs]), n.requires_grad,
+                           n.static_shape, n.scope) for n in self._nodes],
+                # the mirror's own order, which a rename changes, fixes the plan's order and so the order
+                # in which gradients are summed: kept, so that later passes give the same bits
+                "nx_order": list(self.nx),
+                "nx_edges": list(self.nx.edges(keys=True, data="arg")),
+                "values": run.values, "grads": run.grads, "edge_grads": run.edge_grads,
+                "seeds": [(node.index, seed) for node, seed in run.seeds],
+                "tangents": run.tangents, "edge_tangents": run.edge_tangents,
+                "grad_nodes": {index: node.index for index, node in run.grad_nodes.items()},
+                "name_counters": self._name_counters,
+            }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        plugins = [importlib.import_module(ref) if kind == "module" else ref for kind, ref in state["plugins"]]
+        Graph.__init__(self, plugins)
+        nodes = self._nodes
+        for name, kind, op_name, attrs, inputs, requires_grad, static_shape, scope in state["nodes"]:
+            op_def = None if op_name is None else self._op_to_unpickle(op_name, name)
+            node = Node(self, name, kind, len(nodes), op_def, attrs, tuple([nodes[i] for i in inputs]),
+                        requires_grad, static_shape, scope)
+            nodes.append(node)
+            self._by_name[name] = node
+            if kind == "param":
+                self._param_indices.append(node.index)
+        self.nx.add_nodes_from((name, {"kind": node.kind, "op": node.op, "attrs": node.attrs, "scope": node.scope,
+                                       "handle": node})
+                               for name, node in ((name, self._by_name[name]) for name in state["nx_order"]))
+        self.nx.add_edges_from((source, target, key, {"arg": slot}) for source, target, key, slot in state["nx_edges"])
+        # lists and dicts of their own: a shallow copy.copy(graph) must not share them with the original
+        self._run = Run(self, nodes, list(state["values"]), list(state["grads"]), dict(state["edge_grads"]),
+                        [(nodes[i], seed) for i, seed in state["seeds"]], None,
+                        tangents=None if state["tangents"] is None else list(state["tangents"]),
+                        edge_tangents=dict(state["edge_tangents"]),
+                        grad_nodes={index: nodes[i] for index, i in state["grad_nodes"].items()})
+        self._name_counters = dict(state["name_counters"])
+        self._version = 1
+
+    def _op_to_unpickle(self, op_name: str, node_name: str) -> Op:
+        if op_name in self.registry:
+            return self.registry[op_name]
+        raise UnknownOpError(f"cannot unpickle the graph: its node {node_name!r} applies an op this process does not "
+                             f"know; {unknown_op_message(op_name, self.registry.names())}. Ops travel by name: "
+                             f"register the plugin defining it here (dp.register_plugin) before unpickling, or "
+                             f"give it to the graph as dp.Graph(plugins=[...]), whose plugins travel along")
+
     # -- running ----------------------------------------------------------------
 
     def forward(self, feeds: Mapping[str, Any] | None = None, outputs: Iterable[Node | str] | None = None, *,
-                retain: bool = True, check_finite: bool = False) -> None:
+                retain: bool = True, check_finite: bool = False, executor: str | executors.Executor | None = None
+                ) -> None:
         """Compute node values in topological order.
 
         Parameters
@@ -420,6 +505,12 @@ class Graph(Derivatives, PathQueries):
             run (inference: backward is then impossible until the next forward).
         check_finite : bool
             Raise :class:`NonFiniteError` naming the first node that produced NaN or Inf.
+        executor : str or Executor, optional
+            Run the plan elsewhere: ``"dask"`` runs it as a Dask task graph on Dask's current
+            scheduler (a ``dask.distributed.Client``'s cluster when one is active), or any
+            executor a plugin provides (:mod:`dagprop.executors`). The values are the same,
+            bit for bit; those of a cluster stay there until read. None (the default) runs
+            in this process.
 
         A failed forward leaves every value as it was. With ``outputs``, the op nodes
         those outputs do not need lose their values (they would be stale).
@@ -437,13 +528,18 @@ class Graph(Derivatives, PathQueries):
             run = self._run.fed(feeds)
             wanted = None if outputs is None else tuple(self.node(o).index for o in outputs)
             plan = self.plan
-            scheduler.run_forward(plan, run.values, wanted, retain=retain, check_finite=check_finite)
+            values = run.values
             for index in plan.forward_plan(wanted).skipped:  # worked out once per plan and outputs
-                run.values[index] = None
+                values[index] = None
+            if executor is None:
+                scheduler.run_forward(plan, values, wanted, retain=retain, check_finite=check_finite)
+            else:
+                executors.executor_for(executor, self.registry).forward(plan, run, wanted, retain=retain,
+                                                                         check_finite=check_finite)
             self._run = run
 
     def backward(self, loss: Node | str, seed: Any = None, *, mode: str = "vjp", check_finite: bool = False,
-                 create_graph: bool = False) -> None:
+                 create_graph: bool = False, executor: str | executors.Executor | None = None) -> None:
         """Compute dloss/dn for every node between the loss and the params (and inputs with requires_grad).
 
         Gradients arriving over several paths, or several argument slots of one
@@ -468,6 +564,11 @@ class Graph(Derivatives, PathQueries):
             in the scope ``"backward"``, and compute them: ``node.grad`` is the array as
             usual, and ``node.grad_node`` the node computing it, which can be drawn, fed
             into further ops and differentiated again.
+        executor : str or Executor, optional
+            Run the pass elsewhere, as in :meth:`forward`: ``"dask"`` gives the same
+            gradients, bit for bit, summed in the same order. Only the leaves' gradients
+            come back at once; the other node and edge gradients stay on a cluster until
+            read (``node.grad``, ``g.edge_grad``, a diagram). Not with ``create_graph``.
 
         Examples
         --------
@@ -490,14 +591,20 @@ class Graph(Derivatives, PathQueries):
             raise BackwardError(f"mode must be one of {', '.join(map(repr, scheduler.MODES))}, got {mode!r}")
         if create_graph and mode != "vjp":
             raise BackwardError("create_graph=True builds each op's vjp as nodes; it cannot use mode='jacobian'")
+        if create_graph and executor is not None:
+            raise BackwardError("create_graph=True builds the backward pass as nodes of this graph, in this process; "
+                                "it cannot run on an executor")
         with self._lock:
             loss_node = self.node(loss)
             run = self._run
-            seed_array = as_seed(loss_node.name, run.values[loss_node.index], seed)
+            seed_array = as_seed(loss_node.name, run.value(loss_node), seed)
             start = len(self._nodes)
             try:  # a failed pass leaves the graph as it was, without the nodes it built
                 if create_graph:
                     later = backward_graph.run(loss_node, seed_array)
+                elif executor is not None:
+                    later = executors.executor_for(executor, self.registry).backward(self.plan, run, loss_node.index,
+                                                                                      seed_array, mode=mode)
                 else:
                     later = scheduler.run_backward(self.plan, run.values, loss_node.index, seed_array, mode=mode)
                 if check_finite:
@@ -579,7 +686,8 @@ class Graph(Derivatives, PathQueries):
                 or not math.isfinite(lr):
             raise GraphError(f"lr must be a finite real number, got {lr!r}")
         with self._lock:
-            values, grads = self._run.values, self._run.grads
+            # a param's value and gradient are never left on a cluster: the rest stays there
+            values, grads = self._run.here("values"), self._run.here("grads")
             updated = [(index, values[index] - lr * grads[index])
                        for index in self._param_indices if grads[index] is not None]
             for index, value in updated:

@@ -17,6 +17,7 @@ import pluggy
 from .errors import PluginError
 
 if TYPE_CHECKING:
+    from .executors import Executor
     from .op import Op
     from .simulation import Step
 
@@ -42,10 +43,12 @@ BUILTIN_PLUGINS = (
     "dagprop_plugins.lookup",
     "dagprop_plugins.onnx_converters",
     "dagprop_plugins.torch_converters",
+    "dagprop_plugins.dask_executor",
 )
 
 
-HOOK_NAMES = ("dagprop_ops", "dagprop_torch_converters", "dagprop_onnx_converters", "dagprop_on_step")
+HOOK_NAMES = ("dagprop_ops", "dagprop_torch_converters", "dagprop_onnx_converters", "dagprop_on_step",
+              "dagprop_executors")
 
 
 class HookSpecs:
@@ -109,6 +112,22 @@ class HookSpecs:
         :mod:`dagprop_plugins.onnx_converters`, is registered through this same hook
         (see :mod:`dagprop.importers.onnx` for the whole contract). Two plugins
         converting the same ONNX op type are an error naming both.
+        """
+        raise NotImplementedError
+
+    @hookspec
+    def dagprop_executors(self) -> Mapping[str, Callable[[], Executor]]:
+        """Return ``{name: factory}``: engines that run a graph's plan, ``g.forward(executor=name)``
+        and ``g.backward(loss, executor=name)``.
+
+        A factory takes no arguments and returns an :class:`dagprop.executors.Executor`: an
+        object with ``forward`` and ``backward`` methods mirroring the in-process scheduler's
+        :func:`~dagprop.scheduler.run_forward` and :func:`~dagprop.scheduler.run_backward`
+        (see :mod:`dagprop.executors` for the contract). Import heavy engines inside the
+        factory, so that a missing one costs nothing until it is asked for, and raise
+        :class:`dagprop.PluginError` there saying what to install. The built-in
+        ``"dask"`` executor, :mod:`dagprop_plugins.dask_executor`, is registered through
+        this same hook. Two plugins providing the same name are an error naming both.
         """
         raise NotImplementedError
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import operator
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-
-from .run import read_only
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -108,7 +107,7 @@ class Node:
         >>> g.forward(); y.value
         array(6.)
         """
-        return self.graph.run.values[self.index]
+        return self.graph.run.value(self)
 
     @property
     def grad(self) -> np.ndarray | None:
@@ -126,7 +125,7 @@ class Node:
         >>> x.grad.flags.writeable
         False
         """
-        return read_only(self.graph.run.grads[self.index])
+        return self.graph.run.grad(self)
 
     @property
     def grad_node(self) -> Node | None:
@@ -169,7 +168,7 @@ class Node:
         >>> (W.T @ W).shape, (W @ x).shape
         ((3, 3), None)
         """
-        value = self.graph.run.values[self.index]
+        value = self.graph.run.value(self)
         return value.shape if value is not None else self._static_shape
 
     @property
@@ -211,6 +210,10 @@ class Node:
         ('transpose', (3, 1))
         """
         return self.graph.op("transpose", self)
+
+    def __reduce__(self) -> tuple:
+        # a node travels as its graph and its name: unpickled, it is the node of the unpickled graph
+        return operator.getitem, (self.graph, self.name)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .backend import is_foreign, namespace
 from .errors import PluginError
 
 __all__ = ["Op", "SourceForm", "unbroadcast", "broadcast_shape", "ATTRIBUTE_TYPES", "ATTRIBUTE_TYPES_TEXT"]
@@ -357,6 +358,12 @@ def _elementwise_jvp(derivative: Callable, tangents: tuple, x: np.ndarray, *, ou
 
 def _elementwise_jacobian(derivative: Callable, x: np.ndarray, *, out: np.ndarray, **attrs: Any) -> tuple:
     """The derivative on the diagonal: each output element depends on its own input element only."""
+    if is_foreign(x):
+        xp = namespace(x)
+        diagonal = xp.reshape(xp.broadcast_to(xp.asarray(derivative(x, out=out, **attrs), dtype=x.dtype), x.shape),
+                              (1, x.size))
+        jacobian = xp.where(xp.eye(x.size, dtype=xp.bool), diagonal, xp.zeros((), dtype=x.dtype))
+        return (xp.reshape(jacobian, out.shape + x.shape),)
     jacobian = np.zeros((x.size, x.size))
     np.fill_diagonal(jacobian, np.broadcast_to(derivative(x, out=out, **attrs), x.shape).ravel())
     return (jacobian.reshape(out.shape + x.shape),)
@@ -450,15 +457,21 @@ def unbroadcast(grad: Any, shape: Shape) -> Any:
         return grad
     if hasattr(grad, "graph"):  # a Node: the same sums, as nodes
         return _unbroadcast_node(grad, tuple(shape))
-    grad = np.asarray(grad)
+    if is_foreign(grad):
+        add_reduce = namespace(grad).sum
+    else:
+        grad, add_reduce = np.asarray(grad), _add_reduce
     shape = tuple(shape)
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
     if lead:
-        grad = np.add.reduce(grad, axis=tuple(range(lead)))
+        grad = add_reduce(grad, axis=tuple(range(lead)))
     stretched = tuple([i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1])
-    return np.add.reduce(grad, axis=stretched, keepdims=True) if stretched else grad
+    return add_reduce(grad, axis=stretched, keepdims=True) if stretched else grad
+
+
+_add_reduce = np.add.reduce  # np.sum's own arithmetic without its Python-level dispatch
 
 
 def _unbroadcast_node(grad: Any, shape: Shape) -> Any:

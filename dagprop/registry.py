@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import pluggy
 
-from .errors import PluginError, UnknownOpError
+from .errors import PluginError, UnknownExecutorError, UnknownOpError
 from .hooks import make_plugin_manager, plugin_name
 from .op import Op
 
@@ -40,6 +40,7 @@ class Registry:
 
     def __init__(self, plugin_manager: pluggy.PluginManager) -> None:
         self.plugin_manager = plugin_manager
+        self._executors: dict[str, Callable[[], Any]] | None = None  # asked for on first use
         self._ops: dict[str, Op] = {}
         for impl in plugin_manager.hook.dagprop_ops.get_hookimpls():
             for op in _ops_of(impl):
@@ -83,6 +84,39 @@ class Registry:
         """The registered op names, sorted."""
         return list(self._ops)
 
+    def executors(self) -> dict[str, Callable[[], Any]]:
+        """``{name: factory}`` of every executor the plugins provide (``dagprop_executors``), sorted.
+
+        Raises PluginError when a plugin's hook fails or returns something other than
+        ``{str: callable}``, or when two plugins provide the same name (naming both).
+
+        Examples
+        --------
+        >>> sorted(default_registry().executors())
+        ['dask']
+        """
+        if self._executors is None:
+            self._executors = _executors_of(self.plugin_manager)
+        return dict(self._executors)
+
+    def executor(self, name: str) -> Callable[[], Any]:
+        """The factory of the executor called ``name``; UnknownExecutorError naming the known ones.
+
+        Examples
+        --------
+        >>> default_registry().executor("dask").__module__
+        'dagprop_plugins.dask_executor'
+        """
+        factories = self.executors()
+        try:
+            return factories[name]
+        except KeyError:
+            known = ", ".join(map(repr, factories)) or "none"
+            raise UnknownExecutorError(
+                f"no registered plugin provides an executor named {name!r}; the executors are: {known} "
+                f"(executor=None runs in this process; a plugin adds one through the dagprop_executors hook)"
+            ) from None
+
 
 def unknown_op_message(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.6)
@@ -107,6 +141,28 @@ def _ops_of(impl: pluggy.HookImpl) -> list[Op]:
                 f"plugin {impl.plugin_name!r}: dagprop_ops returned {op!r}; each item must be a dagprop.Op"
             )
     return ops
+
+
+def _executors_of(plugin_manager: pluggy.PluginManager) -> dict[str, Callable[[], Any]]:
+    factories: dict[str, Callable[[], Any]] = {}
+    owners: dict[str, str] = {}
+    for impl in plugin_manager.hook.dagprop_executors.get_hookimpls():
+        try:
+            provided: Any = impl.function()
+        except Exception as exc:
+            raise PluginError(f"plugin {impl.plugin_name!r}: its dagprop_executors hook raised {exc!r}") from exc
+        if not isinstance(provided, Mapping):
+            raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_executors must return a dict "
+                              f"{{name: factory}}, got {type(provided).__name__}")
+        for name, factory in provided.items():
+            if not isinstance(name, str) or not callable(factory):
+                raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_executors maps {name!r} to {factory!r}; "
+                                  f"keys must be executor names (str) and values factories (callables)")
+            if name in factories:
+                raise PluginError(f"executor {name!r} is provided by two plugins, {owners[name]!r} and "
+                                  f"{impl.plugin_name!r}; unregister or uninstall one of them")
+            factories[name], owners[name] = factory, impl.plugin_name
+    return dict(sorted(factories.items()))
 
 
 def default_registry() -> Registry:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .backend import all_finite, is_foreign, is_real_floating, namespace, to_numpy
 from .errors import GraphError, MissingRuleError, NonFiniteError, OpError, ShapeError
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ def pull_jacobian(node: Node, g: np.ndarray, args: Sequence[np.ndarray], out: np
                   needs: tuple[bool, ...]) -> tuple[np.ndarray | None, ...]:
     """Like :func:`pull_vjp`, but by contracting ``g`` with each input's explicit Jacobian."""
     jacobians = local_jacobians(node, args, out, needs)
-    return tuple(None if j is None else np.tensordot(g, j, axes=g.ndim) for j in jacobians)
+    xp = namespace(g)
+    return tuple(None if j is None else xp.tensordot(g, j, axes=g.ndim) for j in jacobians)
 
 
 def push_jvp(node: Node, tangents: Sequence[np.ndarray | None], args: Sequence[np.ndarray], out: np.ndarray
@@ -63,7 +65,8 @@ def push_jvp(node: Node, tangents: Sequence[np.ndarray | None], args: Sequence[n
                           f"(inputs {describe(node, args)})") from exc
     elif op.jacobian is not None:
         jacobians = local_jacobians(node, args, out, needs)
-        results = tuple(None if j is None or t is None else np.tensordot(j, t, axes=t.ndim)
+        xp = namespace(out)
+        results = tuple(None if j is None or t is None else xp.tensordot(j, t, axes=t.ndim)
                         for j, t in zip(jacobians, tangents))
     else:
         raise MissingRuleError(f"forward mode cannot go through {where(node)}: the op has neither a jvp rule nor an "
@@ -89,16 +92,17 @@ def local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarray,
             raise OpError(f"jacobian of {where(node)} raised {type(exc).__name__}: {exc}") from exc
         expected = [out.shape + a.shape for a in args]
         return check_input_grads(node, args, results, needs, "jacobian", expected)
+    xp = namespace(out)
     if out.size == 0:  # no output element, so no row to pull: the Jacobian is empty
-        return tuple(np.zeros(out.shape + a.shape) if need else None for a, need in zip(args, needs))
+        return tuple(xp.zeros(out.shape + a.shape, dtype=xp.float64) if need else None for a, need in zip(args, needs))
     columns: list[list[np.ndarray | None]] = [[] for _ in args]
     for seed in one_hot_seeds(out.shape):
-        row = pull_vjp(node, seed, args, out, needs)
+        row = pull_vjp(node, seed if xp is np else xp.asarray(seed), args, out, needs)
         for slot, grad in enumerate(row):
             columns[slot].append(grad)
     return tuple(
         None if not needs[slot] or any(c is None for c in cols)
-        else np.stack([np.asarray(c, dtype=np.float64) for c in cols]).reshape(out.shape + args[slot].shape)
+        else xp.reshape(xp.stack([xp.asarray(c, dtype=xp.float64) for c in cols]), out.shape + args[slot].shape)
         for slot, cols in enumerate(columns)
     )
 
@@ -131,6 +135,8 @@ def sparse_local_jacobians(node: Node, args: Sequence[np.ndarray], out: np.ndarr
     """
     op = op_of(node)
     needs = needs if needs is not None else (True,) * len(args)
+    if is_foreign(out):  # the element graph is a view: it computes what it shows, in NumPy
+        args, out = [to_numpy(a) for a in args], to_numpy(out)
     if op.sparse_jacobian is not None:
         try:
             results = op.sparse_jacobian(*args, out=out, needs=needs, **node.attrs)
@@ -225,7 +231,10 @@ def one_hot_seeds(shape: tuple[int, ...]) -> Iterator[np.ndarray]:
 
 
 def as_result_array(node: Node, rule: str, result: Any) -> np.ndarray:
-    """What a rule returned as an array (a number or a nested list is fine); OpError if it is not numbers."""
+    """What a rule returned as an array (a number or a nested list is fine); OpError if it is not numbers.
+    An array of another library than NumPy stays one."""
+    if is_foreign(result):
+        return result
     try:
         return np.asarray(result)
     except Exception as exc:
@@ -236,7 +245,7 @@ def as_result_array(node: Node, rule: str, result: Any) -> np.ndarray:
 def check_real(node: Node, rule: str, array: np.ndarray, args: Sequence[Any]) -> None:
     """OpError unless ``array`` is real floating-point: values and gradients are never complex,
     integer, boolean, strings or objects."""
-    if array.dtype.kind != "f":
+    if not is_real_floating(array):
         raise OpError(f"{rule} of {where(node)} returned an array of dtype {array.dtype}; values and gradients "
                       f"must be real floating-point arrays (inputs {describe(node, args)})")
 
@@ -258,7 +267,7 @@ def check_input_grads(node: Node, args: Sequence[np.ndarray], results: Any, need
             continue
         if type(result) is not np.ndarray:
             result = as_result_array(node, rule, result)
-            if result.dtype.kind in "biu":  # a plain number or list of them
+            if type(result) is np.ndarray and result.dtype.kind in "biu":  # a plain number or list of them
                 result = result.astype(np.float64)
         check_real(node, rule, result, args)
         if result.shape != shape:
@@ -318,7 +327,7 @@ def forward_failure(node: Node, args: Sequence[np.ndarray], exc: Exception) -> E
 
 
 def non_finite_message(node: Node, args: Sequence[np.ndarray], out: np.ndarray) -> str:
-    bad = "NaN" if np.isnan(out).any() else "Inf"
+    bad = _nan_or_inf(out)
     return (f"{where(node)} produced {bad} (check_finite=True); it is the first node to do so; "
             f"inputs {describe(node, args)}")
 
@@ -376,13 +385,18 @@ def check_finite_grads(run: Run) -> None:
     assert plan is not None  # run_backward always records its plan
     for index in reversed(plan.order):
         grad = run.grads[index]
-        if grad is None or np.isfinite(grad).all():
+        if grad is None or all_finite(grad):  # True for lazy (dask) gradients: checking would compute them
             continue
         node = run.nodes[index]
-        bad = "NaN" if np.isnan(grad).any() else "Inf"
+        bad = _nan_or_inf(grad)
         culprits = [f"{consumer.name!r} ({consumer.op}, argument {slot})" for consumer, slot, sent in run.received(node)
-                    if not np.isfinite(sent).all()]
+                    if not all_finite(sent)]
         source = f"it came from {', '.join(culprits)}" if culprits else "it is the seed"
         raise NonFiniteError(f"the gradient of {node.name!r} ({node.op or node.kind}) holds {bad} "
                              f"(check_finite=True); it is the first node to get one, and {source}; "
                              f"the graph's gradients are unchanged")
+
+
+def _nan_or_inf(array: Any) -> str:
+    xp = namespace(array)
+    return "NaN" if bool(xp.any(xp.isnan(array))) else "Inf"

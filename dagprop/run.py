@@ -12,10 +12,12 @@ player, generated source, files) reads it through the methods below.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .backend import is_foreign, namespace
 from .errors import BackwardError, GraphError
 
 if TYPE_CHECKING:
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["Run", "accumulate", "read_only", "as_array", "as_seed", "as_tangents"]
 
 EdgeSlot = tuple[int, int]  # (consumer index, argument slot)
+Fetch = Callable[[list], list]  # handles -> arrays, many in one round trip
+
+HELD_FIELDS = ("values", "grads", "edge_grads")  # the fields whose entries an executor may keep elsewhere
+_FETCHING = threading.Lock()  # two threads reading one held field must not both fetch it
 
 
 
@@ -61,6 +67,8 @@ def read_only(array: Any) -> np.ndarray | None:
     """
     if array is None:
         return None
+    if is_foreign(array):  # other libraries have no writeable flag; their arrays are handed out as they are
+        return array
     view = np.asarray(array).view()  # 0-d sums may come back as numpy scalars
     view.flags.writeable = False
     return view
@@ -96,6 +104,16 @@ class Run:
     grad_nodes : dict of int to Node
         Node index -> the node computing its gradient, after ``backward(create_graph=True)``.
 
+    Notes
+    -----
+    An executor (``g.forward(executor="dask")``) may leave entries of ``values``,
+    ``grads`` and ``edge_grads`` where they were computed, a cluster's memory, and
+    bring back only what is asked for at once (the loss, the leaves' gradients). Such
+    an entry is *held* (:meth:`hold`): the first read of its field, by any means
+    (``node.value``, ``g.edge_grad``, a diagram, saving), fetches every entry the field
+    holds in one round trip and keeps the arrays (:meth:`fetch`). A record sharing a
+    field with another (:meth:`replaced`) shares its held entries too.
+
     Examples
     --------
     >>> import dagprop as dp
@@ -110,19 +128,22 @@ class Run:
     [('y', 1.0)]
     """
 
-    __slots__ = ("graph", "nodes", "values", "grads", "edge_grads", "seeds", "plan", "tangents", "edge_tangents",
-                 "grad_nodes")
+    __slots__ = ("graph", "nodes", "_values", "_grads", "_edge_grads", "seeds", "plan", "tangents", "edge_tangents",
+                 "grad_nodes", "_held")
 
     def __init__(self, graph: Graph, nodes: Sequence[Node], values: list, grads: list | None = None,
                  edge_grads: dict[EdgeSlot, np.ndarray] | None = None,
                  seeds: Sequence[tuple[Node, np.ndarray]] = (), plan: Plan | None = None, *,
                  tangents: list | None = None, edge_tangents: dict[EdgeSlot, np.ndarray] | None = None,
-                 grad_nodes: dict[int, Node] | None = None) -> None:
+                 grad_nodes: dict[int, Node] | None = None,
+                 held: dict[str, dict[Any, tuple[Any, Fetch]]] | None = None) -> None:
         self.graph = graph
         self.nodes = nodes  # the graph's own node list, shared, so nodes added later are seen
-        self.values = values
-        self.grads: list = [None] * len(values) if grads is None else grads
-        self.edge_grads: dict[EdgeSlot, np.ndarray] = {} if edge_grads is None else edge_grads
+        self._values = values
+        self._grads: list = [None] * len(values) if grads is None else grads
+        self._edge_grads: dict[EdgeSlot, np.ndarray] = {} if edge_grads is None else edge_grads
+        # field -> {key: (handle, fetch)}: entries kept where an executor computed them, until read
+        self._held = held
         self.seeds: tuple[tuple[Node, np.ndarray], ...] = tuple(seeds)
         self.plan = plan
         self.tangents = tangents
@@ -139,26 +160,190 @@ class Run:
         >>> g.run.replaced(seeds=((w, 1.0),)).seeds[0][0].name
         'w'
         """
-        run = Run.__new__(Run)
-        run.graph, run.nodes, run.values, run.grads, run.edge_grads = (self.graph, self.nodes, self.values, self.grads,
-                                                                        self.edge_grads)
-        run.seeds, run.plan, run.tangents, run.edge_tangents, run.grad_nodes = (
-            self.seeds, self.plan, self.tangents, self.edge_tangents, self.grad_nodes)
-        for name, value in changes.items():
-            setattr(run, name, value)
-        run.grads = [None] * len(run.values) if run.grads is None else run.grads
-        run.edge_grads = {} if run.edge_grads is None else run.edge_grads
-        run.edge_tangents = {} if run.edge_tangents is None else run.edge_tangents
-        run.grad_nodes = {} if run.grad_nodes is None else run.grad_nodes
-        run.seeds = tuple(run.seeds)
-        return run
+        fields: dict[str, Any] = {
+            "graph": self.graph, "nodes": self.nodes, "values": self._values, "grads": self._grads,
+            "edge_grads": self._edge_grads, "seeds": self.seeds, "plan": self.plan, "tangents": self.tangents,
+            "edge_tangents": self.edge_tangents, "grad_nodes": self.grad_nodes}
+        fields.update(changes)
+        # a field kept shares its held entries along with its list or dict; a field replaced gives them up
+        held = self._shared_held(*(field for field in HELD_FIELDS if field not in changes))
+        return Run(**fields, held=held)
 
     def __repr__(self) -> str:
-        computed = sum(v is not None for v in self.values)
-        reached = sum(g is not None for g in self.grads)
+        held = {field: len(entries) for field, entries in (self._held or {}).items()}
+        computed = sum(v is not None for v in self._values) + held.get("values", 0)
+        reached = sum(g is not None for g in self._grads) + held.get("grads", 0)
+        edges = len(self._edge_grads) + held.get("edge_grads", 0)
         tangents = "" if self.tangents is None else f", {sum(t is not None for t in self.tangents)} tangents"
-        return (f"<dagprop.Run: {computed} of {len(self.values)} values, {reached} gradients, "
-                f"{len(self.edge_grads)} edge gradients, {len(self.seeds)} seeds{tangents}>")
+        elsewhere = f", {sum(held.values())} of them held by an executor" if any(held.values()) else ""
+        return (f"<dagprop.Run: {computed} of {len(self._values)} values, {reached} gradients, "
+                f"{edges} edge gradients, {len(self.seeds)} seeds{tangents}{elsewhere}>")
+
+    # -- the fields an executor may hold elsewhere: reading one fetches its held entries ---------
+
+    @property
+    def values(self) -> list:
+        """``values[node.index]``: every node's value (see the class's Attributes); held ones fetched first.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); y = g.param("x", 2.0) * 3.0; g.forward()
+        >>> [float(v) for v in g.run.values]
+        [2.0, 3.0, 6.0]
+        """
+        if self._held is not None:
+            self.fetch("values")
+        return self._values
+
+    @values.setter
+    def values(self, values: list) -> None:
+        self._values = values
+        self._give_up("values")
+
+    @property
+    def grads(self) -> list:
+        """``grads[node.index]``: every node's gradient or None (see the class's Attributes); held ones fetched first.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * 3.0; g.forward(); g.backward(y)
+        >>> [None if d is None else float(d) for d in g.run.grads]
+        [3.0, None, 1.0]
+        """
+        if self._held is not None:
+            self.fetch("grads")
+        return self._grads
+
+    @grads.setter
+    def grads(self, grads: list) -> None:
+        self._grads = grads
+        self._give_up("grads")
+
+    @property
+    def edge_grads(self) -> dict[EdgeSlot, np.ndarray]:
+        """``{(consumer index, slot): gradient}`` for every edge slot that carried one; held ones fetched first.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * 3.0; g.forward(); g.backward(y)
+        >>> {key: float(d) for key, d in g.run.edge_grads.items()}
+        {(2, 0): 3.0}
+        """
+        if self._held is not None:
+            self.fetch("edge_grads")
+        return self._edge_grads
+
+    @edge_grads.setter
+    def edge_grads(self, edge_grads: dict[EdgeSlot, np.ndarray]) -> None:
+        self._edge_grads = edge_grads
+        self._give_up("edge_grads")
+
+    def hold(self, field: str, key: Any, handle: Any, fetch: Fetch) -> None:
+        """Record that entry ``key`` of ``field`` is ``handle``, kept where an executor computed it.
+
+        ``field`` is "values" or "grads" (``key`` a node index) or "edge_grads" (``key``
+        a ``(consumer index, slot)``). ``fetch(handles) -> arrays`` brings many handles
+        back in one round trip (a fetched None means nothing flowed there). Until the
+        field is read the entry stays None in the field's list (absent from the dict).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); y = g.param("x", 2.0) * 3.0
+        >>> run = g.run.copy()
+        >>> run.hold("values", y.index, "a handle", lambda handles: [np.array(6.0) for _ in handles])
+        >>> run.handle("values", y.index), run
+        ('a handle', <dagprop.Run: 3 of 3 values, 0 gradients, 0 edge gradients, 0 seeds, 1 of them held by an executor>)
+        >>> float(run.value(y)), run.handle("values", y.index)
+        (6.0, None)
+        """
+        if field not in HELD_FIELDS:
+            raise GraphError(f"only {', '.join(HELD_FIELDS)} can be held by an executor, not {field!r}")
+        if self._held is None:
+            self._held = {}
+        self._held.setdefault(field, {})[key] = (handle, fetch)
+
+    def handle(self, field: str, key: Any) -> Any:
+        """The handle entry ``key`` of ``field`` is held as, or None when the entry is here: an
+        executor passes a held value on to its next pass without fetching it. See :meth:`hold`.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0)
+        >>> g.run.handle("values", w.index) is None
+        True
+        """
+        entries = self._held.get(field) if self._held else None
+        entry = entries.get(key) if entries else None
+        return None if entry is None else entry[0]
+
+    def here(self, field: str) -> Any:
+        """The list or dict ``field`` names as it is in this process, without fetching anything:
+        held entries read as None (are absent). For code that reads and writes only entries an
+        executor never holds, such as the leaves' values and gradients that :meth:`Graph.step`
+        updates, and for executors writing their results.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0)
+        >>> g.run.here("values") is g.run.values
+        True
+        """
+        if field not in HELD_FIELDS:
+            raise GraphError(f"here() reads {', '.join(HELD_FIELDS)}, not {field!r}")
+        return getattr(self, f"_{field}")
+
+    def fetch(self, *fields: str) -> None:
+        """Bring back every held entry of ``fields`` (default: all three), one round trip per
+        fetch function, and keep the arrays. Reading a field does this for that field.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> g = dp.Graph(); w = g.param("w", 2.0)
+        >>> g.run.fetch()  # nothing held: nothing to do
+        """
+        held = self._held
+        if held is None:
+            return
+        for field in fields or HELD_FIELDS:
+            entries = held.get(field)
+            if not entries:
+                continue
+            with _FETCHING:
+                taken = list(entries.items())  # empty when another thread fetched them meanwhile
+                by_fetch: dict[Fetch, list] = {}
+                for key, (handle, fetch) in taken:
+                    by_fetch.setdefault(fetch, []).append((key, handle))
+                container = getattr(self, f"_{field}")
+                for fetch, items in by_fetch.items():
+                    for (key, _), array in zip(items, fetch([handle for _, handle in items])):
+                        if array is not None:
+                            container[key] = array
+                entries.clear()  # the dict other records sharing this field hold too
+
+    def _fetch_if_held(self, field: str, key: Any) -> None:
+        """Fetch ``field``'s held entries if ``key`` is one of them: reading one entry that is
+        here fetches nothing, reading a held one fetches the field in one round trip."""
+        held = self._held
+        if held is not None and key in held.get(field, ()):
+            self.fetch(field)
+
+    def _give_up(self, field: str) -> None:
+        """A field given a new list or dict no longer shares the held entries of the old one."""
+        if self._held is not None and field in self._held:
+            self._held = {name: entries for name, entries in self._held.items() if name != field} or None
+
+    def _shared_held(self, *fields: str) -> dict[str, dict[Any, tuple[Any, Fetch]]] | None:
+        if self._held is None:
+            return None
+        return {name: entries for name, entries in self._held.items() if name in fields} or None
 
     # -- reading -----------------------------------------------------------------------
 
@@ -172,7 +357,9 @@ class Run:
         >>> float(g.run.value("w"))
         2.0
         """
-        return self.values[self.graph.node(node).index]
+        index = self.graph.node(node).index
+        self._fetch_if_held("values", index)
+        return self._values[index]
 
     def grad(self, node: Node | str) -> np.ndarray | None:
         """d loss / d node (read-only), or None where no gradient flowed.
@@ -184,7 +371,9 @@ class Run:
         >>> g.forward(); g.backward(L); float(g.run.grad(w))
         4.0
         """
-        return read_only(self.grads[self.graph.node(node).index])
+        index = self.graph.node(node).index
+        self._fetch_if_held("grads", index)
+        return read_only(self._grads[index])
 
     def slot_grad(self, consumer: Node | str, slot: int) -> np.ndarray | None:
         """The gradient that flowed back along argument ``slot`` of ``consumer`` (read-only).
@@ -310,7 +499,9 @@ class Run:
         >>> g.backward(L); g.run.has_grads
         True
         """
-        return bool(self.seeds or self.edge_grads) or not _all_none(self.grads)
+        held = self._held or {}
+        return (bool(self.seeds or self._edge_grads or held.get("grads") or held.get("edge_grads"))
+                or not _all_none(self._grads))
 
     @property
     def has_tangents(self) -> bool:
@@ -355,9 +546,10 @@ class Run:
         >>> g.run.fed({"x": 2}).value(x)
         array(2.)
         """
-        # forward writes values only, so the gradients are shared rather than copied
-        run = Run(self.graph, self.nodes, list(self.values), self.grads, self.edge_grads, self.seeds, self.plan,
-                  grad_nodes=self.grad_nodes)
+        # forward writes values only, so the gradients are shared rather than copied; held values
+        # belong to op nodes, which the new pass computes again, so they are not fetched
+        run = Run(self.graph, self.nodes, list(self._values), self._grads, self._edge_grads, self.seeds, self.plan,
+                  grad_nodes=self.grad_nodes, held=self._shared_held("grads", "edge_grads"))
         for name, value in (feeds or {}).items():
             node = self.graph.node(name)
             if node.kind != "input":
@@ -377,8 +569,8 @@ class Run:
         >>> cleared.grad(w) is None, float(cleared.value(L))
         (True, 4.0)
         """
-        return Run(self.graph, self.nodes, self.values, None, None, (), self.plan, tangents=self.tangents,
-                   edge_tangents=self.edge_tangents)
+        return Run(self.graph, self.nodes, self._values, None, None, (), self.plan, tangents=self.tangents,
+                   edge_tangents=self.edge_tangents, held=self._shared_held("values"))
 
     def accumulated(self, later: Run) -> Run:
         """This record with the gradients, edge gradients and seeds of a later backward pass added.
@@ -445,7 +637,15 @@ def as_array(value: Any, what: str) -> np.ndarray:
     --------
     >>> as_array([1, 2], "x")
     array([1., 2.])
+
+    An array of another library (array-api-strict, dask) stays one:
+
+    >>> import array_api_strict as xp
+    >>> as_array(xp.asarray([1, 2]), "x")
+    Array([1., 2.], dtype=array_api_strict.float64)
     """
+    if is_foreign(value):
+        return _as_foreign_array(value, what)
     try:
         array = np.array(value)
     except (ValueError, TypeError) as exc:
@@ -455,6 +655,20 @@ def as_array(value: Any, what: str) -> np.ndarray:
     if array.dtype.kind != "f":  # np.issubdtype says the same, at ten times the cost
         array = array.astype(np.float64)
     return array
+
+
+def _as_foreign_array(value: Any, what: str) -> Any:
+    xp = namespace(value)
+    if xp.isdtype(value.dtype, "real floating"):
+        return value
+    if xp.isdtype(value.dtype, ("bool", "integral")):
+        return xp.astype(value, xp.float64)
+    raise GraphError(f"{what} is not a real numeric array (dtype {value.dtype})")
+
+
+def _like(value: Any, array: np.ndarray) -> Any:
+    """``array`` (NumPy) in the namespace of ``value``: a seed or tangent given as numbers for a foreign value."""
+    return array if not is_foreign(value) or is_foreign(array) else namespace(value).asarray(array)
 
 
 _ONE = np.ones(())
@@ -477,8 +691,10 @@ def as_seed(loss: str, value: np.ndarray | None, seed: Any) -> np.ndarray:
                 f"backward from {loss!r} of shape {value.shape} needs a seed: a loss must hold a single "
                 f"element, or pass seed= an array of shape {value.shape}"
             )
+        if is_foreign(value):
+            return namespace(value).ones(value.shape, dtype=value.dtype)
         return _ONE if value.shape == () else np.ones(value.shape)
-    array = as_array(seed, "the seed")
+    array = _like(value, as_array(seed, "the seed"))
     if array.shape != value.shape:
         raise BackwardError(f"seed has shape {array.shape} but {loss!r} has shape {value.shape}")
     return array
@@ -504,7 +720,7 @@ def as_tangents(run: Run, tangents: Mapping[Any, Any]) -> dict[int, np.ndarray]:
         value = run.values[node.index]
         if value is None:
             raise GraphError(f"{node.kind} {node.name!r} has no value: give or feed one to push a tangent from it")
-        array = as_array(tangent, f"the tangent of {node.name!r}")
+        array = _like(value, as_array(tangent, f"the tangent of {node.name!r}"))
         if array.shape != value.shape:
             raise GraphError(f"the tangent of {node.name!r} has shape {array.shape}, but {node.name!r} has shape "
                              f"{value.shape}; a tangent is shaped like its node")

@@ -16,8 +16,11 @@ import networkx as nx
 import numpy as np
 
 from . import fastpath, rules
+from .backend import all_finite, is_numpy, lift, namespace, ufunc_in
 from .errors import BackwardError, CycleError, GraphError, NonFiniteError
 from .run import Run, accumulate
+
+_ndarray = np.ndarray
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
@@ -55,20 +58,24 @@ class ForwardPlan:
         self._validated: list | None = None  # leaf shapes of the last fully checked run
         self._fast: Callable[[list], list] | None = None
 
-    def leaf_shapes(self, values: list) -> list | None:
-        try:
-            return [values[i].shape for i in self.leaves]
-        except AttributeError:  # a missing value: the interpreter will say which
-            return None
+    def leaf_shapes(self, values: list) -> list:
+        # a missing leaf, or one of another library than NumPy, drops out of the list, so the run
+        # matches no checked NumPy run and goes through the interpreter (which names a missing value)
+        return [values[i].shape for i in self.leaves if values[i].__class__ is _ndarray]
 
     def validated(self, values: list, scalar_steps: set[int],
-                  outputs: tuple[tuple[tuple[int, ...], np.dtype], ...]) -> None:
+                  outputs: tuple[tuple[tuple[int, ...], np.dtype], ...], *, numpy: bool = True) -> None:
         """Record a fully checked run: later runs with the same leaf shapes need only check that
-        each op's output has the shape and dtype it had here."""
+        each op's output has the shape and dtype it had here. A run with arrays of another
+        library than NumPy leaves the fast path off: it is NumPy's alone."""
+        if not numpy:
+            self._validated = None
+            return
         frozen = frozenset(scalar_steps)
         if frozen != self.scalar_steps or outputs != self.outputs:
             self.scalar_steps, self.outputs, self._fast = frozen, outputs, None
-        self._validated = self.leaf_shapes(values)
+        shapes = self.leaf_shapes(values)
+        self._validated = shapes if len(shapes) == len(self.leaves) else None  # retain=False may free leaves
 
     def fast_for(self, values: list) -> Callable[[list], list] | None:
         """The fast pass, if these values have the leaf shapes of the last checked run."""
@@ -223,23 +230,31 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
                 return fast(values)
             except Exception:
                 pass  # the interpreter below re-runs every step and reports the problem exactly
+    lift(values, forward.leaves)
     scalar_steps = set()
     signatures = []
+    numpy = True
     for k, step in enumerate(forward.steps):
         args = [values[j] for j in step.inputs]
         if any(a is None for a in args):
             raise GraphError(rules.missing_value_message(step.node, args))
+        compute = step.op.forward
+        if compute.__class__ is np.ufunc and not is_numpy(*args):  # a ufunc would turn them into NumPy arrays
+            compute = ufunc_in(namespace(*args), compute)
         try:
-            out = step.op.forward(*args, **step.attrs)
+            out = compute(*args, **step.attrs)
         except Exception as exc:
             raise rules.forward_failure(step.node, args, exc) from exc
         if type(out) is not np.ndarray:
             out = rules.as_result_array(step.node, "forward", out)
-            scalar_steps.add(step.index)
+            if type(out) is np.ndarray:
+                scalar_steps.add(step.index)
+            else:
+                numpy = False
         rules.check_real(step.node, "forward", out, args)
         if step.op.shape is not None and not _as_built(step.node, args, out):
             rules.check_forward_shape(step.node, args, out)
-        if check_finite and not np.isfinite(out).all():
+        if check_finite and not all_finite(out):
             raise NonFiniteError(rules.non_finite_message(step.node, args, out))
         values[step.index] = out
         signatures.append((out.shape, out.dtype))
@@ -248,7 +263,7 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
         if not retain:
             for j in forward.release[k]:
                 values[j] = None
-    forward.validated(values, scalar_steps, tuple(signatures))
+    forward.validated(values, scalar_steps, tuple(signatures), numpy=numpy)
     return values
 
 
@@ -282,7 +297,7 @@ def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sourc
         )
     run = Run(plan.graph, plan.nodes, values, seeds=((loss_node, seed),), plan=plan)
     run.grads[loss] = seed
-    if mode == "vjp" and edges is None and on_step is None:
+    if mode == "vjp" and edges is None and on_step is None and type(seed) is np.ndarray:
         try:
             backward.fast(values, run.grads, run.edge_grads)
         except Exception:

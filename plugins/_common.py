@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 
 from dagprop import broadcast_shape, unbroadcast
+from dagprop.backend import is_foreign, is_lazy, namespace, to_numpy
 
 Shape = tuple[int, ...]
 
@@ -65,7 +67,7 @@ def matmul_shape(a: Shape, b: Shape) -> Shape:
 
 def as_matrices(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``a`` and ``b`` with a 1-D ``a`` made a row (1, n) and a 1-D ``b`` a column (n, 1), as matmul does."""
-    return (a[None, :] if a.ndim == 1 else a), (b[:, None] if b.ndim == 1 else b)
+    return (a[None, ...] if a.ndim == 1 else a), (b[..., None] if b.ndim == 1 else b)
 
 
 def matmul_grads(g: np.ndarray, a: np.ndarray, b: np.ndarray,
@@ -80,14 +82,17 @@ def matmul_grads(g: np.ndarray, a: np.ndarray, b: np.ndarray,
     a2, b2 = as_matrices(a, b)
     g2 = g[..., None] if b.ndim == 1 else g
     g2 = g2[..., None, :] if a.ndim == 1 else g2
-    ga = unbroadcast(g2 @ swap_last(b2), a2.shape).reshape(a.shape) if needs[0] else None
-    gb = unbroadcast(swap_last(a2) @ g2, b2.shape).reshape(b.shape) if needs[1] else None
+    xp = namespace(g)
+    ga = xp.reshape(unbroadcast(g2 @ swap_last(b2), a2.shape), a.shape) if needs[0] else None
+    gb = xp.reshape(unbroadcast(swap_last(a2) @ g2, b2.shape), b.shape) if needs[1] else None
     return ga, gb
 
 
 def swap_last(x: np.ndarray) -> np.ndarray:
     """The matrix transpose of every matrix in a stack: the last two axes swapped."""
-    return np.swapaxes(x, -1, -2)
+    if isinstance(x, np.ndarray):
+        return x.mT
+    return namespace(x).matrix_transpose(x)  # dask arrays have no .mT
 
 
 def matmul_jvp(ta: np.ndarray | None, tb: np.ndarray | None, a: np.ndarray, b: np.ndarray
@@ -97,7 +102,7 @@ def matmul_jvp(ta: np.ndarray | None, tb: np.ndarray | None, a: np.ndarray, b: n
     matmul is linear in each operand, and a tangent is shaped like its operand, so
     each product has the output's shape, batch broadcasting and 1-D promotion included.
     """
-    return (None if ta is None else np.matmul(ta, b)), (None if tb is None else np.matmul(a, tb))
+    return (None if ta is None else ta @ b), (None if tb is None else a @ tb)
 
 
 # -- the same products built out of graph nodes (for a vjp_graph) ------------------------
@@ -155,23 +160,25 @@ def _promoted_grad_node(g, a, b):
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """``exp(x) / sum(exp(x))`` along ``axis``, computed after subtracting the max so it never overflows."""
+    xp = namespace(x)
     if x.size == 0:  # nothing to normalise; an empty axis has no max to subtract
-        return np.zeros(x.shape)
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+        return xp.zeros(x.shape, dtype=xp.float64)
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """``x - log(sum(exp(x)))`` along ``axis``, stable for large and very negative ``x``."""
+    xp = namespace(x)
     if x.size == 0:  # as in softmax
-        return np.zeros(x.shape)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        return xp.zeros(x.shape, dtype=xp.float64)
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax_backward(g: np.ndarray, s: np.ndarray, axis: int = -1) -> np.ndarray:
     """The gradient of softmax's input from the gradient ``g`` of its output ``s``: ``s * (g - <g, s>)``."""
-    return s * (g - (g * s).sum(axis=axis, keepdims=True))
+    return s * (g - namespace(g).sum(g * s, axis=axis, keepdims=True))
 
 
 # -- generated code (dp.codegen) ----------------------------------------------------------
@@ -190,6 +197,24 @@ def _numpy_call_source(function: str, call) -> str:
 _erf_ufunc = np.frompyfunc(math.erf, 1, 1)
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, elementwise, in float64 (one C call per element)."""
-    return np.asarray(_erf_ufunc(x), dtype=np.float64)
+def erf(x: Any) -> Any:
+    """The error function, elementwise, in float64 (one C call per element).
+
+    The array API standard has no erf: a dask array gets it chunk by chunk (staying lazy),
+    another library's array is computed on the host and moved back to its device.
+    """
+    if not is_foreign(x):
+        return np.asarray(_erf_ufunc(x), dtype=np.float64)
+    if is_lazy(x):
+        return x.map_blocks(erf, dtype=np.float64)
+    xp = namespace(x)
+    return xp.asarray(erf(to_numpy(x)), device=x.device)
+
+
+def floats(mask):
+    """A comparison's result ready for arithmetic: the array API standard does none on booleans,
+    so another library's mask becomes float64; NumPy's and a node's (a step node) stay as they are."""
+    if mask.__class__ is np.ndarray or not is_foreign(mask):
+        return mask
+    xp = namespace(mask)
+    return xp.astype(mask, xp.float64)

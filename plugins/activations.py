@@ -46,22 +46,24 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op
 from dagprop.op import SourceForm
-from ._common import check_axis, erf, log_softmax, numpy_call, same_shape, softmax, softmax_backward
+from dagprop.backend import is_foreign, namespace
+from ._common import check_axis, erf, floats, log_softmax, numpy_call, same_shape, softmax, softmax_backward
 
 _NUMBER = (int, float, np.integer, np.floating)
 
 
 def _relu_forward(x):
-    return np.maximum(x, 0.0)
+    return namespace(x).maximum(x, 0.0)
 
 
 def _relu_derivative(x, *, out):
-    return x > 0  # at exactly 0 we take the derivative to be 0, as most libraries do
+    return floats(x > 0)  # at exactly 0 we take the derivative to be 0, as most libraries do
 
 
 def _sigmoid_forward(x):
     # 1 / (1 + exp(-x)) written so that exp never overflows
-    return np.exp(-np.logaddexp(0.0, -x))
+    xp = namespace(x)
+    return xp.exp(-xp.logaddexp(0.0, -x))
 
 
 def _sigmoid_derivative(x, *, out):
@@ -81,7 +83,7 @@ def _same_slice(shape, axis):
     """For every pair of elements (flattened), whether they lie on the same 1-D slice along ``axis``."""
     coords = np.indices(shape).reshape(len(shape), -1)
     others = np.delete(coords, axis % len(shape), axis=0)
-    return (others[:, :, None] == others[:, None, :]).all(axis=0)
+    return (others[:, :, None] == others[:, None, :]).all(axis=0).astype(np.float64)
 
 
 def _softmax_forward(x, *, axis=-1):
@@ -104,9 +106,10 @@ def _softmax_vjp_graph(g, x, *, out, axis=-1):
 
 def _softmax_jacobian(x, *, out, axis=-1):
     # diag(s) - s s^T on each slice along the axis; elements of different slices do not interact
-    s = out.ravel()
-    jacobian = np.diag(s) - _same_slice(out.shape, axis) * np.outer(s, s)
-    return (jacobian.reshape(out.shape + x.shape),)
+    xp = namespace(out)
+    s = xp.reshape(out, (-1,))
+    jacobian = xp.eye(s.size, dtype=s.dtype) * s - xp.asarray(_same_slice(out.shape, axis)) * (s[:, None] * s)
+    return (xp.reshape(jacobian, out.shape + x.shape),)
 
 
 def _softmax_decompose(x, *, axis=-1):
@@ -125,12 +128,14 @@ def _log_softmax_forward(x, *, axis=-1):
 
 
 def _log_softmax_vjp(g, x, *, out, axis=-1):
-    return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+    xp = namespace(g)
+    return (g - xp.exp(out) * xp.sum(g, axis=axis, keepdims=True),)
 
 
 def _log_softmax_jvp(tangents, x, *, out, axis=-1):
     (t,) = tangents
-    return (t - (np.exp(out) * t).sum(axis=axis, keepdims=True),)
+    xp = namespace(t)
+    return (t - xp.sum(xp.exp(out) * t, axis=axis, keepdims=True),)
 
 
 def _log_softmax_vjp_graph(g, x, *, out, axis=-1):
@@ -139,9 +144,10 @@ def _log_softmax_vjp_graph(g, x, *, out, axis=-1):
 
 def _log_softmax_jacobian(x, *, out, axis=-1):
     # d log s_i / d x_j = [i == j] - s_j, within one slice along the axis
-    s = np.exp(out).ravel()
-    jacobian = np.eye(s.size) - _same_slice(out.shape, axis) * s[None, :]
-    return (jacobian.reshape(out.shape + x.shape),)
+    xp = namespace(out)
+    s = xp.reshape(xp.exp(out), (-1,))
+    jacobian = xp.eye(s.size, dtype=s.dtype) - xp.asarray(_same_slice(out.shape, axis)) * s
+    return (xp.reshape(jacobian, out.shape + x.shape),)
 
 
 # -- elementwise ops whose derivative needs exp, tanh or erf ----------------------------------
@@ -171,6 +177,12 @@ def _tangent_times_slope(derivative, tangents, x, *, out, **attrs):
 
 def _diagonal_jacobian(derivative, x, *, out, **attrs):
     """The derivative on the diagonal: each output element depends on its own input element only."""
+    xp = namespace(x)
+    if xp is not np:
+        diagonal = xp.reshape(xp.broadcast_to(xp.asarray(derivative(x, out=out, **attrs), dtype=x.dtype), x.shape),
+                              (1, x.size))
+        jacobian = xp.where(xp.eye(x.size, dtype=xp.bool), diagonal, xp.zeros((), dtype=x.dtype))
+        return (xp.reshape(jacobian, out.shape + x.shape),)
     jacobian = np.zeros((x.size, x.size))
     np.fill_diagonal(jacobian, np.broadcast_to(derivative(x, out=out, **attrs), x.shape).ravel())
     return (jacobian.reshape(out.shape + x.shape),)
@@ -184,7 +196,8 @@ def _check_number(value, what: str, *, positive: bool = False) -> None:
 
 
 def _stable_sigmoid(x):
-    return np.exp(-np.logaddexp(0.0, -x))
+    xp = namespace(x)
+    return xp.exp(-xp.logaddexp(0.0, -x))
 
 
 # gelu: x * Phi(x), Phi the standard normal CDF; "tanh" is the approximation of GPT-2 and BERT.
@@ -208,17 +221,18 @@ def _gelu_tanh_inner(x):
 
 def _gelu_forward(x, *, approximate="none"):
     if approximate == "tanh":
-        return 0.5 * x * (1.0 + np.tanh(_gelu_tanh_inner(x)))
+        return 0.5 * x * (1.0 + namespace(x).tanh(_gelu_tanh_inner(x)))
     return 0.5 * x * (1.0 + erf(x * _SQRT_HALF))
 
 
 def _gelu_derivative(x, *, out, approximate="none"):
+    xp = namespace(x)
     if approximate == "tanh":
-        t = np.tanh(_gelu_tanh_inner(x))
+        t = xp.tanh(_gelu_tanh_inner(x))
         return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * x * x)
     # Phi(x) + x * phi(x), phi the standard normal density
     cdf = 0.5 * (1.0 + erf(x * _SQRT_HALF))
-    return cdf + x * np.exp(-0.5 * x * x) * _INV_SQRT_TWO_PI
+    return cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_TWO_PI
 
 
 def _gelu_derivative_nodes(x, *, out, approximate="none"):
@@ -257,12 +271,13 @@ def _softplus_shape(x, *, beta=1.0, threshold=20.0):
 def _softplus_forward(x, *, beta=1.0, threshold=20.0):
     # torch's: linear where beta * x > threshold, where log(1 + exp(beta x)) / beta equals x to rounding
     scaled = beta * x
-    return np.where(scaled > threshold, x, np.logaddexp(0.0, scaled) / beta)
+    xp = namespace(x)
+    return xp.where(scaled > threshold, x, xp.logaddexp(0.0, scaled) / beta)
 
 
 def _softplus_derivative(x, *, out, beta=1.0, threshold=20.0):
     scaled = beta * x
-    return np.where(scaled > threshold, 1.0, _stable_sigmoid(scaled))
+    return namespace(x).where(scaled > threshold, 1.0, _stable_sigmoid(scaled))
 
 
 def _softplus_derivative_nodes(x, *, out, beta=1.0, threshold=20.0):
@@ -274,12 +289,12 @@ def _softplus_derivative_nodes(x, *, out, beta=1.0, threshold=20.0):
 def _leaky_relu_forward(x, *, negative_slope=0.01):
     # checked here: Op.elementwise gives the op its shape rule, which takes no attributes
     _check_number(negative_slope, "negative_slope")
-    return np.where(x > 0, x, negative_slope * x)
+    return namespace(x).where(x > 0, x, negative_slope * x)
 
 
 def _leaky_relu_derivative(x, *, out, negative_slope=0.01):
     # the slope at exactly 0 is negative_slope, as in torch
-    return (x > 0) * (1.0 - negative_slope) + negative_slope
+    return floats(x > 0) * (1.0 - negative_slope) + negative_slope
 
 
 def _elu_shape(x, *, alpha=1.0):
@@ -288,12 +303,14 @@ def _elu_shape(x, *, alpha=1.0):
 
 
 def _elu_forward(x, *, alpha=1.0):
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    xp = namespace(x)
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0.0)))
 
 
 def _elu_derivative(x, *, out, alpha=1.0):
     # the slope at exactly 0 is alpha, as in torch; exp of the negative part only, so it cannot overflow
-    return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
+    xp = namespace(x)
+    return xp.where(x > 0, 1.0, alpha * xp.exp(xp.minimum(x, 0.0)))
 
 
 def _elu_derivative_nodes(x, *, out, alpha=1.0):
@@ -303,7 +320,7 @@ def _elu_derivative_nodes(x, *, out, alpha=1.0):
 
 
 def _log_sigmoid_forward(x):
-    return -np.logaddexp(0.0, -x)
+    return -namespace(x).logaddexp(0.0, -x)
 
 
 def _log_sigmoid_derivative(x, *, out):
@@ -335,12 +352,19 @@ def _dropout_scale(shape, p, seed):
 def _dropout_forward(x, *, p=0.5, training=False, seed=0):
     # checked here: Op.elementwise gives the op its shape rule, which takes no attributes
     _check_dropout(p, training, seed)
-    return x * _dropout_scale(x.shape, p, seed) if training else x
+    return x * _dropout_mask_for(x, p, seed) if training else x
 
 
 def _dropout_derivative(x, *, out, p=0.5, training=False, seed=0):
     # an array built from x's shape alone, so it serves graph nodes too: a constant mask
-    return _dropout_scale(x.shape, p, seed) if training else 1.0
+    return _dropout_mask_for(x, p, seed) if training else 1.0
+
+
+def _dropout_mask_for(x, p, seed):
+    """The mask, drawn by NumPy from the seed whatever the backend (so every backend drops the same
+    elements), in the namespace of ``x`` when ``x`` is an array of another library."""
+    scale = _dropout_scale(x.shape, p, seed)
+    return namespace(x).asarray(scale) if is_foreign(x) else scale
 
 
 # -- how generated code writes them (dp.codegen) ---------------------------------------------

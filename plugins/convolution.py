@@ -41,8 +41,9 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
+from dagprop.backend import namespace
 from dagprop.op import SourceForm
-from ._windows import Windows, pair, scatter_windows, windows
+from ._windows import Windows, matrix_transpose, pair, permute, reshape, scatter_windows, windows
 
 # -- unfold and fold ---------------------------------------------------------------------------
 
@@ -53,9 +54,10 @@ def _check_image(x):
 
 
 def _unfold_forward(x, *, kernel_size, stride=1, padding=0, dilation=1):
-    view = windows(x, Windows.of(kernel_size, stride, padding, dilation))
+    xp = namespace(x)
+    view = windows(xp, x, Windows.of(kernel_size, stride, padding, dilation))
     n, c, kh, kw, oh, ow = view.shape
-    return view.reshape(n, c * kh * kw, oh * ow)
+    return reshape(xp, view, (n, c * kh * kw, oh * ow))
 
 
 def _unfold_shape(x, *, kernel_size, stride=1, padding=0, dilation=1):
@@ -87,7 +89,8 @@ def _fold_forward(cols, *, output_size, kernel_size, stride=1, padding=0, dilati
     size = pair(output_size, "output_size", 0)
     (kh, kw), (oh, ow) = geometry.kernel, geometry.out_size(size)
     n, rows, _ = cols.shape
-    return scatter_windows(cols.reshape(n, rows // (kh * kw), kh, kw, oh, ow), size, geometry)
+    xp = namespace(cols)
+    return scatter_windows(xp, reshape(xp, cols, (n, rows // (kh * kw), kh, kw, oh, ow)), size, geometry)
 
 
 def _fold_shape(cols, *, output_size, kernel_size, stride=1, padding=0, dilation=1):
@@ -170,23 +173,28 @@ def _conv2d_shape(x, weight, bias=None, *, stride=1, padding=0, dilation=1, grou
     return x[0], out_channels, oh, ow
 
 
-def _columns(x, geometry, groups):
+def _columns(xp, x, geometry, groups):
     """im2col laid out for one matrix product per group: (groups, C / groups * kh * kw, N * oh * ow)."""
-    view = windows(x, geometry)
+    view = windows(xp, x, geometry)
     n, c, kh, kw, oh, ow = view.shape
-    return view.transpose(1, 2, 3, 0, 4, 5).reshape(groups, c // groups * kh * kw, n * oh * ow)
+    # the channels split by group in a reshape of their own: dask's reshape cannot split and merge at once
+    by_group = reshape(xp, view, (n, groups, c // groups, kh, kw, oh, ow))
+    return reshape(xp, permute(xp, by_group, (1, 2, 3, 4, 0, 5, 6)), (groups, c // groups * kh * kw, n * oh * ow))
 
 
-def _convolve(x, weight, geometry, groups):
+def _convolve(xp, x, weight, geometry, groups):
     """The convolution of ``x`` with ``weight``, without bias: (N, O, oh, ow)."""
     out_channels = weight.shape[0]
-    product = weight.reshape(groups, out_channels // groups, -1) @ _columns(x, geometry, groups)
+    product = reshape(xp, weight, (groups, out_channels // groups, -1)) @ _columns(xp, x, geometry, groups)
     oh, ow = geometry.out_size(x.shape[2:])
-    return product.reshape(out_channels, x.shape[0], oh, ow).transpose(1, 0, 2, 3)
+    return permute(xp, reshape(xp, product, (out_channels, x.shape[0], oh, ow)), (1, 0, 2, 3))
 
 
 def _conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
-    out = _convolve(x, weight, _conv_geometry(weight.shape[2:], stride, padding, dilation), groups)
+    xp = namespace(x, weight, bias)
+    out = _convolve(xp, x, weight, _conv_geometry(weight.shape[2:], stride, padding, dilation), groups)
+    if xp is not np:
+        return out if bias is None else out + reshape(xp, bias, (-1, 1, 1))
     if bias is None:
         return np.ascontiguousarray(out)
     # written into a fresh array: out is a transposed view, and the sum would keep its layout
@@ -194,35 +202,38 @@ def _conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, gr
 
 
 def _conv2d_vjp(g, x, weight, bias=None, *, out, needs, stride=1, padding=0, dilation=1, groups=1):
+    xp = namespace(g, x, weight)
     geometry = _conv_geometry(weight.shape[2:], stride, padding, dilation)
     n, out_channels, oh, ow = g.shape
     # the gradient laid out like the product that made the output: (groups, O / groups, N * oh * ow)
-    g_product = g.reshape(n, groups, out_channels // groups, oh * ow).transpose(1, 2, 0, 3).reshape(
-        groups, out_channels // groups, n * oh * ow)
-    kernels = weight.reshape(groups, out_channels // groups, -1)
+    g_product = reshape(xp, permute(xp, reshape(xp, g, (n, groups, out_channels // groups, oh * ow)), (1, 2, 0, 3)),
+                           (groups, out_channels // groups, n * oh * ow))
+    kernels = reshape(xp, weight, (groups, out_channels // groups, -1))
     gx = gw = None
     if needs[0]:
-        g_columns = np.swapaxes(kernels, 1, 2) @ g_product
+        g_columns = matrix_transpose(xp, kernels) @ g_product
         kh, kw = geometry.kernel
-        g_windows = g_columns.reshape(x.shape[1], kh, kw, n, oh, ow).transpose(3, 0, 1, 2, 4, 5)
-        gx = scatter_windows(g_windows, x.shape[2:], geometry)
+        split = reshape(xp, g_columns, (groups, x.shape[1] // groups, kh, kw, n, oh, ow))  # then merged, for dask
+        g_windows = reshape(xp, permute(xp, split, (4, 0, 1, 2, 3, 5, 6)), (n, x.shape[1], kh, kw, oh, ow))
+        gx = scatter_windows(xp, g_windows, x.shape[2:], geometry)
     if needs[1]:
-        gw = (g_product @ np.swapaxes(_columns(x, geometry, groups), 1, 2)).reshape(weight.shape)
+        gw = reshape(xp, g_product @ matrix_transpose(xp, _columns(xp, x, geometry, groups)), weight.shape)
     if bias is None:
         return gx, gw
-    return gx, gw, (g.sum(axis=(0, 2, 3)) if needs[2] else None)
+    return gx, gw, (xp.sum(g, axis=(0, 2, 3)) if needs[2] else None)
 
 
 def _conv2d_jvp(tangents, x, weight, bias=None, *, out, stride=1, padding=0, dilation=1, groups=1):
     # linear in x and in weight: the tangent of each is convolved with the other's value
+    xp = namespace(x, weight)
     geometry = _conv_geometry(weight.shape[2:], stride, padding, dilation)
     tx, tw = tangents[:2]
-    from_x = None if tx is None else _convolve(tx, weight, geometry, groups)
-    from_w = None if tw is None else _convolve(x, tw, geometry, groups)
+    from_x = None if tx is None else _convolve(xp, tx, weight, geometry, groups)
+    from_w = None if tw is None else _convolve(xp, x, tw, geometry, groups)
     if bias is None:
         return from_x, from_w
     tb = tangents[2]
-    return from_x, from_w, (None if tb is None else np.broadcast_to(tb[:, None, None], out.shape))
+    return from_x, from_w, (None if tb is None else xp.broadcast_to(reshape(xp, tb, (-1, 1, 1)), out.shape))
 
 
 def _conv2d_vjp_graph(g, x, weight, bias=None, *, out, needs, stride=1, padding=0, dilation=1, groups=1):

@@ -35,7 +35,8 @@ import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
 from dagprop.op import SourceForm
 from dagprop.rules import broadcast_entries
-from ._common import erf, numpy_call, same_shape
+from dagprop.backend import namespace
+from ._common import erf, floats, numpy_call, same_shape
 
 
 def _add_vjp(g, a, b, *, out):
@@ -80,8 +81,9 @@ def _broadcast_entries(a, b, out, needs, d_a, d_b):
 
 def _div_jvp(tangents, a, b, *, out):
     ta, tb = tangents
-    return (None if ta is None else np.broadcast_to(ta / b, out.shape),
-            None if tb is None else np.broadcast_to(-tb * out / b, out.shape))
+    xp = namespace(out)
+    return (None if ta is None else xp.broadcast_to(ta / b, out.shape),
+            None if tb is None else xp.broadcast_to(-tb * out / b, out.shape))
 
 
 def _div_vjp_graph(g, a, b, *, out, needs):
@@ -90,13 +92,15 @@ def _div_vjp_graph(g, a, b, *, out, needs):
 
 
 def _add_jvp(tangents, a, b, *, out):
-    return tuple(None if t is None else np.broadcast_to(t, out.shape) for t in tangents)
+    xp = namespace(out)
+    return tuple(None if t is None else xp.broadcast_to(t, out.shape) for t in tangents)
 
 
 def _sub_jvp(tangents, a, b, *, out):
     ta, tb = tangents
-    return (None if ta is None else np.broadcast_to(ta, out.shape),
-            None if tb is None else np.broadcast_to(-tb, out.shape))
+    xp = namespace(out)
+    return (None if ta is None else xp.broadcast_to(ta, out.shape),
+            None if tb is None else xp.broadcast_to(-tb, out.shape))
 
 
 def _sub_vjp_graph(g, a, b, *, out, needs):
@@ -105,8 +109,9 @@ def _sub_vjp_graph(g, a, b, *, out, needs):
 
 def _mul_jvp(tangents, a, b, *, out):
     ta, tb = tangents
-    return (None if ta is None else np.broadcast_to(ta * b, out.shape),
-            None if tb is None else np.broadcast_to(a * tb, out.shape))
+    xp = namespace(out)
+    return (None if ta is None else xp.broadcast_to(ta * b, out.shape),
+            None if tb is None else xp.broadcast_to(a * tb, out.shape))
 
 
 def _mul_vjp_graph(g, a, b, *, out, needs):
@@ -123,7 +128,8 @@ def _neg_derivative(x, *, out):
 
 
 def _step_forward(x):
-    return (x > 0).astype(np.result_type(x, np.float64))
+    xp = namespace(x)
+    return xp.astype(x > 0, xp.result_type(x.dtype, xp.float64))
 
 
 def _step_vjp(g, x, *, out):
@@ -145,7 +151,20 @@ def _step_source(call):
 def _pow_forward(x, y=None, *, exponent=None):
     if (y is None) == (exponent is None):
         raise ValueError("pow takes either an exponent node or exponent=<number>, not both or neither")
-    return np.power(x, exponent if y is None else y)
+    xp = namespace(x, y)
+    return xp.pow(x, _exponent(xp, exponent) if y is None else y)
+
+
+def _exponent(xp, exponent):
+    """pow's exponent attribute (a number or a NumPy array) in the namespace of its base."""
+    return exponent if xp is np or _number(exponent) else xp.asarray(exponent)
+
+
+def _zero_where(xp, mask, value):
+    """``value`` with 0 where ``mask`` holds; ``mask`` may be a plain bool, for a number exponent."""
+    if isinstance(mask, (bool, np.bool_)):
+        return xp.zeros_like(value) if mask else value
+    return xp.where(mask, 0.0, value)
 
 
 def _pow_shape(x, y=None, *, exponent=None):
@@ -157,13 +176,14 @@ def _pow_vjp(g, x, y=None, *, out, needs, exponent=None):
     # is 0, x ** 0 is the constant 1 and the gradient of x is 0, not g * 0 * x ** -1 (NaN at x = 0).
     # Where x is 0 and the exponent is >= 0, the exponent's gradient is 0, not out * log(0)
     # (NaN, or -inf). The masked terms may divide by zero: errstate keeps that quiet.
-    p = exponent if y is None else y
+    xp = namespace(g, x, y)
+    p = _exponent(xp, exponent) if y is None else y
     with np.errstate(divide="ignore", invalid="ignore"):
-        gx = unbroadcast(np.where(p == 0, 0.0, g * p * np.power(x, p - 1)), x.shape) if needs[0] else None
+        gx = unbroadcast(_zero_where(xp, p == 0, g * p * xp.pow(x, p - 1)), x.shape) if needs[0] else None
         if y is None:
             return (gx,)
         # only here, when the exponent needs a gradient, is log(x) evaluated
-        gy = unbroadcast(g * np.where((x == 0) & (y >= 0), 0.0, out * np.log(x)), y.shape) if needs[1] else None
+        gy = unbroadcast(g * xp.where((x == 0) & (y >= 0), 0.0, out * xp.log(x)), y.shape) if needs[1] else None
     return gx, gy
 
 
@@ -171,13 +191,14 @@ def _pow_jvp(tangents, x, y=None, *, out, exponent=None):
     # the vjp's masks, for the same reasons: no x tangent where the exponent is 0, no exponent
     # tangent where x is 0 and the exponent >= 0
     tx, ty = tangents if len(tangents) == 2 else (tangents[0], None)
-    p = exponent if y is None else y
+    xp = namespace(out)
+    p = _exponent(xp, exponent) if y is None else y
     with np.errstate(divide="ignore", invalid="ignore"):
-        from_x = None if tx is None else np.broadcast_to(np.where(p == 0, 0.0, tx * p * np.power(x, p - 1)),
+        from_x = None if tx is None else xp.broadcast_to(_zero_where(xp, p == 0, tx * p * xp.pow(x, p - 1)),
                                                          out.shape)
         if y is None:
             return (from_x,)
-        from_y = None if ty is None else np.broadcast_to(ty * np.where((x == 0) & (y >= 0), 0.0, out * np.log(x)),
+        from_y = None if ty is None else xp.broadcast_to(ty * xp.where((x == 0) & (y >= 0), 0.0, out * xp.log(x)),
                                                          out.shape)
     return from_x, from_y
 
@@ -247,7 +268,7 @@ def _erf_forward(x):
 
 def _erf_slope(x):
     """d erf(x) / dx = 2 / sqrt(pi) * exp(-x^2), on arrays."""
-    return _TWO_OVER_ROOT_PI * np.exp(-x * x)
+    return _TWO_OVER_ROOT_PI * namespace(x).exp(-x * x)
 
 
 def _erf_vjp(g, x, *, out):
@@ -272,7 +293,7 @@ def _sqrt_derivative(x, *, out):
 
 def _rsqrt_forward(x):
     with np.errstate(divide="ignore"):  # inf at 0, as in torch
-        return 1.0 / np.sqrt(x)
+        return 1.0 / namespace(x).sqrt(x)
 
 
 def _rsqrt_derivative(x, *, out):
@@ -282,7 +303,7 @@ def _rsqrt_derivative(x, *, out):
 
 def _abs_derivative(x, *, out):
     # sign(x), 0 at 0 as in torch; written with comparisons so that nodes build it too
-    return (x > 0) * 1.0 - (x < 0)
+    return floats(x > 0) * 1.0 - floats(x < 0)
 
 
 def _clip_forward(x, *, min=None, max=None):
@@ -292,7 +313,11 @@ def _clip_forward(x, *, min=None, max=None):
         if bound is not None and not _number(bound):
             raise ValueError(f"clip's {name} must be a number or None, got {bound!r}")
     # torch.clamp: max wins where min > max, as np.clip (lower bound first, then upper) gives
-    return np.clip(x, min, max)
+    xp = namespace(x)
+    if xp is np:
+        return np.clip(x, min, max)
+    lower = x if min is None else xp.where(x < min, float(min), x)  # the standard's clip refuses min > max
+    return lower if max is None else xp.where(lower > max, float(max), lower)
 
 
 def _clip_derivative(x, *, out, min=None, max=None):
@@ -302,19 +327,19 @@ def _clip_derivative(x, *, out, min=None, max=None):
         return 0.0
     inside = 1.0
     if min is not None:
-        inside = inside - (x < min)
+        inside = inside - floats(x < min)
     if max is not None:
-        inside = inside - (x > max)
+        inside = inside - floats(x > max)
     return inside
 
 
 def _where_forward(condition, a, b):
-    return np.where(_chosen(condition), a, b)
+    return namespace(condition, a, b).where(_chosen(condition), a, b)
 
 
 def _chosen(condition):
     """Where the 0/1 mask ``condition`` picks ``a``; read as > 0.5, so a nudged mask picks the same."""
-    return np.asarray(condition) > 0.5
+    return condition > 0.5
 
 
 def _where_shape(condition, a, b):
@@ -323,17 +348,19 @@ def _where_shape(condition, a, b):
 
 def _where_vjp(g, condition, a, b, *, out, needs):
     picked = _chosen(condition)
+    xp = namespace(g)
     return (None,
-            unbroadcast(np.where(picked, g, 0.0), a.shape) if needs[1] else None,
-            unbroadcast(np.where(picked, 0.0, g), b.shape) if needs[2] else None)
+            unbroadcast(xp.where(picked, g, 0.0), a.shape) if needs[1] else None,
+            unbroadcast(xp.where(picked, 0.0, g), b.shape) if needs[2] else None)
 
 
 def _where_jvp(tangents, condition, a, b, *, out):
     _, ta, tb = tangents
     picked = _chosen(condition)
+    xp = namespace(out)
     return (None,
-            None if ta is None else np.broadcast_to(np.where(picked, ta, 0.0), out.shape),
-            None if tb is None else np.broadcast_to(np.where(picked, 0.0, tb), out.shape))
+            None if ta is None else xp.broadcast_to(xp.where(picked, ta, 0.0), out.shape),
+            None if tb is None else xp.broadcast_to(xp.where(picked, 0.0, tb), out.shape))
 
 
 def _where_vjp_graph(g, condition, a, b, *, out, needs):
@@ -348,7 +375,7 @@ def _larger_share(a, b):
 
     Written with comparisons, so ``a`` and ``b`` may be arrays or nodes (then it is built of steps).
     """
-    return 0.5 + 0.5 * (a > b) - 0.5 * (a < b)
+    return 0.5 + 0.5 * floats(a > b) - 0.5 * floats(a < b)
 
 
 def _extremum_vjp(share, g, a, b, *, out, needs):
@@ -362,8 +389,9 @@ def _extremum_vjp(share, g, a, b, *, out, needs):
 def _extremum_jvp(share, tangents, a, b, *, out):
     ta, tb = tangents
     to_a = share(a, b)
-    return (None if ta is None else np.broadcast_to(ta * to_a, out.shape),
-            None if tb is None else np.broadcast_to(tb * (1.0 - to_a), out.shape))
+    xp = namespace(out)
+    return (None if ta is None else xp.broadcast_to(ta * to_a, out.shape),
+            None if tb is None else xp.broadcast_to(tb * (1.0 - to_a), out.shape))
 
 
 def _smaller_share(a, b):

@@ -42,11 +42,18 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op
 from dagprop.op import SourceForm
+from dagprop.backend import add_at, gather, namespace
 from ._common import as_shape, check_axis
 
 
 def _getitem_forward(x, *, index):
-    return x[index]
+    return _picked(x, index)
+
+
+def _picked(x, index):
+    """``x[index]``; another library's array through :func:`dagprop.backend.gather`, as the standard
+    indexes with neither lists nor more than one integer array."""
+    return x[index] if x.__class__ is np.ndarray else gather(namespace(x), x, index)
 
 
 def _getitem_shape(x, *, index):
@@ -63,7 +70,7 @@ def _getitem_vjp(g, x, *, out, index):
 
 def _getitem_jvp(tangents, x, *, out, index):
     (t,) = tangents
-    return (None if t is None else t[index],)
+    return (None if t is None else _picked(t, index),)
 
 
 def _getitem_vjp_graph(g, x, *, out, index):
@@ -74,6 +81,9 @@ def _scatter_add_forward(g, *, shape, index):
     # which element of the result each element of g goes to; np.add.at (unlike +=)
     # adds once per occurrence, so an element picked twice gets both values
     shape = as_shape(shape)
+    xp = namespace(g)
+    if xp is not np:
+        return add_at(xp, xp.zeros(shape, dtype=xp.float64), index, g)
     size = math.prod(shape)
     targets = np.arange(size).reshape(shape)[index]
     result = np.zeros(size)
@@ -92,7 +102,7 @@ def _scatter_add_shape(g, *, shape, index):
 
 def _scatter_add_vjp(g, values, *, out, shape, index):
     # each value was added at one place, so its gradient is read back from there
-    return (g[index],)
+    return (_picked(g, index),)
 
 
 def _scatter_add_jvp(tangents, values, *, out, shape, index):
@@ -105,7 +115,7 @@ def _scatter_add_vjp_graph(g, values, *, out, shape, index):
 
 
 def _concat_forward(*xs, axis=0):
-    return np.concatenate(xs, axis=axis)
+    return namespace(*xs).concat(xs, axis=axis)
 
 
 def _concat_shape(*shapes, axis=0):
@@ -121,6 +131,8 @@ def _concat_shape(*shapes, axis=0):
 
 
 def _concat_vjp(g, *xs, out, axis=0):
+    if g.__class__ is not np.ndarray:  # the standard has no split
+        return tuple(_picked(g, slot) for slot in _concat_slots(xs, axis))
     ends = np.cumsum([x.shape[axis] for x in xs])
     return tuple(np.split(g, ends[:-1], axis=axis))
 
@@ -143,7 +155,7 @@ def _concat_vjp_graph(g, *xs, out, axis=0):
 
 
 def _stack_forward(*xs, axis=0):
-    return np.stack(xs, axis=axis)
+    return namespace(*xs).stack(xs, axis=axis)
 
 
 def _stack_shape(*shapes, axis=0):
@@ -156,6 +168,8 @@ def _stack_shape(*shapes, axis=0):
 
 
 def _stack_vjp(g, *xs, out, axis=0):
+    if g.__class__ is not np.ndarray:
+        return tuple(_picked(g, slot) for slot in _stack_slots(xs, axis))
     return tuple(np.take(g, k, axis=axis) for k in range(len(xs)))
 
 
@@ -176,6 +190,9 @@ def _stack_vjp_graph(g, *xs, out, axis=0):
 
 def _placed(t, index, shape):
     """Zeros of ``shape`` holding ``t`` at ``index``: one input's share of a joined output's tangent."""
+    xp = namespace(t)
+    if xp is not np:
+        return add_at(xp, xp.zeros(shape, dtype=xp.float64), index, t)
     placed = np.zeros(shape)
     placed[index] = t
     return placed
@@ -224,7 +241,7 @@ def _split_shape(x, *, sizes, axis=0, part):
 
 
 def _split_forward(x, *, sizes, axis=0, part):
-    return x[_split_index(x.shape, sizes, axis, part)]
+    return _picked(x, _split_index(x.shape, sizes, axis, part))
 
 
 def _split_vjp(g, x, *, out, sizes, axis=0, part):
@@ -233,7 +250,7 @@ def _split_vjp(g, x, *, out, sizes, axis=0, part):
 
 def _split_jvp(tangents, x, *, out, sizes, axis=0, part):
     (t,) = tangents
-    return (None if t is None else t[_split_index(x.shape, sizes, axis, part)],)
+    return (None if t is None else _picked(t, _split_index(x.shape, sizes, axis, part)),)
 
 
 def _split_vjp_graph(g, x, *, out, sizes, axis=0, part):
@@ -304,9 +321,14 @@ def _pad_sources(shape, widths, mode):
 def _pad_forward(x, *, pad, mode="constant", value=0.0):
     widths = _pad_widths(x.shape, pad, mode, value)
     if mode != "constant":
-        return x[_pad_sources(x.shape, widths, mode)]
-    out = np.full(_pad_shape(x.shape, pad=pad), value, dtype=np.result_type(x, np.float64))
+        return _picked(x, _pad_sources(x.shape, widths, mode))
+    xp = namespace(x)
     kept, placed = _pad_kept(x.shape, widths)
+    if xp is not np:  # the padding, then x's kept part added where it goes (writing into slices is not for every library)
+        out = xp.full(_pad_shape(x.shape, pad=pad), float(value), dtype=xp.result_type(x.dtype, xp.float64))
+        inside = add_at(xp, xp.zeros(out.shape, dtype=out.dtype), placed, _picked(x, kept))
+        return xp.where(add_at(xp, xp.zeros(out.shape, dtype=xp.float64), placed, 1.0) > 0, inside, out)
+    out = np.full(_pad_shape(x.shape, pad=pad), value, dtype=np.result_type(x, np.float64))
     out[placed] = x[kept]
     return out
 

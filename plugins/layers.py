@@ -24,10 +24,13 @@ with ``h`` of shape (batch, n_in), ``W`` (n_in, n_out), ``b`` (n_out,).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
+from dagprop.backend import namespace
 from dagprop.op import SourceForm
 from ._common import (matmul_grad_nodes, matmul_grads, matmul_jvp, matmul_shape, softmax, softmax_backward,
                       swap_last, swap_last_node)
@@ -58,7 +61,7 @@ def _linear_vjp(g, h, W, b, *, out, needs):
 def _linear_jvp(tangents, h, W, b, *, out):
     th, tW, tb = tangents
     from_h, from_W = matmul_jvp(th, tW, h, W)
-    return from_h, from_W, (None if tb is None else np.broadcast_to(tb, out.shape))
+    return from_h, from_W, (None if tb is None else namespace(tb).broadcast_to(tb, out.shape))
 
 
 def _linear_vjp_graph(g, h, W, b, *, out, needs):
@@ -96,7 +99,7 @@ def _attention_shape(Q, K, V):
 
 def _attention_weights(Q, K):
     """softmax(Q K^T / sqrt(d)): row i says how much query i attends to each key."""
-    return softmax(Q @ swap_last(K) / np.sqrt(Q.shape[-1]), -1)
+    return softmax(Q @ swap_last(K) / math.sqrt(Q.shape[-1]), -1)
 
 
 def _attention_forward(Q, K, V):
@@ -109,7 +112,7 @@ def _attention_vjp(g, Q, K, V, *, out, needs):
     if not (needs[0] or needs[1]):
         return None, None, gV
     # gradient of the unscaled scores Q K^T: through the weights' softmax, then the 1/sqrt(d)
-    gscores = softmax_backward(g @ swap_last(V), weights, -1) / np.sqrt(Q.shape[-1])
+    gscores = softmax_backward(g @ swap_last(V), weights, -1) / math.sqrt(Q.shape[-1])
     gQ = unbroadcast(gscores @ K, Q.shape) if needs[0] else None
     gK = unbroadcast(swap_last(gscores) @ Q, K.shape) if needs[1] else None
     return gQ, gK, gV
@@ -117,17 +120,18 @@ def _attention_vjp(g, Q, K, V, *, out, needs):
 
 def _attention_jvp(tangents, Q, K, V, *, out):
     tQ, tK, tV = tangents
+    xp = namespace(Q, K, V)
     weights = _attention_weights(Q, K)
-    scale = 1.0 / np.sqrt(Q.shape[-1])
-    from_Q = None if tQ is None else _through_weights(tQ @ swap_last(K) * scale, weights) @ V
-    from_K = None if tK is None else _through_weights(Q @ swap_last(tK) * scale, weights) @ V
+    scale = 1.0 / math.sqrt(Q.shape[-1])
+    from_Q = None if tQ is None else _through_weights(xp, tQ @ swap_last(K) * scale, weights) @ V
+    from_K = None if tK is None else _through_weights(xp, Q @ swap_last(tK) * scale, weights) @ V
     from_V = None if tV is None else weights @ tV
     return from_Q, from_K, from_V
 
 
-def _through_weights(scores_tangent, weights):
+def _through_weights(xp, scores_tangent, weights):
     """The tangent of the weights softmax(scores) given the scores' tangent t: ``s * (t - <s, t>)`` per row."""
-    return weights * (scores_tangent - (weights * scores_tangent).sum(axis=-1, keepdims=True))
+    return weights * (scores_tangent - xp.sum(weights * scores_tangent, axis=-1, keepdims=True))
 
 
 def _attention_vjp_graph(g, Q, K, V, *, out, needs):

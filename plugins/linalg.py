@@ -25,6 +25,7 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op, broadcast_shape
 from dagprop.op import SourceForm
+from dagprop.backend import namespace
 from dagprop.rules import dense_entries
 from ._common import as_matrices, check_axis, matmul_grad_nodes, matmul_grads, matmul_jvp, matmul_shape
 
@@ -43,19 +44,20 @@ def _matmul_vjp_graph(g, a, b, *, out, needs):
 
 
 def _matmul_jacobian(a, b, *, out, needs=(True, True)):
+    xp = namespace(a, b)
     if a.ndim == 2 and b.ndim == 2:
         # d out[i, j] / d a[k, l] = [i == k] b[l, j];  d out[i, j] / d b[k, l] = a[i, k] [j == l]
-        return (np.einsum("ik,lj->ijkl", np.eye(a.shape[0]), b) if needs[0] else None,
-                np.einsum("ik,jl->ijkl", a, np.eye(b.shape[1])) if needs[1] else None)
+        return (xp.eye(a.shape[0], dtype=xp.float64)[:, None, :, None] * b.mT[None, :, None, :] if needs[0] else None,
+                a[:, None, :, None] * xp.eye(b.shape[1], dtype=xp.float64)[None, :, None, :] if needs[1] else None)
     # matmul is linear in each operand, so the Jacobian's columns are the products
     # of one operand with each basis element of the other
     a2, b2 = as_matrices(a, b)
     ndim = max(a2.ndim, b2.ndim)
-    basis_a = np.eye(a.size).reshape((a.size,) + (1,) * (ndim - a2.ndim) + a2.shape)
-    basis_b = np.eye(b.size).reshape((b.size,) + (1,) * (ndim - b2.ndim) + b2.shape)
-    columns_a = np.matmul(basis_a, b2).reshape(a.size, out.size)
-    columns_b = np.matmul(a2, basis_b).reshape(b.size, out.size)
-    return columns_a.T.reshape(out.shape + a.shape), columns_b.T.reshape(out.shape + b.shape)
+    basis_a = xp.reshape(xp.eye(a.size, dtype=xp.float64), (a.size,) + (1,) * (ndim - a2.ndim) + a2.shape)
+    basis_b = xp.reshape(xp.eye(b.size, dtype=xp.float64), (b.size,) + (1,) * (ndim - b2.ndim) + b2.shape)
+    columns_a = xp.reshape(basis_a @ b2, (a.size, out.size))
+    columns_b = xp.reshape(a2 @ basis_b, (b.size, out.size))
+    return xp.reshape(columns_a.T, out.shape + a.shape), xp.reshape(columns_b.T, out.shape + b.shape)
 
 
 def _matmul_sparse_jacobian(a, b, *, out, needs):
@@ -90,7 +92,9 @@ def _transpose_axes(ndim, axes):
 
 
 def _transpose_forward(x, *, axes=None):
-    return x.T if axes is None else np.transpose(x, _transpose_axes(x.ndim, axes))
+    if axes is None and x.__class__ is np.ndarray:
+        return x.T
+    return namespace(x).permute_dims(x, _transpose_axes(x.ndim, axes))
 
 
 def _transpose_shape(x, *, axes=None):
@@ -103,9 +107,9 @@ def _inverse_axes(ndim, axes):
 
 
 def _transpose_vjp(g, x, *, out, axes=None):
-    if axes is None:
+    if axes is None and g.__class__ is np.ndarray:
         return (g.T,)
-    return (np.transpose(g, _inverse_axes(x.ndim, axes)),)
+    return (namespace(g).permute_dims(g, _inverse_axes(x.ndim, axes)),)
 
 
 def _transpose_jvp(tangents, x, *, out, axes=None):

@@ -9,6 +9,12 @@ the incoming gradient's rows added back into the rows they came from: a token th
 occurs twice collects both (``np.add.at``), and the row ``padding_idx``, if given, gets
 none, as in torch.
 
+Other array namespaces than NumPy (array-api-strict, CuPy) gather rows with ``xp.take``
+and add them back with ``dagprop.backend.add_at``. For dask arrays, which stay lazy, the
+indices are checked chunk by chunk when the rows are computed, and the weight's gradient
+is ``onehot^T @ g`` (below): a non-finite gradient there turns its whole column of the
+weight's gradient into NaN, where NumPy keeps it to its own rows.
+
 The backward pass as nodes (``backward(create_graph=True)``) is the textbook view of a
 lookup: picking rows is multiplying by a one-hot matrix, ``weight[i] = onehot(i) @ weight``,
 so the weight's gradient is ``onehot^T @ g``. The one-hot matrix is built from the indices
@@ -40,6 +46,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
+from dagprop.backend import add_at, all_finite, is_lazy, namespace
 from dagprop.op import SourceForm
 
 
@@ -54,22 +61,62 @@ def _padding_row(padding_idx, vocabulary: int) -> int | None:
     return int(padding_idx) % vocabulary
 
 
-def _rows(indices: np.ndarray, vocabulary: int) -> np.ndarray:
+def _rows(xp, indices, vocabulary: int):
     """The integer row numbers the float ``indices`` stand for, each checked to be a row of the weight.
 
     Each index is rounded to the nearest integer: an index is data fed as a float, and
     finite-difference checks (``check_op``, ``gradcheck``) nudge every input, indices
-    included, by a little; the nudged index still picks its row.
+    included, by a little; the nudged index still picks its row. Lazy (dask) indices are
+    checked chunk by chunk when they are computed, not before.
     """
+    if xp is np:
+        return _numpy_rows(indices, vocabulary)
+    if is_lazy(indices):
+        return indices.map_blocks(_chunk_rows, vocabulary, dtype=np.intp)
+    if not all_finite(indices):
+        raise ValueError(_NOT_FINITE)
+    rows = xp.round(indices)
+    outside = (rows < 0) | (rows >= vocabulary)
+    if bool(xp.any(outside)):
+        where = tuple(int(axis[0]) for axis in xp.nonzero(outside)) if indices.ndim else ()
+        raise ValueError(_out_of_range(float(indices[where]), where, vocabulary))
+    return xp.astype(rows, xp.int64)
+
+
+_NOT_FINITE = "indices must be finite numbers standing for row numbers; got NaN or inf"
+
+
+def _out_of_range(index: float, where: tuple[int, ...], vocabulary: int) -> str:
+    return (f"index {index!r} at position {where} is out of range for a weight of {vocabulary} rows: indices must "
+            f"be integers in [0, {vocabulary})")
+
+
+def _numpy_rows(indices: np.ndarray, vocabulary: int, start: tuple[int, ...] = ()) -> np.ndarray:
+    """:func:`_rows` for NumPy indices; ``start`` is where they begin in a larger array (a dask chunk's place)."""
     if not np.isfinite(indices).all():
-        raise ValueError("indices must be finite numbers standing for row numbers; got NaN or inf")
+        raise ValueError(_NOT_FINITE)
     rows = np.rint(indices)
     outside = (rows < 0) | (rows >= vocabulary)
     if outside.any():
         where = tuple(int(i) for i in np.argwhere(outside)[0])
-        raise ValueError(f"index {float(indices[where])!r} at position {where} is out of range for a weight of "
-                         f"{vocabulary} rows: indices must be integers in [0, {vocabulary})")
+        place = tuple(i + s for i, s in zip(where, start)) if start else where
+        raise ValueError(_out_of_range(float(indices[where]), place, vocabulary))
     return rows.astype(np.intp)
+
+
+def _chunk_rows(indices: np.ndarray, vocabulary: int, block_info=None) -> np.ndarray:
+    """:func:`_numpy_rows` for one chunk of dask indices, naming a bad index by its place in the whole array."""
+    start = tuple(begin for begin, _ in block_info[0]["array-location"]) if block_info else ()
+    return _numpy_rows(indices, vocabulary, start)
+
+
+def _gather(xp, table, rows):
+    """``table[rows]``: the rows of a (V, D) table, shaped ``rows.shape + (D,)``."""
+    if xp is np:
+        return table[rows]
+    # the standard's take wants 1-D indices
+    picked = xp.take(table, xp.reshape(rows, (-1,)), axis=0)
+    return xp.reshape(picked, tuple(rows.shape) + (table.shape[1],))
 
 
 def _embedding_shape(indices, weight, *, padding_idx=None):
@@ -81,25 +128,49 @@ def _embedding_shape(indices, weight, *, padding_idx=None):
 
 
 def _embedding_forward(indices, weight, *, padding_idx=None):
-    return weight[_rows(indices, weight.shape[0])]
+    xp = namespace(indices, weight)
+    return _gather(xp, weight, _rows(xp, indices, weight.shape[0]))
 
 
 def _embedding_vjp(g, indices, weight, *, out, needs, padding_idx=None):
     if not needs[1]:
         return None, None
+    xp = namespace(g, indices, weight)
     vocabulary, width = weight.shape
-    grad = np.zeros(weight.shape)
-    # np.add.at, not +=: a row picked twice collects both gradients
-    np.add.at(grad, _rows(indices, vocabulary).ravel(), g.reshape(-1, width))
+    rows = _rows(xp, indices, vocabulary)
     padding = _padding_row(padding_idx, vocabulary)
+    if xp is np:
+        grad = np.zeros(weight.shape)
+        # np.add.at, not +=: a row picked twice collects both gradients
+        np.add.at(grad, rows.ravel(), g.reshape(-1, width))
+        if padding is not None:
+            grad[padding] = 0.0
+        return None, grad
+    rows = xp.reshape(rows, (-1,))
+    if is_lazy(g) or is_lazy(rows):
+        return None, _lazy_rows_sum(xp, g, rows, vocabulary, padding)
+    grad = add_at(xp, xp.zeros(weight.shape, dtype=g.dtype, device=g.device), rows, xp.reshape(g, (-1, width)))
     if padding is not None:
-        grad[padding] = 0.0
+        padding_row = xp.asarray((np.arange(vocabulary) == padding)[:, None], device=g.device)
+        grad = xp.where(padding_row, 0.0, grad)
     return None, grad
+
+
+def _lazy_rows_sum(xp, g, rows, vocabulary: int, padding: int | None):
+    """The weight's gradient for lazy arrays, which cannot be written into: ``onehot^T @ g``, as vjp_graph."""
+    targets = np.arange(vocabulary)
+    if padding is not None:
+        targets[padding] = -1  # no index matches it: the padding row gets no gradient
+    onehot = xp.astype(xp.reshape(rows, (-1, 1)) == xp.asarray(targets), g.dtype)
+    return xp.matrix_transpose(onehot) @ xp.reshape(g, (-1, g.shape[-1]))
 
 
 def _embedding_jvp(tangents, indices, weight, *, out, padding_idx=None):
     _, t = tangents
-    return None, (None if t is None else t[_rows(indices, weight.shape[0])])
+    if t is None:
+        return None, None
+    xp = namespace(indices, weight)
+    return None, _gather(xp, t, _rows(xp, indices, weight.shape[0]))
 
 
 def _embedding_vjp_graph(g, indices, weight, *, out, needs, padding_idx=None):

@@ -29,6 +29,7 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
 from dagprop.op import SourceForm
+from dagprop.backend import namespace
 from ._common import log_softmax, softmax
 
 
@@ -42,7 +43,15 @@ def _elementwise_loss_shape(a, b):
 
 def _l2_loss_forward(z, y):
     residual = z - y
-    return np.asarray(0.5 * np.vdot(residual, residual))
+    return 0.5 * _squared_norm(namespace(residual), residual)
+
+
+def _squared_norm(xp, residual):
+    """The sum of squares, as a 0-d array: by np.vdot (BLAS) for NumPy arrays, by the standard's vecdot otherwise."""
+    if xp is np:
+        return np.asarray(np.vdot(residual, residual))
+    flat = xp.reshape(residual, (-1,))
+    return xp.vecdot(flat, flat)
 
 
 def _l2_loss_vjp(g, z, y, *, out, needs):
@@ -53,7 +62,7 @@ def _l2_loss_vjp(g, z, y, *, out, needs):
 
 def _squared_error_forward(yhat, y):
     residual = y - yhat
-    return np.asarray(np.vdot(residual, residual))
+    return _squared_norm(namespace(residual), residual)
 
 
 def _squared_error_vjp(g, yhat, y, *, out):
@@ -64,8 +73,9 @@ def _squared_error_vjp(g, yhat, y, *, out):
 def _l2_loss_jvp(tangents, z, y, *, out):
     tz, ty = tangents
     residual = z - y
-    return (None if tz is None else np.asarray(np.sum(residual * tz)),
-            None if ty is None else np.asarray(-np.sum(residual * ty)))
+    xp = namespace(residual)
+    return (None if tz is None else xp.asarray(xp.sum(residual * tz)),
+            None if ty is None else xp.asarray(-xp.sum(residual * ty)))
 
 
 def _l2_loss_vjp_graph(g, z, y, *, out, needs):
@@ -77,8 +87,9 @@ def _l2_loss_vjp_graph(g, z, y, *, out, needs):
 def _squared_error_jvp(tangents, yhat, y, *, out):
     tyhat, ty = tangents
     residual = 2.0 * (yhat - y)
-    return (None if tyhat is None else np.asarray(np.sum(residual * tyhat)),
-            None if ty is None else np.asarray(-np.sum(residual * ty)))
+    xp = namespace(residual)
+    return (None if tyhat is None else xp.asarray(xp.sum(residual * tyhat)),
+            None if ty is None else xp.asarray(-xp.sum(residual * ty)))
 
 
 def _squared_error_vjp_graph(g, yhat, y, *, out, needs):
@@ -127,17 +138,19 @@ def _rows(logits):
 
 def _cross_entropy_forward(logits, target):
     rows = _rows(logits)
+    xp = namespace(logits, target)
     if rows == 0:  # the mean over no rows is NaN, as in numpy and torch, without numpy's RuntimeWarning
-        return np.asarray(np.nan)
-    return -np.sum(target * log_softmax(logits, -1)) / rows
+        return xp.asarray(float("nan"), dtype=xp.float64)
+    return -xp.sum(target * log_softmax(logits, -1)) / rows
 
 
 def _cross_entropy_vjp(g, logits, target, *, out, needs):
+    xp = namespace(g, logits, target)
     if logits.size == 0:  # empty inputs (no rows, or no classes) have empty gradients
-        return np.zeros(logits.shape), np.zeros(target.shape)
+        return xp.zeros(logits.shape, dtype=xp.float64), xp.zeros(target.shape, dtype=xp.float64)
     scale = g / _rows(logits)
     # softmax times each row's total mass: (softmax - target) when the target rows sum to 1
-    mass = target.sum(axis=-1, keepdims=True)
+    mass = xp.sum(target, axis=-1, keepdims=True)
     glogits = scale * (softmax(logits, -1) * mass - target) if needs[0] else None
     gtarget = -scale * log_softmax(logits, -1) if needs[1] else None
     return glogits, gtarget
@@ -145,16 +158,17 @@ def _cross_entropy_vjp(g, logits, target, *, out, needs):
 
 def _cross_entropy_jvp(tangents, logits, target, *, out):
     tlogits, ttarget = tangents
+    xp = namespace(logits, target)
     if logits.size == 0:  # no element to move: the output stays where it is
-        return tuple(None if t is None else np.zeros(()) for t in tangents)
+        return tuple(None if t is None else xp.zeros((), dtype=xp.float64) for t in tangents)
     scale = 1.0 / _rows(logits)
     log_p = log_softmax(logits, -1)
     from_logits = None
     if tlogits is not None:
         # the vjp's softmax * mass - target, contracted with the tangent
-        mass = target.sum(axis=-1, keepdims=True)
-        from_logits = np.asarray(scale * np.sum((np.exp(log_p) * mass - target) * tlogits))
-    from_target = None if ttarget is None else np.asarray(-scale * np.sum(log_p * ttarget))
+        mass = xp.sum(target, axis=-1, keepdims=True)
+        from_logits = xp.asarray(scale * xp.sum((xp.exp(log_p) * mass - target) * tlogits))
+    from_target = None if ttarget is None else xp.asarray(-scale * xp.sum(log_p * ttarget))
     return from_logits, from_target
 
 

@@ -61,6 +61,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
+from dagprop.backend import namespace
 from dagprop.op import SourceForm
 
 _NUMBER = (int, float, np.integer, np.floating)
@@ -71,55 +72,102 @@ Shape = tuple[int, ...]
 # -- the shared step: standardise over some axes, and its backward rule -------------------------
 #
 # Every rule below but the jvp takes arrays (forward, vjp) and graph nodes (decompose,
-# vjp_graph) alike: they are written with operators and methods both have, and the three
-# steps that are spelt differently (reshape, the biased variance, 1 / sqrt) go through
-# the helpers here. So the backward pass built as nodes is the vjp itself, not a copy.
+# vjp_graph) alike. Each rule asks :func:`_space` once for what to compute with: the
+# arrays' namespace (the array API standard's functions), or for nodes and NumPy arrays
+# the same few functions spelt as their methods. So the backward pass built as nodes is
+# the vjp itself, not a copy.
 
 
-def _is_node(t) -> bool:
-    return isinstance(t, dp.Node)
+class _Methods:
+    """mean and sum over axes, spelt as the methods graph nodes and NumPy arrays both have."""
+
+    @staticmethod
+    def mean(t, axis: tuple[int, ...], keepdims: bool = False):
+        return t.mean(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def sum(t, axis: tuple[int, ...]):
+        return t.sum(axis=axis)
 
 
-def _reshape(t, shape: Shape):
-    """``t`` reshaped (a node's reshape takes the shape as an attribute); None stays None."""
-    if t is None:
-        return None
-    return t.reshape(shape=shape) if _is_node(t) else np.reshape(t, shape)
+class _NodeMethods(_Methods):
+    """The array functions these rules use, for graph nodes: ops whose attributes are keywords."""
+
+    @staticmethod
+    def reshape(t, shape: Shape):
+        return t.reshape(shape=shape)
+
+    @staticmethod
+    def var(t, axis: tuple[int, ...], keepdims: bool = False, correction: float = 0.0):
+        return t.var(axis=axis, keepdims=keepdims, correction=correction)
+
+    @staticmethod
+    def rsqrt(t):
+        return t.rsqrt()
 
 
-def _rsqrt(t):
+class _NumpyMethods(_Methods):
+    """The array functions these rules use, for NumPy arrays: ndarray's methods, which skip the
+    dispatch of ``np.mean`` and ``np.reshape`` (a microsecond or two a call, a fifth of a small op)."""
+
+    @staticmethod
+    def reshape(t, shape: Shape):
+        return t.reshape(shape)
+
+    @staticmethod
+    def var(t, axis: tuple[int, ...], keepdims: bool = False, correction: float = 0.0):
+        return t.var(axis=axis, keepdims=keepdims, ddof=correction)
+
+    @staticmethod
+    def rsqrt(t):
+        return 1.0 / np.sqrt(t)
+
+
+_NODES, _NUMPY = _NodeMethods(), _NumpyMethods()
+
+
+def _space(*values):
+    """What a rule computes with: node or NumPy methods, or another array namespace's functions."""
+    if any(isinstance(v, dp.Node) for v in values):
+        return _NODES
+    xp = namespace(*values)
+    return _NUMPY if xp is np else xp
+
+
+def _reshape(xp, t, shape: Shape):
+    """``t`` reshaped; None stays None."""
+    return None if t is None else xp.reshape(t, shape)
+
+
+def _rsqrt(xp, t):
     """``1 / sqrt(t)``: the op rsqrt on a node."""
-    return t.rsqrt() if _is_node(t) else 1.0 / np.sqrt(t)
+    return xp.rsqrt(t) if isinstance(xp, (_NodeMethods, _NumpyMethods)) else 1.0 / xp.sqrt(t)
 
 
-def _biased_var(x, axes: tuple[int, ...]):
-    """The variance over ``axes`` divided by the count (torch's ``correction=0``), the axes kept as 1."""
-    return x.var(axis=axes, keepdims=True, correction=0) if _is_node(x) else x.var(axis=axes, keepdims=True)
-
-
-def _standardize(x, axes: tuple[int, ...], eps: float):
+def _standardize(xp, x, axes: tuple[int, ...], eps: float):
     """``xhat = (x - mean) * rstd`` over ``axes``, and ``rstd = 1 / sqrt(var + eps)`` (the axes kept as 1).
 
+    The variance is the biased one, divided by the count (torch's ``correction=0``).
     On nodes this is the circuit a course draws: mean, sub, var, add eps, rsqrt, mul.
     """
-    centred = x - x.mean(axis=axes, keepdims=True)
-    rstd = _rsqrt(_biased_var(x, axes) + eps)
+    centred = x - xp.mean(x, axis=axes, keepdims=True)
+    rstd = _rsqrt(xp, xp.var(x, axis=axes, keepdims=True, correction=0) + eps)
     return centred * rstd, rstd
 
 
-def _standardize_backward(h, xhat, rstd, axes: tuple[int, ...]):
+def _standardize_backward(xp, h, xhat, rstd, axes: tuple[int, ...]):
     """The gradient of ``x`` from the gradient ``h`` of ``xhat``: ``rstd * (h - mean(h) - xhat * mean(h * xhat))``.
 
     The mean's and the variance's gradients are the two subtracted terms. The matrix of
     this map is ``rstd * (I - 11^T / n - xhat xhat^T / n)``, symmetric, so it is also
     the jvp: given a tangent of ``x`` it returns the tangent of ``xhat``.
     """
-    return rstd * (h - h.mean(axis=axes, keepdims=True) - xhat * (h * xhat).mean(axis=axes, keepdims=True))
+    return rstd * (h - xp.mean(h, axis=axes, keepdims=True) - xhat * xp.mean(h * xhat, axis=axes, keepdims=True))
 
 
-def _sum_over(t, axes: tuple[int, ...]):
+def _sum_over(xp, t, axes: tuple[int, ...]):
     """``t`` summed over ``axes``; ``t`` itself when there are none."""
-    return t.sum(axis=axes) if axes else t
+    return xp.sum(t, axis=axes) if axes else t
 
 
 def _affine(xhat, weight, bias):
@@ -206,28 +254,31 @@ def _layer_norm_shape(x, weight=None, bias=None, *, normalized_shape, eps=1e-5):
 
 def _layer_norm(x, weight=None, bias=None, *, normalized_shape, eps=1e-5):
     """The forward on arrays, and on nodes the circuit (``decompose``)."""
+    xp = _space(x, weight, bias)
     axes, _ = _layer_axes(x.ndim, normalized_shape)
-    xhat, _ = _standardize(x, axes, eps)
+    xhat, _ = _standardize(xp, x, axes, eps)
     return _affine(xhat, weight, bias)
 
 
 def _layer_norm_vjp(g, x, weight=None, bias=None, *, out, needs, normalized_shape, eps=1e-5):
     """The vjp on arrays, and on nodes the vjp_graph."""
+    xp = _space(g, x, weight)
     axes, leading = _layer_axes(x.ndim, normalized_shape)
-    xhat, rstd = _standardize(x, axes, eps)
-    grads = (_standardize_backward(g if weight is None else g * weight, xhat, rstd, axes) if needs[0] else None,
-             _sum_over(g * xhat, leading) if weight is not None and needs[1] else None,
-             _sum_over(g, leading) if bias is not None and needs[2] else None)
+    xhat, rstd = _standardize(xp, x, axes, eps)
+    grads = (_standardize_backward(xp, g if weight is None else g * weight, xhat, rstd, axes) if needs[0] else None,
+             _sum_over(xp, g * xhat, leading) if weight is not None and needs[1] else None,
+             _sum_over(xp, g, leading) if bias is not None and needs[2] else None)
     return _given(grads, 1 + (weight is not None) + (bias is not None))
 
 
 def _layer_norm_jvp(tangents, x, weight=None, bias=None, *, out, normalized_shape, eps=1e-5):
     tx, tw, tb = _pad(tangents, 3)
+    xp = namespace(x, weight)
     axes, _ = _layer_axes(x.ndim, normalized_shape)
-    xhat, rstd = _standardize(x, axes, eps)
-    from_x = None if tx is None else _affine(_standardize_backward(tx, xhat, rstd, axes), weight, None)
+    xhat, rstd = _standardize(xp, x, axes, eps)
+    from_x = None if tx is None else _affine(_standardize_backward(xp, tx, xhat, rstd, axes), weight, None)
     from_w = None if tw is None else xhat * tw
-    from_b = None if tb is None else np.broadcast_to(tb, out.shape)
+    from_b = None if tb is None else xp.broadcast_to(tb, out.shape)
     return _given((from_x, from_w, from_b), len(tangents))
 
 
@@ -249,63 +300,66 @@ def _batch_norm_shape(x, running_mean, running_var, weight=None, bias=None, *, t
     return x
 
 
-def _running_rstd(running_var, eps: float):
+def _running_rstd(xp, running_var, eps: float):
     """``1 / sqrt(running_var + eps)``, one number per channel."""
-    return _rsqrt(running_var + eps)
+    return _rsqrt(xp, running_var + eps)
 
 
 def _batch_norm(x, running_mean, running_var, weight=None, bias=None, *, training=False, momentum=0.1, eps=1e-5):
     """The forward on arrays, and on nodes the circuit (``decompose``)."""
+    xp = _space(x, running_mean, running_var, weight, bias)
     channel = _channel_shape(x.shape[1], x.ndim)
     if training:
-        xhat, _ = _standardize(x, _batch_axes(x.ndim), eps)
+        xhat, _ = _standardize(xp, x, _batch_axes(x.ndim), eps)
     else:
-        xhat = (x - _reshape(running_mean, channel)) * _reshape(_running_rstd(running_var, eps), channel)
-    return _affine(xhat, _reshape(weight, channel), _reshape(bias, channel))
+        xhat = (x - _reshape(xp, running_mean, channel)) * _reshape(xp, _running_rstd(xp, running_var, eps), channel)
+    return _affine(xhat, _reshape(xp, weight, channel), _reshape(xp, bias, channel))
 
 
 def _batch_norm_vjp(g, x, running_mean, running_var, weight=None, bias=None, *, out, needs, training=False,
                     momentum=0.1, eps=1e-5):
     """The vjp on arrays, and on nodes the vjp_graph."""
+    xp = _space(g, x, running_mean, running_var, weight)
     channel, axes = _channel_shape(x.shape[1], x.ndim), _batch_axes(x.ndim)
-    h = g if weight is None else g * _reshape(weight, channel)
+    h = g if weight is None else g * _reshape(xp, weight, channel)
     g_mean = g_var = None  # training: the batch's statistics were used, and the output does not depend on these
     if training:
-        xhat, rstd = _standardize(x, axes, eps)
-        gx = _standardize_backward(h, xhat, rstd, axes) if needs[0] else None
+        xhat, rstd = _standardize(xp, x, axes, eps)
+        gx = _standardize_backward(xp, h, xhat, rstd, axes) if needs[0] else None
     else:
-        per_channel = _running_rstd(running_var, eps)
-        rstd = _reshape(per_channel, channel)
-        xhat = (x - _reshape(running_mean, channel)) * rstd
+        per_channel = _running_rstd(xp, running_var, eps)
+        rstd = _reshape(xp, per_channel, channel)
+        xhat = (x - _reshape(xp, running_mean, channel)) * rstd
         gx = h * rstd if needs[0] or needs[1] else None
-        g_mean = -_sum_over(gx, axes) if needs[1] else None
+        g_mean = -_sum_over(xp, gx, axes) if needs[1] else None
         # d xhat / d var = -(x - mean) / 2 (var + eps)^(3/2) = -xhat * rstd^2 / 2
-        g_var = _sum_over(h * xhat, axes) * (per_channel * per_channel * -0.5) if needs[2] else None
+        g_var = _sum_over(xp, h * xhat, axes) * (per_channel * per_channel * -0.5) if needs[2] else None
         gx = gx if needs[0] else None
     grads = (gx, g_mean, g_var,
-             _sum_over(g * xhat, axes) if weight is not None and needs[3] else None,
-             _sum_over(g, axes) if bias is not None and needs[4] else None)
+             _sum_over(xp, g * xhat, axes) if weight is not None and needs[3] else None,
+             _sum_over(xp, g, axes) if bias is not None and needs[4] else None)
     return _given(grads, 3 + (weight is not None) + (bias is not None))
 
 
 def _batch_norm_jvp(tangents, x, running_mean, running_var, weight=None, bias=None, *, out, training=False,
                     momentum=0.1, eps=1e-5):
     tx, t_mean, t_var, tw, tb = _pad(tangents, 5)
+    xp = namespace(x, running_mean, running_var, weight)
     channel, axes = _channel_shape(x.shape[1], x.ndim), _batch_axes(x.ndim)
-    w = _reshape(weight, channel)
+    w = _reshape(xp, weight, channel)
     from_mean = from_var = None
     if training:
-        xhat, rstd = _standardize(x, axes, eps)
-        from_x = None if tx is None else _affine(_standardize_backward(tx, xhat, rstd, axes), w, None)
+        xhat, rstd = _standardize(xp, x, axes, eps)
+        from_x = None if tx is None else _affine(_standardize_backward(xp, tx, xhat, rstd, axes), w, None)
     else:
-        rstd = _reshape(_running_rstd(running_var, eps), channel)
-        xhat = (x - running_mean.reshape(channel)) * rstd
+        rstd = _reshape(xp, _running_rstd(xp, running_var, eps), channel)
+        xhat = (x - xp.reshape(running_mean, channel)) * rstd
         scale = rstd if w is None else rstd * w
         from_x = None if tx is None else tx * scale
-        from_mean = None if t_mean is None else np.broadcast_to(-t_mean.reshape(channel) * scale, out.shape)
-        from_var = None if t_var is None else -0.5 * t_var.reshape(channel) * rstd * xhat * scale
-    from_w = None if tw is None else xhat * tw.reshape(channel)
-    from_b = None if tb is None else np.broadcast_to(tb.reshape(channel), out.shape)
+        from_mean = None if t_mean is None else xp.broadcast_to(-xp.reshape(t_mean, channel) * scale, out.shape)
+        from_var = None if t_var is None else -0.5 * xp.reshape(t_var, channel) * rstd * xhat * scale
+    from_w = None if tw is None else xhat * xp.reshape(tw, channel)
+    from_b = None if tb is None else xp.broadcast_to(xp.reshape(tb, channel), out.shape)
     return _given((from_x, from_mean, from_var, from_w, from_b), len(tangents))
 
 
@@ -331,34 +385,39 @@ def _group_norm_shape(x, weight=None, bias=None, *, num_groups, eps=1e-5):
 
 def _group_norm(x, weight=None, bias=None, *, num_groups, eps=1e-5):
     """The forward on arrays, and on nodes the circuit (``decompose``)."""
+    xp = _space(x, weight, bias)
     grouped, axes = _grouped(x.shape, num_groups)
-    xhat, _ = _standardize(_reshape(x, grouped), axes, eps)
+    xhat, _ = _standardize(xp, _reshape(xp, x, grouped), axes, eps)
     channel = _channel_shape(x.shape[1], x.ndim)
-    return _affine(_reshape(xhat, x.shape), _reshape(weight, channel), _reshape(bias, channel))
+    return _affine(_reshape(xp, xhat, x.shape), _reshape(xp, weight, channel), _reshape(xp, bias, channel))
 
 
 def _group_norm_vjp(g, x, weight=None, bias=None, *, out, needs, num_groups, eps=1e-5):
     """The vjp on arrays, and on nodes the vjp_graph."""
+    xp = _space(g, x, weight)
     grouped, axes = _grouped(x.shape, num_groups)
     channel, per_channel = _channel_shape(x.shape[1], x.ndim), _batch_axes(x.ndim)
-    xhat, rstd = _standardize(_reshape(x, grouped), axes, eps)
-    h = g if weight is None else g * _reshape(weight, channel)
-    grads = (_reshape(_standardize_backward(_reshape(h, grouped), xhat, rstd, axes), x.shape) if needs[0] else None,
-             _sum_over(g * _reshape(xhat, x.shape), per_channel) if weight is not None and needs[1] else None,
-             _sum_over(g, per_channel) if bias is not None and needs[2] else None)
+    xhat, rstd = _standardize(xp, _reshape(xp, x, grouped), axes, eps)
+    h = g if weight is None else g * _reshape(xp, weight, channel)
+    grads = (_reshape(xp, _standardize_backward(xp, _reshape(xp, h, grouped), xhat, rstd, axes), x.shape)
+             if needs[0] else None,
+             _sum_over(xp, g * _reshape(xp, xhat, x.shape), per_channel) if weight is not None and needs[1] else None,
+             _sum_over(xp, g, per_channel) if bias is not None and needs[2] else None)
     return _given(grads, 1 + (weight is not None) + (bias is not None))
 
 
 def _group_norm_jvp(tangents, x, weight=None, bias=None, *, out, num_groups, eps=1e-5):
     tx, tw, tb = _pad(tangents, 3)
+    xp = namespace(x, weight)
     grouped, axes = _grouped(x.shape, num_groups)
     channel = _channel_shape(x.shape[1], x.ndim)
-    xhat, rstd = _standardize(x.reshape(grouped), axes, eps)
+    xhat, rstd = _standardize(xp, xp.reshape(x, grouped), axes, eps)
     from_x = None if tx is None else _affine(
-        _standardize_backward(tx.reshape(grouped), xhat, rstd, axes).reshape(x.shape), _reshape(weight, channel), None)
-    xhat = xhat.reshape(x.shape)
-    from_w = None if tw is None else xhat * tw.reshape(channel)
-    from_b = None if tb is None else np.broadcast_to(tb.reshape(channel), out.shape)
+        xp.reshape(_standardize_backward(xp, xp.reshape(tx, grouped), xhat, rstd, axes), x.shape),
+        _reshape(xp, weight, channel), None)
+    xhat = xp.reshape(xhat, x.shape)
+    from_w = None if tw is None else xhat * xp.reshape(tw, channel)
+    from_b = None if tb is None else xp.broadcast_to(xp.reshape(tb, channel), out.shape)
     return _given((from_x, from_w, from_b), len(tangents))
 
 

@@ -30,12 +30,15 @@ provided).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import dagprop as dp
 from dagprop import Op
+from dagprop.backend import namespace
 from dagprop.op import SourceForm
-from ._windows import Windows, inside, pair, scatter_windows, stacked
+from ._windows import Windows, constant, inside, pair, permute, reshape, scatter_windows, stacked
 
 
 def _pool_geometry(kernel_size, stride, padding, dilation=1) -> Windows:
@@ -57,33 +60,34 @@ def _pool_shape(x, geometry):
 # -- max_pool2d ---------------------------------------------------------------------------------
 
 
-def _max_and_argmax(x, geometry):
+def _max_and_argmax(xp, x, geometry):
     """Each window's largest element and its position in the window, torch's way.
 
     The window's elements are visited in row-major order and a later one is taken only
     when strictly larger (or NaN): the first of equal maxima wins. Elements in the
     padding are never taken. One vectorised step per kernel offset, over every window.
     """
-    slabs = stacked(x, geometry, fill=-np.inf)
-    valid = inside(x.shape[2:], geometry).reshape(len(slabs), 1, 1, *slabs.shape[3:]) \
+    slabs = stacked(xp, x, geometry, fill=-math.inf)
+    count = slabs.shape[0]
+    valid = constant(xp, inside(x.shape[2:], geometry).reshape(count, 1, 1, *slabs.shape[3:]), x) \
         if any(geometry.padding) else None
-    best = slabs[0]
-    where = np.zeros(best.shape, dtype=np.intp)
+    best = slabs[0, ...]
+    where = xp.zeros_like(best, dtype=xp.int64)
     if valid is not None:  # the first element inside the input is taken whatever its value (even -inf)
-        best = np.full(best.shape, -np.inf)
-        where = np.full(best.shape, -1)
-    for k in range(1 if valid is None else 0, len(slabs)):
-        candidate = slabs[k]
-        taken = (candidate > best) | np.isnan(candidate)
+        best = xp.full_like(best, -math.inf)
+        where = where - 1
+    for k in range(1 if valid is None else 0, count):
+        candidate = slabs[k, ...]
+        taken = (candidate > best) | xp.isnan(candidate)
         if valid is not None:
-            taken = (taken | (where < 0)) & valid[k]
-        best = np.where(taken, candidate, best)
-        where = np.where(taken, k, where)
+            taken = (taken | (where < 0)) & valid[k, ...]
+        best = xp.where(taken, candidate, best)
+        where = xp.where(taken, k, where)
     return best, where
 
 
 def _max_pool2d_forward(x, *, kernel_size, stride=None, padding=0, dilation=1):
-    return _max_and_argmax(x, _pool_geometry(kernel_size, stride, padding, dilation))[0]
+    return _max_and_argmax(namespace(x), x, _pool_geometry(kernel_size, stride, padding, dilation))[0]
 
 
 def _max_pool2d_shape(x, *, kernel_size, stride=None, padding=0, dilation=1):
@@ -91,19 +95,31 @@ def _max_pool2d_shape(x, *, kernel_size, stride=None, padding=0, dilation=1):
 
 
 def _max_pool2d_vjp(g, x, *, out, kernel_size, stride=None, padding=0, dilation=1):
+    xp = namespace(g, x)
     geometry = _pool_geometry(kernel_size, stride, padding, dilation)
-    _, where = _max_and_argmax(x, geometry)
+    _, where = _max_and_argmax(xp, x, geometry)
     kh, kw = geometry.kernel
     # one slab per kernel offset, holding g where that offset's element was taken and 0 elsewhere
-    routed = ((where == np.arange(kh * kw).reshape(-1, 1, 1, 1, 1)) * g).reshape((kh, kw) + g.shape)
-    return (scatter_windows(routed.transpose(2, 3, 0, 1, 4, 5), x.shape[2:], geometry),)
+    routed = reshape(xp, xp.where(where == _offsets(xp, kh * kw, x), g, 0.0), (kh, kw) + tuple(g.shape))
+    return (scatter_windows(xp, permute(xp, routed, (2, 3, 0, 1, 4, 5)), x.shape[2:], geometry),)
+
+
+def _offsets(xp, count: int, like):
+    """The kernel offsets 0 .. count - 1 along a new first axis, to compare with each window's argmax."""
+    return constant(xp, np.arange(count).reshape(-1, 1, 1, 1, 1), like)
 
 
 def _max_pool2d_jvp(tangents, x, *, out, kernel_size, stride=None, padding=0, dilation=1):
     (t,) = tangents
+    xp = namespace(x, t)
     geometry = _pool_geometry(kernel_size, stride, padding, dilation)
-    _, where = _max_and_argmax(x, geometry)
-    return (np.take_along_axis(stacked(t, geometry), where[None], axis=0)[0],)
+    _, where = _max_and_argmax(xp, x, geometry)
+    slabs = stacked(xp, t, geometry)
+    if xp is np:
+        return (np.take_along_axis(slabs, where[None], axis=0)[0],)
+    # take_along_axis is not in every namespace (dask's): each window's element picked by a mask, the rest 0
+    kh, kw = geometry.kernel
+    return (xp.sum(xp.where(where == _offsets(xp, kh * kw, x), slabs, 0.0), axis=0),)
 
 
 def _max_pool2d_vjp_graph(g, x, *, out, kernel_size, stride=None, padding=0, dilation=1):
@@ -132,7 +148,8 @@ def _max_pool2d_vjp_graph(g, x, *, out, kernel_size, stride=None, padding=0, dil
 
 
 def _divisor(size, geometry, count_include_pad):
-    """What each window's sum is divided by: its size, or (count_include_pad=False) its elements inside x."""
+    """What each window's sum is divided by: its size, or (count_include_pad=False) its elements inside x
+    (NumPy numbers, one per window: ``constant`` them into the arrays' namespace)."""
     kh, kw = geometry.kernel
     if count_include_pad or not any(geometry.padding):
         return float(kh * kw)
@@ -140,8 +157,11 @@ def _divisor(size, geometry, count_include_pad):
 
 
 def _avg_pool2d_forward(x, *, kernel_size, stride=None, padding=0, count_include_pad=True):
+    xp = namespace(x)
     geometry = _pool_geometry(kernel_size, stride, padding)
-    return np.add.reduce(stacked(x, geometry), axis=0) / _divisor(x.shape[2:], geometry, count_include_pad)
+    divisor = _divisor(x.shape[2:], geometry, count_include_pad)
+    return xp.sum(stacked(xp, x, geometry), axis=0) / (divisor if isinstance(divisor, float)
+                                                       else constant(xp, divisor, x))
 
 
 def _avg_pool2d_shape(x, *, kernel_size, stride=None, padding=0, count_include_pad=True):
@@ -149,10 +169,12 @@ def _avg_pool2d_shape(x, *, kernel_size, stride=None, padding=0, count_include_p
 
 
 def _avg_pool2d_vjp(g, x, *, out, kernel_size, stride=None, padding=0, count_include_pad=True):
+    xp = namespace(g)
     geometry = _pool_geometry(kernel_size, stride, padding)
-    share = g / _divisor(x.shape[2:], geometry, count_include_pad)
-    spread = np.broadcast_to(share[:, :, None, None], g.shape[:2] + geometry.kernel + g.shape[2:])
-    return (scatter_windows(spread, x.shape[2:], geometry),)
+    divisor = _divisor(x.shape[2:], geometry, count_include_pad)
+    share = g / (divisor if isinstance(divisor, float) else constant(xp, divisor, g))
+    spread = xp.broadcast_to(share[:, :, None, None, :, :], tuple(g.shape[:2]) + geometry.kernel + tuple(g.shape[2:]))
+    return (scatter_windows(xp, spread, x.shape[2:], geometry),)
 
 
 def _avg_pool2d_jvp(tangents, x, *, out, kernel_size, stride=None, padding=0, count_include_pad=True):
@@ -210,8 +232,9 @@ def _adaptive_matrices(shape, output_size):
 
 
 def _adaptive_avg_pool2d_forward(x, *, output_size):
+    xp = namespace(x)
     rows, columns = _adaptive_matrices(x.shape, output_size)
-    return rows @ x @ columns.T
+    return constant(xp, rows, x) @ x @ constant(xp, columns.T, x)
 
 
 def _adaptive_avg_pool2d_shape(x, *, output_size):
@@ -221,8 +244,9 @@ def _adaptive_avg_pool2d_shape(x, *, output_size):
 
 
 def _adaptive_avg_pool2d_vjp(g, x, *, out, output_size):
+    xp = namespace(g)
     rows, columns = _adaptive_matrices(x.shape, output_size)
-    return (rows.T @ g @ columns,)
+    return (constant(xp, rows.T, g) @ g @ constant(xp, columns, g),)
 
 
 def _adaptive_avg_pool2d_jvp(tangents, x, *, out, output_size):

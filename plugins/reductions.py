@@ -48,7 +48,8 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op
 from dagprop.op import SourceForm
-from ._common import check_axes
+from dagprop.backend import namespace
+from ._common import check_axes, floats
 
 
 def _reduced_shape(x, *, axis=None, keepdims=False):
@@ -60,15 +61,19 @@ def _reduced_shape(x, *, axis=None, keepdims=False):
 
 def _kept(reduced, x, axis, keepdims):
     """A reduced array (an output or its gradient) with the reduced axes of ``x`` back as size 1."""
-    reduced = np.asarray(reduced)
+    xp = namespace(reduced)
+    reduced = xp.asarray(reduced)
     if keepdims or axis is None:  # axis None: a 0-d result, which broadcasts as it is
         return reduced
-    return reduced.reshape(_reduced_shape(x.shape, axis=axis, keepdims=True))
+    return xp.reshape(reduced, _reduced_shape(x.shape, axis=axis, keepdims=True))
 
 
 def _spread(g, x, axis, keepdims, divisor=1):
     """``g / divisor``, the gradient of a reduced output, copied back over the axes that were reduced."""
     g = _kept(g, x, axis, keepdims)
+    xp = namespace(g)
+    if xp is not np:
+        return xp.broadcast_to(g if divisor == 1 else g / divisor, x.shape)
     spread = np.empty(x.shape, dtype=g.dtype)
     spread[...] = g if divisor == 1 else g / divisor  # broadcasting assignment: one pass, in C
     return spread
@@ -96,9 +101,16 @@ def _count(shape, axis):
     return math.prod(shape) if axis is None else math.prod(shape[i] for i in check_axes(axis, len(shape)))
 
 
-# The shape rule has already checked ``axis``; numpy's reduce takes None, an int or a tuple as they are.
+def _sum(xp, x, axis, keepdims):
+    """The sum over ``axis``: for NumPy arrays np.add.reduce, np.sum's arithmetic without its Python-level
+    dispatch. The shape rule has already checked ``axis``; None, an int or a tuple go through as they are."""
+    if xp is np:
+        return np.asarray(np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+    return xp.sum(x, axis=_as_axis(axis), keepdims=keepdims)
+
+
 def _sum_forward(x, *, axis=None, keepdims=False):
-    return np.asarray(np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+    return _sum(namespace(x), x, axis, keepdims)
 
 
 def _sum_vjp(g, x, *, out, axis=None, keepdims=False):
@@ -106,23 +118,26 @@ def _sum_vjp(g, x, *, out, axis=None, keepdims=False):
 
 
 def _mean_forward(x, *, axis=None, keepdims=False):
-    total = np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims)
+    xp = namespace(x)
+    total = _sum(xp, x, axis, keepdims)
     count = _count(x.shape, axis)
     if count == 0:  # the mean of nothing is NaN, as in numpy and torch, without numpy's RuntimeWarning
-        return np.full(np.shape(total), np.nan)
-    return np.asarray(total / count)
+        return xp.full(total.shape, float("nan"), dtype=xp.float64)
+    return xp.asarray(total / count)
 
 
 def _mean_vjp(g, x, *, out, axis=None, keepdims=False):
     if x.size == 0:  # an empty x (which it is whenever nothing was averaged) has an empty gradient
-        return (np.zeros(x.shape),)
+        xp = namespace(g)
+        return (xp.zeros(x.shape, dtype=xp.float64),)
     return (_spread(g, x, axis, keepdims, _count(x.shape, axis)),)
 
 
 def _mean_jvp(tangents, x, *, out, axis=None, keepdims=False):
     (t,) = tangents
     if _count(x.shape, axis) == 0:  # nothing was averaged: the output does not move (its NaN is fixed)
-        return (np.zeros(out.shape),)
+        xp = namespace(t)
+        return (xp.zeros(out.shape, dtype=xp.float64),)
     return (_mean_forward(t, axis=axis, keepdims=keepdims),)
 
 
@@ -133,11 +148,17 @@ def _mean_vjp_graph(g, x, *, out, axis=None, keepdims=False):
 
 
 def _max_forward(x, *, axis=None, keepdims=False):
-    return np.asarray(np.maximum.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+    xp = namespace(x)
+    if xp is np:
+        return np.asarray(np.maximum.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+    return xp.max(x, axis=_as_axis(axis), keepdims=keepdims)
 
 
 def _min_forward(x, *, axis=None, keepdims=False):
-    return np.asarray(np.minimum.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+    xp = namespace(x)
+    if xp is np:
+        return np.asarray(np.minimum.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+    return xp.min(x, axis=_as_axis(axis), keepdims=keepdims)
 
 
 def _extremum_shape(x, *, axis=None, keepdims=False):
@@ -151,22 +172,23 @@ def _extremum_shape(x, *, axis=None, keepdims=False):
 def _extremum_vjp(g, x, *, out, axis=None, keepdims=False):
     # torch's rule for amax and amin: the elements equal to the result share its gradient evenly.
     # Written as torch writes it, (g / count) * hits, so a NaN or inf in g spreads as it does there.
-    hits = x == _kept(out, x, axis, keepdims)
-    count = hits.sum(axis=check_axes(axis, x.ndim), keepdims=True)
+    xp = namespace(g, x)
+    hits = floats(x == _kept(out, x, axis, keepdims))
+    count = xp.sum(hits, axis=check_axes(axis, x.ndim), keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):  # count is 0 only where out is NaN: NaN, as in torch
         share = _kept(g, x, axis, keepdims) / count
-        return (np.asarray(share * hits, dtype=np.float64),)
+        return (xp.asarray(share * hits, dtype=xp.float64),)
 
 
 def _extremum_jvp(tangents, x, *, out, axis=None, keepdims=False):
     # the mean of the tangent over the elements equal to the result: the vjp's even split, transposed
     (t,) = tangents
-    hits = x == _kept(out, x, axis, keepdims)
+    xp = namespace(t, x)
+    hits = floats(x == _kept(out, x, axis, keepdims))
     axes = check_axes(axis, x.ndim)
     with np.errstate(divide="ignore", invalid="ignore"):  # as in the vjp: count is 0 only where out is NaN
-        moved = np.add.reduce(t * hits, axis=axes, keepdims=keepdims) / np.add.reduce(hits, axis=axes,
-                                                                                       keepdims=keepdims)
-    return (np.asarray(moved, dtype=np.float64),)
+        moved = _sum(xp, t * hits, axes, keepdims) / _sum(xp, hits, axes, keepdims)
+    return (xp.asarray(moved, dtype=xp.float64),)
 
 
 def _max_vjp_graph(g, x, *, out, axis=None, keepdims=False):
@@ -205,19 +227,20 @@ def _var_shape(x, *, axis=None, keepdims=False, correction=1):
 
 def _var_deviation(x, axis):
     """``x`` less its mean over ``axis`` (an empty x has no mean to subtract)."""
-    return x - np.add.reduce(x, axis=_as_axis(axis), keepdims=True) / max(_count(x.shape, axis), 1)
+    return x - _sum(namespace(x), x, axis, True) / max(_count(x.shape, axis), 1)
 
 
 def _var_forward(x, *, axis=None, keepdims=False, correction=1):
     deviation = _var_deviation(x, axis)
-    squares = np.add.reduce(deviation * deviation, axis=_as_axis(axis), keepdims=keepdims)
+    xp = namespace(x)
+    squares = _sum(xp, deviation * deviation, axis, keepdims)
     with np.errstate(divide="ignore", invalid="ignore"):  # no degrees of freedom: inf or NaN, as in torch
-        return np.asarray(squares / _degrees_of_freedom(x.shape, axis, correction))
+        return xp.asarray(squares / _degrees_of_freedom(x.shape, axis, correction))
 
 
 def _var_scale(shape, axis, correction):
-    with np.errstate(divide="ignore"):
-        return np.float64(2.0) / _degrees_of_freedom(shape, axis, correction)
+    with np.errstate(divide="ignore"):  # a plain float: a NumPy scalar would turn another library's array into NumPy's
+        return float(np.float64(2.0) / _degrees_of_freedom(shape, axis, correction))
 
 
 def _var_vjp(g, x, *, out, axis=None, keepdims=False, correction=1):
@@ -231,7 +254,7 @@ def _var_jvp(tangents, x, *, out, axis=None, keepdims=False, correction=1):
     (t,) = tangents
     moved = _sum_forward(t * _var_deviation(x, axis), axis=axis, keepdims=keepdims)
     with np.errstate(invalid="ignore"):
-        return (np.asarray(moved * _var_scale(x.shape, axis, correction)),)
+        return (namespace(moved).asarray(moved * _var_scale(x.shape, axis, correction)),)
 
 
 def _var_vjp_graph(g, x, *, out, axis=None, keepdims=False, correction=1):
@@ -252,17 +275,23 @@ def _logsumexp_forward(x, *, axis=None, keepdims=False):
     # torch's logsumexp: shift by the max, unless the max is infinite (then shift by 0, so that
     # inf - inf gives no NaN); an empty slice has max -inf and gives log(0) = -inf
     axes = _as_axis(axis)
-    shift = np.maximum.reduce(x, axis=axes, keepdims=True, initial=-np.inf)
-    shift = np.where(np.isinf(shift), 0.0, shift)
+    xp = namespace(x)
+    if xp is np:
+        shift = np.maximum.reduce(x, axis=axes, keepdims=True, initial=-np.inf)
+    elif _count(x.shape, axis) == 0:  # the standard's max has no initial value for an empty slice
+        shift = xp.zeros(_reduced_shape(x.shape, axis=axis, keepdims=True), dtype=x.dtype)
+    else:
+        shift = xp.max(x, axis=axes, keepdims=True)
+    shift = xp.where(xp.isinf(shift), 0.0, shift)
     with np.errstate(divide="ignore"):
-        total = np.log(np.add.reduce(np.exp(x - shift), axis=axes, keepdims=True)) + shift
-    return np.asarray(total if keepdims else total.reshape(_reduced_shape(x.shape, axis=axis)))
+        total = xp.log(_sum(xp, xp.exp(x - shift), axes, True)) + shift
+    return total if keepdims else xp.reshape(total, _reduced_shape(x.shape, axis=axis))
 
 
 def _logsumexp_softmax(x, out, axis, keepdims):
     """exp(x - logsumexp(x)): the softmax over the reduced axes, the derivative of logsumexp."""
     with np.errstate(invalid="ignore"):  # NaN where out is infinite (inf - inf), as in torch
-        return np.exp(x - _kept(out, x, axis, keepdims))
+        return namespace(x).exp(x - _kept(out, x, axis, keepdims))
 
 
 def _logsumexp_vjp(g, x, *, out, axis=None, keepdims=False):
@@ -286,7 +315,10 @@ def _logsumexp_decompose(x, *, axis=None, keepdims=False):
 
 
 def _prod_forward(x, *, axis=None, keepdims=False):
-    return np.asarray(np.multiply.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+    xp = namespace(x)
+    if xp is np:
+        return np.asarray(np.multiply.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
+    return xp.prod(x, axis=_as_axis(axis), keepdims=keepdims)
 
 
 def _product_of_the_others(x, axis):
@@ -298,13 +330,18 @@ def _product_of_the_others(x, axis):
     """
     axes = check_axes(axis, x.ndim)
     kept = [i for i in range(x.ndim) if i not in axes]
-    rows = np.transpose(x, kept + list(axes)).reshape([x.shape[i] for i in kept] + [-1])
-    before = np.ones_like(rows)
-    np.cumprod(rows[..., :-1], axis=-1, out=before[..., 1:])
-    after = np.ones_like(rows)
-    np.cumprod(rows[..., :0:-1], axis=-1, out=after[..., -2::-1])
-    others = (before * after).reshape([x.shape[i] for i in kept + list(axes)])
-    return np.transpose(others, np.argsort(kept + list(axes)))
+    xp = namespace(x)
+    rows = xp.reshape(xp.permute_dims(x, tuple(kept + list(axes))), tuple([x.shape[i] for i in kept] + [-1]))
+    if xp is np:
+        before = np.ones_like(rows)
+        np.cumprod(rows[..., :-1], axis=-1, out=before[..., 1:])
+        after = np.ones_like(rows)
+        np.cumprod(rows[..., :0:-1], axis=-1, out=after[..., -2::-1])
+    else:  # the same running products, in the same order, without writing into slices
+        before = xp.cumulative_prod(rows, axis=-1, include_initial=True)[..., :-1]
+        after = xp.flip(xp.cumulative_prod(xp.flip(rows, axis=-1), axis=-1, include_initial=True)[..., :-1], axis=-1)
+    others = xp.reshape(before * after, tuple([x.shape[i] for i in kept + list(axes)]))
+    return xp.permute_dims(others, tuple(int(i) for i in np.argsort(kept + list(axes))))
 
 
 def _prod_vjp(g, x, *, out, axis=None, keepdims=False):

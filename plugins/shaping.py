@@ -27,11 +27,12 @@ import numpy as np
 import dagprop as dp
 from dagprop import Op, broadcast_shape, unbroadcast
 from dagprop.op import SourceForm
+from dagprop.backend import namespace
 from ._common import as_shape, check_axes, check_axis
 
 
 def _reshape_forward(x, *, shape):
-    return np.reshape(x, as_shape(shape))
+    return namespace(x).reshape(x, as_shape(shape))
 
 
 def _reshape_shape(x, *, shape):
@@ -50,7 +51,8 @@ def _reshape_shape(x, *, shape):
 
 def _broadcast_to_forward(x, *, shape):
     # a copy, not NumPy's read-only view, so the value behaves like every other
-    return np.array(np.broadcast_to(x, as_shape(shape)))
+    xp = namespace(x)
+    return xp.asarray(xp.broadcast_to(x, as_shape(shape)), copy=True)
 
 
 def _broadcast_to_shape(x, *, shape):
@@ -70,7 +72,7 @@ def _broadcast_to_vjp(g, x, *, out, shape):
 
 def _broadcast_to_jvp(tangents, x, *, out, shape):
     (t,) = tangents
-    return (None if t is None else np.broadcast_to(t, out.shape),)
+    return (None if t is None else namespace(t).broadcast_to(t, out.shape),)
 
 
 def _broadcast_to_vjp_graph(g, x, *, out, shape):
@@ -82,12 +84,12 @@ def _broadcast_to_vjp_graph(g, x, *, out, shape):
 
 
 def _same_elements_vjp(g, x, *, out, **attrs):
-    return (np.reshape(g, x.shape),)
+    return (namespace(g).reshape(g, x.shape),)
 
 
 def _same_elements_jvp(tangents, x, *, out, **attrs):
     (t,) = tangents
-    return (None if t is None else np.reshape(t, out.shape),)
+    return (None if t is None else namespace(t).reshape(t, out.shape),)
 
 
 def _same_elements_vjp_graph(g, x, *, out, **attrs):
@@ -107,7 +109,7 @@ def _flatten_shape(x, *, start_axis=0, end_axis=-1):
 
 
 def _flatten_forward(x, *, start_axis=0, end_axis=-1):
-    return np.reshape(x, _flatten_shape(x.shape, start_axis=start_axis, end_axis=end_axis))
+    return namespace(x).reshape(x, _flatten_shape(x.shape, start_axis=start_axis, end_axis=end_axis))
 
 
 def _squeeze_shape(x, *, axis=None):
@@ -119,7 +121,7 @@ def _squeeze_shape(x, *, axis=None):
 
 
 def _squeeze_forward(x, *, axis=None):
-    return np.reshape(x, _squeeze_shape(x.shape, axis=axis))
+    return namespace(x).reshape(x, _squeeze_shape(x.shape, axis=axis))
 
 
 def _unsqueeze_shape(x, *, axis):
@@ -128,7 +130,7 @@ def _unsqueeze_shape(x, *, axis):
 
 
 def _unsqueeze_forward(x, *, axis):
-    return np.reshape(x, _unsqueeze_shape(x.shape, axis=axis))
+    return namespace(x).reshape(x, _unsqueeze_shape(x.shape, axis=axis))
 
 
 def _permutation(axes, ndim):
@@ -146,7 +148,7 @@ def _permute_shape(x, *, axes):
 
 
 def _permute_forward(x, *, axes):
-    return np.transpose(x, _permutation(axes, x.ndim))
+    return namespace(x).permute_dims(x, _permutation(axes, x.ndim))
 
 
 def _inverse_permutation(axes, ndim):
@@ -154,12 +156,12 @@ def _inverse_permutation(axes, ndim):
 
 
 def _permute_vjp(g, x, *, out, axes):
-    return (np.transpose(g, _inverse_permutation(axes, x.ndim)),)
+    return (namespace(g).permute_dims(g, _inverse_permutation(axes, x.ndim)),)
 
 
 def _permute_jvp(tangents, x, *, out, axes):
     (t,) = tangents
-    return (None if t is None else np.transpose(t, _permutation(axes, x.ndim)),)
+    return (None if t is None else namespace(t).permute_dims(t, _permutation(axes, x.ndim)),)
 
 
 def _permute_vjp_graph(g, x, *, out, axes):

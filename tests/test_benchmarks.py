@@ -150,3 +150,22 @@ def test_systems_can_be_limited_and_results_are_not_written_by_partial_runs(tmp_
     after = (REPO / "benchmarks" / "RESULTS.md").stat().st_mtime if (REPO / "benchmarks" / "RESULTS.md").exists() \
         else None
     assert before == after
+
+
+def test_the_dask_section_reports_equality_speedups_and_out_of_core_memory(tmp_path):
+    out = tmp_path / "run.json"
+    result = run_script("--tiny", "--only", "dask", "--json", str(out), "--no-results")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert not [r for r in rows if r["status"] in ("failed", "wrong")], [r["note"] for r in rows]
+    equality = {r["system"]: r for r in rows if r["case"].startswith("equality")}
+    assert set(equality) == {"dask threaded", "dask distributed"}
+    assert all(r["value"] == 3 for r in equality.values())  # the tiny run's 3 graphs, every one bit for bit
+    for case in ("overhead", "wide", "sweep"):
+        systems = {r["system"] for r in rows if r["case"].startswith(case)}
+        assert "dagprop" in systems and systems & {"dask threaded", "dask distributed"}, case
+    (memory,) = [r for r in rows if r["case"].startswith("out of core")]
+    assert memory["metric"] == "memory" and 0 < memory["value"] < 0.8e9
+    names = {t["name"] for t in report["targets"]}
+    assert {"dask equality, threaded", "dask wide graph, threaded", "dask sweep, 2 workers"} <= names

@@ -8,6 +8,7 @@ differences of plain-numpy losses. Nothing an example prints is trusted.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -735,3 +736,31 @@ def test_transformer_block(tmp_path):
         assert contribution == pytest.approx(direct_paths[key], rel=1e-9)
     # top_paths is exact: every direct path larger than the smallest one shown is among those shown
     assert {key for key, value in direct_paths.items() if abs(value) > smallest * (1 + 1e-9)} <= set(found)
+
+
+# -- a sweep over a Dask cluster -------------------------------------------------------------------------
+
+
+def test_dask_sweep(tmp_path, monkeypatch):
+    import sys
+
+    # the worker processes unpickle train_one by its module's name, so the module must be importable
+    # there: from examples/ on the path, which worker processes inherit (a script's __main__ travels by value)
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.delitem(sys.modules, "dask_sweep", raising=False)
+    module = importlib.import_module("dask_sweep")
+    out = module.main(["-o", str(tmp_path), "--quick"])
+    assert_pictures(tmp_path, "best_run.svg")
+    assert len(out["losses"]) == len(out["configs"]) == 4
+    for config, loss in zip(out["configs"], out["losses"]):  # each run against the same loop run here
+        g, loss_node = module.build(config["seed"])
+        first = None
+        for _ in range(config["steps"]):
+            g.zero_grad(); g.forward(); g.backward(loss_node); g.step(config["lr"])
+            first = float(loss_node.value) if first is None else first
+        g.forward()
+        assert loss == pytest.approx(float(loss_node.value), rel=1e-12, abs=1e-15)
+        assert loss < first
+    assert out["best"] == int(np.argmin(out["losses"]))
+    assert out["same_gradients"] and out["edge_difference"] == 0.0
+    assert "held by an executor" in out["held"]

@@ -9,6 +9,7 @@ from typing import Callable, Iterator
 from harness import Case, Context, Row, run_case
 
 from .cnn import workload_cnn
+from .dask_scaling import workload_dask
 from .deep_chain import workload_deep_chain
 from .higher_order import workload_higher_order
 from .jacobian_route import workload_jacobian_route
@@ -37,6 +38,7 @@ WORKLOADS: dict[str, Callable[[Context], Iterator[Case | Row]]] = {
     "higher_order": workload_higher_order,
     "cnn": workload_cnn,
     "large_graph": workload_large_graph,
+    "dask": workload_dask,
 }
 
 
