@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from . import fastpath
+from .backend import is_numpy
 from .errors import GraphError
 from .run import Run, as_array, as_seed
 from .source import _forward_lines, _Names, _vjp_lines
@@ -135,7 +136,9 @@ class CompiledStep:
     rule that sends ``None`` along a slot for some values and an array for others (no
     built-in op does) needs the plain loop. Ops whose source form rounds differently
     from their rule (:data:`RULE_CALLED`, and matmul with a vector operand) are called
-    through their rules, so the numbers stay the plain loop's.
+    through their rules, so the numbers stay the plain loop's. The written source is
+    NumPy's: leaves of another array library (array-api-strict, dask) run the plain loop
+    on every call.
 
     Plans of at most :data:`SOURCE_LIMIT` (2,000) op nodes are compiled to source. On
     chains of 200 to 7,500 elementwise ops, writing and compiling cost 0.1-0.2 ms per op
@@ -240,6 +243,8 @@ class CompiledStep:
         if self.lr is not None:
             graph.step(self.lr)
         run = graph.run
+        if not is_numpy(*(run.values[i] for i in plan.forward_plan(None).leaves)):
+            return float(run.values[self.loss.index])  # other arrays run the plain loop: the source is NumPy's
         if len(plan.steps) <= SOURCE_LIMIT:
             function, self.source = _write(plan, run, self.loss, self.lr, self.keep_edges, self._commit_run)
         else:
