@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import types
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from . import fastpath
+from .backend import is_numpy
 from .errors import GraphError
 from .run import Run, as_array, as_seed
 from .source import _forward_lines, _Names, _vjp_lines
@@ -63,7 +65,28 @@ def _sourced(node: Node) -> bool:
 
 _float64 = np.dtype(np.float64)
 _ndarray = np.ndarray
+_float64_scalar = np.float64
 _counter = itertools.count()
+
+
+def _broadcast_to(array: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``np.broadcast_to``, the same read-only view, without its Python layers for a 0-d array.
+
+    A full reduction's gradient (a sum's or mean's, in every loss) is such an array or a NumPy
+    scalar, and
+    ``np.broadcast_to`` costs it 5-6 us, more than the arithmetic around it on small graphs.
+    """
+    if array.__class__ is _float64_scalar:  # what 0-d arithmetic returns: its buffer is read-only already
+        return _ndarray(shape, _float64, memoryview(array), 0, (0,) * len(shape))
+    if array.__class__ is _ndarray and not array.shape:
+        return _ndarray(shape, array.dtype, memoryview(array).toreadonly(), 0, (0,) * len(shape))
+    return np.broadcast_to(array, shape)
+
+
+# The NumPy the written functions see: NumPy itself but for the faster broadcast_to.
+_numpy = types.ModuleType("numpy")
+_numpy.__dict__.update(np.__dict__)
+_numpy.broadcast_to = _broadcast_to  # type: ignore[attr-defined]
 
 
 class _Reshaped(Exception):
@@ -113,7 +136,9 @@ class CompiledStep:
     rule that sends ``None`` along a slot for some values and an array for others (no
     built-in op does) needs the plain loop. Ops whose source form rounds differently
     from their rule (:data:`RULE_CALLED`, and matmul with a vector operand) are called
-    through their rules, so the numbers stay the plain loop's.
+    through their rules, so the numbers stay the plain loop's. The written source is
+    NumPy's: leaves of another array library (array-api-strict, dask) run the plain loop
+    on every call.
 
     Plans of at most :data:`SOURCE_LIMIT` (2,000) op nodes are compiled to source. On
     chains of 200 to 7,500 elementwise ops, writing and compiling cost 0.1-0.2 ms per op
@@ -218,6 +243,8 @@ class CompiledStep:
         if self.lr is not None:
             graph.step(self.lr)
         run = graph.run
+        if not is_numpy(*(run.values[i] for i in plan.forward_plan(None).leaves)):
+            return float(run.values[self.loss.index])  # other arrays run the plain loop: the source is NumPy's
         if len(plan.steps) <= SOURCE_LIMIT:
             function, self.source = _write(plan, run, self.loss, self.lr, self.keep_edges, self._commit_run)
         else:
@@ -248,7 +275,7 @@ def _write(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
            commit: Callable[[Run], None]) -> tuple[Callable, str]:
     """The straight-line function for the shapes of ``run``, and its source."""
     graph, nodes = plan.graph, plan.nodes
-    namespace: dict[str, Any] = {"np": np, "_asarray": np.asarray, "_Run": Run, "_Reshaped": _Reshaped,
+    namespace: dict[str, Any] = {"np": _numpy, "_asarray": np.asarray, "_Run": Run, "_Reshaped": _Reshaped,
                                  "_commit": commit, "_nodes": nodes, "_plan": plan, "_lr": lr}
     names = _Names(graph, frozenset({*namespace, "_seed", "_seeds", "_shapes", "graph", "compiled_step"}))
 
@@ -273,12 +300,18 @@ def _write(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
                             else f"{names.value(n)}.shape" for n in leaves)
         lines.append(f"    if ({checked},) != _shapes:")
         lines.append("        raise _Reshaped")
+    # A 0-d result comes back from NumPy as a scalar, whose arithmetic is several times faster
+    # than a 0-d array's and rounds the same; it becomes an array where it is stored, or
+    # before a rule (which may expect an array) reads it.
+    by_rule = {i.index for step in forward.steps if not _sourced(step.node) for i in (step.node, *step.node.inputs)}
+    stored = []
     for step in forward.steps:
+        value = names.value(step.node)
         lines += _forward_lines(step.node, names, rule, _sourced(step.node))
-        if step.node.shape == ():
-            lines.append(f"    {names.value(step.node)} = _asarray({names.value(step.node)})")
-    lines.append(f"    {', '.join(f'v[{s.index}]' for s in forward.steps)}, = "
-                 f"{', '.join(names.value(s.node) for s in forward.steps)},")
+        if step.node.shape == () and step.index in by_rule:
+            lines.append(f"    {value} = _asarray({value})")
+        stored.append(f"_asarray({value})" if step.node.shape == () and step.index not in by_rule else value)
+    lines.append(f"    {', '.join(f'v[{s.index}]' for s in forward.steps)}, = {', '.join(stored)},")
     lines.append(f"    {names.grad(loss)} = _seed")
     received = {loss.index}
     carried = set(run.edge_grads)
@@ -306,7 +339,7 @@ def _write(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
                 target = names.grad(source)
             received.add(source.index)
             targets.append(target)
-        lines += _vjp_lines(node, step.op, names, tuple(targets), needs, rule, _sourced(node))
+        lines += _vjp_lines(node, step.op, names, tuple(targets), needs, rule, _sourced(node), reuse=True)
         lines += sums
     # the engine hands out gradients as arrays: a 0-d sum comes back from numpy as a scalar
     for index in sorted(received):

@@ -171,7 +171,7 @@ def _carried_slots(graph: Graph, loss: Node) -> set[tuple[int, int]] | None:
 
 
 def _vjp_lines(node: Node, op: Op, names: _Names, targets: tuple[str, ...], needs: tuple[bool, ...],
-               rule: RuleWriter = _registry_rule, sourced: bool = True) -> list[str]:
+               rule: RuleWriter = _registry_rule, sourced: bool = True, reuse: bool = False) -> list[str]:
     grad = names.grad(node)
     call = _source_call(node, names, grad, targets, needs) if sourced else None
     form = op.source
@@ -190,7 +190,15 @@ def _vjp_lines(node: Node, op: Op, names: _Names, targets: tuple[str, ...], need
         needs_kw = f", needs={needs!r}" if op.vjp_takes_needs else ""
         return [f"    {', '.join(targets)}{',' if len(targets) == 1 else ''} = {rule(node, 'vjp')}("
                 f"{grad}, {args}, out={names.value(node)}{needs_kw}{_attrs(node)})"]
-    return [line for entry, target, need in zip(entries, targets, needs) if need for line in _assign(target, entry)]
+    lines: list[str] = []
+    # with reuse, an expression another slot has computed already (x * x's) is not computed again
+    written: dict[str, str] = {}
+    for entry, target, need in zip(entries, targets, needs):
+        if need:
+            lines += _assign(target, written.get(entry, entry) if isinstance(entry, str) else entry)
+            if reuse and isinstance(entry, str):
+                written.setdefault(entry, target)
+    return lines
 
 
 def _assign(target: str, written: str | Sequence[str]) -> list[str]:

@@ -407,7 +407,9 @@ def _sum_vjp_source(call):
 
 
 def _mean_source(call):
-    return None if _count(call.shapes[0], call.attrs.get("axis")) == 0 else _reduction_source("mean", call)
+    count = _count(call.shapes[0], call.attrs.get("axis"))
+    # numpy's mean is this sum divided by the count, bit for bit, with a Python layer less
+    return None if count == 0 else f"{_reduction_source('sum', call)} / {count}"
 
 
 def _mean_vjp_source(call):
