@@ -73,13 +73,14 @@ def _broadcast_to(array: Any, shape: tuple[int, ...]) -> np.ndarray:
     """``np.broadcast_to``, the same read-only view, without its Python layers for a 0-d array.
 
     A full reduction's gradient (a sum's or mean's, in every loss) is such an array or a NumPy
-    scalar, and
-    ``np.broadcast_to`` costs it 5-6 us, more than the arithmetic around it on small graphs.
+    scalar, and ``np.broadcast_to`` costs it 5-6 us, more than the arithmetic around it on
+    small graphs.
     """
+    buffer: Any = array  # NumPy arrays and scalars export buffers, which NumPy's stubs do not declare
     if array.__class__ is _float64_scalar:  # what 0-d arithmetic returns: its buffer is read-only already
-        return _ndarray(shape, _float64, memoryview(array), 0, (0,) * len(shape))
+        return _ndarray(shape, _float64, memoryview(buffer), 0, (0,) * len(shape))
     if array.__class__ is _ndarray and not array.shape:
-        return _ndarray(shape, array.dtype, memoryview(array).toreadonly(), 0, (0,) * len(shape))
+        return _ndarray(shape, array.dtype, memoryview(buffer).toreadonly(), 0, (0,) * len(shape))
     return np.broadcast_to(array, shape)
 
 

@@ -144,25 +144,44 @@ def _ops_of(impl: pluggy.HookImpl) -> list[Op]:
 
 
 def _executors_of(plugin_manager: pluggy.PluginManager) -> dict[str, Callable[[], Any]]:
-    factories: dict[str, Callable[[], Any]] = {}
-    owners: dict[str, str] = {}
-    for impl in plugin_manager.hook.dagprop_executors.get_hookimpls():
+    return dict(sorted(hook_table(plugin_manager, "dagprop_executors", "executor names", "{name!r} is provided").items()))
+
+
+def hook_table(plugin_manager: pluggy.PluginManager, hook: str, keys: str, claimed: str
+               ) -> dict[str, Callable[..., Any]]:
+    """``{name: callable}`` from every plugin implementing ``hook`` (converters, executors), one
+    plugin per name; ``keys`` says what the names are, ``claimed`` how a second plugin claims
+    one (``"op {name!r} is converted"``), for the messages.
+
+    Raises PluginError when a plugin's hook fails or returns something other than
+    ``{str: callable}``, or when two plugins give the same name (naming both).
+
+    Examples
+    --------
+    >>> table = hook_table(default_registry().plugin_manager, "dagprop_executors", "executor names",
+    ...                    "{name!r} is provided")
+    >>> sorted(table)
+    ['dask']
+    """
+    table: dict[str, Callable[..., Any]] = {}
+    owner: dict[str, str] = {}
+    for impl in getattr(plugin_manager.hook, hook).get_hookimpls():
         try:
-            provided: Any = impl.function()
+            provided = impl.function()
         except Exception as exc:
-            raise PluginError(f"plugin {impl.plugin_name!r}: its dagprop_executors hook raised {exc!r}") from exc
+            raise PluginError(f"plugin {impl.plugin_name!r}: its {hook} hook raised {exc!r}") from exc
         if not isinstance(provided, Mapping):
-            raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_executors must return a dict "
-                              f"{{name: factory}}, got {type(provided).__name__}")
-        for name, factory in provided.items():
-            if not isinstance(name, str) or not callable(factory):
-                raise PluginError(f"plugin {impl.plugin_name!r}: dagprop_executors maps {name!r} to {factory!r}; "
-                                  f"keys must be executor names (str) and values factories (callables)")
-            if name in factories:
-                raise PluginError(f"executor {name!r} is provided by two plugins, {owners[name]!r} and "
+            raise PluginError(f"plugin {impl.plugin_name!r}: {hook} must return a dict {{name: callable}}, "
+                              f"got {type(provided).__name__}")
+        for name, function in provided.items():
+            if not isinstance(name, str) or not callable(function):
+                raise PluginError(f"plugin {impl.plugin_name!r}: {hook} maps {name!r} to {function!r}; keys must "
+                                  f"be {keys} (str) and values callables")
+            if name in table:
+                raise PluginError(f"{claimed.format(name=name)} by two plugins, {owner[name]!r} and "
                                   f"{impl.plugin_name!r}; unregister or uninstall one of them")
-            factories[name], owners[name] = factory, impl.plugin_name
-    return dict(sorted(factories.items()))
+            table[name], owner[name] = function, impl.plugin_name
+    return table
 
 
 def default_registry() -> Registry:

@@ -58,3 +58,10 @@ def test_readme_blocks_run_and_their_claims_hold(tmp_path, monkeypatch, capsys):
     for name in ("tangents.svg", "forward.html"):
         assert (tmp_path / name).stat().st_size > 0
     assert "def forward" not in printed and "d_softmax_1 = d_mul_1 * const_1" in printed
+    # the array-API block: the gradient stays array-api-strict's; d/dx tanh(2x) = 2 (1 - tanh(2x)^2) at 0.5
+    assert f"array_api_strict {round(2 * (1 - np.tanh(1.0) ** 2), 4)}\n" in printed
+    # the Dask block, in closed form: every row of U1 @ u is 0.5 u, so U2 @ tanh(.) = tanh(0.5 u)
+    u = np.linspace(-1, 1, 8)
+    o = np.tanh(0.5 * u)
+    np.testing.assert_allclose(namespace["U1"].grad.ravel(), np.full(4, (2 * o * 0.25 * (1 - o**2) * u).sum()),
+                               rtol=1e-12)
