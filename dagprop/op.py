@@ -457,7 +457,9 @@ def unbroadcast(grad: Any, shape: Shape) -> Any:
         return grad
     if hasattr(grad, "graph"):  # a Node: the same sums, as nodes
         return _unbroadcast_node(grad, tuple(shape))
-    if is_foreign(grad):
+    if grad.__class__ is np.ndarray:
+        add_reduce = _add_reduce
+    elif is_foreign(grad):
         add_reduce = namespace(grad).sum
     else:
         grad, add_reduce = np.asarray(grad), _add_reduce

@@ -67,8 +67,8 @@ def read_only(array: Any) -> np.ndarray | None:
     """
     if array is None:
         return None
-    if is_foreign(array):  # other libraries have no writeable flag; their arrays are handed out as they are
-        return array
+    if array.__class__ is not np.ndarray and is_foreign(array):
+        return array  # other libraries have no writeable flag; their arrays are handed out as they are
     view = np.asarray(array).view()  # 0-d sums may come back as numpy scalars
     view.flags.writeable = False
     return view
@@ -691,7 +691,7 @@ def as_seed(loss: str, value: np.ndarray | None, seed: Any) -> np.ndarray:
                 f"backward from {loss!r} of shape {value.shape} needs a seed: a loss must hold a single "
                 f"element, or pass seed= an array of shape {value.shape}"
             )
-        if is_foreign(value):
+        if value.__class__ is not np.ndarray and is_foreign(value):
             return namespace(value).ones(value.shape, dtype=value.dtype)
         return _ONE if value.shape == () else np.ones(value.shape)
     array = _like(value, as_array(seed, "the seed"))

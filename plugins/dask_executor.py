@@ -34,6 +34,7 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import rules
+from dagprop.backend import all_finite
 from dagprop.errors import BackwardError, GraphError, NonFiniteError, PluginError
 from dagprop.executors import GraphStructure
 from dagprop.run import accumulate
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from dagprop.scheduler import Plan
 
 __all__ = ["DaskExecutor", "dagprop_executors"]
+
+SCATTERED_BYTES = 1 << 20  # arrays from this size on go to a worker directly, not inside the task graph
 
 
 @dp.hookimpl
@@ -141,11 +144,16 @@ class _TaskGraph:
         return ("dagprop-value-" + self.token, index)
 
     def data(self, array: Any) -> Any:
-        """The key of an array of this process, given to the graph once however many tasks read it."""
+        """The key of an array of this process, given to the graph once however many tasks read it.
+
+        On a cluster a large array is scattered to a worker first, rather than travelling inside
+        the task graph through the scheduler: arrays spread over the workers, and the tasks
+        reading them follow (the branches of a wide graph run side by side)."""
         key = self._data.get(id(array))
         if key is None:
             key = self._data[id(array)] = ("dagprop-data-" + self.token, len(self._data))
-            self.tasks[key] = array
+            large = self.client is not None and getattr(array, "nbytes", 0) >= SCATTERED_BYTES
+            self.tasks[key] = self.client.scatter(array, hash=False) if large else array
         return key
 
     def held_value(self, run: Run, step: Any, index: int | None = None) -> Any:
@@ -231,7 +239,7 @@ def _forward_step(structure: GraphStructure, index: int, check_finite: bool, *ar
     rules.check_real(node, "forward", out, args)
     if op.shape is not None:
         rules.check_forward_shape(node, list(args), out)
-    if check_finite and not np.isfinite(out).all():
+    if check_finite and not all_finite(out):
         raise NonFiniteError(rules.non_finite_message(node, list(args), out))
     return out
 
