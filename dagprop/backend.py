@@ -21,8 +21,8 @@ import numpy as np
 
 from .errors import GraphError, OpError
 
-__all__ = ["namespace", "is_numpy", "is_foreign", "lift", "ufunc_in", "gather", "is_lazy", "is_real_floating", "all_finite", "to_numpy", "add_at",
-           "einsum"]
+__all__ = ["namespace", "is_numpy", "is_foreign", "device_of", "constant", "lift", "ufunc_in", "gather", "is_lazy",
+           "is_real_floating", "all_finite", "to_numpy", "add_at", "einsum"]
 
 _ndarray = np.ndarray
 _NUMPY_KINDS = (_ndarray, np.generic, float, int)
@@ -72,6 +72,34 @@ def _foreign_namespace(arrays: tuple) -> ModuleType:
         raise GraphError(f"arrays from different libraries cannot meet in one op ({kinds}): {error}") from None
 
 
+def device_of(x: Any) -> Any:
+    """The device ``x`` lives on, for new arrays next to it (dask arrays have no ``.device``).
+
+    >>> import numpy as np
+    >>> device_of(np.ones(2))
+    'cpu'
+    """
+    try:
+        from array_api_compat import device
+    except ImportError:
+        return x.device
+    return device(x)
+
+
+def constant(xp: ModuleType, array: np.ndarray, like: Any) -> Any:
+    """A NumPy ``array`` of constants (a mask, a divisor, a const node's value) in namespace
+    ``xp``, on the device of ``like``; NumPy's own arrays stay as they are.
+
+    >>> import numpy as np
+    >>> a = np.ones(2)
+    >>> constant(np, a, a) is a
+    True
+    """
+    if xp is np:
+        return array
+    return xp.asarray(array, device=device_of(like))
+
+
 def lift(values: list, indices: Sequence[int]) -> None:
     """Move the NumPy arrays among ``values[i]`` (``i`` in ``indices``) into the namespace and
     onto the device of the other arrays there, in place: a graph's consts are NumPy arrays,
@@ -86,11 +114,9 @@ def lift(values: list, indices: Sequence[int]) -> None:
     if not foreign:
         return
     xp = namespace(*foreign)
-    device = getattr(foreign[0], "device", None)
     for i in indices:
         if isinstance(values[i], _NUMPY_KINDS):
-            values[i] = xp.asarray(values[i]) if device is None or is_lazy(foreign[0]) else \
-                xp.asarray(values[i], device=device)
+            values[i] = constant(xp, np.asarray(values[i]), foreign[0])
 
 
 def is_foreign(value: Any) -> bool:

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from dagprop import broadcast_shape, unbroadcast
-from dagprop.backend import is_foreign, is_lazy, namespace, to_numpy
+from dagprop.backend import constant, is_foreign, is_lazy, namespace, to_numpy
+
+from ._windows import reshape
 
 Shape = tuple[int, ...]
 
@@ -83,8 +85,8 @@ def matmul_grads(g: np.ndarray, a: np.ndarray, b: np.ndarray,
     g2 = g[..., None] if b.ndim == 1 else g
     g2 = g2[..., None, :] if a.ndim == 1 else g2
     xp = namespace(g)
-    ga = xp.reshape(unbroadcast(g2 @ swap_last(b2), a2.shape), a.shape) if needs[0] else None
-    gb = xp.reshape(unbroadcast(swap_last(a2) @ g2, b2.shape), b.shape) if needs[1] else None
+    ga = reshape(xp, unbroadcast(g2 @ swap_last(b2), a2.shape), a.shape) if needs[0] else None
+    gb = reshape(xp, unbroadcast(swap_last(a2) @ g2, b2.shape), b.shape) if needs[1] else None
     return ga, gb
 
 
@@ -207,8 +209,7 @@ def erf(x: Any) -> Any:
         return np.asarray(_erf_ufunc(x), dtype=np.float64)
     if is_lazy(x):
         return x.map_blocks(erf, dtype=np.float64)
-    xp = namespace(x)
-    return xp.asarray(erf(to_numpy(x)), device=x.device)
+    return constant(namespace(x), erf(to_numpy(x)), x)
 
 
 def floats(mask):

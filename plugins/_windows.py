@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dagprop.backend import device_of
+
 Pair = tuple[int, int]
 
 
@@ -195,10 +197,10 @@ def _padded_standard(xp, x, padding: Pair, fill: float):
     ph, pw = padding
     lead, (height, width) = tuple(x.shape[:-2]), x.shape[-2:]
     if pw:
-        side = xp.full(lead + (height, pw), fill, dtype=x.dtype, device=_device(x))
+        side = xp.full(lead + (height, pw), fill, dtype=x.dtype, device=device_of(x))
         x = xp.concat([side, x, side], axis=-1)
     if ph:
-        top = xp.full(lead + (ph, width + 2 * pw), fill, dtype=x.dtype, device=_device(x))
+        top = xp.full(lead + (ph, width + 2 * pw), fill, dtype=x.dtype, device=device_of(x))
         x = xp.concat([top, x, top], axis=-2)
     return x
 
@@ -227,7 +229,7 @@ def _zeros_along(xp, a, axis: int, size: int):
     """Zeros shaped like ``a`` but ``size`` long along ``axis``, on its device."""
     shape = list(a.shape)
     shape[axis] = size
-    return xp.zeros(tuple(shape), dtype=a.dtype, device=_device(a))
+    return xp.zeros(tuple(shape), dtype=a.dtype, device=device_of(a))
 
 
 def reshape(xp, x, shape: tuple[int, ...]):
@@ -238,24 +240,3 @@ def reshape(xp, x, shape: tuple[int, ...]):
 def permute(xp, x, axes: tuple[int, ...]):
     """``xp.permute_dims(x, axes)``; for NumPy the method ``transpose``, as :func:`reshape`."""
     return x.transpose(axes) if xp is np else xp.permute_dims(x, axes)
-
-
-def matrix_transpose(xp, x):
-    """``xp.matrix_transpose(x)``, every matrix of a stack transposed; for NumPy ``x.mT``, as :func:`reshape`."""
-    return x.mT if xp is np else xp.matrix_transpose(x)
-
-
-def constant(xp, array: np.ndarray, like):
-    """A NumPy ``array`` of constants (a mask, a divisor, a matrix) in namespace ``xp``, on the device of ``like``."""
-    if xp is np:
-        return array
-    return xp.asarray(array, device=_device(like))
-
-
-def _device(x):
-    """The device ``x`` lives on, for new arrays next to it (dask arrays have no ``.device``)."""
-    try:
-        from array_api_compat import device
-    except ImportError:
-        return x.device
-    return device(x)

@@ -43,7 +43,8 @@ import dagprop as dp
 from dagprop import Op
 from dagprop.backend import namespace
 from dagprop.op import SourceForm
-from ._windows import Windows, matrix_transpose, pair, permute, reshape, scatter_windows, windows
+from ._common import swap_last
+from ._windows import Windows, pair, permute, reshape, scatter_windows, windows
 
 # -- unfold and fold ---------------------------------------------------------------------------
 
@@ -211,13 +212,13 @@ def _conv2d_vjp(g, x, weight, bias=None, *, out, needs, stride=1, padding=0, dil
     kernels = reshape(xp, weight, (groups, out_channels // groups, -1))
     gx = gw = None
     if needs[0]:
-        g_columns = matrix_transpose(xp, kernels) @ g_product
+        g_columns = swap_last(kernels) @ g_product
         kh, kw = geometry.kernel
         split = reshape(xp, g_columns, (groups, x.shape[1] // groups, kh, kw, n, oh, ow))  # then merged, for dask
         g_windows = reshape(xp, permute(xp, split, (4, 0, 1, 2, 3, 5, 6)), (n, x.shape[1], kh, kw, oh, ow))
         gx = scatter_windows(xp, g_windows, x.shape[2:], geometry)
     if needs[1]:
-        gw = reshape(xp, g_product @ matrix_transpose(xp, _columns(xp, x, geometry, groups)), weight.shape)
+        gw = reshape(xp, g_product @ swap_last(_columns(xp, x, geometry, groups)), weight.shape)
     if bias is None:
         return gx, gw
     return gx, gw, (xp.sum(g, axis=(0, 2, 3)) if needs[2] else None)

@@ -36,9 +36,9 @@ import numpy as np
 
 import dagprop as dp
 from dagprop import Op
-from dagprop.backend import namespace
+from dagprop.backend import constant, namespace
 from dagprop.op import SourceForm
-from ._windows import Windows, constant, inside, pair, permute, reshape, scatter_windows, stacked
+from ._windows import Windows, inside, pair, permute, reshape, scatter_windows, stacked
 
 
 def _pool_geometry(kernel_size, stride, padding, dilation=1) -> Windows:
