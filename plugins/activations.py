@@ -53,11 +53,12 @@ _NUMBER = (int, float, np.integer, np.floating)
 
 
 def _relu_forward(x):
-    return namespace(x).maximum(x, 0.0)
+    return np.maximum(x, 0.0) if x.__class__ is np.ndarray else namespace(x).maximum(x, 0.0)
 
 
 def _relu_derivative(x, *, out):
-    return floats(x > 0)  # at exactly 0 we take the derivative to be 0, as most libraries do
+    mask = x > 0  # at exactly 0 we take the derivative to be 0, as most libraries do
+    return mask if mask.__class__ is np.ndarray else floats(mask)
 
 
 def _sigmoid_forward(x):

@@ -59,9 +59,11 @@ def _reduced_shape(x, *, axis=None, keepdims=False):
     return tuple(n for i, n in enumerate(x) if i not in axes)
 
 
-def _kept(reduced, x, axis, keepdims):
-    """A reduced array (an output or its gradient) with the reduced axes of ``x`` back as size 1."""
-    xp = namespace(reduced)
+def _kept(reduced, x, axis, keepdims, xp=None):
+    """A reduced array (an output or its gradient) with the reduced axes of ``x`` back as size 1;
+    ``xp``, the array's namespace, when the caller knows it already."""
+    if xp is None:
+        xp = namespace(reduced)
     reduced = xp.asarray(reduced)
     if keepdims or axis is None:  # axis None: a 0-d result, which broadcasts as it is
         return reduced
@@ -70,8 +72,9 @@ def _kept(reduced, x, axis, keepdims):
 
 def _spread(g, x, axis, keepdims, divisor=1):
     """``g / divisor``, the gradient of a reduced output, copied back over the axes that were reduced."""
-    g = _kept(g, x, axis, keepdims)
-    xp = namespace(g)
+    # NumPy is checked inline: this runs for every sum and mean on every backward pass
+    xp = np if g.__class__ is np.ndarray else namespace(g)
+    g = _kept(g, x, axis, keepdims, xp)
     if xp is not np:
         if is_lazy(x):
             return _spread_lazy(xp, g if divisor == 1 else g / divisor, x)
@@ -126,6 +129,8 @@ def _sum(xp, x, axis, keepdims):
 
 
 def _sum_forward(x, *, axis=None, keepdims=False):
+    if x.__class__ is np.ndarray:  # inline: the hottest reduction
+        return np.asarray(np.add.reduce(x, axis=_as_axis(axis), keepdims=keepdims))
     return _sum(namespace(x), x, axis, keepdims)
 
 
@@ -134,7 +139,7 @@ def _sum_vjp(g, x, *, out, axis=None, keepdims=False):
 
 
 def _mean_forward(x, *, axis=None, keepdims=False):
-    xp = namespace(x)
+    xp = np if x.__class__ is np.ndarray else namespace(x)
     total = _sum(xp, x, axis, keepdims)
     count = _count(x.shape, axis)
     if count == 0:  # the mean of nothing is NaN, as in numpy and torch, without numpy's RuntimeWarning
