@@ -3,6 +3,7 @@ every registered op, zero derivatives omitted, plugin ops without explicit jacob
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -71,13 +72,7 @@ def test_names_and_attributes_on_the_notes_mlp():
     assert not eg.has_edge("W2[0,2]", "a2[1]")  # W2's first row does not touch a2[1]
     assert not eg.has_edge("a1[0]", "h1[1]")  # sigmoid is elementwise
     assert eg.has_edge("a2[1]", "yhat[0]")  # softmax couples every output to every input
-    assert nx_is_dag(eg)
-
-
-def nx_is_dag(graph) -> bool:
-    import networkx as nx
-
-    return nx.is_directed_acyclic_graph(graph)
+    assert nx.is_directed_acyclic_graph(eg)
 
 
 def test_scalar_nodes_keep_their_plain_name_and_grad_is_none_before_backward():
@@ -216,6 +211,12 @@ def test_element_names_read_back_for_any_text(name, index):
     assert dp.paths.split_element_name(element_name(name, tuple(index))) == (name, tuple(index))
 
 
+@pytest.mark.parametrize("name", ["x", "W[0]", "a]", "[]"])
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 3), (1, 0, 2), (2, 1, 12)])
+def test_the_names_of_all_elements_at_once_are_their_element_names(name, shape):
+    assert dp.paths.elements._element_names(name, shape) == [element_name(name, i) for i in np.ndindex(shape)]
+
+
 # -- the size guard -----------------------------------------------------------------------------------
 
 
@@ -316,7 +317,126 @@ def test_element_paths_do_not_build_the_networkx_element_graph(monkeypatch):
     g.forward(); g.backward(L)
     expected = [(p.nodes, p.contribution) for p in g.paths(W, L, index=(1, 2))]
     counted, best = g.count_paths(W, L, index=(1, 2)), g.top_paths(W, L, 1, index=(1, 2))
-    monkeypatch.setattr(dp.paths.elements.nx, "DiGraph", None)  # building one would raise
+    monkeypatch.setattr(dp.paths.elements, "ElementGraph", None)  # building one would raise
     assert [(p.nodes, p.contribution) for p in g.paths(W, L, index=(1, 2))] == expected
     assert g.count_paths(W, L, index=(1, 2)) == counted == 1
     assert g.top_paths(W, L, 1, index=(1, 2))[0].nodes == best[0].nodes == ("W[1,2]", "matmul_1[1]", "tanh_1[1]", "sum_1")
+
+
+# -- the bulk builder gives exactly the graph networkx's own calls give ------------------------------
+
+
+def reference_element_graph(run, nodes=None, *, max_size=dp.paths.elements.MAX_SIZE):
+    """The element graph built the plain way, through networkx's public add_nodes_from and add_edges_from."""
+    derivatives = dp.paths.elements.LocalDerivatives.build(run, nodes, max_size=max_size)
+    graph = nx.DiGraph(run=run)
+    names = {}
+    for node in derivatives.nodes:
+        value = np.asarray(run.values[node.index])
+        grad = run.grads[node.index]
+        for flat, index in enumerate(np.ndindex(value.shape)):
+            names[node.index, flat] = element_name(node.name, index)
+            graph.add_nodes_from([(names[node.index, flat], {
+                "value": value[index].item(),
+                "grad": None if grad is None else np.broadcast_to(grad, value.shape)[index].item(),
+                "tensor": node.name, "index": index, "kind": node.kind, "op": node.op})])
+    for local in derivatives.local:
+        op = run.nodes[local.consumer].op
+        graph.add_edges_from((names[local.source, i], names[local.consumer, o], {"weight": w, "op": op})
+                             for o, i, w in zip(local.rows.tolist(), local.columns.tolist(), local.values.tolist()))
+    return graph
+
+
+def assert_same_graph(built, expected):
+    """The same nodes, edges and attributes, in the same orders, with attribute dicts shared as networkx shares them."""
+    assert isinstance(built, nx.DiGraph) and not built.is_multigraph()
+    assert built.graph == expected.graph and built.graph["run"] is expected.graph["run"]
+    assert [(n, list(data.items())) for n, data in built.nodes(data=True)] == \
+        [(n, list(data.items())) for n, data in expected.nodes(data=True)]
+    for name in expected:
+        for side in ("succ", "pred"):
+            assert [(other, list(data.items())) for other, data in getattr(built, side)[name].items()] == \
+                [(other, list(data.items())) for other, data in getattr(expected, side)[name].items()], (name, side)
+    assert list(built.edges(data=True)) == list(expected.edges(data=True))
+    assert list(nx.topological_sort(built)) == list(nx.topological_sort(expected))
+    edge_dicts = {id(data) for _, _, data in built.edges(data=True)}
+    assert len(edge_dicts) == built.number_of_edges()  # each edge has a dict of its own...
+    assert all(built.succ[u][v] is built.pred[v][u] for u, v in built.edges)  # ...seen from both ends
+    node_dicts = {id(data) for _, data in built.nodes(data=True)}
+    assert len(node_dicts) == built.number_of_nodes()
+
+
+def broadcasting_graph():
+    g = dp.Graph()
+    column, row = g.param("column", [[1.0], [-2.0], [3.0]]), g.param("row", [[0.5, 0.0, -1.5, 2.0]])
+    scalar = g.param("scalar", 2.0)
+    grid = g.op("mul", column, row, name="grid")  # (3,1) * (1,4) -> (3,4), and a zero derivative
+    loss = g.op("sum", g.op("add", grid, scalar, name="shifted").tanh(), name="L")
+    g.forward(); g.backward(loss)
+    return g
+
+
+def matmul_graph():
+    g = dp.Graph()
+    W = g.param("W", np.arange(12.0).reshape(3, 4) / 7 - 0.5)
+    X = g.input("X", np.arange(8.0).reshape(4, 2) - 3)
+    b = g.param("b", [0.1, -0.2])
+    loss = g.op("sum", ((W @ X) + b).tanh() @ g.input("v", [1.0, -1.0]), name="L")
+    g.forward(); g.backward(loss)
+    return g
+
+
+def several_paths_graph():
+    """x reaches y along four paths: twice through x * x (both slots of one op), once through exp, and directly."""
+    g = dp.Graph()
+    x = g.param("x", [0.5, -1.0, 2.0])
+    y = g.op("add", g.op("add", x * x, x.exp()), x, name="y")
+    loss = g.op("sum", y * y, name="L")
+    g.forward(); g.backward(loss)
+    return g
+
+
+def forward_only_graph():
+    g = dp.Graph()
+    x = g.param("x", [[1.0, 2.0], [3.0, 4.0]])
+    g.op("sum", x * x, axis=0, name="s")
+    g.forward()  # no backward: every grad is None
+    return g
+
+
+GRAPHS = {"broadcasting": broadcasting_graph, "matmul": matmul_graph, "several paths": several_paths_graph,
+          "forward only": forward_only_graph, "notes mlp": lambda: notes_mlp.build()[0]}
+
+
+@pytest.mark.parametrize("build", GRAPHS.values(), ids=GRAPHS.keys())
+def test_element_graph_equals_the_one_networkx_public_calls_build(build):
+    g = build()
+    eg = element_graph(g.run)
+    assert eg.number_of_edges() > 0
+    assert_same_graph(eg, reference_element_graph(g.run))
+    assert_same_graph(g.element_graph(), reference_element_graph(g.run))
+
+
+def test_element_graph_of_some_nodes_equals_the_reference():
+    g = several_paths_graph()
+    some = [n for n in g if n.name != "L"][1:]  # without x: edges only among the rest
+    assert_same_graph(element_graph(g.run, some), reference_element_graph(g.run, some))
+    assert_same_graph(element_graph(g.run, reversed(some)), reference_element_graph(g.run, some))
+
+
+def test_the_reference_check_sees_a_different_order():
+    g = several_paths_graph()
+    expected = reference_element_graph(g.run)
+    reordered = nx.DiGraph(run=g.run)
+    reordered.add_nodes_from(reversed(list(expected.nodes(data=True))))
+    reordered.add_edges_from(expected.edges(data=True))
+    with pytest.raises(AssertionError):
+        assert_same_graph(reordered, expected)
+
+
+def test_an_element_graph_can_still_grow_through_networkx_calls():
+    g = matmul_graph()
+    eg = g.element_graph()
+    eg.add_edge("W[0,0]", "extra", weight=1.0)
+    assert eg.has_edge("W[0,0]", "extra") and eg.in_degree("extra") == 1
+    assert nx.utils.graphs_equal(eg.copy(), eg)
