@@ -74,6 +74,15 @@ def read_only(array: Any) -> np.ndarray | None:
     return view
 
 
+def _slots_under_public_names(cls: type) -> type:
+    """Bind each held field's slot (``_values``) under its public name (``values``) too: reading
+    it is then a plain attribute read, where a property would cost a Python call on every pass."""
+    for field in HELD_FIELDS:
+        setattr(cls, field, vars(cls)[f"_{field}"])
+    return cls
+
+
+@_slots_under_public_names
 class Run:
     """The numbers of a graph's latest forward and backward passes.
 
@@ -144,6 +153,8 @@ class Run:
         self._edge_grads: dict[EdgeSlot, np.ndarray] = {} if edge_grads is None else edge_grads
         # field -> {key: (handle, fetch)}: entries kept where an executor computed them, until read
         self._held = held
+        if held is not None:
+            self.__class__ = _HoldingRun
         self.seeds: tuple[tuple[Node, np.ndarray], ...] = tuple(seeds)
         self.plan = plan
         self.tangents = tangents
@@ -180,66 +191,23 @@ class Run:
                 f"{edges} edge gradients, {len(self.seeds)} seeds{tangents}{elsewhere}>")
 
     # -- the fields an executor may hold elsewhere: reading one fetches its held entries ---------
+    # ``values``, ``grads`` and ``edge_grads`` are the slots ``_values``, ``_grads`` and
+    # ``_edge_grads`` themselves (see _slots_under_public_names). A record that holds entries
+    # is a _HoldingRun, whose properties of those names fetch first.
 
-    @property
-    def values(self) -> list:
-        """``values[node.index]``: every node's value (see the class's Attributes); held ones fetched first.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); y = g.param("x", 2.0) * 3.0; g.forward()
-        >>> [float(v) for v in g.run.values]
-        [2.0, 3.0, 6.0]
-        """
-        if self._held is not None:
-            self.fetch("values")
-        return self._values
-
-    @values.setter
-    def values(self, values: list) -> None:
-        self._values = values
-        self._give_up("values")
-
-    @property
-    def grads(self) -> list:
-        """``grads[node.index]``: every node's gradient or None (see the class's Attributes); held ones fetched first.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * 3.0; g.forward(); g.backward(y)
-        >>> [None if d is None else float(d) for d in g.run.grads]
-        [3.0, None, 1.0]
-        """
-        if self._held is not None:
-            self.fetch("grads")
-        return self._grads
-
-    @grads.setter
-    def grads(self, grads: list) -> None:
-        self._grads = grads
-        self._give_up("grads")
-
-    @property
-    def edge_grads(self) -> dict[EdgeSlot, np.ndarray]:
-        """``{(consumer index, slot): gradient}`` for every edge slot that carried one; held ones fetched first.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); x = g.param("x", 2.0); y = x * 3.0; g.forward(); g.backward(y)
-        >>> {key: float(d) for key, d in g.run.edge_grads.items()}
-        {(2, 0): 3.0}
-        """
-        if self._held is not None:
-            self.fetch("edge_grads")
-        return self._edge_grads
-
-    @edge_grads.setter
-    def edge_grads(self, edge_grads: dict[EdgeSlot, np.ndarray]) -> None:
-        self._edge_grads = edge_grads
-        self._give_up("edge_grads")
+    if TYPE_CHECKING:  # what the slots bound under public names are, to a type checker
+        @property
+        def values(self) -> list: ...
+        @values.setter
+        def values(self, values: list) -> None: ...
+        @property
+        def grads(self) -> list: ...
+        @grads.setter
+        def grads(self, grads: list) -> None: ...
+        @property
+        def edge_grads(self) -> dict[EdgeSlot, np.ndarray]: ...
+        @edge_grads.setter
+        def edge_grads(self, edge_grads: dict[EdgeSlot, np.ndarray]) -> None: ...
 
     def hold(self, field: str, key: Any, handle: Any, fetch: Fetch) -> None:
         """Record that entry ``key`` of ``field`` is ``handle``, kept where an executor computed it.
@@ -265,6 +233,7 @@ class Run:
             raise GraphError(f"only {', '.join(HELD_FIELDS)} can be held by an executor, not {field!r}")
         if self._held is None:
             self._held = {}
+            self.__class__ = _HoldingRun
         self._held.setdefault(field, {})[key] = (handle, fetch)
 
     def handle(self, field: str, key: Any) -> Any:
@@ -327,6 +296,9 @@ class Run:
                         if array is not None:
                             container[key] = array
                 entries.clear()  # the dict other records sharing this field hold too
+        if not any(held.values()):  # everything is here now: plain attribute reads again
+            self._held = None
+            self.__class__ = Run
 
     def _fetch_if_held(self, field: str, key: Any) -> None:
         """Fetch ``field``'s held entries if ``key`` is one of them: reading one entry that is
@@ -339,6 +311,8 @@ class Run:
         """A field given a new list or dict no longer shares the held entries of the old one."""
         if self._held is not None and field in self._held:
             self._held = {name: entries for name, entries in self._held.items() if name != field} or None
+            if self._held is None:
+                self.__class__ = Run
 
     def _shared_held(self, *fields: str) -> dict[str, dict[Any, tuple[Any, Fetch]]] | None:
         if self._held is None:
@@ -628,6 +602,42 @@ class Run:
         source = self.nodes[consumer].inputs[slot].index
         self.grads[source] = accumulate(self.grads[source], contribution)
         return self.grads[source]
+
+
+class _HoldingRun(Run):
+    """A record some of whose entries an executor holds elsewhere: reading a field fetches them (see :meth:`Run.hold`)."""
+
+    __slots__ = ()
+
+    @property
+    def values(self) -> list:
+        self.fetch("values")
+        return self._values
+
+    @values.setter
+    def values(self, values: list) -> None:
+        self._values = values
+        self._give_up("values")
+
+    @property
+    def grads(self) -> list:
+        self.fetch("grads")
+        return self._grads
+
+    @grads.setter
+    def grads(self, grads: list) -> None:
+        self._grads = grads
+        self._give_up("grads")
+
+    @property
+    def edge_grads(self) -> dict[EdgeSlot, np.ndarray]:
+        self.fetch("edge_grads")
+        return self._edge_grads
+
+    @edge_grads.setter
+    def edge_grads(self, edge_grads: dict[EdgeSlot, np.ndarray]) -> None:
+        self._edge_grads = edge_grads
+        self._give_up("edge_grads")
 
 
 def as_array(value: Any, what: str) -> np.ndarray:
