@@ -7,8 +7,15 @@ commits the record; the step then writes, for those shapes, one Python function 
 the same arithmetic with nothing in between: each built-in op is written out through
 its :class:`~dagprop.op.SourceForm` (the NumPy a person would write, as
 :func:`dagprop.codegen` prints it), an op without one is a call to its own forward or
-vjp bound to a local name, and the function fills a fresh :class:`~dagprop.Run` the
-graph commits, as the plain loop would, bit for bit.
+vjp bound to a local name, an operation two forms of one node write (a loss's residual)
+is computed once, and the function fills a fresh :class:`~dagprop.Run` the graph
+commits, as the plain loop would, bit for bit.
+
+A later call holds the graph's lock, compares the graph's plan with the one the function
+was written for, and calls the function on the record's values (a copy with the feeds in
+place, if any); the function checks the leaves' shapes with one tuple comparison, reads
+the values without changing them and commits a new record last, so a call that fails
+leaves the graph as it was.
 
 Writing and compiling source costs 0.1-0.2 ms per op node, once per shape; plans of
 more than :data:`SOURCE_LIMIT` op nodes run the fast path's closures
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import types
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -28,12 +36,10 @@ import numpy as np
 from . import fastpath
 from .backend import is_numpy
 from .errors import GraphError
-from .run import Run, as_array, as_seed
-from .source import _forward_lines, _Names, _vjp_lines
+from .run import Run, as_array
+from .source import _computed_once, _forward_lines, _Names, _same_objects, _vjp_lines
 
 if TYPE_CHECKING:
-    import threading
-
     from .graph import Graph, Node
     from .scheduler import Plan
 
@@ -78,7 +84,7 @@ def _broadcast_to(array: Any, shape: tuple[int, ...]) -> np.ndarray:
     """
     buffer: Any = array  # NumPy arrays and scalars export buffers, which NumPy's stubs do not declare
     if array.__class__ is _float64_scalar:  # what 0-d arithmetic returns: its buffer is read-only already
-        return _ndarray(shape, _float64, memoryview(buffer), 0, (0,) * len(shape))
+        return _ndarray(shape, _float64, buffer, 0, (0,) * len(shape))
     if array.__class__ is _ndarray and not array.shape:
         return _ndarray(shape, array.dtype, memoryview(buffer).toreadonly(), 0, (0,) * len(shape))
     return np.broadcast_to(array, shape)
@@ -115,10 +121,11 @@ class CompiledStep:
         loop does. By default the record's edge gradients are empty (``edge_grad`` returns
         None): keeping them costs a dict entry per edge on every call.
     lock : threading.RLock, optional
-        Held during each call (the graph's own lock, which its passes hold).
+        Held during each call (the graph's own lock, which its passes hold; default: one of
+        the step's own).
     commit : callable, optional
-        ``commit(run)`` makes ``run`` the graph's record (default: the plain loop's
-        ``forward``, which does so; the graph passes its own commit).
+        ``commit(run)`` makes ``run`` the graph's record; :meth:`Graph.compile` passes the
+        graph's own (a step made without one raises GraphError where it would commit).
 
     Attributes
     ----------
@@ -173,11 +180,12 @@ class CompiledStep:
         self.lr = lr
         self.keep_edges = bool(keep_edges)
         self.source = ""
-        self._lock = lock
-        self._commit = commit
+        # a step made without the graph's lock still serialises its own calls
+        self._lock = threading.RLock() if lock is None else lock
+        self._commit = _no_commit if commit is None else commit
         self._plan: Plan | None = None
-        self._functions: dict[tuple | None, Callable] = {}
-        self._function: Callable | None = None
+        self._functions: dict[tuple | None, Callable[[list], float]] = {}
+        self._function: Callable[[list], float] = _unwritten
         self._inputs: dict[str, int] = {}
 
     def __repr__(self) -> str:
@@ -185,49 +193,57 @@ class CompiledStep:
         return f"<dagprop.CompiledStep of {self.loss.name!r}{lr}: {len(self._functions)} compiled shapes>"
 
     def __call__(self, **feeds: Any) -> float:
-        if self._lock is None:
+        # The path of every call after the first: all else is in _step. The function reads the
+        # values it is given and commits a new record last, so any failure (new shapes, an op
+        # raising) leaves the graph untouched for _step to try again and report exactly.
+        lock = self._lock
+        lock.acquire()  # cheaper than `with`, whose __exit__ takes three arguments
+        try:
+            graph = self.graph
+            if graph.plan is self._plan:
+                values = self._fed(graph.run.values, feeds) if feeds else graph.run.values
+                try:
+                    return self._function(values)
+                except Exception:
+                    pass
             return self._step(feeds)
-        with self._lock:
-            return self._step(feeds)
+        finally:
+            lock.release()
 
     def _step(self, feeds: dict[str, Any]) -> float:
-        graph = self.graph
-        plan = graph.plan
+        """A call after a change: of the graph (replanned), of shapes (the function written for them),
+        or the first (the checked plain loop, which also reports any error)."""
+        plan = self.graph.plan
         if plan is not self._plan:
             self._replan(plan)
-        run = graph.run
-        values = list(run.values)
-        if feeds:
-            inputs = self._inputs
-            for name, value in feeds.items():
-                index = inputs.get(name)
-                if index is None:
-                    raise GraphError(self._unknown_feed(name))
-                if value.__class__ is _ndarray and value.dtype is _float64:
-                    values[index] = value.copy()
-                else:
-                    values[index] = as_array(value, f"the value fed to input {name!r}")
-        # Any failure (new shapes, a missing value, an op raising) leaves the graph untouched,
-        # since a function commits last: the checked plain loop then runs and reports it exactly.
-        function = self._function
-        if function is not None:
+        values = self._fed(self.graph.run.values, feeds) if feeds else self.graph.run.values
+        function = self._functions.get(_signature(plan, values))
+        if function is not None and function is not self._function:
+            self._function = function
             try:
-                return function(graph, values)
-            except Exception:
-                pass
-        other = self._functions.get(_signature(plan, values))
-        if other is not None and other is not function:
-            self._function = other
-            try:
-                return other(graph, values)
+                return function(values)
             except Exception:
                 pass
         return self._compile(feeds)
 
+    def _fed(self, values: list, feeds: dict[str, Any]) -> list:
+        """A copy of ``values`` with the feeds in place of their inputs' values, as ``Run.fed`` makes them."""
+        values = list(values)
+        inputs = self._inputs
+        for name, value in feeds.items():
+            index = inputs.get(name)
+            if index is None:
+                raise GraphError(self._unknown_feed(name))
+            if value.__class__ is _ndarray and value.dtype is _float64:
+                values[index] = value.copy("K")  # as_array's copy (np.array's, in the same memory order)
+            else:
+                values[index] = as_array(value, f"the value fed to input {name!r}")
+        return values
+
     def _replan(self, plan: Plan) -> None:
         if not any(node is self.loss for node in plan.nodes):
             raise GraphError(f"the loss {self.loss.name!r} is no longer in the graph: compile again")
-        self._plan, self._functions, self._function, self.source = plan, {}, None, ""
+        self._plan, self._functions, self._function, self.source = plan, {}, _unwritten, ""
         self._inputs = {n.name: n.index for n in plan.nodes if n.kind == "input"}
 
     def _unknown_feed(self, name: str) -> str:
@@ -247,27 +263,31 @@ class CompiledStep:
         if not is_numpy(*(run.values[i] for i in plan.forward_plan(None).leaves)):
             return float(run.values[self.loss.index])  # other arrays run the plain loop: the source is NumPy's
         if len(plan.steps) <= SOURCE_LIMIT:
-            function, self.source = _write(plan, run, self.loss, self.lr, self.keep_edges, self._commit_run)
+            function, self.source = _write(plan, run, self.loss, self.lr, self.keep_edges, self._commit)
         else:
-            function, self.source = _closures(plan, run, self.loss, self.lr, self.keep_edges, self._commit_run), ""
+            function, self.source = _closures(plan, run, self.loss, self.lr, self.keep_edges, self._commit), ""
         self._functions[_signature(plan, run.values)] = self._function = function
         if not self.keep_edges:
-            self._commit_run(run.replaced(edge_grads={}))
+            self._commit(run.replaced(edge_grads={}))
         return float(run.values[self.loss.index])
 
-    def _commit_run(self, run: Run) -> None:
-        if self._commit is not None:
-            self._commit(run)
-        else:
-            raise GraphError("this CompiledStep was made without a commit: make it with Graph.compile")
+
+def _unwritten(values: list) -> float:
+    """The function of a step that has written none for the graph as it is."""
+    raise _Reshaped
+
+
+def _no_commit(run: Run) -> None:
+    raise GraphError("this CompiledStep was made without a commit: make it with Graph.compile")
 
 
 def _signature(plan: Plan, values: list) -> tuple | None:
-    """What a written function is specialised to: the shape of every leaf it reads, and each input's dtype
-    (the generated function checks the same tuple, written out)."""
+    """What a written function is specialised to: the shape of every leaf it reads, each input's followed
+    by its dtype, in one flat tuple (the generated function checks the same tuple, written out)."""
+    nodes = plan.nodes
     try:
-        return tuple((values[i].shape, values[i].dtype) if plan.nodes[i].kind == "input" else values[i].shape
-                     for i in plan.forward_plan(None).leaves)
+        return tuple(item for i in plan.forward_plan(None).leaves for item in
+                     ((values[i].shape, values[i].dtype) if nodes[i].kind == "input" else (values[i].shape,)))
     except AttributeError:  # a leaf without a value: the plain loop says which
         return None
 
@@ -277,8 +297,8 @@ def _write(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
     """The straight-line function for the shapes of ``run``, and its source."""
     graph, nodes = plan.graph, plan.nodes
     namespace: dict[str, Any] = {"np": _numpy, "_asarray": np.asarray, "_Run": Run, "_Reshaped": _Reshaped,
-                                 "_commit": commit, "_nodes": nodes, "_plan": plan, "_lr": lr}
-    names = _Names(graph, frozenset({*namespace, "_seed", "_seeds", "_shapes", "graph", "compiled_step"}))
+                                 "_commit": commit, "_graph": graph, "_nodes": nodes, "_plan": plan, "_lr": lr}
+    names = _Names(graph, frozenset({*namespace, "_seed", "_seeds", "_shapes", "compiled_step", "values"}))
 
     def rule(node: Node, role: str) -> str:
         assert node.op_def is not None
@@ -290,14 +310,13 @@ def _write(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
     backward = plan.backward_plan(loss.index, None)
     leaves = [nodes[i] for i in forward.leaves]
     seed = run.grads[loss.index]
-    namespace["_seed"], namespace["_loss_node"] = seed, loss
-    namespace["_seeds"] = ((loss, seed),)
+    namespace["_seed"], namespace["_seeds"] = seed, ((loss, seed),)
     namespace["_shapes"] = _signature(plan, run.values)
-    lines = ["def compiled_step(graph, v):"]
+    lines = ["def compiled_step(v):"]
     if leaves:
         lines.append(f"    {', '.join(names.value(n) for n in leaves)}, = "
                      f"{', '.join(f'v[{n.index}]' for n in leaves)},")
-        checked = ", ".join(f"({names.value(n)}.shape, {names.value(n)}.dtype)" if n.kind == "input"
+        checked = ", ".join(f"{names.value(n)}.shape, {names.value(n)}.dtype" if n.kind == "input"
                             else f"{names.value(n)}.shape" for n in leaves)
         lines.append(f"    if ({checked},) != _shapes:")
         lines.append("        raise _Reshaped")
@@ -305,14 +324,17 @@ def _write(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
     # than a 0-d array's and rounds the same; it becomes an array where it is stored, or
     # before a rule (which may expect an array) reads it.
     by_rule = {i.index for step in forward.steps if not _sourced(step.node) for i in (step.node, *step.node.inputs)}
-    stored = []
+    # the new record's values, by node index; a node no step reads nor computes keeps its value
+    stored = {leaf.index: names.value(leaf) for leaf in leaves}
+    written_at: dict[int, list[int]] = {}  # node index -> where its forward and vjp lines are
     for step in forward.steps:
         value = names.value(step.node)
+        start = len(lines)
         lines += _forward_lines(step.node, names, rule, _sourced(step.node))
+        written_at[step.index] = list(range(start, len(lines)))
         if step.node.shape == () and step.index in by_rule:
             lines.append(f"    {value} = _asarray({value})")
-        stored.append(f"_asarray({value})" if step.node.shape == () and step.index not in by_rule else value)
-    lines.append(f"    {', '.join(f'v[{s.index}]' for s in forward.steps)}, = {', '.join(stored)},")
+        stored[step.index] = f"_asarray({value})" if step.node.shape == () and step.index not in by_rule else value
     lines.append(f"    {names.grad(loss)} = _seed")
     received = {loss.index}
     carried = set(run.edge_grads)
@@ -340,21 +362,32 @@ def _write(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bool,
                 target = names.grad(source)
             received.add(source.index)
             targets.append(target)
+        start = len(lines)
         lines += _vjp_lines(node, step.op, names, tuple(targets), needs, rule, _sourced(node), reuse=True)
+        written_at[step.index] += range(start, len(lines))
         lines += sums
-    # the engine hands out gradients as arrays: a 0-d sum comes back from numpy as a scalar
-    for index in sorted(received):
-        if nodes[index].shape == () and index != loss.index:
-            lines.append(f"    {names.grad(nodes[index])} = _asarray({names.grad(nodes[index])})")
-    grads = ", ".join(names.grad(nodes[i]) if i in received else "None" for i in range(len(nodes)))
-    lines.append(f"    grads = [{grads}]")
-    edge_dict = ("{" + ", ".join(edges) + "}") if keep_edges else "{}"
+    # a node's forward and vjp forms often compute the same thing (a loss's residual): once is enough
+    for at in written_at.values():
+        for k, line in zip(at, _computed_once([lines[k] for k in at], names.fresh)):
+            lines[k] = line
+    # The engine hands out gradients as arrays: a 0-d sum comes back from NumPy as a scalar.
+    # A gradient passed on unchanged (add's, to both inputs) is one object under several names,
+    # made an array once.
+    scalars = [names.grad(nodes[i]) for i in sorted(received) if nodes[i].shape == () and i != loss.index]
+    held = _same_objects(lines[1:]) if len(scalars) > 1 else {}
+    converted = {held.get(names.grad(loss), -1): names.grad(loss)}  # the seed, an array already
+    for k, grad in enumerate(scalars):
+        first = converted.setdefault(held.get(grad, -2 - k), grad)
+        lines.append(f"    {grad} = _asarray({grad})" if first == grad else f"    {grad} = {first}")
     if lr is not None:
-        updated = [n for n in nodes if n.kind == "param" and n.index in received]
-        if updated:
-            lines.append(f"    {', '.join(f'v[{n.index}]' for n in updated)}, = "
-                         f"{', '.join(f'{names.value(n)} - _lr * {names.grad(n)}' for n in updated)},")
-    lines.append(f"    _commit(_Run(graph, _nodes, v, grads, {edge_dict}, _seeds, _plan))")
+        for node in nodes:
+            if node.kind == "param" and node.index in received:
+                stored[node.index] = f"{names.value(node)} - _lr * {names.grad(node)}"
+    grads = (names.grad(nodes[i]) if i in received else "None" for i in range(len(nodes)))
+    lines.append(f"    values = [{', '.join(stored.get(i, f'v[{i}]') for i in range(len(nodes)))}]")
+    lines.append(f"    grads = [{', '.join(grads)}]")
+    edge_dict = ("{" + ", ".join(edges) + "}") if keep_edges else "{}"
+    lines.append(f"    _commit(_Run(_graph, _nodes, values, grads, {edge_dict}, _seeds, _plan))")
     lines.append(f"    return float({names.value(loss)})")
     text = "\n".join(lines) + "\n"
     exec(compile(text, f"<dagprop.compile {next(_counter)}>", "exec"), namespace)
@@ -374,9 +407,10 @@ def _closures(plan: Plan, run: Run, loss: Node, lr: float | None, keep_edges: bo
     params = [n.index for n in plan.nodes if n.kind == "param"]
     graph, nodes, index = plan.graph, plan.nodes, loss.index
 
-    def compiled_step(graph_: Graph, v: list) -> float:
-        if _signature(plan, v) != shapes:
+    def compiled_step(given: list) -> float:
+        if _signature(plan, given) != shapes:
             raise _Reshaped
+        v = list(given)  # the given list may be the graph's record, which a failure must leave as it was
         run_forward(v)
         grads: list = [None] * len(v)
         grads[index] = seed

@@ -13,6 +13,8 @@ or changed by hand.
 from __future__ import annotations
 
 import ast
+import bisect
+import itertools
 import keyword
 import math
 import re
@@ -223,6 +225,195 @@ def _identifiers(lines: list[str]) -> set[str]:
     """The names the lines read or write (they are written by us, so they parse)."""
     tree = ast.parse("\n".join(line[4:] for line in lines))
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+# Lines of written functions are read by regular expressions; only the lines an operation may
+# repeat in are parsed.
+_OPERAND = r"[A-Za-z_]\w*|\d+(?:\.\d*)?(?:e[-+]?\d+)?"
+_OPERATION = re.compile(rf"(?<![\w.])(?:{_OPERAND}) (?:\*\*|//|[-+*/@%]) (?:{_OPERAND})(?![\w.(\[])")
+_NAMES = r"[A-Za-z_]\w*(?:, *[A-Za-z_]\w*)*,?"
+_ASSIGNMENT = re.compile(rf"^ +({_NAMES}) = (.*)$", re.MULTILINE)  # the names a line assigns, and what
+_TARGETS = re.compile(rf" *{_NAMES}")
+_CHAINED = re.compile(rf"^ +{_NAMES} = {_NAMES} = ", re.MULTILINE)
+_OTHER_BINDING = re.compile(r"^ *(?:for|while|with|del|import|from|global|nonlocal|try|except|class|def|async)\b|:=",
+                            re.MULTILINE)
+_AUGMENTED = tuple(f" {op}= " for op in ("+", "-", "*", "/", "//", "%", "**", "@", "&", "|", "^", "<<", ">>"))
+# where an expression is evaluated only on some paths, so computing it up front could do more work
+_CONDITIONAL = (ast.IfExp, ast.BoolOp, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _computed_once(body: list[str], fresh: Callable[[str], str]) -> list[str]:
+    """The lines ``body`` of a function with each operation on two names that they write more than
+    once (``z - y``, in a loss and again in its gradient) computed once, into a fresh name: the
+    line of its first use comes back with that assignment before it (joined by a newline), so
+    each line stays at its index.
+
+    The same operation on the same arrays gives the same bits, so only time changes. Only
+    one-line statements are changed, and only for names that keep one value from before the
+    first use on. Lines that change an array in place (``a[i] += b``, ``out=``) are left as
+    they are, since a shared result could be changed for its other uses too.
+
+    Examples
+    --------
+    >>> body = ["    r = 0.5 * np.vdot(z - y, z - y)", "    d_z = d_r * (z - y)", "    e = d_r * (y - z)"]
+    >>> print("\\n".join(_computed_once(body, lambda wanted: wanted)))
+        z_sub_y = z - y
+        r = 0.5 * np.vdot(z_sub_y, z_sub_y)
+        d_z = d_r * z_sub_y
+        e = d_r * (y - z)
+    """
+    text = "\n".join(body)
+    if not _repeated(text) or not _binds_by_assignment(text) or "out=" in text \
+            or any(assigns and not _TARGETS.fullmatch(head)
+                   for head, assigns, _ in (line.partition(" = ") for line in body)):
+        return body
+    lines = list(enumerate(body))  # (index in body, or -1 for a line computing a shared operation; line)
+    while True:  # one round per depth: (a - b) * c written twice is shared once a - b is
+        shared = _repeated_operations([line for _, line in lines])
+        if not shared:
+            break
+        before: dict[int, list[tuple[int, str]]] = {}
+        for written, uses in shared.items():
+            name = fresh(_operation_name(written))
+            before.setdefault(min(uses), []).append((-1, f"    {name} = {written}"))
+            for k, statement in uses.items():
+                lines[k] = (lines[k][0], "    " + ast.unparse(_Reading(written, name).visit(statement)))
+        lines = [line for k, old in enumerate(lines) for line in (*before.get(k, ()), old)]
+    computed, pending = list(body), []
+    for k, line in lines:
+        pending.append(line)
+        if k >= 0:
+            computed[k], pending = "\n".join(pending), []
+    return computed
+
+
+def _repeated(text: str) -> dict[str, list[int]]:
+    """Each operation on two names or numbers ``text`` seems to write more than once (a line such
+    as ``a * b ** 2`` may not compute ``a * b``): its source -> where each is."""
+    found: dict[str, list[int]] = {}
+    for match in _OPERATION.finditer(text):
+        found.setdefault(match.group(), []).append(match.start())
+    return {written: starts for written, starts in found.items() if len(starts) > 1}
+
+
+def _binds_by_assignment(text: str) -> bool:
+    """Whether the lines ``text`` bind names only as ``a = ...`` or ``a, b, = ...`` (not ``a += ...``,
+    ``a = b = ...``, loops, ``:=``)."""
+    return not (any(augmented in text for augmented in _AUGMENTED) or _CHAINED.search(text)
+                or _OTHER_BINDING.search(text))
+
+
+def _repeated_operations(body: list[str]) -> dict[str, dict[int, ast.stmt]]:
+    """Each operation on two names (or a name and a number) that one-line statements of ``body``
+    evaluate more than once, and whose names hold one value from before its first use on (a
+    leaf's, a node's): its source -> {index of a line using it: the line parsed}."""
+    text = "\n".join(body)
+    repeated = _repeated(text)
+    if not repeated:
+        return {}
+    ends = list(itertools.accumulate(len(line) + 1 for line in body))
+    stores: dict[str, list[int]] = {}
+    for match in _ASSIGNMENT.finditer(text):
+        for name in match.group(1).split(","):
+            stores.setdefault(name.strip(), []).append(bisect.bisect_right(ends, match.start()))
+    parsed: dict[int, ast.stmt | None] = {}
+    shared: dict[str, dict[int, ast.stmt]] = {}
+    for written, starts in repeated.items():
+        wanted = _key(ast.parse(written, mode="eval").body)
+        uses: dict[int, ast.stmt] = {}
+        count = 0
+        for k in sorted({bisect.bisect_right(ends, start) for start in starts}):
+            if k not in parsed:
+                parsed[k] = _parsed(body[k])
+            statement = parsed[k]
+            here = sum(_key(o) == wanted for o in _unconditional_operations(statement))
+            if here and statement is not None:
+                uses[k], count = statement, count + here
+        if count > 1 and all(len(stores.get(name, ())) <= 1 and stores.get(name, [-1])[0] < min(uses)
+                             for name in re.findall(r"(?<![\w.])[A-Za-z_]\w*", written)):
+            shared[written] = uses
+    return shared
+
+
+def _parsed(line: str) -> ast.stmt | None:
+    """A line of a written function as a statement; None unless it is a whole one at the top level."""
+    if not line.startswith("    ") or line[4:5].isspace() or line.endswith(":"):
+        return None
+    try:
+        return ast.parse(line[4:]).body[0]
+    except (SyntaxError, IndexError):  # part of a statement written over several lines, or a comment
+        return None
+
+
+def _unconditional_operations(statement: ast.AST | None) -> list[ast.BinOp]:
+    """The operations a statement always evaluates whose operands are names or numbers, one a name."""
+    stack: list[ast.AST] = [] if statement is None else [statement]
+    found: list[ast.BinOp] = []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _CONDITIONAL):
+            continue
+        if isinstance(n, ast.BinOp) and _key(n) is not None and any(isinstance(o, ast.Name) for o in (n.left, n.right)):
+            found.append(n)
+        stack.extend(ast.iter_child_nodes(n))
+    return found
+
+
+def _key(operation: ast.AST) -> tuple | None:
+    """What tells an operation on two names or numbers from another; None for anything else."""
+    if not isinstance(operation, ast.BinOp):
+        return None
+    operands = tuple(o.id if isinstance(o, ast.Name) else (type(o.value), repr(o.value)) if isinstance(o, ast.Constant)
+                     else None for o in (operation.left, operation.right))
+    return None if None in operands else (type(operation.op), operands)
+
+
+def _operation_name(written: str) -> str:
+    """``a_sub_b`` for ``a - b``."""
+    operation = ast.parse(written, mode="eval").body
+    assert isinstance(operation, ast.BinOp)
+    left, right = (o.id if isinstance(o, ast.Name) else "c" for o in (operation.left, operation.right))
+    return f"{left}_{type(operation.op).__name__.lower()}_{right}"
+
+
+class _Reading(ast.NodeTransformer):
+    """Puts a read of ``name`` in place of each operation ``written`` a statement always evaluates."""
+
+    def __init__(self, written: str, name: str) -> None:
+        self.wanted = _key(ast.parse(written, mode="eval").body)
+        self.name = name
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, _CONDITIONAL):
+            return node
+        if _key(node) == self.wanted:
+            return ast.Name(self.name, ast.Load())
+        return self.generic_visit(node)
+
+
+def _same_objects(body: list[str]) -> dict[str, int]:
+    """For each name the lines ``body`` of a function assign, a number it shares with the names that
+    hold the same object after them: ``a = b`` makes them one object until either is assigned again.
+    Empty when the lines bind names in other ways too.
+
+    Examples
+    --------
+    >>> held = _same_objects(["    a = x + 1", "    b = a", "    c = b", "    b = c * 2"])
+    >>> held["a"] == held["c"] != held["b"]
+    True
+    """
+    text = "\n".join(body)
+    if not _binds_by_assignment(text):
+        return {}
+    held: dict[str, int] = {}
+    objects = itertools.count()
+    for match in _ASSIGNMENT.finditer(text):
+        names, value = match.group(1), match.group(2)
+        if names.isidentifier() and value.isidentifier():
+            held[names] = held.setdefault(value, next(objects))
+        else:
+            held.update((name.strip(), next(objects)) for name in names.split(",") if name.strip())
+    return held
 
 
 class SourceCall:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import dagprop as dp
+from dagprop import source
 from dagprop.op import SourceForm
 
 from helpers import central_difference, example_loss
@@ -431,3 +432,43 @@ def test_random_graphs_give_the_engines_values_and_gradients(data):
     g.forward()
     assume(all(np.all(np.isfinite(n.value)) and np.all(np.abs(n.value) < 1e8) for n in g))
     _assert_same_numbers(g, loss)
+
+
+# -- the rewrites compiled steps make of written lines ------------------------------------------
+
+
+def _shared(body: list[str]) -> list[str]:
+    return source._computed_once(body, lambda wanted: wanted)
+
+
+def test_an_operation_written_twice_is_computed_once_before_its_first_use():
+    body = ["    a, b, = v[0], v[1],", "    r = np.vdot(a - b, a - b)", "    d = 2.0 * (a - b)", "    e = a - b"]
+    shared = _shared(body)
+    assert len(shared) == len(body)  # each line stays at its index
+    assert shared[1].splitlines() == ["    a_sub_b = a - b", "    r = np.vdot(a_sub_b, a_sub_b)"]
+    assert shared[2:] == ["    d = 2.0 * a_sub_b", "    e = a_sub_b"]
+
+
+def test_operations_sharing_a_shared_one_are_shared_in_a_second_round():
+    shared = _shared(["    c = (a * b + 1) * 2", "    d = np.exp(a * b + 1)"])
+    assert "\n".join(shared).splitlines() == ["    a_mult_b = a * b", "    a_mult_b_add_c = a_mult_b + 1",
+                                             "    c = a_mult_b_add_c * 2", "    d = np.exp(a_mult_b_add_c)"]
+
+
+@pytest.mark.parametrize("body", [
+    ["    c = 2 * a * b", "    d = a * b ** 2"],  # neither computes a * b: (2 * a) * b and a * (b ** 2)
+    ["    c = a - b", "    a = a * 2", "    d = a - b"],  # a changed in between
+    ["    c = x if a - b else y", "    d = y if x else a - b"],  # evaluated on some paths only
+    ["    t = a - b", "    t[0] += 1", "    d = a - b"],  # a shared result could be changed in place
+    ["    t = a - b", "    np.add(a, b, out=t)", "    d = a - b"],
+    ["    c = d = a - b", "    e = a - b"],
+    ["    c = a.b - c", "    d = a.b - c"],  # not two names
+])
+def test_what_is_not_shared(body):
+    assert _shared(body) == body
+
+
+def test_names_holding_one_object_are_found():
+    held = source._same_objects(["    a = x + 1", "    b = a", "    c = b", "    b = c * 2", "    d, e, = a, b"])
+    assert held["a"] == held["c"] and len({held["a"], held["b"], held["d"], held["e"]}) == 4
+    assert source._same_objects(["    a = b", "    a += 1"]) == {}  # rebound another way: nothing is claimed
