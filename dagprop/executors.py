@@ -8,6 +8,7 @@ executor, :mod:`dagprop_plugins.dask_executor`, included), or is given as an obj
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import GraphError
@@ -103,6 +104,12 @@ class GraphStructure:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.nodes = graph.nodes
+        self._token = uuid.uuid4().hex
+
+    def __dask_tokenize__(self) -> str:
+        # Dask fingerprints every object in a task graph, pickling (twice) those it does not know: a
+        # structure is made for one pass and never changes, so a name of its own says as much, at no cost
+        return self._token
 
     def __reduce__(self) -> tuple:
         # graph.py's own pickled state, less the numbers: the tasks get those as their arguments

@@ -12,8 +12,13 @@ On a cluster, only what is asked for at once travels back: after forward the val
 no node consumes (the loss), after backward the leaves' gradients. Every other value,
 node gradient and edge gradient stays on the workers, held by the run record
 (:meth:`dagprop.Run.hold`) until something reads it; a backward after a forward on the
-same cluster takes the values from there. Dask is imported only when the executor is
-made: without it, asking for ``"dask"`` says ``pip install 'dagprop[dask]'``.
+same cluster takes the values from there. Arrays of this process from 1 MiB on (the
+leaves' values, mostly) are sent to the workers once and kept there for later passes,
+for as long as the array lives here unchanged: an array replaced (a step, a feed) or
+changed in place is sent again. They travel straight between this process and the
+workers, not through the scheduler, unless the client was made with
+``direct_to_workers=False``. Dask is imported only when the executor is made: without
+it, asking for ``"dask"`` says ``pip install 'dagprop[dask]'``.
 
 >>> import dagprop as dp
 >>> g = dp.Graph(); x = g.param("x", [1.0, 2.0]); L = (x * x).sum()
@@ -24,9 +29,12 @@ made: without it, asking for ``"dask"`` says ``pip install 'dagprop[dask]'``.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import operator
+import threading
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -98,19 +106,19 @@ class DaskExecutor:
             g = received.get(step.index)
             if g is None:
                 continue
-            vjp = ("dagprop-vjp-" + graph.token, step.index)
+            vjp = graph.key(rules.op_of(step.node).name + "-vjp", step.index)
             graph.tasks[vjp] = (_vjp_step, graph.structure_key, step.index, needs, jacobian, g,
                                 graph.held_value(run, step), *[graph.held_value(run, step, j) for j in step.inputs])
             for slot, source in enumerate(step.inputs):
                 if not needs[slot]:
                     continue
-                edge = edges[(step.index, slot)] = ("dagprop-edge-" + graph.token, step.index, slot)
+                edge = edges[(step.index, slot)] = graph.key("edge-grad", step.index, slot)
                 graph.tasks[edge] = (operator.getitem, vjp, slot)
                 before = received.get(source)
                 if before is None:
                     received[source] = edge
                 else:  # summed here, in the plan's order, as the in-process loop sums
-                    total = ("dagprop-sum-" + graph.token, step.index, slot)
+                    total = graph.key("grad-sum", step.index, slot)
                     graph.tasks[total] = (_accumulate, before, edge)
                     received[source] = total
         later = run.replaced(grads=None, edge_grads=None, seeds=((loss_node, seed),), plan=plan, tangents=None,
@@ -127,33 +135,46 @@ class DaskExecutor:
 class _TaskGraph:
     """One pass's Dask graph: keys unique to the pass (a cluster keeps keys of earlier passes
     alive while their results are held), the graph's structure as one shared input, and the
-    scheduler to run it on."""
+    scheduler to run it on.
+
+    A task applying an op is named after it (``dagprop-matmul-<pass>``, ``dagprop-matmul-vjp-<pass>``):
+    Dask then learns each op's duration apart from the others' when it places tasks, and its dashboard
+    shows which op a task applies. The other tasks' names are two words (``edge-grad``, ``grad-sum``,
+    ``local-array``): never an op's name, an identifier, alone or before ``-vjp``."""
 
     def __init__(self, plan: Plan) -> None:
         import dask.threaded
         from dask.base import get_scheduler
 
         self.token = uuid.uuid4().hex
-        self.structure_key = "dagprop-graph-" + self.token
+        self.structure_key = "dagprop-graph-structure-" + self.token
+        self.nodes = plan.nodes
         self.tasks: dict[Any, Any] = {self.structure_key: GraphStructure(plan.graph)}
         self.get = get_scheduler() or dask.threaded.get
         self.client = _client_of(self.get)
         self._data: dict[int, Any] = {}
+        self._scattered: dict[Any, Any] = {}  # key -> array of this process, sent to the cluster at compute
 
-    def value_key(self, index: int) -> tuple[str, int]:
-        return ("dagprop-value-" + self.token, index)
+    def key(self, name: str, *index: int) -> tuple:
+        return (f"dagprop-{name}-{self.token}", *index)
+
+    def value_key(self, index: int) -> tuple:
+        return self.key(rules.op_of(self.nodes[index]).name, index)
 
     def data(self, array: Any) -> Any:
         """The key of an array of this process, given to the graph once however many tasks read it.
 
-        On a cluster a large array is scattered to a worker first, rather than travelling inside
-        the task graph through the scheduler: arrays spread over the workers, and the tasks
-        reading them follow (the branches of a wide graph run side by side)."""
+        On a cluster a large array is scattered to a worker (or found there from an earlier
+        pass, see :class:`_ClusterCopies`) rather than travelling inside the task graph through
+        the scheduler: arrays spread over the workers, and the tasks reading them follow (the
+        branches of a wide graph run side by side)."""
         key = self._data.get(id(array))
         if key is None:
-            key = self._data[id(array)] = ("dagprop-data-" + self.token, len(self._data))
-            large = self.client is not None and getattr(array, "nbytes", 0) >= SCATTERED_BYTES
-            self.tasks[key] = self.client.scatter(array, hash=False) if large else array
+            key = self._data[id(array)] = self.key("local-array", len(self._data))
+            if self.client is not None and getattr(array, "nbytes", 0) >= SCATTERED_BYTES:
+                self._scattered[key] = array
+            else:
+                self.tasks[key] = array
         return key
 
     def held_value(self, run: Run, step: Any, index: int | None = None) -> Any:
@@ -174,6 +195,8 @@ class _TaskGraph:
         names, keys = list(wanted), list(wanted.values())
         if self.client is None:
             return dict(zip(names, self.get(self.tasks, keys)))
+        if self._scattered:
+            self.tasks.update(zip(self._scattered, _copies_on(self.client).futures(list(self._scattered.values()))))
         futures = dict(zip(names, self.client.get(self.tasks, keys, sync=False)))
         gather = _Gather(self.client)
         travelling = [name for name in names if name in back]
@@ -198,7 +221,97 @@ class _Gather:
     client: Any
 
     def __call__(self, futures: list) -> list:
-        return [_aligned(array, writeable=True) for array in self.client.gather(futures)]
+        gathered = self.client.gather(futures, direct=_direct(self.client))
+        return [_aligned(array, writeable=True) for array in gathered]
+
+
+class _ClusterCopies:
+    """The arrays of this process that one client has scattered to its cluster, kept there for
+    later passes: a backward reads the leaves its forward sent, and a loop that changes no leaf
+    sends none again.
+
+    A copy is reused only for the same array object (the one it was sent from, alive) whose
+    dtype, shape and bytes are the same: a step, a feed or a new value makes a new object, and
+    a change in place changes the bytes, so either is sent afresh. A copy is released when its
+    array is garbage-collected here, or replaced.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._copies: dict[int, _Copy] = {}  # id(array) -> its copy on the cluster
+        self._lock = threading.Lock()  # two graphs may run passes on one client at once
+
+    def futures(self, arrays: list[Any]) -> list[Any]:
+        """A future of the cluster's copy of each array, sending those not there in one scatter."""
+        with self._lock:
+            found: list[Any] = [None] * len(arrays)
+            missing = []
+            for position, array in enumerate(arrays):
+                copy = self._copies.get(id(array))
+                fingerprint = _fingerprint(array)
+                if (copy is not None and copy.source() is array and copy.fingerprint == fingerprint
+                        and copy.future.status == "finished"):  # not lost with a worker, nor cancelled
+                    found[position] = copy.future
+                else:
+                    missing.append((position, array, fingerprint))
+            if missing:
+                sent = self.client.scatter([array for _, array, _ in missing], hash=False,
+                                           direct=_direct(self.client))
+                for (position, array, fingerprint), future in zip(missing, sent):
+                    found[position] = future
+                    if fingerprint is not None:
+                        self._keep(array, fingerprint, future)
+            return found
+
+    def _keep(self, array: np.ndarray, fingerprint: tuple, future: Any) -> None:
+        key = id(array)
+
+        def forget(source: weakref.ref, key: int = key) -> None:
+            # runs as the array is freed, before another object can take its id
+            copy = self._copies.get(key)
+            if copy is not None and copy.source is source:
+                del self._copies[key]
+
+        self._copies[key] = _Copy(weakref.ref(array, forget), fingerprint, future)
+
+
+@dataclass(frozen=True)
+class _Copy:
+    source: weakref.ref
+    fingerprint: tuple
+    future: Any
+
+
+_CLUSTER_COPIES: dict[str, _ClusterCopies] = {}  # client id -> what it has sent
+_CLUSTER_COPIES_LOCK = threading.Lock()
+
+
+def _copies_on(client: Any) -> _ClusterCopies:
+    """The copies ``client`` keeps on its cluster; those of closed clients are forgotten."""
+    with _CLUSTER_COPIES_LOCK:
+        for client_id, kept in list(_CLUSTER_COPIES.items()):
+            if kept.client.status in ("closing", "closed"):
+                del _CLUSTER_COPIES[client_id]
+        copies = _CLUSTER_COPIES.get(client.id)
+        if copies is None or copies.client is not client:
+            copies = _CLUSTER_COPIES[client.id] = _ClusterCopies(client)
+        return copies
+
+
+def _fingerprint(array: Any) -> tuple | None:
+    """What a NumPy array holds: dtype, shape and a digest of its bytes; None for another
+    library's array, which is sent again each pass."""
+    if type(array) is not np.ndarray:
+        return None
+    return array.dtype.str, array.shape, hashlib.sha256(np.ascontiguousarray(array).data).digest()
+
+
+def _direct(client: Any) -> bool:
+    """Whether arrays travel straight between this process and the workers: unless the client was
+    made with ``direct_to_workers=False`` (workers this process cannot reach), as the scheduler
+    relaying them would copy each array twice more, in the process that runs it (a LocalCluster's
+    scheduler runs in the client's process)."""
+    return client.direct_to_workers is not False
 
 
 def _commit(run: Run, field: str, key: Any, result: Any) -> None:

@@ -3,11 +3,16 @@ in-process scheduler bit for bit; numbers left on the cluster until read; execut
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import pickle
+import time
+import weakref
 
 import dask
 import numpy as np
 import pytest
+import threadpoolctl
 from distributed import Client, LocalCluster
 
 import dagprop as dp
@@ -194,6 +199,20 @@ def test_create_graph_is_refused():
         g.backward(y, create_graph=True, executor="dask")
 
 
+def test_dask_fingerprints_a_graph_structure_without_pickling_it(monkeypatch):
+    from dask.base import tokenize
+
+    from dagprop.executors import GraphStructure
+
+    pickled = []
+    real = GraphStructure.__reduce__
+    monkeypatch.setattr(GraphStructure, "__reduce__", lambda self: pickled.append(self) or real(self))
+    g, _ = random_graph(1)
+    one, two = GraphStructure(g), GraphStructure(g)
+    assert tokenize(one) == tokenize(one) != tokenize(two)
+    assert not pickled
+
+
 # -- executors from plugins, and names -----------------------------------------------------------------
 
 
@@ -363,3 +382,179 @@ def test_on_a_cluster_a_training_loop_leaves_the_inner_numbers_there(on_cluster)
     inner = [n for n in there if n.op is not None and n is not loss]
     assert inner and all(there.run.handle("values", n.index) is not None for n in inner)  # step fetched none
     assert_same_record(here, there, tolerance=1e-12)
+
+
+# -- large arrays: sent to the cluster once, and again only when changed --------------------------------
+
+
+LARGE = (380, 380)  # 1.1 MiB of float64: scattered to a worker rather than sent inside the task graph
+
+
+def wide_layer(seed: int = 21) -> tuple[dp.Graph, dp.Node]:
+    """Two large params and a large input, each read by two ops, and a small bias."""
+    rng = np.random.default_rng(seed)
+    g = dp.Graph()
+    x = g.input("x", rng.uniform(-1, 1, LARGE) / 20)
+    A, B = g.param("A", rng.uniform(-1, 1, LARGE) / 20), g.param("B", rng.uniform(-1, 1, LARGE) / 20)
+    c = g.param("c", rng.uniform(-1, 1, LARGE[1]))
+    loss = ((x @ A).tanh() @ B + c).sum() + (x @ B * A).sum()
+    return g, loss
+
+
+@pytest.fixture
+def scatters(on_cluster, monkeypatch):
+    """What each scatter to the cluster sent, as weak references (the arrays may be freed), and
+    whether straight to the workers: [(refs, direct)]."""
+    sent: list[tuple[list, bool]] = []
+    real = on_cluster.scatter
+
+    def counting(data, **kwargs):
+        sent.append(([weakref.ref(array) for array in data], kwargs.get("direct")))
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(on_cluster, "scatter", counting)
+    return sent
+
+
+def sent_since(scatters, g: dp.Graph, start: int = 0) -> list[str]:
+    """The leaves of ``g`` whose arrays the scatters from the ``start``-th array on sent ("freed": an
+    array gone since, such as a param's value before a step)."""
+    names = {id(g.run.here("values")[n.index]): n.name for n in g if n.op is None}
+    refs = [ref for refs, _ in scatters for ref in refs][start:]
+    return [names.get(id(ref()), "other") if ref() is not None else "freed" for ref in refs]
+
+
+def count_sent(scatters) -> int:
+    return sum(len(refs) for refs, _ in scatters)
+
+
+def in_process_like_a_worker(run_on):
+    """BLAS on one thread, as Dask's nannies start their workers: a matmul split over threads may
+    differ in its last bits, and these tests compare bit for bit."""
+    return threadpoolctl.threadpool_limits(1) if run_on is None else contextlib.nullcontext()
+
+
+def step_both(here, there, loss_here, loss_there, *, change=None, lr: float | None = None, feeds=None) -> None:
+    """zero_grad, forward, ``change`` (of each graph, between the passes), backward and an optional step."""
+    for g, loss, run_on in ((here, loss_here, None), (there, loss_there, "dask")):
+        with in_process_like_a_worker(run_on):
+            g.zero_grad()
+            g.forward(feeds=feeds, executor=run_on)
+            if change is not None:
+                change(g)
+            g.backward(loss, executor=run_on)
+            if lr is not None:
+                g.step(lr)
+
+
+def test_large_leaves_go_once_to_the_cluster_and_are_read_by_every_later_pass(scatters):
+    here, loss_here = wide_layer()
+    there, loss_there = wide_layer()
+    for _ in range(3):
+        step_both(here, there, loss_here, loss_there)
+        assert_same_record(here, there)
+    # the first forward sends every large leaf in one scatter; its backward and later passes none
+    assert len(scatters) == 1 and sorted(sent_since(scatters, there)) == ["A", "B", "x"]
+    assert all(direct for _, direct in scatters)
+
+
+def shift_in_place(g):
+    g.run.here("values")[g["A"].index][0, :3] += 0.5  # the array the graph holds, changed in place
+
+
+def shift_one_bit_in_place(g):
+    a = g.run.here("values")[g["B"].index]
+    a.view(np.uint64)[7, 7] ^= 1
+
+
+@pytest.mark.parametrize("change, resent", [
+    (None, []), (shift_in_place, ["A"]), (shift_one_bit_in_place, ["B"]),
+])
+def test_a_leaf_changed_in_place_between_the_passes_is_sent_again(scatters, change, resent):
+    here, loss_here = wide_layer()
+    there, loss_there = wide_layer()
+    step_both(here, there, loss_here, loss_there)
+    before = count_sent(scatters)
+    step_both(here, there, loss_here, loss_there, change=change)  # forward, change, backward
+    assert_same_record(here, there)
+    assert sent_since(scatters, there, before) == resent
+
+
+def test_a_step_a_feed_and_a_value_changed_through_node_value_are_sent_again(scatters):
+    here, loss_here = wide_layer()
+    there, loss_there = wide_layer()
+    step_both(here, there, loss_here, loss_there, lr=0.1)  # A and B replaced by new arrays
+    before = count_sent(scatters)
+    step_both(here, there, loss_here, loss_there)
+    assert_same_record(here, there)
+    assert sorted(sent_since(scatters, there, before)) == ["A", "B"]
+
+    before = count_sent(scatters)
+    step_both(here, there, loss_here, loss_there, feeds={"x": np.random.default_rng(5).uniform(-1, 1, LARGE)})
+    assert_same_record(here, there)
+    assert sent_since(scatters, there, before) == ["x"]
+
+    before = count_sent(scatters)
+    for g in (here, there):
+        g["B"].value[...] = 0.25  # node.value hands out the array the graph holds
+    step_both(here, there, loss_here, loss_there)
+    assert_same_record(here, there)
+    assert sent_since(scatters, there, before) == ["B"]
+
+
+def scattered_keys(client) -> set:
+    """The keys of the arrays scattered to the cluster (Dask names them after their type)."""
+    gc.collect()  # a graph is a cycle of references: freed by the collector
+    return {key for keys in client.has_what().values() for key in keys if str(key).startswith("ndarray-")}
+
+
+def wait_until(condition, what: str) -> None:
+    """Releasing a future reaches the scheduler asynchronously: wait for it, without timing anything."""
+    for _ in range(200):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(what)
+
+
+def test_a_leaf_freed_here_is_released_there(scatters, on_cluster):
+    here, loss_here = wide_layer()
+    there, loss_there = wide_layer()
+    step_both(here, there, loss_here, loss_there, lr=0.1)  # replaces A and B
+    step_both(here, there, loss_here, loss_there)  # sends the new A and B
+    assert sorted(sent_since(scatters, there)) == ["A", "B", "freed", "freed", "x"]
+    wait_until(lambda: len(scattered_keys(on_cluster)) == 3, "the copies of the replaced A and B stay on the cluster")
+    del there, loss_there
+    wait_until(lambda: not scattered_keys(on_cluster), "the copies of a graph freed here stay on the cluster")
+
+
+def test_a_copy_lost_with_a_worker_is_sent_again(scatters, on_cluster):
+    from dagprop_plugins.dask_executor import _copies_on
+
+    here, loss_here = wide_layer()
+    there, loss_there = wide_layer()
+    step_both(here, there, loss_here, loss_there)
+    arrays = {name: there.run.here("values")[there[name].index] for name in "xAB"}
+    copies = dict(zip(arrays, _copies_on(on_cluster).futures(list(arrays.values()))))  # sends nothing
+    holders = {name: set(on_cluster.who_has([future])[future.key]) for name, future in copies.items()}
+    lost = sorted(name for name in arrays if holders[name] <= holders["A"])
+    on_cluster.restart_workers(list(holders["A"]))  # the worker holding A dies, and its data with it
+    before = count_sent(scatters)
+    step_both(here, there, loss_here, loss_there)
+    assert_same_record(here, there)
+    assert sorted(sent_since(scatters, there, before)) == lost
+
+
+def test_a_client_made_with_direct_to_workers_false_sends_through_the_scheduler(on_cluster):
+    with Client(on_cluster.scheduler.address, direct_to_workers=False, set_as_default=False) as relayed, \
+            relayed.as_current():
+        direct = []
+        for method in ("scatter", "gather"):
+            real = getattr(relayed, method)
+            setattr(relayed, method, lambda data, real=real, **kwargs: direct.append(kwargs.get("direct")) or
+                    real(data, **kwargs))
+        here, loss_here = wide_layer()
+        there, loss_there = wide_layer()
+        step_both(here, there, loss_here, loss_there)
+        assert_same_record(here, there)
+        assert direct and not any(direct)  # the forward's scatter, the gathers of the loss and the gradients

@@ -53,7 +53,7 @@ def workload_dask(ctx: Context) -> Iterator[Row]:
 def _overhead(depth: int, executors: dict[str, str | None]) -> Iterator[Row]:
     """A chain of ``depth`` scalar tanh nodes: what each executor adds per node, forward + backward."""
     case = f"overhead: {depth}-node scalar chain, forward + backward"
-    rows = []
+    steps = {}
     for system, executor in executors.items():
         g = dp.Graph()
         y = g.param("x", 0.5)
@@ -66,7 +66,8 @@ def _overhead(depth: int, executors: dict[str, str | None]) -> Iterator[Row]:
             g.backward(loss, executor=executor)
             float(g.nodes[0].grad)
 
-        rows.append(_timed("dask", case, system, step, samples=5, per_unit=depth + 1, per="node"))
+        steps[system] = step
+    rows = _timed_together(case, steps, samples=5, per_unit=depth + 1, per="node")
     set_ratios(rows, IN_PROCESS, None)
     yield from rows
 
@@ -120,7 +121,7 @@ def _wide(size: int, samples: int, executors: dict[str, str | None]) -> Iterator
     rng = np.random.default_rng(14)
     x0 = rng.uniform(-1, 1, size=(size, size)) / np.sqrt(size)
     weights = [rng.uniform(-1, 1, size=(size, size)) for _ in range(8)]
-    rows, grads = [], {}
+    steps, grads = {}, {}
     for system, executor in executors.items():
         g = dp.Graph()
         x = g.input("x", x0)
@@ -135,7 +136,8 @@ def _wide(size: int, samples: int, executors: dict[str, str | None]) -> Iterator
             g.backward(loss, executor=executor)
             grads[executor] = [np.asarray(p.grad) for p in w]
 
-        rows.append(_timed("dask", case, system, step, samples=samples))
+        steps[system] = step
+    rows = _timed_together(case, steps, samples=samples)
     if len(grads) == 2 and rows[-1].status == "ok":
         here, there = grads.values()
         if not all(np.array_equal(a, b) for a, b in zip(here, there)):
@@ -178,8 +180,7 @@ def _sweep(client: Any, runs: int, steps: int) -> Iterator[Row]:
     def there() -> None:
         results[DISTRIBUTED] = client.gather(client.map(train_one, configs, pure=False))
 
-    rows = [_timed("dask", case, IN_PROCESS, here, samples=3),
-            _timed("dask", case, DISTRIBUTED, there, samples=3)]
+    rows = _timed_together(case, {IN_PROCESS: here, DISTRIBUTED: there}, samples=3)
     if len(results) == 2:
         worst = max(abs(a - b) / abs(a) for a, b in zip(results[IN_PROCESS], results[DISTRIBUTED]))
         rows[-1].note = ("final losses equal to this process's, bit for bit" if worst == 0 else
@@ -219,19 +220,57 @@ def _out_of_core(gigabytes: float) -> Row:
 # -- timing -----------------------------------------------------------------------------------
 
 
-def _timed(workload: str, case: str, system: str, action: Callable[[], object], *, samples: int,
-           per_unit: int = 1, per: str = "step") -> Row:
-    """The median seconds (per unit) of ``samples`` calls after one warm-up call."""
-    row = Row(workload, case, system, "ok", per=per)
-    times = []
+def _timed_together(case: str, actions: dict[str, Callable[[], object]], *, samples: int, per_unit: int = 1,
+                    per: str = "step") -> list[Row]:
+    """A row per system: the median seconds (per unit) of ``samples`` calls after one warm-up call each,
+    the systems' samples taken in turns (the machine is shared: a busy minute then slows every system,
+    not just the one timed in it). Each row's ``extra["cores_elsewhere"]`` is how many cores other
+    processes (and the kernel) kept busy over its samples, where they lasted a second or more in all:
+    a speed-up on 2 workers needs both cores."""
+    rows = {system: Row("dask", case, system, "ok", per=per) for system in actions}
+    times: dict[str, list[float]] = {system: [] for system in actions}
+    elsewhere = dict.fromkeys(actions, 0.0)  # CPU seconds other processes used during the system's samples
+    for turn in range(samples + 1):
+        order = list(actions) if turn % 2 == 0 else list(reversed(actions))
+        for system in order:
+            if rows[system].status != "ok":
+                continue
+            try:
+                before = _cpu_seconds_elsewhere()
+                started = time.perf_counter()
+                actions[system]()
+                seconds = time.perf_counter() - started
+            except Exception as exc:
+                rows[system].status, rows[system].note = "failed", f"fails: {type(exc).__name__}: {shorten(str(exc))}"
+                continue
+            if turn > 0:  # the first turn warms up
+                times[system].append(seconds / per_unit)
+                elsewhere[system] += max(0.0, _cpu_seconds_elsewhere() - before)
+    for system, row in rows.items():
+        if row.status == "ok":
+            row.value, row.samples, row.spread = float(np.median(times[system])), times[system], spread(times[system])
+            timed = sum(times[system]) * per_unit
+            if timed >= 1.0:  # the kernel counts CPU time in hundredths of a second
+                row.extra["cores_elsewhere"] = round(elsewhere[system] / timed, 2)
+    return list(rows.values())
+
+
+def _cpu_seconds_elsewhere() -> float:
+    """The CPU seconds the machine has spent outside this process and its children (the workers) since
+    the machine booted, or 0 where the kernel does not say (no /proc)."""
+    import psutil  # dask.distributed's own dependency
+
     try:
-        action()
-        for _ in range(samples):
-            started = time.perf_counter()
-            action()
-            times.append((time.perf_counter() - started) / per_unit)
-    except Exception as exc:
-        row.status, row.note = "failed", f"fails: {type(exc).__name__}: {shorten(str(exc))}"
-        return row
-    row.value, row.samples, row.spread = float(np.median(times)), times, spread(times)
-    return row
+        with open("/proc/stat") as stat:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(t) for t in stat.readline().split()[1:9])
+    except OSError:
+        return 0.0
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    ours = psutil.Process()
+    mine = sum(ours.cpu_times()[:2])
+    for child in ours.children(recursive=True):
+        try:
+            mine += sum(child.cpu_times()[:2])
+        except psutil.Error:  # a child that ended meanwhile
+            pass
+    return busy - mine
