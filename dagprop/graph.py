@@ -7,6 +7,7 @@ import difflib
 import functools
 import importlib
 import math
+import operator
 import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
@@ -14,20 +15,37 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 import networkx as nx
 import numpy as np
 
-from . import backward_graph, executors, rules, scheduler
+from . import backward_graph, executors, node_table, rules, scheduler
 from .compiled import CompiledStep
 from .derivatives import Derivatives
 from .errors import BackwardError, GraphError, NodeLookupError, UnknownOpError
 from .mirror import Mirror
 from .node import Node
+from .op_checks import check_arity, check_attributes, infer_shape
 from .paths.methods import PathQueries
 from .registry import Registry, default_registry, unknown_op_message
 from .run import Run, as_array, as_seed
 
 if TYPE_CHECKING:
+    from .node_table import NodeTable
     from .op import Op
 
 __all__ = ["Graph", "Node"]
+
+
+_SHAPE = operator.attrgetter("shape")
+_NAME = operator.attrgetter("name")
+_REQUIRES_GRAD = operator.attrgetter("requires_grad")
+
+
+def _argument_names(arguments: list[Node | np.ndarray]) -> list[str]:
+    return [a.name if isinstance(a, Node) else "a new const" for a in arguments]
+
+
+class _ScopeState(threading.local):
+    """The scope new nodes go into, per thread: outside every scope until a ``with graph.scope`` block."""
+
+    current: tuple[str, ...] = ()
 
 
 class _OpNamespace:
@@ -115,7 +133,7 @@ class Graph(Derivatives, PathQueries):
         # one run or change at a time: two threads accumulating into one record would lose sums
         self._lock = threading.RLock()
         # the scope new nodes go into; per thread, so that two threads building in scopes do not mix them
-        self._scope_state = threading.local()
+        self._scope_state = _ScopeState()
 
     # -- building ---------------------------------------------------------------
 
@@ -198,15 +216,12 @@ class Graph(Derivatives, PathQueries):
         if not parts or not all(parts):
             raise GraphError(f"a scope name must be a non-empty string whose '/'-separated parts are not empty, "
                              f"got {name!r}")
-        before = self._current_scope()
+        before = self._scope_state.current
         self._scope_state.current = before + tuple(parts)
         try:
             yield self._scope_state.current
         finally:
             self._scope_state.current = before
-
-    def _current_scope(self) -> tuple[str, ...]:
-        return getattr(self._scope_state, "current", ())
 
     def op(self, op_name: str, *args: Any, name: str | None = None, **attrs: Any) -> Node:
         """A node applying the registered op ``op_name`` to ``args``.
@@ -222,33 +237,31 @@ class Graph(Derivatives, PathQueries):
         >>> s.name, s.shape
         ('s', (2,))
         """
-        op_def = self.registry[op_name]
-        least, most = op_def.arity
-        if len(args) < least or (most is not None and len(args) > most):
-            expected = f"{least}" if least == most else f"{least} to {most if most is not None else 'any number of'}"
-            raise GraphError(
-                f"op {op_name!r} takes {expected} inputs ({', '.join(op_def.inputs)}), got {len(args)}"
-            )
-        if attrs and op_def.attr_names is not None:
-            unknown = sorted(set(attrs) - op_def.attr_names)
-            if unknown:
-                accepted = ", ".join(sorted(op_def.attr_names)) or "none"
-                raise GraphError(f"op {op_name!r} has no attribute {', '.join(unknown)} (it accepts: {accepted})")
+        op_def = self.registry.ops.get(op_name) or self.registry[op_name]  # the second names a missing op
+        check_arity(op_def, len(args))
+        if attrs:
+            check_attributes(op_def, attrs)
         if name is not None:
             self._check_new_name(name)
         # numbers and arrays become const nodes only once the node is known to be valid,
         # so a failed call leaves the graph exactly as it was
-        given = [self._own(a) if isinstance(a, Node) else as_array(a, f"argument {k} of op {op_name!r}")
-                 for k, a in enumerate(args)]
-        static_shape = self._infer_shape(op_def, given, attrs, name)
+        given = list(args)
+        for slot, arg in enumerate(given):
+            if arg.__class__ is not Node or arg.graph is not self:
+                given[slot] = self._own(arg) if isinstance(arg, Node) else as_array(
+                    arg, f"argument {slot} of op {op_name!r}")
+        static_shape = None
+        if op_def.shape is not None:
+            shapes = list(map(_SHAPE, given))
+            if None not in shapes:
+                static_shape = infer_shape(op_def, shapes, attrs, name, functools.partial(_argument_names, given))
         with self._lock:
-            # as_array above already made each const's value a fresh float array: no second copy
-            inputs = tuple(a if isinstance(a, Node) else
-                           self._add(self._fresh_name("const"), "const", None, {}, (), False, a, a.shape)
-                           for a in given)
-            needs = any([n.requires_grad for n in inputs])
-            return self._add(name or self._fresh_name(op_name), "op", op_def, attrs, inputs, needs, None,
-                             static_shape)
+            for slot, arg in enumerate(given):
+                if arg.__class__ is not Node:  # as_array above made it a fresh float array: no second copy
+                    given[slot] = self._add(self._fresh_name("const"), "const", None, {}, (), False, arg, arg.shape)
+            inputs = tuple(given)
+            return self._add(name or self._fresh_name(op_name), "op", op_def, attrs, inputs,
+                             any(map(_REQUIRES_GRAD, inputs)), None, static_shape)
 
     def _leaf(self, kind: str, name: str | None, value: Any, *, requires_grad: bool,
               allow_missing: bool = False) -> Node:
@@ -264,18 +277,62 @@ class Graph(Derivatives, PathQueries):
 
     def _add(self, name: str, kind: str, op_def: Op | None, attrs: dict, inputs: tuple[Node, ...],
              requires_grad: bool, value: np.ndarray | None, static_shape: tuple[int, ...] | None) -> Node:
-        node = Node(self, name, kind, len(self._nodes), op_def, attrs, inputs, requires_grad, static_shape,
-                    self._current_scope())
+        scope = self._scope_state.current
+        node = Node(self, name, kind, len(self._nodes), op_def, attrs, inputs, requires_grad, static_shape, scope)
         if kind == "param":
             self._param_indices.append(node.index)
         self._nodes.append(node)
         self._by_name[name] = node
-        self._run.values.append(value)
-        self._run.grads.append(None)
-        self.nx.add_new_node(name, {"kind": kind, "op": None if op_def is None else op_def.name, "attrs": attrs,
-                                    "scope": node.scope, "handle": node}, [source.name for source in inputs])
+        run = self._run
+        run.values.append(value)
+        run.grads.append(None)
+        self.nx.add_new_nodes(((name, {"kind": kind, "op": None if op_def is None else op_def.name, "attrs": attrs,
+                                       "scope": scope, "handle": node}, tuple(map(_NAME, inputs))),))
         self._version += 1
         return node
+
+    def add_table(self, table: NodeTable) -> list[Node]:
+        """Add every node of ``table`` at once: checked as ``op``, ``param``, ``const`` and ``input``
+        would check them one by one, then built together (:mod:`dagprop.node_table`).
+
+        Returns the new nodes, in table order. A table that fails a check raises naming the
+        node (and, for shapes an op cannot take, the op and every input's shape), and leaves
+        the graph as it was.
+
+        Examples
+        --------
+        >>> import dagprop as dp
+        >>> from dagprop.node_table import NodeTable
+        >>> g = dp.Graph()
+        >>> table = NodeTable(names=["W", "x", "z"], kinds=["param", "input", "op"], ops=[None, None, "matmul"],
+        ...                   inputs=[[], [], [0, 1]], attrs=[{}, {}, {}], values=[[[1.0, 2.0]], [[3.0], [4.0]], None],
+        ...                   requires_grad=[True, False, True])
+        >>> W, x, z = g.add_table(table)
+        >>> z.inputs == (W, x), z.shape
+        (True, (1, 1))
+        """
+        with self._lock, scheduler.gc_paused():  # nothing built here is garbage: no collection need look
+            found = node_table.checked(table, self)  # raises before anything changes
+            start, names = len(self._nodes), table.names
+            nodes: list[Node] = []
+            entries = []  # the mirror's
+            for place, (name, kind, op_def, attrs, sources, needs, shape, scope) in enumerate(zip(
+                    names, table.kinds, found.op_defs, table.attrs, table.inputs, found.requires_grad, found.shapes,
+                    table.scopes)):
+                attrs = dict(attrs) if op_def and attrs else {}
+                node = Node(self, name, kind, start + place, op_def, attrs, tuple(map(nodes.__getitem__, sources)),
+                            needs, shape, scope)
+                nodes.append(node)
+                entries.append((name, {"kind": kind, "op": op_def and op_def.name, "attrs": attrs, "scope": scope,
+                                       "handle": node}, tuple(map(names.__getitem__, sources))))
+            self._nodes.extend(nodes)
+            self._by_name.update(zip(names, nodes))
+            self._param_indices.extend([start + place for place, kind in enumerate(table.kinds) if kind == "param"])
+            self._run.values.extend(found.values)
+            self._run.grads.extend([None] * len(nodes))
+            self.nx.add_new_nodes(entries)
+            self._version += 1
+            return nodes
 
     def _own(self, node: Node) -> Node:
         if node.graph is not self:
@@ -298,23 +355,6 @@ class Graph(Derivatives, PathQueries):
             if name not in self._by_name:
                 self._name_counters[stem] = number
                 return name
-
-    def _infer_shape(self, op_def: Op, inputs: list[Node | np.ndarray], attrs: dict, name: str | None
-                     ) -> tuple[int, ...] | None:
-        if op_def.shape is None:
-            return None
-        shapes = [n.shape for n in inputs if n.shape is not None]
-        if len(shapes) != len(inputs):
-            return None
-        try:  # the rule alone first: the checks and messages below cost more than most rules
-            shape = op_def.shape(*shapes, **attrs)
-        except Exception:
-            shape = None
-        if type(shape) is tuple and all([type(n) is int and n >= 0 for n in shape]):
-            return shape
-        # rejected, or an unusual result: expected_shape calls the rule again, converts or explains
-        names = [n.name if isinstance(n, Node) else "a new const" for n in inputs]
-        return rules.expected_shape(name or f"new {op_def.name} node", op_def, names, shapes, attrs)
 
     # -- looking up -------------------------------------------------------------
 

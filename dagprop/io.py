@@ -1,36 +1,44 @@
 """Saving and loading graphs as JSON: a columnar node table and one block of numbers.
 
 A file holds the structure, each op node's attributes, and every value, gradient,
-edge gradient and seed, so a round trip gives back the same numbers bit for bit
-(numbers are written with ``repr``, which Python reads back exactly).
+edge gradient and seed, so a round trip gives back the same numbers bit for bit.
 
 Loading never executes code: the file is parsed with :mod:`json`, op attributes
-are rebuilt from a small tagged encoding of plain data, and ops are looked up by
-name in the registry of installed plugins.
+are rebuilt from a small tagged encoding of plain data, numbers are decoded from
+base64 into arrays of a checked dtype and size, and ops are looked up by name in the
+registry of installed plugins.
 
-The layout (format version 3), one column or list per line::
+The layout (format version 4), one column or list per line::
 
-    {"format": "dagprop-graph", "version": 3, "loss": "L" or null,
+    {"format": "dagprop-graph", "version": 4, "loss": "L" or null,
      "nodes": {"name": ["x", "const_1", "y"], "kind": ["param", "const", "op"], "op": [null, null, "mul"],
                "inputs": [[], [], [0, 1]], "attrs": [{}, {}, {}], "requires_grad": [true, false, true],
                "scope": ["", "", "layer1"], "value": [0, 1, 2], "grad": [3, null, 4]},
-     "edge_grads": {"node": [2, 2], "slot": [0, 1], "grad": [5, 6]},
-     "seeds": {"node": [2], "seed": [7]},
-     "arrays": {"dtype": ["float64", ...], "shape": [[], [2, 3], ...], "offset": [0, 1, ...]},
-     "data": {"float64": [0.5, 3.0, ...]}}
+     "edge_grads": {"node": [2, 2], "slot": [0, 1], "grad": [5, 3]},
+     "seeds": {"node": [2], "seed": [4]},
+     "arrays": {"dtype": ["float64", "float64"], "shape": [[], [2, 3]], "count": [2, 4]},
+     "data": {"float64": "AAAAAAAA4D8AAAAAAAAIQA..."}}
 
 ``nodes`` has one entry per node in each list, in the graph's order (inputs first);
 a node's ``inputs`` are the positions of its arguments, slot by slot. ``scope`` is the
 node's :attr:`~dagprop.Node.scope` joined with "/" ("" outside every scope). ``value``,
 ``grad``, ``edge_grads`` (the gradient that flowed along argument ``slot`` of ``node``)
-and ``seeds`` (what each backward pass started from) hold array ids: array ``k`` has
-``arrays["dtype"][k]`` and ``arrays["shape"][k]``, and its entries, in C order, are
-``data[dtype][offset:offset + size]``; each dtype's arrays follow one another. NaN and
-infinities are written as the strings "nan", "inf" and "-inf", so the file stays
-strict JSON. Op attributes use :func:`~dagprop.encoding.encode_attr`.
+and ``seeds`` (what each backward pass started from) hold array ids, numbered from 0.
+``arrays`` describes them as runs: ``count[r]`` arrays of dtype ``dtype[r]`` and shape
+``shape[r]``, so array ``k`` belongs to the run whose counts add up past ``k``. Each
+dtype's arrays follow one another, in id order and C order, in ``data[dtype]``: the
+base64 text of the numbers' little-endian bytes, exact (NaN and infinities included) and
+decoded in bulk, where numbers written as decimal text cost a microsecond each to write
+and to read (issue 15); everything else in the file stays plain JSON. Every value has an
+array of its own; gradients and seeds may share one, as the engine shares them (the
+gradient along a node's only argument is that argument's gradient), and share it again
+once loaded. Op attributes use :func:`~dagprop.encoding.encode_attr`.
 
-Files of versions 1 and 2 (networkx's node-link form, one object per node and edge,
-each array as ``{"dtype", "shape", "data"}``) still load; version 1 has no seeds.
+Files of version 3 (an ``arrays`` table with one entry per array, its ``dtype``, ``shape``
+and ``offset`` into its dtype's list of numbers, each dtype's numbers a JSON list with
+NaN and infinities as the strings "nan", "inf" and "-inf") and of versions 1 and 2
+(networkx's node-link form, one object per node and edge, each array as ``{"dtype",
+"shape", "data"}``) still load; version 1 has no seeds.
 
 Files are untrusted input, so reading is bounded before anything is allocated:
 only a regular file is opened (never a FIFO or a device); a file larger than
@@ -44,12 +52,14 @@ another :class:`~dagprop.DagpropError`) naming the file and the node or field.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import operator
 import os
 import stat
 from pathlib import Path as FilePath
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -57,14 +67,16 @@ import numpy as np
 from .encoding import (FILE_SLACK, MAX_ELEMENTS, MAX_FILE_BYTES_PER_ELEMENT, RESERVED_ATTRS, ArrayBlock,
                        ArrayBlockWriter, check_max_elements, decode_array, decode_attr, encode_array, encode_attr,
                        limit_hint, short)
-from .errors import CycleError, DagpropError, LoadError, UnknownOpError
-from .graph import Graph
+from .errors import CycleError, DagpropError, LoadError
+from .graph import Graph, Node
+from .node_table import NodeTable
+from .scheduler import gc_paused
 
 __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decode_attr", "encode_array",
            "decode_array", "FORMAT", "VERSION", "MAX_ELEMENTS", "MAX_FILE_BYTES_PER_ELEMENT"]
 
 FORMAT = "dagprop-graph"
-VERSION = 3
+VERSION = 4
 KINDS = ("input", "param", "const", "op")
 # -- graphs ---------------------------------------------------------------------------------------
 
@@ -80,44 +92,43 @@ def to_data(graph: Graph, loss: Any = None) -> dict[str, Any]:
     >>> data = to_data(g, loss=y)
     >>> data["nodes"]["name"], data["nodes"]["inputs"], data["loss"]
     (['x', 'const_1', 'y'], [[], [], [0, 1]], 'y')
-    >>> data["nodes"]["value"], data["arrays"]["shape"], data["data"]
-    ([0, 1, None], [[], []], {'float64': [2.0, 3.0]})
+    >>> data["nodes"]["value"], data["arrays"], data["data"]
+    ([0, 1, None], {'dtype': ['float64'], 'shape': [[]], 'count': [2]}, {'float64': 'AAAAAAAAAEAAAAAAAAAIQA=='})
     """
     loss_name = None if loss is None else graph.node(loss).name
     run = graph.run
     nodes = list(graph)
     block = ArrayBlockWriter()
-    add = block.add
-    values, grads = run.values, run.grads
-    names, kinds, ops, inputs, attrs, requires_grad, scopes, value_ids, grad_ids = ([] for _ in range(9))
+    # column by column, each in one pass of C-level calls where it can be: a graph may have 10^5 nodes
+    names = list(map(_NAME, nodes))
+    op_defs = list(map(_OP_DEF, nodes))
+    attrs = [{key: encode_attr(value, f"attribute {key!r} of node {name!r}") for key, value in node_attrs.items()}
+             if node_attrs else {} for name, node_attrs in zip(names, map(_ATTRS, nodes))]
     joined: dict[tuple[str, ...], str] = {}
-    for node in nodes:
-        name, index = node.name, node.index
-        names.append(name)
-        kinds.append(node.kind)
-        ops.append(node.op)
-        inputs.append([source.index for source in node.inputs])
-        attrs.append({key: encode_attr(value, f"attribute {key!r} of node {name!r}")
-                      for key, value in node.attrs.items()} if node.attrs else {})
-        requires_grad.append(bool(node.requires_grad))
-        scope = node.scope
-        scopes.append(joined.get(scope) or joined.setdefault(scope, "/".join(scope)))
-        value, grad = values[index], grads[index]
-        value_ids.append(None if value is None else add(value, lambda: f"the value of node {name!r}"))
-        grad_ids.append(None if grad is None else add(grad, lambda: f"the gradient of node {name!r}"))
-    edge_nodes, edge_slots, edge_ids = [], [], []
-    for (index, slot), grad in sorted(run.edge_grads.items(), key=_edge_slot):
-        edge_nodes.append(index)
-        edge_slots.append(slot)
-        edge_ids.append(add(grad, lambda: f"the gradient of edge slot {slot} of node {nodes[index].name!r}"))
-    seed_nodes = [node.index for node, _ in run.seeds]
-    seed_ids = [add(seed, lambda: f"the seed at {node.name!r}") for node, seed in run.seeds]
+    scopes = [joined.get(scope) or joined.setdefault(scope, "/".join(scope)) for scope in map(_SCOPE, nodes)]
+    value_ids = block.add(run.values, lambda k: f"the value of node {names[k]!r}")
+    # gradients and seeds: an array the engine shares between nodes, edges and seeds is written once
+    grad_ids = block.add(run.grads, lambda k: f"the gradient of node {names[k]!r}", shared=True)
+    edges = sorted(run.edge_grads.items(), key=_edge_slot)
+    edge_ids = block.add([grad for _, grad in edges],
+                         lambda k: f"the gradient of edge slot {edges[k][0][1]} of node {names[edges[k][0][0]]!r}",
+                         shared=True)
+    seed_ids = block.add([seed for _, seed in run.seeds], lambda k: f"the seed at {run.seeds[k][0].name!r}",
+                         shared=True)
     return {"format": FORMAT, "version": VERSION, "loss": loss_name,
-            "nodes": {"name": names, "kind": kinds, "op": ops, "inputs": inputs, "attrs": attrs,
-                      "requires_grad": requires_grad, "scope": scopes, "value": value_ids, "grad": grad_ids},
-            "edge_grads": {"node": edge_nodes, "slot": edge_slots, "grad": edge_ids},
-            "seeds": {"node": seed_nodes, "seed": seed_ids},
+            "nodes": {"name": names, "kind": list(map(_KIND, nodes)),
+                      "op": [None if op_def is None else op_def.name for op_def in op_defs],
+                      "inputs": [list(map(_INDEX, node_inputs)) for node_inputs in map(_INPUTS, nodes)],
+                      "attrs": attrs, "requires_grad": list(map(bool, map(_REQUIRES_GRAD, nodes))), "scope": scopes,
+                      "value": value_ids, "grad": grad_ids},
+            "edge_grads": {"node": [key[0] for key, _ in edges], "slot": [key[1] for key, _ in edges],
+                           "grad": edge_ids},
+            "seeds": {"node": [node.index for node, _ in run.seeds], "seed": seed_ids},
             **block.data()}
+
+
+_NAME, _KIND, _OP_DEF, _INPUTS, _INDEX, _ATTRS, _SCOPE, _REQUIRES_GRAD = map(operator.attrgetter, (
+    "name", "kind", "op_def", "inputs", "index", "attrs", "scope", "requires_grad"))
 
 
 def _edge_slot(item: tuple) -> Any:
@@ -132,7 +143,7 @@ def _dumps(data: dict[str, Any]) -> str:
     """
     lines = []
     for key, value in data.items():
-        if isinstance(value, dict) and value and all(isinstance(v, (list, dict)) for v in value.values()):
+        if isinstance(value, dict) and value and all(isinstance(v, (list, dict, str)) for v in value.values()):
             inner = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, allow_nan=False)}" for k, v in value.items())
             lines.append(f" {json.dumps(key)}: {{\n{inner}\n }}")
         else:
@@ -173,7 +184,8 @@ def save(graph: Graph, path: str | FilePath, *, loss: Any = None) -> FilePath:
     >>> h["x"].grad
     array([2., 4.])
     """
-    text = _dumps(to_data(graph, loss))
+    with gc_paused():  # the columns hold 10^5 lists and dicts, none garbage: no collection need walk them
+        text = _dumps(to_data(graph, loss))
     path = FilePath(path)
     path.write_text(text, encoding="utf-8")
     return path
@@ -250,6 +262,12 @@ def read(path: str | FilePath, *, plugins: Iterable[Any] | None = None,
     """
     max_elements = check_max_elements(max_elements)
     text = _read_text(str(path), max_elements)
+    with gc_paused():  # parsing and building make 10^5 lists, dicts and nodes, none garbage
+        return _parsed(text, path, plugins, max_elements)
+
+
+def _parsed(text: str, path: str | FilePath, plugins: Iterable[Any] | None, max_elements: int | None
+            ) -> tuple[Graph, str | None]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -308,23 +326,6 @@ def _file_kind(mode: int) -> str:
     return next((text for test, text in kinds if test(mode)), "not a regular file")
 
 
-class _Budget:
-    """How many elements the graph's nodes may still take."""
-
-    def __init__(self, max_elements: int | None) -> None:
-        self.max_elements = max_elements
-        self.used = 0
-
-    def take(self, name: str, shape: tuple[int, ...] | None, what: str) -> None:
-        if shape is None:
-            return  # an op without a shape rule, or an input fed later: counted when known
-        size = math.prod(shape)
-        self.used += size
-        if self.max_elements is not None and self.used > self.max_elements:
-            raise LoadError(f"node {short(name)} brings the graph's nodes to {self.used:,} elements ({what} {tuple(shape)}, "
-                            f"{size:,} elements), more than {limit_hint(self.max_elements)}")
-
-
 class _Table:
     """What a file says, whatever its version: one list per field, indexed by the node's place in the file.
 
@@ -350,7 +351,7 @@ class _Table:
 def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: int | None = MAX_ELEMENTS) -> Graph:
     """The graph that :func:`to_data` described; checks every field and size (see :func:`load`).
 
-    Reads every format version (1 to 3).
+    Reads every format version (1 to 4).
 
     Examples
     --------
@@ -371,7 +372,7 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: 
     if version > VERSION:
         raise LoadError(f"the file has format version {version}, newer than this dagprop reads ({VERSION}); "
                         f"upgrade dagprop")
-    table = _columns(data, max_elements) if version >= 3 else _records(data, max_elements)
+    table = _columns(data, max_elements, version) if version >= 3 else _records(data, max_elements)
     graph = Graph(plugins=plugins)
     _build(graph, table, max_elements)
     loss = data.get("loss")
@@ -383,8 +384,9 @@ def from_data(data: Any, *, plugins: Iterable[Any] | None = None, max_elements: 
 # -- version 3: a columnar node table and an array block -------------------------------------------
 
 
-def _columns(data: dict, max_elements: int | None) -> _Table:
-    """The table of a version 3 file, every column checked in bulk (the slow, precise search only on failure)."""
+def _columns(data: dict, max_elements: int | None, version: int) -> _Table:
+    """The table of a version 3 or 4 file, every column checked in bulk (the slow, precise search only
+    on failure)."""
     nodes = _field(data, "nodes", dict, "the file")
     names = _field(nodes, "name", list, "'nodes'")
     count = len(names)
@@ -419,17 +421,19 @@ def _columns(data: dict, max_elements: int | None) -> _Table:
         place = next(p for p, kind in enumerate(table.kinds) if kind not in KINDS)
         raise LoadError(f"{node(place)}: unknown kind {short(table.kinds[place])} (expected one of {', '.join(KINDS)})")
     check(table.ops, {str, type(None)}, "op", "a string (or null for a leaf)")
+    if table.ops.count(None) > count - table.kinds.count("op"):  # an op node among the nulls
+        place = next(p for p, (kind, op) in enumerate(zip(table.kinds, table.ops)) if kind == "op" and op is None)
+        raise LoadError(f"{node(place)}: missing field 'op' (an op node needs the name of its op)")
     check(table.inputs, {list}, "inputs", "a list of node positions")
     check(table.attrs, {dict}, "attrs", "a JSON object")
     check(table.requires_grad, {bool}, "requires_grad", "true or false")
     check(table.scopes, {str}, "scope", "a string")
     for key in ("value", "grad"):
         check(nodes[key], {int, type(None)}, key, "an array id or null")
-    for place, places in enumerate(table.inputs):
-        for source in places:
-            if type(source) is not int or not 0 <= source < count:
-                raise LoadError(f"{node(place)}: input {short(source)} is not the position of a node (0 to "
-                                f"{count - 1})")
+    if not _positions(list(itertools.chain.from_iterable(table.inputs)), count):
+        place, source = next((place, source) for place, sources in enumerate(table.inputs) for source in sources
+                             if not _positions([source], count))
+        raise LoadError(f"{node(place)}: input {short(source)} is not the position of a node (0 to {count - 1})")
 
     def owner(k: int) -> str:
         """What refers to array ``k``: searched only to word an error message."""
@@ -439,35 +443,41 @@ def _columns(data: dict, max_elements: int | None) -> _Table:
         return "not a node's value or gradient"
 
     block = ArrayBlock(_field(data, "arrays", dict, "the file"), _field(data, "data", dict, "the file"),
-                       max_elements, owner)
-    get = block.get
-    table.values = [None if k is None else get(k, lambda: f"the value of {node(place)}")
-                    for place, k in enumerate(nodes["value"])]
-    table.grads = [None if k is None else get(k, lambda: f"the gradient of {node(place)}")
-                   for place, k in enumerate(nodes["grad"])]
+                       max_elements, owner, version=version)
+    table.values = block.get(nodes["value"], lambda place: f"the value of {node(place)}")
+    # gradients are read-only, as the engine hands them out: it shares them between nodes and edges
+    table.grads = block.get(nodes["grad"], lambda place: f"the gradient of {node(place)}", read_only=True)
     edges = _field(data, "edge_grads", dict, "the file")
     consumers, slots, ids = (_field(edges, key, list, "'edge_grads'") for key in ("node", "slot", "grad"))
     if not len(consumers) == len(slots) == len(ids):
         raise LoadError(f"'edge_grads': fields 'node', 'slot' and 'grad' have {len(consumers)}, {len(slots)} and "
                         f"{len(ids)} entries; they must have one each per edge gradient")
-    for position, (place, slot, k) in enumerate(zip(consumers, slots, ids)):
-        if type(place) is not int or not 0 <= place < count:
-            raise LoadError(f"edge gradient #{position}: {short(place)} is not the position of a node")
-        if type(slot) is not int or not 0 <= slot < len(table.inputs[place]):
-            raise LoadError(f"edge gradient #{position}: {node(place)} has no argument slot {short(slot)} (it has "
-                            f"{len(table.inputs[place])} inputs)")
-        table.edge_grads.append((place, slot, get(k, lambda: f"the gradient of slot {slot} of {node(place)}")))
+    if not _positions(consumers, count):
+        position = next(p for p, place in enumerate(consumers) if not _positions([place], count))
+        raise LoadError(f"edge gradient #{position}: {short(consumers[position])} is not the position of a node")
+    arities = list(map(len, map(table.inputs.__getitem__, consumers)))
+    if not _positions(slots, max(arities, default=0)) or not all(map(operator.lt, slots, arities)):
+        position = next(p for p, (slot, arity) in enumerate(zip(slots, arities)) if not _positions([slot], arity))
+        raise LoadError(f"edge gradient #{position}: {node(consumers[position])} has no argument slot "
+                        f"{short(slots[position])} (it has {arities[position]} inputs)")
+    grads = block.get(ids, lambda p: f"the gradient of slot {slots[p]} of {node(consumers[p])}", read_only=True)
+    table.edge_grads = list(zip(consumers, slots, grads))  # type: ignore[arg-type]
     if len(set(zip(consumers, slots))) != len(consumers):
         raise LoadError("'edge_grads' lists an argument slot twice")
     seeds = _field(data, "seeds", dict, "the file")
     places, ids = _field(seeds, "node", list, "'seeds'"), _field(seeds, "seed", list, "'seeds'")
     if len(places) != len(ids):
         raise LoadError(f"'seeds': fields 'node' and 'seed' have {len(places)} and {len(ids)} entries")
-    for position, (place, k) in enumerate(zip(places, ids)):
-        if type(place) is not int or not 0 <= place < count:
-            raise LoadError(f"seed #{position}: {short(place)} is not the position of a node")
-        table.seeds.append((place, get(k, f"seed #{position}")))
+    if not _positions(places, count):
+        position = next(p for p, place in enumerate(places) if not _positions([place], count))
+        raise LoadError(f"seed #{position}: {short(places[position])} is not the position of a node")
+    table.seeds = list(zip(places, block.get(ids, "seed #{}".format, read_only=True)))  # type: ignore[arg-type]
     return table
+
+
+def _positions(column: list, count: int) -> bool:
+    """Whether every entry is an int from 0 to ``count - 1``, checked in C."""
+    return not column or (set(map(type, column)) <= {int} and min(column) >= 0 and max(column) < count)
 
 
 # -- versions 1 and 2: networkx's node-link form, an object per node and edge ----------------------
@@ -498,7 +508,7 @@ def _records(data: dict, max_elements: int | None) -> _Table:
         table.requires_grad.append(record.get("requires_grad", False))
         table.scopes.append("/".join(_scope_field(record, where)))
         table.values.append(_array_field(record, "value", f"the value of {where}", max_elements))
-        table.grads.append(_array_field(record, "grad", f"the gradient of {where}", max_elements))
+        table.grads.append(_read_only(_array_field(record, "grad", f"the gradient of {where}", max_elements)))
 
     inputs: list[dict[int, int]] = [{} for _ in nodes]
     for position, edge in enumerate(edges):
@@ -517,8 +527,8 @@ def _records(data: dict, max_elements: int | None) -> _Table:
             raise LoadError(f"{where}: node {short(target)} has two inputs in argument slot {slot}")
         slots[slot] = places[source]
         if edge.get("grad") is not None:
-            table.edge_grads.append((places[target], slot, decode_array(edge["grad"], f"the gradient of {where}",
-                                                                        max_elements=max_elements)))
+            table.edge_grads.append((places[target], slot, _read_only(decode_array(
+                edge["grad"], f"the gradient of {where}", max_elements=max_elements))))
     for name, slots in zip(table.names, inputs):
         if sorted(slots) != list(range(len(slots))):
             raise LoadError(f"node {short(name)}: its inputs fill argument slots {sorted(slots)}; expected 0 to "
@@ -535,8 +545,8 @@ def _records(data: dict, max_elements: int | None) -> _Table:
         name = _field(entry, "node", str, where)
         if name not in places:
             raise LoadError(f"{where} names {short(name)}, which is not a node of the graph")
-        table.seeds.append((places[name], decode_array(_field(entry, "seed", dict, where), f"the seed at {short(name)}",
-                                                       max_elements=max_elements)))
+        table.seeds.append((places[name], _read_only(decode_array(
+            _field(entry, "seed", dict, where), f"the seed at {short(name)}", max_elements=max_elements))))
     return table
 
 
@@ -586,116 +596,117 @@ def _order(table: _Table) -> list[int] | range:
         raise CycleError(f"the graph in the file has a cycle: {' -> '.join(cycle + cycle[:1])}") from None
 
 
+def _reordered(table: _Table, order: list[int]) -> _Table:
+    """The table with its nodes in ``order`` (inputs before consumers), every place renumbered."""
+    new_place = {place: k for k, place in enumerate(order)}
+    out = _Table()
+    for column in ("names", "kinds", "ops", "attrs", "requires_grad", "scopes", "values", "grads"):
+        setattr(out, column, [getattr(table, column)[place] for place in order])
+    out.inputs = [[new_place[source] for source in table.inputs[place]] for place in order]
+    out.edge_grads = [(new_place[place], slot, grad) for place, slot, grad in table.edge_grads]
+    out.seeds = [(new_place[place], seed) for place, seed in table.seeds]
+    return out
+
+
 def _build(graph: Graph, table: _Table, max_elements: int | None) -> None:
-    """Add the table's nodes to ``graph`` through its public building calls, then its numbers to ``graph.run``.
+    """Add the table's nodes to ``graph`` with :meth:`Graph.add_table`, then its numbers to ``graph.run``.
 
-    Building goes through ``Graph.op``, ``param``, ``const`` and ``input``, so a loaded
-    graph is checked exactly as one built by hand (arity, attributes, shapes). Nodes
-    in one scope one after another are built in one ``with graph.scope`` block.
+    ``add_table`` checks the nodes as ``Graph.op``, ``param``, ``const`` and ``input`` check
+    nodes built by hand (ops known, arity, attributes, shapes, names), all at once.
     """
-    budget = _Budget(max_elements)
-    built: list[Any] = [None] * len(table.names)
-    values: list[tuple[Any, np.ndarray]] = []
-    scope_name, scope_block = "", None
+    order = _order(table)
+    if not isinstance(order, range):
+        table = _reordered(table, order)
+    kinds = table.kinds
+    for place, (kind, sources, value) in enumerate(zip(kinds, table.inputs, table.values)):
+        if kind == "op":
+            continue
+        if sources:
+            raise LoadError(f"node {short(table.names[place])} is a {kind} but has inputs "
+                            f"({', '.join(short(table.names[s]) for s in sources)})")
+        if value is None and kind != "input":
+            raise LoadError(f"node {short(table.names[place])}: a {kind} needs a value (field 'value' is missing "
+                            f"or null)")
+    bad_flag = next((place for place, (kind, flag) in enumerate(zip(kinds, table.requires_grad))
+                     if kind == "input" and type(flag) is not bool), None) if "input" in kinds else None
+    if bad_flag is not None:
+        raise LoadError(f"node {short(table.names[bad_flag])}: field 'requires_grad' must be true or false, got "
+                        f"{short(table.requires_grad[bad_flag])}")
+    leaves = [value if kind != "op" else None for kind, value in zip(kinds, table.values)]
     try:
-        for place in _order(table):
-            name = table.names[place]
-            scope = table.scopes[place]
-            if scope != scope_name:
-                if scope_block is not None:
-                    scope_block.__exit__(None, None, None)
-                    scope_block = None
-                if scope:
-                    if not all(scope.split("/")):
-                        raise LoadError(f"node {short(name)}: scope {short(scope)} must be scope names (not empty) "
-                                        f"joined by '/'")
-                    scope_block = graph.scope(scope)
-                    scope_block.__enter__()
-                scope_name = scope
-            try:
-                built[place] = node = _add_node(graph, table, place, built, budget)
-            except DagpropError:
-                raise
-            except (TypeError, ValueError, OverflowError, KeyError, IndexError, RecursionError, MemoryError) as exc:
-                # an op's own checks met a value no file written by save() holds
-                raise LoadError(f"node {short(name)} cannot be rebuilt from the file: {type(exc).__name__}: "
-                                f"{short(str(exc))}") from None
-            value = table.values[place]
-            if value is not None and node.kind == "op":
-                values.append((node, value))
-    finally:
-        if scope_block is not None:
-            scope_block.__exit__(None, None, None)
+        nodes = graph.add_table(NodeTable(
+            names=table.names, kinds=kinds, ops=table.ops, inputs=table.inputs,
+            attrs=[_attributes(attrs, f"node {short(name)}", max_elements) if attrs and kind == "op" else {}
+                   for name, kind, attrs in zip(table.names, kinds, table.attrs)],
+            values=leaves, requires_grad=table.requires_grad, scopes=_scopes(table)))
+    except (TypeError, ValueError, OverflowError, KeyError, IndexError, RecursionError, MemoryError) as exc:
+        if isinstance(exc, DagpropError):
+            raise
+        # an op's own checks met a value no file written by save() holds
+        raise LoadError(f"the graph cannot be rebuilt from the file: {type(exc).__name__}: {short(str(exc))}"
+                        ) from None
+    _check_budget(nodes, table.values, max_elements)
     run = graph.run
-    for node, value in values:
-        run.values[node.index] = value
-    for place, grad in enumerate(table.grads):
-        if grad is not None:
-            node = built[place]
-            if node.shape is not None and grad.shape != node.shape:
-                raise LoadError(f"node {short(node.name)}: its saved gradient has shape {grad.shape}, but the node "
-                                f"has shape {node.shape}")
-            run.grads[node.index] = _read_only(grad)
+    values, shapes = run.values, list(map(_STATIC_SHAPE, nodes))  # a node's shape: its value's, else its static one
+    for place, (node, value) in enumerate(zip(nodes, table.values)):
+        if value is not None and node.op_def is not None:
+            if shapes[place] is not None and value.shape != shapes[place]:
+                raise LoadError(f"node {short(node.name)}: its saved value has shape {value.shape}, but {node.op} of "
+                                f"its inputs has shape {shapes[place]}")
+            values[node.index] = value
+            shapes[place] = value.shape
+    for node, grad, shape in zip(nodes, table.grads, shapes):
+        if grad is not None and shape is not None and grad.shape != shape:
+            raise LoadError(f"node {short(node.name)}: its saved gradient has shape {grad.shape}, but the node has "
+                            f"shape {shape}")
+    run.grads[len(run.grads) - len(nodes):] = table.grads
     for place, slot, grad in table.edge_grads:
-        consumer = built[place]
+        consumer = nodes[place]
         source = consumer.inputs[slot]
-        if source.shape is not None and grad.shape != source.shape:
+        shape = shapes[table.inputs[place][slot]]
+        if shape is not None and grad.shape != shape:
             raise LoadError(f"the gradient of edge {short(source.name)} -> {short(consumer.name)} has shape "
-                            f"{grad.shape}, but {short(source.name)} has shape {source.shape}")
-        run.edge_grads[(consumer.index, slot)] = _read_only(grad)
-    seeds = []
+                            f"{grad.shape}, but {short(source.name)} has shape {shape}")
+        run.edge_grads[(consumer.index, slot)] = grad
     for place, seed in table.seeds:
-        node = built[place]
-        if node.shape is not None and seed.shape != node.shape:
-            raise LoadError(f"the seed at {short(node.name)} has shape {seed.shape}, but the node has shape "
-                            f"{node.shape}")
-        seeds.append((node, _read_only(seed)))
-    run.seeds = tuple(seeds)
+        if shapes[place] is not None and seed.shape != shapes[place]:
+            raise LoadError(f"the seed at {short(nodes[place].name)} has shape {seed.shape}, but the node has shape "
+                            f"{shapes[place]}")
+    run.seeds = tuple((nodes[place], seed) for place, seed in table.seeds)
 
 
-def _add_node(graph: Graph, table: _Table, place: int, built: list[Any], budget: _Budget) -> Any:
-    name, kind, value = table.names[place], table.kinds[place], table.values[place]
-    sources = table.inputs[place]
-    if kind == "op":
-        op_name = table.ops[place]
-        if op_name not in graph.registry:
-            if not isinstance(op_name, str):
-                raise LoadError(f"node {short(name)}: missing field 'op' (an op node needs the name of its op)")
-            raise UnknownOpError(f"node {short(name)} uses op {short(op_name)}, which no installed plugin provides; "
-                                 f"install a plugin that provides it (or pass it with plugins=), then load again "
-                                 f"(dagprop ops lists the ops available now)")
-        attrs = table.attrs[place]
-        if attrs:
-            attrs = _attributes(attrs, f"node {short(name)}", budget.max_elements)
-        node = graph.op(op_name, *[built[source] for source in sources], name=name, **attrs)
-        shape = node.shape
-        if shape is not None:
-            budget.take(name, shape, f"{op_name} of its inputs has shape")
-        if value is not None:
-            if shape is None:
-                budget.take(name, value.shape, "its saved value has shape")
-            elif value.shape != shape:
-                raise LoadError(f"node {short(name)}: its saved value has shape {value.shape}, but {op_name} of its "
-                                f"inputs has shape {shape}")
-        return node
-    if sources:
-        raise LoadError(f"node {short(name)} is a {kind} but has inputs "
-                        f"({', '.join(short(table.names[s]) for s in sources)})")
-    if kind == "input":
-        requires_grad = table.requires_grad[place]
-        if not isinstance(requires_grad, bool):
-            raise LoadError(f"node {short(name)}: field 'requires_grad' must be true or false, got "
-                            f"{short(requires_grad)}")
-        node = graph.input(name, value, requires_grad=requires_grad)
-    elif value is None:
-        raise LoadError(f"node {short(name)}: a {kind} needs a value (field 'value' is missing or null)")
-    elif kind == "param":
-        node = graph.param(name, value)
-    else:
-        node = graph.const(value, name=name)
-    if value is not None:
-        budget.take(name, node.shape, "its saved value has shape")
-    return node
+_STATIC_SHAPE = operator.attrgetter("static_shape")
+
+
+def _scopes(table: _Table) -> list[tuple[str, ...]]:
+    """Each node's scope as a tuple, from its "/"-joined names; each distinct scope split once."""
+    split: dict[str, tuple[str, ...]] = {}
+    for place, scope in enumerate(table.scopes):
+        if scope not in split:
+            parts = tuple(scope.split("/")) if scope else ()
+            if not all(parts):
+                raise LoadError(f"node {short(table.names[place])}: scope {short(scope)} must be scope names (not "
+                                f"empty) joined by '/'")
+            split[scope] = parts
+    return list(map(split.__getitem__, table.scopes))
+
+
+def _check_budget(nodes: list[Node], values: list[np.ndarray | None], max_elements: int | None) -> None:
+    """LoadError naming the first node that brings the graph's nodes past ``max_elements``: each counts
+    with the shape its op infers or, when that is unknown, its saved value's (an input fed later: nothing)."""
+    if max_elements is None:
+        return
+    shapes = [node.static_shape if node.static_shape is not None or value is None else value.shape
+              for node, value in zip(nodes, values)]
+    sizes = [0 if shape is None else math.prod(shape) for shape in shapes]
+    if sum(sizes) <= max_elements:
+        return
+    place, used = next((place, used) for place, used in enumerate(itertools.accumulate(sizes)) if used > max_elements)
+    node = nodes[place]
+    what = f"{node.op} of its inputs has shape" if node.op_def is not None and node.static_shape is not None \
+        else "its saved value has shape"
+    raise LoadError(f"node {short(node.name)} brings the graph's nodes to {used:,} elements ({what} "
+                    f"{shapes[place]}, {sizes[place]:,} elements), more than {limit_hint(max_elements)}")
 
 
 def _attributes(attrs: dict, where: str, max_elements: int | None) -> dict[str, Any]:
@@ -707,7 +718,11 @@ def _attributes(attrs: dict, where: str, max_elements: int | None) -> dict[str, 
             for key, value in attrs.items()}
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
+_Array = TypeVar("_Array", bound="np.ndarray | None")
+
+
+def _read_only(array: _Array) -> _Array:
     # the engine shares gradient arrays between nodes and edges and never writes to them
-    array.flags.writeable = False
+    if array is not None:
+        array.flags.writeable = False
     return array

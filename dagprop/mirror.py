@@ -22,55 +22,68 @@ class Mirror(nx.MultiDiGraph):
     Examples
     --------
     >>> m = Mirror()
-    >>> m.add_new_node("x", {"kind": "param"}, ())
-    >>> m.add_new_node("y", {"kind": "op"}, ("x", "x"))
+    >>> m.add_new_nodes([("x", {"kind": "param"}, ()), ("y", {"kind": "op"}, ("x", "x"))])
     >>> sorted(m.edges(keys=True, data="arg")), m.topological_names()
     ([('x', 'y', 0, 0), ('x', 'y', 1, 1)], ['x', 'y'])
     """
 
-    def add_new_node(self, name: str, attributes: dict[str, Any], sources: Iterable[str]) -> None:
-        """Add the node ``name`` (not in the graph yet) with ``attributes``, and one edge per
-        argument slot from each of ``sources`` (already in the graph), keyed 0, 1... per pair of
-        nodes and with attribute ``arg`` the slot: what ``add_node`` and ``add_edge`` would give."""
-        succ, incoming = self._succ, self.adjlist_inner_dict_factory()
-        self._node[name] = attributes
-        succ[name], self._pred[name] = self.adjlist_inner_dict_factory(), incoming
-        for slot, source in enumerate(sources):
-            keys = incoming.get(source)
-            if keys is None:  # the first edge of this pair: one key dict, shared by both sides
-                keys = incoming[source] = succ[source][name] = self.edge_key_dict_factory()
-            keys[len(keys)] = {"arg": slot}  # a new node's pairs have keys 0, 1...: add_edge's own
+    def add_new_nodes(self, entries: Iterable[tuple[str, dict[str, Any], Iterable[str]]]) -> None:
+        """Add each ``(name, attributes, sources)`` of ``entries``, in order: the node ``name`` (not
+        in the graph yet) with ``attributes``, and one edge per argument slot from each of ``sources``
+        (in the graph, or added before it), keyed 0, 1... per pair of nodes and with attribute ``arg``
+        the slot: what ``add_node`` and ``add_edge`` would give.
+
+        Examples
+        --------
+        >>> m = Mirror()
+        >>> m.add_new_nodes([("x", {}, ()), ("y", {}, ("x",)), ("z", {}, ("x", "y"))])
+        >>> sorted(m.edges(keys=True, data="arg"))
+        [('x', 'y', 0, 0), ('x', 'z', 0, 0), ('y', 'z', 0, 1)]
+        """
+        # networkx's factories for these dicts are dict itself (Mirror keeps them): literals are faster
+        node, succ, pred = self._node, self._succ, self._pred
+        for name, attributes, sources in entries:
+            incoming: dict[str, dict] = {}
+            node[name] = attributes
+            succ[name], pred[name] = {}, incoming
+            for slot, source in enumerate(sources):
+                keys = incoming.get(source)
+                if keys is None:  # the first edge of this pair: one key dict, shared by both sides
+                    keys = incoming[source] = succ[source][name] = {}
+                keys[len(keys)] = {"arg": slot}  # a new node's pairs have keys 0, 1...: add_edge's own
         cache = getattr(self, "__networkx_cache__", None)  # as networkx's own _clear_cache does
         if cache:
             cache.clear()
 
-    def topological_names(self) -> list[str]:
+    def topological_names(self, data: str | None = None) -> list[Any]:
         """The nodes in the order ``networkx.topological_sort`` gives, by its algorithm (generations
-        of nodes whose sources are all placed), on the adjacency dicts instead of its views.
+        of nodes whose sources are all placed), on the adjacency dicts instead of its views; with
+        ``data``, each node's attribute of that name instead of its name.
 
         Raises ``networkx.NetworkXUnfeasible`` when the graph has a cycle.
         """
         succ, pred = self._succ, self._pred
         waiting: dict[str, int] = {}  # node -> edges from nodes not placed yet
-        ready = []
+        names = []
         for name in succ:
             sources = pred[name]
             if sources:
-                waiting[name] = sum([len(keys) for keys in sources.values()])
+                waiting[name] = sum(map(len, sources.values()))
             else:
-                ready.append(name)
-        names: list[str] = []
-        while ready:
-            generation, ready = ready, []
-            for name in generation:
-                for child, keys in succ[name].items():
-                    left = waiting[child] - len(keys)
-                    if left:
-                        waiting[child] = left
-                    else:
-                        del waiting[child]
-                        ready.append(child)
-            names.extend(generation)
+                names.append(name)
+        # networkx places generation after generation; appending each node to the one list as its
+        # last source is placed gives the same order, with no list per generation
+        for name in names:  # grows while it is read: every node placed is read in turn
+            for child, keys in succ[name].items():
+                left = waiting[child] - len(keys)
+                if left:
+                    waiting[child] = left
+                else:
+                    del waiting[child]
+                    names.append(child)
         if waiting:
             raise nx.NetworkXUnfeasible("Graph contains a cycle.")
+        if data is not None:
+            attributes = self._node
+            return [attributes[name][data] for name in names]
         return names

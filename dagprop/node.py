@@ -45,6 +45,11 @@ class Node:
         The scopes the node was built in, outermost first: ``("layer1", "attention")``
         for a node built inside ``with g.scope("layer1"):`` and ``with g.scope("attention"):``;
         ``()`` outside every scope. See :meth:`Graph.scope`.
+    static_shape : tuple of int or None
+        The shape known when the node was built: a leaf's value's, or what the op's shape
+        rule gave for its inputs' shapes (None if unknown). A feed may change the shape the
+        node has now; :attr:`shape` tells. A plain attribute, not a property: the scheduler
+        reads it for every step of a checked pass.
 
     Examples
     --------
@@ -61,10 +66,13 @@ class Node:
     ...     h = (x * 2.0).tanh()
     >>> h.scope, h.inputs[0].scope, x.scope
     (('layer1',), ('layer1',), ())
+    >>> u = g.input("u"); W = g.param("W", [[1.0, 2.0]])
+    >>> (W.T @ W).static_shape, (W @ u).static_shape
+    ((2, 2), None)
     """
 
     __slots__ = ("graph", "name", "kind", "index", "op_def", "attrs", "inputs", "requires_grad", "scope",
-                 "_static_shape")
+                 "static_shape")
     __array_ufunc__ = None  # make numpy defer to our reflected operators (array * node)
 
     def __init__(self, graph: Graph, name: str, kind: str, index: int, op_def: Op | None,
@@ -79,7 +87,7 @@ class Node:
         self.inputs = inputs
         self.requires_grad = requires_grad
         self.scope = scope
-        self._static_shape = static_shape
+        self.static_shape = static_shape
 
     @property
     def op(self) -> str | None:
@@ -168,22 +176,11 @@ class Node:
         >>> (W.T @ W).shape, (W @ x).shape
         ((3, 3), None)
         """
-        value = self.graph.run.value(self)
-        return value.shape if value is not None else self._static_shape
-
-    @property
-    def static_shape(self) -> tuple[int, ...] | None:
-        """The shape known when the node was built: a leaf's value's, or what the op's shape rule
-        gave for its inputs' static shapes (None if unknown). A feed may change it; :attr:`shape` tells.
-
-        Examples
-        --------
-        >>> import dagprop as dp
-        >>> g = dp.Graph(); x = g.input("x"); W = g.param("W", [[1.0, 2.0]])
-        >>> (W.T @ W).static_shape, (W @ x).static_shape
-        ((2, 2), None)
-        """
-        return self._static_shape
+        run, index = self.graph.run, self.index
+        # read in place unless an executor holds the value elsewhere (run.value would fetch it):
+        # building a node asks for its inputs' shapes, and graphs of 10^5 nodes are built
+        value = run.here("values")[index] if run.handle("values", index) is None else run.value(self)
+        return value.shape if value is not None else self.static_shape
 
     @property
     def ndim(self) -> int | None:
@@ -216,11 +213,12 @@ class Node:
         return operator.getitem, (self.graph, self.name)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        graph = self.graph
+        registry = graph.registry
+        if name in registry.ops:  # first: this is how every x.tanh() finds its op
+            return functools.partial(graph.op, name, self)
+        if name.startswith("_"):  # never an op's name
             raise AttributeError(name)
-        registry = self.graph.registry
-        if name in registry:
-            return functools.partial(self.graph.op, name, self)
         close = difflib.get_close_matches(name, registry.names(), n=3)
         hint = f"; registered ops with close names: {', '.join(close)}" if close else ""
         raise AttributeError(f"Node has no attribute or op named {name!r}{hint}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from types import MappingProxyType
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import pluggy
@@ -34,8 +35,8 @@ class Registry:
     >>> reg = default_registry()
     >>> reg["matmul"].inputs
     ('a', 'b')
-    >>> "softmax" in reg
-    True
+    >>> "softmax" in reg, reg.ops.get("no_such_op")
+    (True, None)
     """
 
     def __init__(self, plugin_manager: pluggy.PluginManager) -> None:
@@ -59,6 +60,8 @@ class Registry:
                     )
                 self._ops[op.name] = op.with_plugin(impl.plugin_name)
         self._ops = dict(sorted(self._ops.items()))
+        #: Every op by name, read-only: ``ops.get(name)`` looks one up without raising.
+        self.ops: Mapping[str, Op] = MappingProxyType(self._ops)
 
     @classmethod
     def with_plugins(cls, plugins: Iterable[Any] = ()) -> Registry:

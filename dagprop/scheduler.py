@@ -8,8 +8,10 @@ so the graph can commit a run only once it has succeeded.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-from dataclasses import dataclass
+import itertools
+import operator
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import networkx as nx
@@ -21,6 +23,8 @@ from .errors import BackwardError, CycleError, GraphError, NonFiniteError
 from .run import Run, accumulate
 
 _ndarray = np.ndarray
+_float64 = np.dtype(np.float64)
+_INDEX, _INPUTS = operator.attrgetter("index"), operator.attrgetter("inputs")
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
@@ -33,30 +37,54 @@ MODES = ("vjp", "jacobian")  # how backward pulls a gradient through an op
 OnStep = Callable[..., None]
 
 
-@dataclass(frozen=True)
 class OpStep:
-    """One op node as the loops see it: what to call, on which slots of the value list."""
+    """One op node as the loops see it: what to call, on which slots of the value list.
 
-    index: int
-    node: Node
-    op: Op
-    inputs: tuple[int, ...]
-    attrs: dict[str, Any]
+    A plan makes one per op node: a class with slots is built and read faster than a
+    frozen dataclass (issue 15). Nothing changes one once made.
+    """
+
+    __slots__ = ("index", "node", "op", "inputs", "attrs")
+
+    def __init__(self, index: int, node: Node, op: Op, inputs: tuple[int, ...], attrs: dict[str, Any]) -> None:
+        self.index = index
+        self.node = node
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
 
 
 class ForwardPlan:
     """The op steps one forward pass runs, and its fast form once a checked run has validated it."""
 
-    def __init__(self, steps: tuple[OpStep, ...], release: tuple[tuple[int, ...], ...], leaves: tuple[int, ...],
+    def __init__(self, steps: tuple[OpStep, ...], keep: set[int] | None, leaves: tuple[int, ...],
                  skipped: tuple[int, ...]):
         self.steps = steps
-        self.release = release  # release[k]: values no step after step k reads (freed when retain=False)
+        self.keep = keep  # the op values a pass with retain=False keeps (None: those no op reads)
         self.leaves = leaves  # the leaf values the steps read
         self.skipped = skipped  # the op nodes these outputs do not need: their old values would be stale
         self.scalar_steps: frozenset[int] = frozenset()  # steps whose op returned a numpy scalar
         self.outputs: tuple[tuple[tuple[int, ...], np.dtype], ...] = ()  # per step, its checked (shape, dtype)
         self._validated: list | None = None  # leaf shapes of the last fully checked run
         self._fast: Callable[[list], list] | None = None
+
+    @functools.cached_property
+    def release(self) -> tuple[tuple[int, ...], ...]:
+        """``release[k]``: the op values no step after step ``k`` reads, freed there when ``retain=False``
+        (worked out when first needed: most passes retain every value)."""
+        computed = {step.index for step in self.steps}  # a step's op inputs are computed in the same pass
+        # without outputs asked for, the pass runs every op node, so those no step reads are the outputs
+        keep = self.keep if self.keep is not None else computed - set(itertools.chain.from_iterable(
+            map(_INPUTS, self.steps)))
+        last_use: dict[int, int] = {}
+        for k, step in enumerate(self.steps):
+            for source in step.inputs:
+                last_use[source] = k
+        release: list[list[int]] = [[] for _ in self.steps]
+        for source, k in last_use.items():
+            if source in computed and source not in keep:
+                release[k].append(source)
+        return tuple(tuple(r) for r in release)
 
     def leaf_shapes(self, values: list) -> list:
         # a missing leaf, or one of another library than NumPy, drops out of the list, so the run
@@ -116,24 +144,33 @@ class Plan:
         self.version = version
         self.nodes = nodes
         with gc_paused():
-            self.order = topological_order(graph)
-            self.steps: dict[int, OpStep] = {
-                n.index: OpStep(n.index, n, n.op_def, tuple([i.index for i in n.inputs]), n.attrs)
-                for n in self.nodes if n.op_def is not None
-            }
-        self.consumed = {i.index for n in self.nodes for i in n.inputs}
+            self.order: list[int] = []
+            self.steps: dict[int, OpStep] = {}
+            for node in topological_nodes(graph):  # one pass: the order, and a step per op node
+                index, op_def = node.index, node.op_def
+                self.order.append(index)
+                if op_def is not None:
+                    self.steps[index] = OpStep(index, node, op_def, tuple(map(_INDEX, node.inputs)), node.attrs)
         self._forward: dict[Any, ForwardPlan] = {}
         self._backward: dict[Any, BackwardPlan] = {}
+
+    @functools.cached_property
+    def consumed(self) -> set[int]:
+        """The indices of the nodes some op node reads."""
+        return set(itertools.chain.from_iterable(map(_INPUTS, self.steps.values())))
 
     def ancestors(self, targets: tuple[int, ...]) -> set[int]:
         """Indices of the targets and every node they depend on."""
         seen = set(targets)
         stack = list(targets)
+        steps = self.steps
         while stack:
-            for source in self.nodes[stack.pop()].inputs:
-                if source.index not in seen:
-                    seen.add(source.index)
-                    stack.append(source.index)
+            step = steps.get(stack.pop())
+            if step is not None:  # a leaf has no inputs
+                for source in step.inputs:
+                    if source not in seen:
+                        seen.add(source)
+                        stack.append(source)
         return seen
 
     def forward_plan(self, outputs: tuple[int, ...] | None) -> ForwardPlan:
@@ -146,20 +183,12 @@ class Plan:
 
     def _new_forward_plan(self, key: tuple[int, ...] | None) -> ForwardPlan:
         wanted = None if key is None else self.ancestors(key)
-        steps = tuple(self.steps[i] for i in self.order if i in self.steps and (wanted is None or i in wanted))
-        keep = set(key) if key is not None else {i for i in self.steps if i not in self.consumed}
-        last_use: dict[int, int] = {}
-        for k, step in enumerate(steps):
-            for source in step.inputs:
-                last_use[source] = k
-        release: list[list[int]] = [[] for _ in steps]
-        for source, k in last_use.items():
-            if source in self.steps and source not in keep:
-                release[k].append(source)
-        leaves = tuple(sorted({j for step in steps for j in step.inputs if j not in self.steps}))
-        run_here = {step.index for step in steps}
-        skipped = tuple(i for i in self.steps if i not in run_here)
-        return ForwardPlan(steps, tuple(tuple(r) for r in release), leaves, skipped)
+        steps = tuple(filter(None, map(self.steps.get, self.order if wanted is None else
+                                       [i for i in self.order if i in wanted])))
+        keep = None if key is None else set(key)
+        leaves = tuple(sorted(set(itertools.chain.from_iterable(map(_INPUTS, steps))) - self.steps.keys()))
+        skipped = () if wanted is None else tuple(i for i in self.steps if i not in wanted)
+        return ForwardPlan(steps, keep, leaves, skipped)
 
     def backward_plan(self, loss: int, sources: frozenset[int] | None) -> BackwardPlan:
         """The op steps that carry gradient from ``loss`` back to ``sources`` (default: what requires grad)."""
@@ -173,21 +202,26 @@ class Plan:
     def _new_backward_plan(self, loss: int, sources: frozenset[int] | None) -> BackwardPlan:
         upstream = self.ancestors((loss,))
         carries = [False] * len(self.nodes)
+        carried = carries.__getitem__
         for i in self.order:
-            node = self.nodes[i]
-            if sources is None:
-                carries[i] = node.requires_grad if node.op_def is None else any([carries[s.index] for s in node.inputs])
+            step = self.steps.get(i)
+            if step is not None:
+                carry = sources is not None and i in sources
+                for j in step.inputs:  # a plain loop: for one or two inputs, cheaper than any(map(...))
+                    carry = carry or carries[j]
+                carries[i] = carry
             else:
-                carries[i] = i in sources or any([carries[s.index] for s in node.inputs])
-        steps = tuple(self.steps[i] for i in reversed(self.order)
-                      if i in upstream and i in self.steps and carries[i])
-        needs = tuple(tuple([carries[j] for j in step.inputs]) for step in steps)
+                carries[i] = self.nodes[i].requires_grad if sources is None else i in sources
+        steps = tuple(step for step in map(self.steps.get, reversed(self.order))
+                      if step is not None and carries[step.index] and step.index in upstream)
+        needs = tuple(tuple(map(carried, step.inputs)) for step in steps)
         return BackwardPlan(steps, needs)
 
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """Hold off Python's cyclic garbage collector while a plan or its fast path is built.
+    """Hold off Python's cyclic garbage collector while something big is built: a plan or its
+    fast path, many nodes at once (:meth:`Graph.add_table`), a graph's file or the graph read from one.
 
     Building one allocates several objects per node, and on a graph of 10^5 nodes the
     collections this triggers walk the whole graph again and again: three quarters of the
@@ -207,12 +241,16 @@ def topological_order(graph: Graph) -> list[int]:
 
     The order is networkx's ``topological_sort``'s (see :meth:`dagprop.mirror.Mirror.topological_names`).
     """
+    return list(map(_INDEX, topological_nodes(graph)))
+
+
+def topological_nodes(graph: Graph) -> list[Node]:
+    """The nodes in :func:`topological_order`."""
     try:
-        names = graph.nx.topological_names()
+        return graph.nx.topological_names(data="handle")
     except nx.NetworkXUnfeasible:
         cycle = [edge[0] for edge in nx.find_cycle(graph.nx)]
         raise CycleError(f"the graph has a cycle: {' -> '.join(cycle + cycle[:1])}") from None
-    return [graph[name].index for name in names]
 
 
 def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None, *, retain: bool = True,
@@ -230,49 +268,64 @@ def run_forward(plan: Plan, values: list, outputs: tuple[int, ...] | None = None
                 return fast(values)
             except Exception:
                 pass  # the interpreter below re-runs every step and reports the problem exactly
+    with gc_paused():  # a (shape, dtype) per step: 10^5 tuples, none garbage
+        return _checked_forward(forward, plan.nodes, values, retain, check_finite, on_step)
+
+
+def _checked_forward(forward: ForwardPlan, nodes: list[Node], values: list, retain: bool, check_finite: bool,
+                     on_step: OnStep | None) -> list:
+    """The interpreter: every step run and checked, and the run recorded for the fast pass."""
     lift(values, forward.leaves)
     scalar_steps = set()
     signatures = []
     numpy = True
+    # as_built[i]: whether node i's value has the node's static shape; an op whose inputs all
+    # do, and whose output does too, ran on what its shape rule was asked about when it was built
+    as_built = [False] * len(nodes)
+    for i in forward.leaves:
+        as_built[i] = values[i] is not None and values[i].shape == nodes[i].static_shape
     for k, step in enumerate(forward.steps):
-        args = [values[j] for j in step.inputs]
-        if any(a is None for a in args):
-            raise GraphError(rules.missing_value_message(step.node, args))
-        compute = step.op.forward
-        if compute.__class__ is np.ufunc and not is_numpy(*args):  # a ufunc would turn them into NumPy arrays
-            compute = ufunc_in(namespace(*args), compute)
+        index, node, op = step.index, step.node, step.op
+        args = []
+        numpy_args = inputs_built = True
+        for j in step.inputs:  # a plain loop: for one or two inputs, cheaper than map and its object
+            value = values[j]
+            if value is None:
+                raise GraphError(rules.missing_value_message(node, [values[i] for i in step.inputs]))
+            if value.__class__ is not _ndarray:
+                numpy_args = False
+            inputs_built = inputs_built and as_built[j]
+            args.append(value)
+        compute = op.forward
+        if compute.__class__ is np.ufunc and not (numpy_args or is_numpy(*args)):
+            compute = ufunc_in(namespace(*args), compute)  # a ufunc would turn them into NumPy arrays
         try:
             out = compute(*args, **step.attrs)
         except Exception as exc:
-            raise rules.forward_failure(step.node, args, exc) from exc
+            raise rules.forward_failure(node, args, exc) from exc
         if type(out) is not np.ndarray:
-            out = rules.as_result_array(step.node, "forward", out)
+            out = rules.as_result_array(node, "forward", out)
             if type(out) is np.ndarray:
-                scalar_steps.add(step.index)
+                scalar_steps.add(index)
             else:
                 numpy = False
-        rules.check_real(step.node, "forward", out, args)
-        if step.op.shape is not None and not _as_built(step.node, args, out):
-            rules.check_forward_shape(step.node, args, out)
+        if out.dtype is not _float64:
+            rules.check_real(node, "forward", out, args)
+        if op.shape is not None:
+            as_built[index] = out.shape == node.static_shape
+            if not (as_built[index] and inputs_built):
+                rules.check_forward_shape(node, args, out)
         if check_finite and not all_finite(out):
-            raise NonFiniteError(rules.non_finite_message(step.node, args, out))
-        values[step.index] = out
+            raise NonFiniteError(rules.non_finite_message(node, args, out))
+        values[index] = out
         signatures.append((out.shape, out.dtype))
         if on_step is not None:
-            on_step("forward", step.node, out)
+            on_step("forward", node, out)
         if not retain:
             for j in forward.release[k]:
                 values[j] = None
     forward.validated(values, scalar_steps, tuple(signatures), numpy=numpy)
     return values
-
-
-def _as_built(node: Node, args: list, out: np.ndarray) -> bool:
-    """Whether an op ran on the input shapes its static shape was inferred from, and gave that
-    shape: its shape rule would only repeat what it said when the graph was built."""
-    static = node.static_shape
-    return static is not None and out.shape == static and all(
-        [a.shape == source.static_shape for a, source in zip(args, node.inputs)])
 
 
 def run_backward(plan: Plan, values: list, loss: int, seed: np.ndarray, *, sources: frozenset[int] | None = None,

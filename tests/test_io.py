@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -14,6 +15,7 @@ import pytest
 
 import dagprop as dp
 from dagprop.io import FORMAT, VERSION, decode_attr, encode_array, encode_attr, from_data, read, to_data
+from dagprop.encoding import ArrayBlock
 from dagprop.op import ATTRIBUTE_TYPES
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
@@ -38,6 +40,38 @@ def to_data_v2(graph: dp.Graph, loss=None) -> dict:
     return {"format": FORMAT, "version": 2, "loss": None if loss is None else graph.node(loss).name,
             "seeds": [{"node": n.name, "seed": encode_array(np.asarray(s))} for n, s in run.seeds],
             "graph": {"directed": True, "multigraph": True, "graph": {}, "nodes": nodes, "edges": edges}}
+
+
+def to_data_v3(graph: dp.Graph, loss=None) -> dict:
+    """``graph`` as a version 3 file held it: version 4's node table, an arrays table with one entry
+    per array (each node's value, then its gradient, then the edge gradients and the seeds), and each
+    dtype's numbers as a JSON list, non-finite ones as strings: what dagprop wrote before version 4."""
+    data = to_data(graph, loss)
+    run = graph.run
+    arrays: list = []
+
+    def add(array):
+        if array is None:
+            return None
+        arrays.append(np.asarray(array))
+        return len(arrays) - 1
+
+    nodes = data["nodes"]
+    nodes["value"], nodes["grad"] = zip(*[(add(value), add(grad)) for value, grad in zip(run.values, run.grads)])
+    nodes["value"], nodes["grad"] = list(nodes["value"]), list(nodes["grad"])
+    edges = sorted(run.edge_grads.items())
+    data["edge_grads"]["grad"] = [add(grad) for _, grad in edges]
+    data["seeds"]["seed"] = [add(seed) for _, seed in run.seeds]
+    offsets, numbers = [], {}
+    for array in arrays:
+        column = numbers.setdefault(array.dtype.name, [])
+        offsets.append(len(column))
+        column.extend(x if not isinstance(x, float) or np.isfinite(x) else str(x) for x in array.ravel().tolist())
+    data["arrays"] = {"dtype": [a.dtype.name for a in arrays], "shape": [list(a.shape) for a in arrays],
+                      "offset": offsets}
+    data["data"] = numbers
+    data["version"] = 3
+    return data
 
 
 def attention_values() -> dp.Graph:
@@ -132,8 +166,9 @@ class TestRoundTrip:
             raise AssertionError(f"non-standard JSON constant {name}")
 
         data = json.loads(dp.save(g, tmp_path / "g.json").read_text(), parse_constant=refuse)
-        assert data["format"] == FORMAT and data["version"] == VERSION == 3
-        assert data["data"]["float64"] == ["nan", "inf"] and data["arrays"]["shape"] == [[2]]
+        assert data["format"] == FORMAT and data["version"] == VERSION == 4
+        assert data["data"]["float64"] == base64.b64encode(np.array([np.nan, np.inf], "<f8").tobytes()).decode()
+        assert data["arrays"]["shape"] == [[2]]
 
     def test_loaded_graph_runs(self, tmp_path):
         g = attention_values()
@@ -206,8 +241,9 @@ class TestRoundTrip:
         data["graph"]["nodes"].reverse()
         assert_same(attention_values(), from_data(data), ordered=False)
 
-    def test_version_3_order_need_not_be_topological(self):
-        data = to_data(attention_values())
+    @pytest.mark.parametrize("write", [to_data, to_data_v3])
+    def test_version_3_and_4_order_need_not_be_topological(self, write):
+        data = write(attention_values())
         nodes = data["nodes"]
         count = len(nodes["name"])
         for key, column in nodes.items():
@@ -238,6 +274,7 @@ class TestRoundTrip:
         np.testing.assert_array_equal(graph.run.edge_grad("V", "v"), again.run.edge_grad("V", "v"))
         resaved = from_data(to_data(graph))
         assert_same(graph, resaved)
+        assert_same(graph, from_data(to_data_v3(graph)))
 
     def test_every_attribute_type_round_trips(self, tmp_path):
         """One op node holding an attribute of each type an op may have (ATTRIBUTE_TYPES)."""
@@ -534,7 +571,7 @@ MALFORMED_V3 = [
     ("one array for two nodes", lambda d: _set_entry(d["nodes"]["grad"], 1, _array_of(d, "V")), dp.LoadError,
      "is used twice"),
     ("truncated numbers", lambda d: d["data"]["float64"].pop(), dp.LoadError,
-     "'data': the float64 list has 96 numbers, but the arrays table needs 97 (a truncated or edited file)"),
+     "'data': the float64 list holds 96 numbers, but the arrays table needs 97 numbers there: a truncated or edited file"),
     ("numbers missing", lambda d: d["data"].pop("float64"), dp.LoadError,
      "'data': the float64 list is missing; the arrays table needs 97 numbers there"),
     ("wrong offset", lambda d: _set_entry(d["arrays"]["offset"], 2, 5), dp.LoadError,
@@ -578,6 +615,47 @@ MALFORMED_V3 = [
 ]
 
 
+# the cases above that change only the node table, edge gradients, seeds or loss: the same in version 4
+NODE_TABLE_CASES = [case for case in MALFORMED_V3
+                    if not {"arrays", "data"} & set(case[1].__code__.co_consts) and "_array_of" not in case[1].__code__.co_names]
+
+
+def _base64_of(numbers, dtype="<f8"):
+    return base64.b64encode(np.asarray(numbers, dtype).tobytes()).decode()
+
+
+MALFORMED_V4_BLOCK = [
+    # (case, change to a version 4 file's data, message); the attention graph's arrays: 15 float64 arrays in
+    # 13 runs, 63 numbers, 672 characters of base64; values are arrays 0 to 9, gradients 10 to 14
+    ("base64 cut short", lambda d: d["data"].update(float64=d["data"]["float64"][:-4]),
+     "'data': the float64 text holds 668 characters of base64, but the arrays table needs 63 numbers there as "
+     "base64 text (672 characters): a truncated or edited file"),
+    ("numbers as a list", lambda d: d["data"].update(float64=[0.0] * 84),
+     "'data': the float64 text is [0.0, 0.0, 0.0"),
+    ("numbers missing", lambda d: d["data"].pop("float64"),
+     "'data': the float64 text is missing; the arrays table needs 63 numbers there as base64 text"),
+    ("not base64", lambda d: d["data"].update(float64="!" * 672),
+     "'data': the float64 numbers are not base64 text"),
+    ("padding inside", lambda d: d["data"].update(float64="AA==" + d["data"]["float64"][4:]),
+     "'data': the float64 numbers are not base64 text"),
+    ("count zero", lambda d: _set_entry(d["arrays"]["count"], 3, 0),
+     "'arrays': run #3: count 0 must be a positive integer"),
+    ("count not a number", lambda d: _set_entry(d["arrays"]["count"], 3, "2"),
+     "'arrays': run #3: count '2' must be a positive integer"),
+    ("counts too few", lambda d: d["arrays"]["count"].pop(),
+     "'arrays': fields 'dtype', 'shape' and 'count' have 13, 13 and 12 entries"),
+    ("a dtype that is not a number", lambda d: _set_entry(d["arrays"]["dtype"], 2, "object"),
+     "'arrays': run #2"),
+    ("a negative axis", lambda d: _set_entry(d["arrays"]["shape"], 2, [-3, 1]), "'arrays': run #2"),
+    ("a value taken twice", lambda d: _set_entry(d["nodes"]["value"], 2, 1),
+     "the value of node 'b': array #1 is used twice"),
+    ("a gradient on a value's array", lambda d: _set_entry(d["nodes"]["grad"], 1, 0),
+     "the gradient of node 'V': array #0 is used twice"),
+    ("an edge gradient out of range", lambda d: _set_entry(d["edge_grads"]["grad"], 0, 15),
+     "15 is not an array id (the arrays table has 15 arrays, numbered from 0)"),
+]
+
+
 def _int_values(data):
     """V's value stored as int8 (its own list), the rest unchanged."""
     k = _array_of(data, "V")
@@ -594,7 +672,7 @@ def _int_values(data):
 class TestMalformedVersion3:
     @pytest.mark.parametrize("case, change, error, message", MALFORMED_V3, ids=[m[0] for m in MALFORMED_V3])
     def test_clear_error(self, tmp_path, case, change, error, message):
-        data = to_data(attention_values(), loss="L")
+        data = to_data_v3(attention_values(), loss="L")
         assert [data["nodes"]["name"][k] for k in (0, 1, 2)] == ["x", "V", "b"]  # what the cases rely on
         path = write(tmp_path, mutate(data, change))
         with pytest.raises(error, match=re.escape(message)) as info:
@@ -603,7 +681,7 @@ class TestMalformedVersion3:
         assert len(str(info.value)) < 400
 
     def test_integer_lists_are_checked(self, tmp_path):
-        data = mutate(to_data(attention_values()), _int_values)
+        data = mutate(to_data_v3(attention_values()), _int_values)
         loaded = from_data(data)
         assert loaded["V"].value.dtype == np.float64  # a param's value is made floating, as Graph.param does
         for entry, message in ((1000, "entry 0 (1000) is out of range for dtype int8 (-128 to 127)"),
@@ -617,18 +695,67 @@ class TestMalformedVersion3:
                 from_data(changed)
 
     def test_a_file_of_a_newer_version(self, tmp_path):
-        with pytest.raises(dp.LoadError, match="format version 4, newer than this dagprop reads \\(3\\)"):
-            from_data(mutate(to_data(attention_values()), lambda d: d.update(version=4)))
+        with pytest.raises(dp.LoadError, match="format version 5, newer than this dagprop reads \\(4\\)"):
+            from_data(mutate(to_data(attention_values()), lambda d: d.update(version=5)))
 
     def test_each_column_is_one_line(self, tmp_path):
-        """The file stays readable: a line per field and per column, numbers written as Python writes them."""
+        """The file stays readable: a line per field and per column."""
         text = dp.save(attention_values(), tmp_path / "g.json").read_text()
         lines = text.splitlines()
-        assert lines[:4] == ['{', ' "format": "dagprop-graph",', ' "version": 3,', ' "loss": null,']
+        assert lines[:4] == ['{', ' "format": "dagprop-graph",', ' "version": 4,', ' "loss": null,']
         assert '  "name": ["x", "V", "b", "matmul_1", "v", "alpha", "transpose_1", "z", "y", "L"],' \
             in lines
         assert len(lines) == 33
 
+
+
+class TestMalformedVersion4:
+    @pytest.mark.parametrize("case, change, error, message", NODE_TABLE_CASES, ids=[m[0] for m in NODE_TABLE_CASES])
+    def test_node_table_errors(self, tmp_path, case, change, error, message):
+        data = to_data(attention_values(), loss="L")
+        path = write(tmp_path, mutate(data, change))
+        with pytest.raises(error, match=re.escape(message)):
+            dp.load(path)
+
+    @pytest.mark.parametrize("case, change, message", MALFORMED_V4_BLOCK, ids=[m[0] for m in MALFORMED_V4_BLOCK])
+    def test_array_block_errors(self, tmp_path, case, change, message):
+        data = to_data(attention_values(), loss="L")
+        assert data["arrays"]["count"] == [1, 1, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1]  # what the cases rely on
+        path = write(tmp_path, mutate(data, change))
+        with pytest.raises(dp.LoadError, match=re.escape(message)) as info:
+            dp.load(path)
+        assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+        assert len(str(info.value)) < 400
+
+    def test_gradients_shared_as_the_engine_shares_them(self, tmp_path):
+        """One array for a node's gradient and the edge gradients into it: written once, loaded shared, read-only."""
+        g = dp.Graph()
+        x = g.param("x", [1.0, -2.0])
+        loss = x.tanh().sum()
+        g.forward(); g.backward(loss)
+        data = to_data(g, loss)
+        names, edges = data["nodes"]["name"], data["edge_grads"]
+        into_sum = edges["grad"][edges["node"].index(names.index("sum_1"))]
+        assert into_sum == data["nodes"]["grad"][names.index("tanh_1")]
+        assert sum(data["arrays"]["count"]) == 6  # 3 values and 3 gradients: the edge gradients are two of these
+        loaded = from_data(data)
+        shared = loaded.run.edge_grads[(loaded["sum_1"].index, 0)]
+        assert shared is loaded.run.grads[loaded["tanh_1"].index] and not shared.flags.writeable
+        np.testing.assert_array_equal(loaded["x"].grad, 1 - np.tanh([1.0, -2.0]) ** 2)
+
+    def test_bools_must_be_0_or_1(self):
+        data = {"dtype": ["bool"], "shape": [[3]], "count": [1]}
+        ok = ArrayBlock(data, {"bool": _base64_of([1, 0, 1], "u1")}).get([0], "array #{}".format)[0]
+        np.testing.assert_array_equal(ok, [True, False, True])
+        with pytest.raises(dp.LoadError, match="entry 1 is byte 7, not a bool"):
+            ArrayBlock(data, {"bool": _base64_of([1, 7, 0], "u1")})
+
+    def test_big_endian_arrays_are_written_little_endian(self):
+        g = dp.Graph()
+        g.const(np.array([1.5, -2.0], dtype=">f8"), name="c")
+        data = to_data(g)
+        assert data["data"]["float64"] == _base64_of([1.5, -2.0])
+        np.testing.assert_array_equal(from_data(data)["c"].value, [1.5, -2.0])
 
 class TestMalformed:
     @pytest.mark.parametrize("case, change, error, message", MALFORMED, ids=[m[0] for m in MALFORMED])
@@ -813,7 +940,7 @@ class TestHostile:
         with pytest.raises(dp.LoadError, match=r"the value of node 'V': shape \[1001\] has 1,001 elements, more "
                                                 r"than max_elements=1,000"):
             dp.load(write(tmp_path, data), max_elements=1000)
-        data = to_data(attention_values())  # version 3: the arrays table is checked before any list is converted
+        data = to_data_v3(attention_values())  # the arrays table is checked before any list is converted
         data["arrays"]["shape"][0] = [1001]
         data["data"]["float64"][0:1] = [0.5] * 1001
         with pytest.raises(dp.LoadError, match=r"array #0 \(the value of node 'x'\): shape \[1001\] has 1,001 "
