@@ -6,6 +6,9 @@ the op's forward or vjp directly on fixed slots of the value list, so the hot lo
 just ``for run in steps: run(...)``. Building closures costs microseconds per step,
 where compiling generated source would cost far more on 100,000-node graphs.
 
+The closures carry no annotations: a ``def``'s annotations are a dict made each time
+it runs, once per step of a plan that may have 10^5.
+
 A closure never raises a dagprop error itself: when a result is malformed it raises
 :class:`Fallback` (or whatever the op raised), and the scheduler re-runs the whole pass
 through the interpreter, which reports the problem precisely.
@@ -14,7 +17,7 @@ through the interpreter, which reports the problem precisely.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -53,7 +56,7 @@ def _forward_step(step: OpStep, returns_scalar: bool, expected: tuple[tuple[int,
     rule, index = _bound(step.op.forward, step.attrs), step.index
     shape, dtype = expected
     if returns_scalar:  # this op gave a numpy scalar on the checked run: keep values arrays
-        def forward(*args: Any) -> Any:
+        def forward(*args):
             return np.asarray(rule(*args))
     else:
         forward = rule
@@ -61,7 +64,7 @@ def _forward_step(step: OpStep, returns_scalar: bool, expected: tuple[tuple[int,
     if len(step.inputs) == 1:
         (a,) = step.inputs
 
-        def call_one(v: list) -> None:
+        def call_one(v):
             out = forward(v[a])
             if out.dtype is not dtype or out.shape != shape or out.__class__ is not _ndarray:
                 raise Fallback
@@ -72,7 +75,7 @@ def _forward_step(step: OpStep, returns_scalar: bool, expected: tuple[tuple[int,
     if len(step.inputs) == 2:
         a, b = step.inputs
 
-        def call_two(v: list) -> None:
+        def call_two(v):
             out = forward(v[a], v[b])
             if out.dtype is not dtype or out.shape != shape or out.__class__ is not _ndarray:
                 raise Fallback
@@ -82,7 +85,7 @@ def _forward_step(step: OpStep, returns_scalar: bool, expected: tuple[tuple[int,
 
     inputs = step.inputs
 
-    def call_many(v: list) -> None:
+    def call_many(v):
         out = forward(*[v[j] for j in inputs])
         if out.dtype is not dtype or out.shape != shape or out.__class__ is not _ndarray:
             raise Fallback
@@ -110,15 +113,13 @@ def backward_runner(steps: tuple[OpStep, ...], needs: tuple[tuple[bool, ...], ..
 def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list, dict], None]:
     keywords = dict(step.attrs, needs=need) if step.op.vjp_takes_needs else step.attrs
     vjp, index, inputs = _bound(step.op.vjp, keywords), step.index, step.inputs
-    # (slot, input index, edge key): keys built once here, not allocated on every run
-    receiving = tuple((slot, j, (index, slot)) for slot, j in enumerate(inputs) if need[slot])
     arity = len(inputs)
 
-    if arity == 1 and receiving:
+    if arity == 1 and need[0]:  # the usual step, made without the general one's table below
         (a,) = inputs
-        ((_, _, key),) = receiving
+        key = (index, 0)
 
-        def call_one(v: list, d: list, edges: dict) -> None:
+        def call_one(v, d, edges):
             g = d[index]
             if g is None:
                 return
@@ -137,12 +138,15 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
 
         return call_one
 
+    # (slot, input index, edge key): keys built once here, not allocated on every run
+    receiving = tuple([(slot, j, (index, slot)) for slot, j in enumerate(inputs) if need[slot]])
+
     # The closures repeat dagprop.run.accumulate's one line on purpose: calling it
     # would add a Python call per edge to the hottest loop of the library.
     if arity == 2:
         a, b = inputs
 
-        def call_two(v: list, d: list, edges: dict) -> None:
+        def call_two(v, d, edges):
             g = d[index]
             if g is None:
                 return
@@ -162,7 +166,7 @@ def _backward_step(step: OpStep, need: tuple[bool, ...]) -> Callable[[list, list
 
         return call_two
 
-    def call_many(v: list, d: list, edges: dict) -> None:
+    def call_many(v, d, edges):
         g = d[index]
         if g is None:
             return

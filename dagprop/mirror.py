@@ -1,9 +1,9 @@
-"""The networkx mirror of a graph: a ``MultiDiGraph`` that can add a node with its edges, and
-sort itself, at the speed of plain dicts.
+"""The networkx mirror of a graph: a ``MultiDiGraph`` that can add new nodes with their edges
+at the speed of plain dicts.
 
 networkx's public calls check and normalise every argument and clear a cache per call;
 for a node known to be new, whose sources are known to be there, that costs more than
-the rest of building a dagprop node (issue 15). The two methods here write the same
+the rest of building a dagprop node (issue 15). The method here writes the same
 dicts those calls write, so networkx's algorithms see exactly the graph they would build.
 """
 
@@ -17,13 +17,13 @@ __all__ = ["Mirror"]
 
 
 class Mirror(nx.MultiDiGraph):
-    """A ``networkx.MultiDiGraph`` with a fast way in for new nodes and a fast topological order.
+    """A ``networkx.MultiDiGraph`` with a fast way in for new nodes.
 
     Examples
     --------
     >>> m = Mirror()
     >>> m.add_new_nodes([("x", {"kind": "param"}, ()), ("y", {"kind": "op"}, ("x", "x"))])
-    >>> sorted(m.edges(keys=True, data="arg")), m.topological_names()
+    >>> sorted(m.edges(keys=True, data="arg")), list(nx.topological_sort(m))
     ([('x', 'y', 0, 0), ('x', 'y', 1, 1)], ['x', 'y'])
     """
 
@@ -54,36 +54,3 @@ class Mirror(nx.MultiDiGraph):
         cache = getattr(self, "__networkx_cache__", None)  # as networkx's own _clear_cache does
         if cache:
             cache.clear()
-
-    def topological_names(self, data: str | None = None) -> list[Any]:
-        """The nodes in the order ``networkx.topological_sort`` gives, by its algorithm (generations
-        of nodes whose sources are all placed), on the adjacency dicts instead of its views; with
-        ``data``, each node's attribute of that name instead of its name.
-
-        Raises ``networkx.NetworkXUnfeasible`` when the graph has a cycle.
-        """
-        succ, pred = self._succ, self._pred
-        waiting: dict[str, int] = {}  # node -> edges from nodes not placed yet
-        names = []
-        for name in succ:
-            sources = pred[name]
-            if sources:
-                waiting[name] = sum(map(len, sources.values()))
-            else:
-                names.append(name)
-        # networkx places generation after generation; appending each node to the one list as its
-        # last source is placed gives the same order, with no list per generation
-        for name in names:  # grows while it is read: every node placed is read in turn
-            for child, keys in succ[name].items():
-                left = waiting[child] - len(keys)
-                if left:
-                    waiting[child] = left
-                else:
-                    del waiting[child]
-                    names.append(child)
-        if waiting:
-            raise nx.NetworkXUnfeasible("Graph contains a cycle.")
-        if data is not None:
-            attributes = self._node
-            return [attributes[name][data] for name in names]
-        return names
