@@ -574,7 +574,8 @@ class ArrayBlock:
         arrays: list[np.ndarray] = []
         for name, shape, size, count, start in self.runs:
             run = columns[name][start:start + size * count].reshape((count, *shape))
-            arrays.extend(map(run.__getitem__, zip(range(count), itertools.repeat(Ellipsis))))  # run[j, ...]
+            # iterating gives each array as a view; a 0-d one would come out a numpy scalar: run[j, ...] keeps it an array
+            arrays.extend(run if shape else map(run.__getitem__, zip(range(count), itertools.repeat(Ellipsis))))
         return arrays
 
 

@@ -637,7 +637,8 @@ class Graph(Derivatives, PathQueries):
         with self._lock:
             loss_node = self.node(loss)
             run = self._run
-            seed_array = as_seed(loss_node.name, run.value(loss_node), seed)
+            seed_array = as_seed(loss_node.name, run.values[loss_node.index] if run.__class__ is Run else
+                                 run.value(loss_node), seed)
             start = len(self._nodes)
             try:  # a failed pass leaves the graph as it was, without the nodes it built
                 if create_graph:
@@ -726,8 +727,10 @@ class Graph(Derivatives, PathQueries):
                 or not math.isfinite(lr):
             raise GraphError(f"lr must be a finite real number, got {lr!r}")
         with self._lock:
-            # a param's value and gradient are never left on a cluster: the rest stays there
-            values, grads = self._run.here("values"), self._run.here("grads")
+            # a param's value and gradient are never left on a cluster: the rest stays there. A plain
+            # record holds nothing elsewhere, and its fields are slots, read at attribute speed
+            run = self._run
+            values, grads = (run.values, run.grads) if run.__class__ is Run else (run.here("values"), run.here("grads"))
             updated = [(index, values[index] - lr * grads[index])
                        for index in self._param_indices if grads[index] is not None]
             for index, value in updated:
