@@ -82,7 +82,9 @@ class Graph(Derivatives, PathQueries):
         The graph for networkx's algorithms (a :class:`~dagprop.mirror.Mirror`, its subclass): one node per dagprop node, keyed by
         name (attributes ``kind``, ``op``, ``attrs``, ``scope``, ``handle``), one edge per
         argument slot (attribute ``arg``). Read it; build through the Graph, since
-        the scheduler's plan is not rebuilt when ``nx`` is edited by hand.
+        the scheduler's plan is not rebuilt when ``nx`` is edited by hand. It is brought up
+        to date when read, so building and loading large graphs that never ask for it
+        skip it.
     ops
         Every registered op as a function: ``g.ops.softmax(x, axis=0)``.
     registry : Registry
@@ -120,7 +122,8 @@ class Graph(Derivatives, PathQueries):
     def __init__(self, plugins: Iterable[Any] | None = None) -> None:
         self._plugins = tuple(plugins or ())
         self.registry: Registry = Registry.with_plugins(self._plugins) if self._plugins else default_registry()
-        self.nx = Mirror()
+        self._mirror = Mirror()
+        self._mirrored = 0  # the nodes the mirror has: the first so many
         self.ops = _OpNamespace(self)
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
@@ -286,8 +289,6 @@ class Graph(Derivatives, PathQueries):
         run = self._run
         run.values.append(value)
         run.grads.append(None)
-        self.nx.add_new_nodes(((name, {"kind": kind, "op": None if op_def is None else op_def.name, "attrs": attrs,
-                                       "scope": scope, "handle": node}, tuple(map(_NAME, inputs))),))
         self._version += 1
         return node
 
@@ -315,7 +316,6 @@ class Graph(Derivatives, PathQueries):
             found = node_table.checked(table, self)  # raises before anything changes
             start, names = len(self._nodes), table.names
             nodes: list[Node] = []
-            entries = []  # the mirror's
             for place, (name, kind, op_def, attrs, sources, needs, shape, scope) in enumerate(zip(
                     names, table.kinds, found.op_defs, table.attrs, table.inputs, found.requires_grad, found.shapes,
                     table.scopes)):
@@ -323,16 +323,33 @@ class Graph(Derivatives, PathQueries):
                 node = Node(self, name, kind, start + place, op_def, attrs, tuple(map(nodes.__getitem__, sources)),
                             needs, shape, scope)
                 nodes.append(node)
-                entries.append((name, {"kind": kind, "op": op_def and op_def.name, "attrs": attrs, "scope": scope,
-                                       "handle": node}, tuple(map(names.__getitem__, sources))))
             self._nodes.extend(nodes)
             self._by_name.update(zip(names, nodes))
             self._param_indices.extend([start + place for place, kind in enumerate(table.kinds) if kind == "param"])
             self._run.values.extend(found.values)
             self._run.grads.extend([None] * len(nodes))
-            self.nx.add_new_nodes(entries)
             self._version += 1
             return nodes
+
+    @property
+    def nx(self) -> Mirror:
+        """The graph for networkx's algorithms (see the class docstring), brought up to date first.
+
+        Examples
+        --------
+        >>> import dagprop as dp, networkx as nx
+        >>> g = dp.Graph(); x = g.param("x", 2.0); y = (x * x).exp()
+        >>> list(nx.topological_sort(g.nx)), g.nx.nodes["mul_1"]["op"]
+        (['x', 'mul_1', 'exp_1'], 'mul')
+        """
+        if self._mirrored != len(self._nodes):
+            with self._lock:
+                added = self._nodes[self._mirrored:]
+                self._mirror.add_new_nodes(
+                    (node.name, {"kind": node.kind, "op": node.op, "attrs": node.attrs, "scope": node.scope,
+                                 "handle": node}, tuple(map(_NAME, node.inputs))) for node in added)
+                self._mirrored += len(added)
+        return self._mirror
 
     def _own(self, node: Node) -> Node:
         if node.graph is not self:
@@ -457,7 +474,7 @@ class Graph(Derivatives, PathQueries):
         return [n for n in self._nodes if n.kind == "param"]
 
     def __repr__(self) -> str:
-        return f"<dagprop.Graph: {len(self._nodes)} nodes, {self.nx.number_of_edges()} edges>"
+        return f"<dagprop.Graph: {len(self._nodes)} nodes, {sum([len(n.inputs) for n in self._nodes])} edges>"
 
     # -- pickling: plain data out, the graph built again from it ---------------------------
 
@@ -506,10 +523,12 @@ class Graph(Derivatives, PathQueries):
             self._by_name[name] = node
             if kind == "param":
                 self._param_indices.append(node.index)
-        self.nx.add_nodes_from((name, {"kind": node.kind, "op": node.op, "attrs": node.attrs, "scope": node.scope,
-                                       "handle": node})
-                               for name, node in ((name, self._by_name[name]) for name in state["nx_order"]))
-        self.nx.add_edges_from((source, target, key, {"arg": slot}) for source, target, key, slot in state["nx_edges"])
+        self._mirror.add_nodes_from((name, {"kind": node.kind, "op": node.op, "attrs": node.attrs,
+                                            "scope": node.scope, "handle": node})
+                                    for name, node in ((name, self._by_name[name]) for name in state["nx_order"]))
+        self._mirror.add_edges_from((source, target, key, {"arg": slot})
+                                    for source, target, key, slot in state["nx_edges"])
+        self._mirrored = len(nodes)
         # lists and dicts of their own: a shallow copy.copy(graph) must not share them with the original
         self._run = Run(self, nodes, list(state["values"]), list(state["grads"]), dict(state["edge_grads"]),
                         [(nodes[i], seed) for i, seed in state["seeds"]], None,
@@ -663,7 +682,9 @@ class Graph(Derivatives, PathQueries):
         del self._nodes[length:]
         for node in removed:
             del self._by_name[node.name]
-        self.nx.remove_nodes_from([node.name for node in removed])
+        if self._mirrored > length:
+            self._mirror.remove_nodes_from([node.name for node in removed[:self._mirrored - length]])
+            self._mirrored = length
         self._param_indices = [i for i in self._param_indices if i < length]
         del self._run.values[length:]
         del self._run.grads[length:]

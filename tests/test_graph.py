@@ -212,3 +212,30 @@ def test_the_networkx_mirror_is_the_graph_networkx_own_calls_build(graph):
     plan_order = [fresh.nodes[i].name for i in scheduler.topological_order(fresh.nodes)]
     assert plan_order == list(nx.topological_sort(built)) == list(nx.topological_sort(fresh.nx))
     assert c.name in fresh.nx
+
+
+def test_the_mirror_follows_the_nodes_when_read():
+    """g.nx is brought up to date when read: nodes added after a read, nodes a failed pass built and
+    removed, and a rename all show, as networkx's own calls would have built it."""
+
+    def expected(graph):
+        built = nx.MultiDiGraph()
+        for node in graph.nodes:
+            built.add_node(node.name, kind=node.kind, op=node.op, attrs=node.attrs, scope=node.scope, handle=node)
+            for slot, source in enumerate(node.inputs):
+                built.add_edge(source.name, node.name, arg=slot)
+        return built
+
+    g = dp.Graph()
+    x = g.param("x", 0.0)
+    assert list(g.nx) == ["x"]
+    loss = x.sqrt() + x
+    assert nx.utils.graphs_equal(g.nx, expected(g))
+    g.forward()
+    with pytest.warns(RuntimeWarning), pytest.raises(dp.NonFiniteError):
+        g.backward(loss, create_graph=True, check_finite=True)  # builds its vjp nodes, then removes them
+    assert nx.utils.graphs_equal(g.nx, expected(g)) and len(g.nx) == 3
+    y = loss * 2.0
+    g.rename(y, "y")
+    assert nx.utils.graphs_equal(g.nx, expected(g)) and "y" in g.nx
+    assert repr(g) == "<dagprop.Graph: 5 nodes, 5 edges>"
