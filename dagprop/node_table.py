@@ -136,42 +136,49 @@ def checked(table: NodeTable, graph: Graph) -> CheckedTable:
             raise GraphError(f"node {names[place]!r}: scope {scope!r} must be a tuple of scope names (non-empty "
                              f"strings)")
     registry = graph.registry.ops
+    # each distinct op looked up, and each (op, input count) checked, once: a graph of 10^5 nodes has a few
+    defs: dict[Any, Op | None] = {}
+    calls = zip(table.ops, map(len, table.inputs), kinds)
+    for op_name, arity in dict.fromkeys([(o, n) for o, n, kind in calls if kind == "op"]):
+        place = next(p for p, (o, i, kind) in enumerate(zip(table.ops, table.inputs, kinds))
+                     if kind == "op" and o == op_name and len(i) == arity)
+        op_def = defs[op_name] = registry.get(op_name) if op_name.__class__ is str else None
+        if op_def is None:
+            raise UnknownOpError(f"node {names[place]!r} uses op {op_name!r}, which no installed plugin provides; "
+                                 f"install a plugin that provides it (or pass it with plugins=), then try again "
+                                 f"(dagprop ops lists the ops available now)")
+        check_arity(op_def, arity, names[place])
     op_defs: list[Op | None] = [None] * count
     shapes: list[tuple[int, ...] | None] = [None] * count
     needs: list[bool] = [False] * count
     values: list[np.ndarray | None] = [None] * count
     known: dict[tuple, tuple[int, ...] | None] = {}  # (op, input shapes) -> shape: chains repeat them
-    for place, (kind, sources) in enumerate(zip(kinds, table.inputs)):
+    for place, (kind, sources, op_name) in enumerate(zip(kinds, table.inputs, table.ops)):
         name = names[place]
-        for source in sources:
-            if type(source) is not int or not 0 <= source < place:
+        need = False
+        for source in sources:  # a plain loop: for one or two inputs, cheaper than any(map(...))
+            if source.__class__ is not int or not 0 <= source < place:
                 raise GraphError(f"node {name!r}: input {source!r} is not the position of an earlier node of the "
                                  f"table; each node's inputs come before it")
+            need = need or needs[source]
         if kind != "op":
             values[place], shapes[place], needs[place] = _leaf(table, place)
             continue
-        op_name = table.ops[place]
-        op_def = registry.get(op_name)  # type: ignore[arg-type]
-        if op_def is None:
-            raise UnknownOpError(f"node {name!r} uses op {op_name!r}, which no installed plugin provides; install a "
-                                 f"plugin that provides it (or pass it with plugins=), then try again (dagprop ops "
-                                 f"lists the ops available now)")
         if table.values[place] is not None:
             raise GraphError(f"node {name!r} is an op node: its value comes from forward, not from the table")
-        check_arity(op_def, len(sources), name)
+        op_def = op_defs[place] = defs[op_name]
         attrs = table.attrs[place]
         if attrs:
-            check_attributes(op_def, attrs, name)
-        op_defs[place] = op_def
-        needs[place] = any(map(needs.__getitem__, sources))
-        if op_def.shape is None:
+            check_attributes(op_def, attrs, name)  # type: ignore[arg-type]
+        needs[place] = need
+        if op_def.shape is None:  # type: ignore[union-attr]
             continue
         given = tuple(map(shapes.__getitem__, sources))
         key = None if attrs else (op_def, given)
         if key is not None and key in known:
             shapes[place] = known[key]
             continue
-        shape = None if None in given else infer_shape(op_def, given, attrs, name,
+        shape = None if None in given else infer_shape(op_def, given, attrs, name,  # type: ignore[arg-type]
                                                        functools.partial(_names_of, names, sources))
         shapes[place] = shape
         if key is not None:
