@@ -37,6 +37,7 @@ from .hooks import hookimpl, hookspec
 from .importers import from_onnx, from_torch
 from .io import load, save
 from .jacobians import GradcheckReport, gradcheck
+from .node_table import NodeTable
 from .op import Op, SourceForm, broadcast_shape, unbroadcast
 from .paths import Path
 from .player import Animation, animate
@@ -52,6 +53,7 @@ __all__ = [
     "Graph",
     "Node",
     "Run",
+    "NodeTable",
     "Op",
     "SourceForm",
     "hookimpl",

@@ -303,9 +303,8 @@ class Graph(Derivatives, PathQueries):
         Examples
         --------
         >>> import dagprop as dp
-        >>> from dagprop.node_table import NodeTable
         >>> g = dp.Graph()
-        >>> table = NodeTable(names=["W", "x", "z"], kinds=["param", "input", "op"], ops=[None, None, "matmul"],
+        >>> table = dp.NodeTable(names=["W", "x", "z"], kinds=["param", "input", "op"], ops=[None, None, "matmul"],
         ...                   inputs=[[], [], [0, 1]], attrs=[{}, {}, {}], values=[[[1.0, 2.0]], [[3.0], [4.0]], None],
         ...                   requires_grad=[True, False, True])
         >>> W, x, z = g.add_table(table)

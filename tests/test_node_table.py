@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import dagprop as dp
-from dagprop.node_table import NodeTable
 
 
 def by_hand() -> tuple[dp.Graph, dp.Node]:
@@ -20,9 +19,9 @@ def by_hand() -> tuple[dp.Graph, dp.Node]:
     return g, loss
 
 
-def table_of(graph: dp.Graph) -> NodeTable:
+def table_of(graph: dp.Graph) -> dp.NodeTable:
     nodes = graph.nodes
-    return NodeTable(names=[n.name for n in nodes], kinds=[n.kind for n in nodes], ops=[n.op for n in nodes],
+    return dp.NodeTable(names=[n.name for n in nodes], kinds=[n.kind for n in nodes], ops=[n.op for n in nodes],
                      inputs=[[i.index for i in n.inputs] for n in nodes], attrs=[dict(n.attrs) for n in nodes],
                      values=[None if n.op else n.value for n in nodes],
                      requires_grad=[n.requires_grad for n in nodes], scopes=[n.scope for n in nodes])
@@ -48,12 +47,12 @@ def test_a_table_builds_the_graph_node_by_node_building_builds():
 
 def test_nodes_can_be_added_to_a_graph_that_has_some():
     g, loss = by_hand()
-    table = NodeTable(names=["twice"], kinds=["op"], ops=["mul"], inputs=[[0]], attrs=[{}], values=[None],
+    table = dp.NodeTable(names=["twice"], kinds=["op"], ops=["mul"], inputs=[[0]], attrs=[{}], values=[None],
                       requires_grad=[False])
     with pytest.raises(dp.GraphError, match="op 'mul' takes 2 inputs"):
         g.add_table(table)
     # positions are the table's own: the graph's nodes are not addressable from a table
-    table = NodeTable(names=["c", "twice"], kinds=["const", "op"], ops=[None, "mul"], inputs=[[], [0, 0]],
+    table = dp.NodeTable(names=["c", "twice"], kinds=["const", "op"], ops=[None, "mul"], inputs=[[], [0, 0]],
                       attrs=[{}, {}], values=[2.0, None], requires_grad=[False, False])
     c, twice = g.add_table(table)
     g.forward()
