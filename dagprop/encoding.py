@@ -464,9 +464,13 @@ class ArrayBlock:
             for k, (name, shape) in enumerate(zip(dtypes, shapes)):
                 self._check(k, name, shape, version)  # raises at the first entry that is not what it should be
         self.runs = self._listed_runs(dtypes, shapes, third) if version == 3 else self._runs(dtypes, shapes, third)
-        self.count = sum(count for _, _, _, count, _ in self.runs)
+        counts = [count for _, _, _, count, _ in self.runs]
+        self.count = sum(counts)
+        self.firsts = np.cumsum([0, *counts[:-1]])  # the id of each run's first array
         self.used = np.zeros(self.count, dtype=np.int8)  # 0: not yet, 1: taken (writable), 2: shared (read-only)
-        self.views: dict[bool, list[np.ndarray]] = {}  # read-only? -> every array, cut once
+        # read-only? -> every array by id, each run's cut from its column when first asked for
+        self.views: dict[bool, list[np.ndarray | None]] = {}
+        self.cut: set[tuple[bool, int]] = set()  # (read-only?, run) cut so far
         totals: dict[str, int] = {}
         for name, _, size, count, start in self.runs:
             totals[name] = start + size * count
@@ -564,19 +568,25 @@ class ArrayBlock:
         self.used[present] = 2 if read_only else 1
         arrays = self.views.get(read_only)
         if arrays is None:
-            arrays = self.views[read_only] = self._arrays(read_only)
+            arrays = self.views[read_only] = [None] * self.count
+        if present:  # the runs holding these arrays, found in bulk: values and gradients are runs apart
+            for run in np.unique(np.searchsorted(self.firsts, present, side="right") - 1).tolist():
+                if (read_only, run) not in self.cut:
+                    self._cut(arrays, run, read_only)
         return [None if k is None else arrays[k] for k in ids]
 
-    def _arrays(self, read_only: bool) -> list[np.ndarray]:
-        """Every array of the block, as a view into its dtype's numbers, in id order."""
-        # views of a read-only view are read-only: no flag to set per array
-        columns = {name: _read_only_view(column) if read_only else column for name, column in self.columns.items()}
-        arrays: list[np.ndarray] = []
-        for name, shape, size, count, start in self.runs:
-            run = columns[name][start:start + size * count].reshape((count, *shape))
-            # iterating gives each array as a view; a 0-d one would come out a numpy scalar: run[j, ...] keeps it an array
-            arrays.extend(run if shape else map(run.__getitem__, zip(range(count), itertools.repeat(Ellipsis))))
-        return arrays
+    def _cut(self, arrays: list[np.ndarray | None], run: int, read_only: bool) -> None:
+        """Put each array of ``run`` in ``arrays``, at its id, as a view into its dtype's numbers."""
+        name, shape, size, count, start = self.runs[run]
+        column = self.columns[name]
+        if read_only:  # views of a read-only view are read-only: no flag to set per array
+            column = _read_only_view(column)
+        block = column[start:start + size * count].reshape((count, *shape))
+        first = int(self.firsts[run])
+        # iterating gives each array as a view; a 0-d one would come out a numpy scalar: block[j, ...] keeps it an array
+        arrays[first:first + count] = block if shape else map(block.__getitem__,
+                                                              zip(range(count), itertools.repeat(Ellipsis)))
+        self.cut.add((read_only, run))
 
 
 def _read_only_view(array: np.ndarray) -> np.ndarray:

@@ -584,7 +584,9 @@ def _order(table: _Table) -> list[int] | range:
     A file that :func:`save` wrote is in order already, which one pass confirms.
     """
     inputs = table.inputs
-    if all(source < place for place, sources in enumerate(inputs) for source in sources):
+    counts = np.fromiter(map(len, inputs), dtype=np.intp, count=len(inputs))
+    sources = np.fromiter(itertools.chain.from_iterable(inputs), dtype=np.intp, count=int(counts.sum()))
+    if (sources < np.repeat(np.arange(len(inputs)), counts)).all():  # checked in bulk: 10^5 nodes
         return range(len(inputs))
     structure = nx.DiGraph()
     structure.add_nodes_from(range(len(inputs)))
@@ -660,14 +662,15 @@ def _build(graph: Graph, table: _Table, max_elements: int | None) -> None:
             raise LoadError(f"node {short(node.name)}: its saved gradient has shape {grad.shape}, but the node has "
                             f"shape {shape}")
     run.grads[len(run.grads) - len(nodes):] = table.grads
+    first, inputs, edge_grads = nodes[0].index if nodes else 0, table.inputs, run.edge_grads
     for place, slot, grad in table.edge_grads:
-        consumer = nodes[place]
-        source = consumer.inputs[slot]
-        shape = shapes[table.inputs[place][slot]]
+        shape = shapes[inputs[place][slot]]
         if shape is not None and grad.shape != shape:
+            consumer = nodes[place]
+            source = consumer.inputs[slot]
             raise LoadError(f"the gradient of edge {short(source.name)} -> {short(consumer.name)} has shape "
                             f"{grad.shape}, but {short(source.name)} has shape {shape}")
-        run.edge_grads[(consumer.index, slot)] = grad
+        edge_grads[(first + place, slot)] = grad
     for place, seed in table.seeds:
         if shapes[place] is not None and seed.shape != shapes[place]:
             raise LoadError(f"the seed at {short(nodes[place].name)} has shape {seed.shape}, but the node has shape "
