@@ -606,40 +606,30 @@ class Run:
         return self.grads[source]
 
 
+def _fetched_first(field: str) -> property:
+    """``field`` read as a property that fetches its held entries first; given a new list or dict,
+    it gives up the old one's held entries."""
+    slot = vars(Run)[f"_{field}"]
+
+    def read(self: Run) -> Any:
+        self.fetch(field)
+        return slot.__get__(self)
+
+    def write(self: Run, value: Any) -> None:
+        slot.__set__(self, value)
+        self._give_up(field)
+
+    return property(read, write)
+
+
 class _HoldingRun(Run):
     """A record some of whose entries an executor holds elsewhere: reading a field fetches them (see :meth:`Run.hold`)."""
 
     __slots__ = ()
 
-    @property
-    def values(self) -> list:
-        self.fetch("values")
-        return self._values
-
-    @values.setter
-    def values(self, values: list) -> None:
-        self._values = values
-        self._give_up("values")
-
-    @property
-    def grads(self) -> list:
-        self.fetch("grads")
-        return self._grads
-
-    @grads.setter
-    def grads(self, grads: list) -> None:
-        self._grads = grads
-        self._give_up("grads")
-
-    @property
-    def edge_grads(self) -> dict[EdgeSlot, np.ndarray]:
-        self.fetch("edge_grads")
-        return self._edge_grads
-
-    @edge_grads.setter
-    def edge_grads(self, edge_grads: dict[EdgeSlot, np.ndarray]) -> None:
-        self._edge_grads = edge_grads
-        self._give_up("edge_grads")
+    values = _fetched_first("values")
+    grads = _fetched_first("grads")
+    edge_grads = _fetched_first("edge_grads")
 
 
 def as_array(value: Any, what: str) -> np.ndarray:
