@@ -463,7 +463,7 @@ class ArrayBlock:
                 and set(map(type, itertools.chain.from_iterable(shapes))) <= {int}):
             for k, (name, shape) in enumerate(zip(dtypes, shapes)):
                 self._check(k, name, shape, version)  # raises at the first entry that is not what it should be
-        self.runs = self._listed_runs(dtypes, shapes, third) if version == 3 else self._runs(dtypes, shapes, third)
+        self.runs = (self._listed_runs if version == 3 else self._counted_runs)(dtypes, shapes, third)
         counts = [count for _, _, _, count, _ in self.runs]
         self.count = sum(counts)
         self.firsts = np.cumsum([0, *counts[:-1]])  # the id of each run's first array
@@ -478,45 +478,24 @@ class ArrayBlock:
         self.columns: dict[str, np.ndarray] = {name: read(data.get(name), np.dtype(name), total, f"'data': the {name}")
                                                for name, total in totals.items()}
 
-    def _runs(self, dtypes: list[str], shapes: list[list[int]], counts: list[Any]
-              ) -> list[tuple[str, tuple[int, ...], int, int, int]]:
-        """The runs of a version 4 table, as ``(dtype, shape, size, count, start)``: ``start`` where the
-        run's first array begins in its dtype's numbers (each dtype's arrays follow one another)."""
+    def _counted_runs(self, dtypes: list[str], shapes: list[list[int]], counts: list[Any]
+                      ) -> list[tuple[str, tuple[int, ...], int, int, int]]:
+        """The runs of a version 4 table, each ``count`` checked a positive integer (see :meth:`_runs`)."""
         if not set(map(type, counts)) <= {int} or min(counts, default=1) < 1:
             run = next(r for r, count in enumerate(counts) if type(count) is not int or count < 1)
             raise LoadError(f"'arrays': run #{run}: count {short(counts[run])} must be a positive integer")
-        checked: dict[tuple, tuple[tuple[int, ...], int]] = {}
-        ends: dict[str, int] = {}
-        runs = []
-        first = 0
-        for run, (name, shape, count) in enumerate(zip(dtypes, shapes, counts)):
-            key = (name, tuple(shape))
-            if key not in checked:
-                checked[key] = self._check(first, name, shape, 4, run)
-            shape_tuple, size = checked[key]
-            start = ends.get(name, 0)
-            runs.append((name, shape_tuple, size, count, start))
-            ends[name] = start + size * count
-            first += count
-        return runs
+        return self._runs(dtypes, shapes, counts, 4)
 
     def _listed_runs(self, dtypes: list[str], shapes: list[list[int]], offsets: list[Any]
                      ) -> list[tuple[str, tuple[int, ...], int, int, int]]:
         """The runs of a version 3 table, one entry per array: consecutive arrays of one dtype and shape
-        make a run, whose shape is checked once; each offset must be where the previous array of its
-        dtype ended."""
+        make a run (see :meth:`_runs`); each offset must be where the previous array of its dtype ended."""
+        grouped = [(key, len(list(group))) for key, group in itertools.groupby(zip(dtypes, shapes))]
+        runs = self._runs([name for (name, _), _ in grouped], [shape for (_, shape), _ in grouped],
+                          [count for _, count in grouped], 3)
         odd_offsets = not set(map(type, offsets)) <= {int}
-        checked: dict[tuple, tuple[tuple[int, ...], int]] = {}
-        ends: dict[str, int] = {}
-        runs = []
         first = 0
-        for (name, shape), group in itertools.groupby(zip(dtypes, shapes)):
-            count = len(list(group))
-            key = (name, tuple(shape))
-            if key not in checked:
-                checked[key] = self._check(first, name, shape, 3)
-            shape_tuple, size = checked[key]
-            start = ends.get(name, 0)
+        for name, _, size, count, start in runs:
             expected = list(range(start, start + size * count, size)) if size else [start] * count
             given = offsets[first:first + count]
             if given != expected or (odd_offsets and not set(map(type, given)) <= {int}):
@@ -525,6 +504,24 @@ class ArrayBlock:
                 raise LoadError(f"{self._array(k)}: offset {short(offsets[k])} should be {expected[k - first]}, "
                                 f"where the previous {name} array ends (each dtype's arrays follow one another in its "
                                 f"list)")
+            first += count
+        return runs
+
+    def _runs(self, dtypes: list[str], shapes: list[list[int]], counts: list[int], version: int
+              ) -> list[tuple[str, tuple[int, ...], int, int, int]]:
+        """Runs of ``counts[r]`` arrays of dtype ``dtypes[r]`` and shape ``shapes[r]``, each shape checked
+        once, as ``(dtype, shape, size, count, start)``: ``start`` where the run's first array begins in
+        its dtype's numbers (each dtype's arrays follow one another)."""
+        checked: dict[tuple, tuple[tuple[int, ...], int]] = {}
+        ends: dict[str, int] = {}
+        runs = []
+        first = 0
+        for run, (name, shape, count) in enumerate(zip(dtypes, shapes, counts)):
+            key = (name, tuple(shape))
+            if key not in checked:
+                checked[key] = self._check(first, name, shape, version, run)
+            shape_tuple, size = checked[key]
+            start = ends.get(name, 0)
             runs.append((name, shape_tuple, size, count, start))
             ends[name] = start + size * count
             first += count
