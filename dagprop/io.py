@@ -69,7 +69,7 @@ from .encoding import (FILE_SLACK, MAX_ELEMENTS, MAX_FILE_BYTES_PER_ELEMENT, RES
                        limit_hint, short)
 from .errors import CycleError, DagpropError, LoadError
 from .graph import Graph, Node
-from .node_table import NodeTable
+from .node_table import KINDS, NodeTable
 from .scheduler import gc_paused
 
 __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decode_attr", "encode_array",
@@ -77,7 +77,7 @@ __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decod
 
 FORMAT = "dagprop-graph"
 VERSION = 4
-KINDS = ("input", "param", "const", "op")
+
 # -- graphs ---------------------------------------------------------------------------------------
 
 
