@@ -499,8 +499,8 @@ class Graph(Derivatives, PathQueries):
                             for p in self._plugins],
                 "nodes": [(n.name, n.kind, n.op, n.attrs, tuple([i.index for i in n.inputs]), n.requires_grad,
                            n.static_shape, n.scope) for n in self._nodes],
-                # the mirror's own order, which a rename changes, fixes the plan's order and so the order
-                # in which gradients are summed: kept, so that later passes give the same bits
+                # the mirror's own order, which a rename changes (the renamed node moves to its end): kept,
+                # so that what reads the mirror (a diagram's edge order, say) reads it the same way
                 "nx_order": list(self.nx),
                 "nx_edges": list(self.nx.edges(keys=True, data="arg")),
                 "values": run.values, "grads": run.grads, "edge_grads": run.edge_grads,

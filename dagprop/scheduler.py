@@ -237,8 +237,9 @@ def gc_paused() -> Iterator[None]:
 
 def topological_order(nodes: list[Node]) -> list[int]:
     """The indices of ``nodes`` (a graph's, in index order) in the order networkx's ``topological_sort``
-    gives the graph's mirror: Kahn's algorithm, generation after generation, each node's children
-    in the order they were added.
+    gives the graph's mirror as it was built: Kahn's algorithm, generation after generation, each
+    node's children in the order they were added. (A rename moves a node in the mirror, not here:
+    the order, and so the order in which gradients are summed, never depends on names.)
 
     Worked out on the nodes' inputs, lists of ints, rather than on the mirror's dicts of names: a
     plan of 10^5 nodes is made in a third of the time. A node's inputs exist before it, so there is
