@@ -298,7 +298,7 @@ class SourceForm:
         expression must be shaped like its input; ``call.sum_to`` undoes broadcasting.
     derivative : callable, optional
         For an op of one input whose output is shaped like it: ``derivative(call) -> str |
-        None``, d out / d x at every element (``f"1 - {call.out}**2"``); the vjp is written
+        None``, d out / d x at every element (``f"1 - {call.out} * {call.out}"``); the vjp is written
         as ``g * derivative``. Give either ``vjp`` or ``derivative``, not both.
 
     See Also

@@ -390,7 +390,7 @@ def _sigmoid_derivative_source(call):
 
 
 def _tanh_derivative_source(call):
-    return f"1 - {call.out}**2"
+    return f"1 - {call.out} * {call.out}"
 
 
 def _axis_keyword(call):

@@ -469,11 +469,11 @@ def _reciprocal_source(call):
 
 
 def _reciprocal_vjp_source(call):
-    return (f"-{call.grad} * {call.out}**2",)
+    return (f"-{call.grad} * ({call.out} * {call.out})",)
 
 
 def _erf_derivative_source(call):
-    return f"{_TWO_OVER_ROOT_PI!r} * np.exp(-{call.inputs[0]}**2)"
+    return f"{_TWO_OVER_ROOT_PI!r} * np.exp(-{call.inputs[0]} * {call.inputs[0]})"
 
 
 def _sqrt_derivative_source(call):

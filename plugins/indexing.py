@@ -397,11 +397,12 @@ def _getitem_source(call):
 
 def _getitem_vjp_source(call):
     # the gradient goes back to the elements that were picked; np.add.at (unlike +=) adds once per
-    # occurrence, so an element picked twice by an index array gets both gradients
+    # occurrence, so an element picked twice by an index array gets both gradients. A basic index
+    # picks each element once: += adds to the zeros as add.at does (so -0.0 comes out 0.0, as the rule's)
     subscript, index, target = _subscript(call), call.attrs["index"], call.targets[0]
     if subscript is None:
         return None
-    scatter = (f"{target}[{subscript}] = {call.grad}" if _basic(index)
+    scatter = (f"{target}[{subscript}] += {call.grad}" if _basic(index)
                else f"np.add.at({target}, {call.literal(index)}, {call.grad})")
     return ([f"{target} = np.zeros({call.inputs[0]}.shape)", scatter],)
 
@@ -421,7 +422,7 @@ def _scatter_add_source(call):
     if subscript is None:
         return None
     # as getitem's vjp: np.add.at (unlike +=) adds once per occurrence of a repeated index
-    scatter = (f"{out}[{subscript}] = {call.inputs[0]}" if _basic(index)
+    scatter = (f"{out}[{subscript}] += {call.inputs[0]}" if _basic(index)
                else f"np.add.at({out}, {call.literal(index)}, {call.inputs[0]})")
     return [f"{out} = np.zeros({call.literal(call.out_shape)})", scatter]
 

@@ -220,7 +220,7 @@ def test_a_two_layer_mlp_reads_like_the_course(rng):
                  "d_a2 = d_L * (a2 - y)",
                  "d_z2 = d_a2", "d_b2 = d_a2.sum(axis=1, keepdims=True)",  # b2 was broadcast along the batch
                  "d_W2 = d_z2 @ h1.T", "d_h1 = W2.T @ d_z2",
-                 "d_a1 = d_h1 * (1 - h1**2)",
+                 "d_a1 = d_h1 * (1 - h1 * h1)",
                  "d_z1 = d_a1", "d_b1 = d_a1.sum(axis=1, keepdims=True)",
                  "d_W1 = d_z1 @ x.T"]:
         assert line in lines, line

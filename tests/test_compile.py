@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import threading
 
 import numpy as np
@@ -139,6 +140,47 @@ def test_random_graphs_of_every_shape_and_op(data):
 def test_every_built_in_op_at_its_example(name):
     step = check_against_plain_loop(functools.partial(example_loss, name), lr=1e-3, keep_edges=True)
     assert step.source.startswith("def compiled_step")
+
+
+# Ops whose example cannot be grown by tiling: a shape is fixed by an attribute (broadcast_to), or an
+# operand must keep its length while another grows (layer_norm, scatter_add, where).
+NOT_GROWN = frozenset({"broadcast_to", "layer_norm", "scatter_add", "where"})
+
+
+def grown_example_loss(name):
+    """``example_loss`` grown 40x along the first or the last axis (or 8x along every axis), so that sums
+    run long enough for their order of additions to show (pairwise, BLAS or sequential give other bits)."""
+    def grow(arg, rng, reps):
+        if isinstance(arg, tuple):  # a shape: fresh numbers at the grown shape
+            return rng.standard_normal(tuple(n * r for n, r in zip(arg, reps(len(arg)))))
+        arg = np.asarray(arg)  # values the op needs (positive, indices, probabilities): repeated
+        return arg if arg.ndim == 0 else np.tile(arg, reps(arg.ndim))
+
+    args, attrs = dp.Graph().registry[name].example(np.random.default_rng(7))
+    for reps in (lambda n: (40,) + (1,) * (n - 1), lambda n: (1,) * (n - 1) + (40,), lambda n: (8,) * n):
+        shapes = [a if isinstance(a, tuple) else np.shape(a) for a in args]
+        if sum(math.prod(n * r for n, r in zip(s, reps(len(s)))) for s in shapes) > 50_000:
+            continue
+        rng = np.random.default_rng(7)
+        g = dp.Graph()
+        try:
+            inputs = [g.param(f"x{k}", grow(a, rng, reps)) for k, a in enumerate(args)]
+            out = g.op(name, *inputs, name="out", **attrs)
+        except (dp.ShapeError, dp.GraphError, ValueError):
+            continue
+        if max(i.value.size for i in inputs) >= 64:
+            projection = g.const(rng.standard_normal(out.shape), name="projection")
+            return g, g.op("sum", out * projection, name="L")
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(dp.Graph().registry.names()))
+def test_every_built_in_op_at_a_grown_example(name):
+    if grown_example_loss(name) is None:
+        assert name in NOT_GROWN
+        return
+    assert name not in NOT_GROWN, "grows now: take it off NOT_GROWN"
+    check_against_plain_loop(functools.partial(grown_example_loss, name), lr=1e-3, keep_edges=True)
 
 
 def test_an_op_without_a_source_form_is_called_through_its_rules(rng):
