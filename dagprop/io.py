@@ -620,9 +620,8 @@ def _build(graph: Graph, table: _Table, max_elements: int | None) -> None:
     if not isinstance(order, range):
         table = _reordered(table, order)
     kinds = table.kinds
-    for place, (kind, sources, value) in enumerate(zip(kinds, table.inputs, table.values)):
-        if kind == "op":
-            continue
+    for place in [place for place, kind in enumerate(kinds) if kind != "op"]:
+        sources, value, kind = table.inputs[place], table.values[place], kinds[place]
         if sources:
             raise LoadError(f"node {short(table.names[place])} is a {kind} but has inputs "
                             f"({', '.join(short(table.names[s]) for s in sources)})")
@@ -649,20 +648,28 @@ def _build(graph: Graph, table: _Table, max_elements: int | None) -> None:
                         ) from None
     _check_budget(nodes, table.values, max_elements)
     run = graph.run
-    values, shapes = run.values, list(map(_STATIC_SHAPE, nodes))  # a node's shape: its value's, else its static one
-    for place, (node, value) in enumerate(zip(nodes, table.values)):
-        if value is not None and node.op_def is not None:
-            if shapes[place] is not None and value.shape != shapes[place]:
-                raise LoadError(f"node {short(node.name)}: its saved value has shape {value.shape}, but {node.op} of "
-                                f"its inputs has shape {shapes[place]}")
-            values[node.index] = value
-            shapes[place] = value.shape
-    for node, grad, shape in zip(nodes, table.grads, shapes):
-        if grad is not None and shape is not None and grad.shape != shape:
-            raise LoadError(f"node {short(node.name)}: its saved gradient has shape {grad.shape}, but the node has "
-                            f"shape {shape}")
-    run.grads[len(run.grads) - len(nodes):] = table.grads
-    first, inputs, edge_grads = nodes[0].index if nodes else 0, table.inputs, run.edge_grads
+    first = nodes[0].index if nodes else 0
+    # a node's shape: its saved value's, else its static one (an input fed later: None)
+    saved = [None if value is None else value.shape for value in table.values]
+    shapes = list(map(_STATIC_SHAPE, nodes))
+    if saved != shapes:
+        for place, (node, shape) in enumerate(zip(nodes, saved)):
+            if shape is not None and node.op_def is not None and shape != shapes[place]:
+                if shapes[place] is not None:
+                    raise LoadError(f"node {short(node.name)}: its saved value has shape {shape}, but {node.op} of "
+                                    f"its inputs has shape {shapes[place]}")
+                shapes[place] = shape
+    values = run.values  # the leaves' are add_table's arrays: the op nodes' saved values join them
+    values[first:] = [value if kind == "op" and value is not None else held
+                      for kind, value, held in zip(kinds, table.values, values[first:])]
+    grad_shapes = [None if grad is None else grad.shape for grad in table.grads]
+    if grad_shapes != shapes:
+        for node, grad_shape, shape in zip(nodes, grad_shapes, shapes):
+            if grad_shape is not None and shape is not None and grad_shape != shape:
+                raise LoadError(f"node {short(node.name)}: its saved gradient has shape {grad_shape}, but the node has "
+                                f"shape {shape}")
+    run.grads[first:] = table.grads
+    inputs, edge_grads = table.inputs, run.edge_grads
     for place, slot, grad in table.edge_grads:
         shape = shapes[inputs[place][slot]]
         if shape is not None and grad.shape != shape:
