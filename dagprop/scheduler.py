@@ -199,22 +199,34 @@ class Plan:
         return plan
 
     def _new_backward_plan(self, loss: int, sources: frozenset[int] | None) -> BackwardPlan:
-        upstream = self.ancestors((loss,))
-        carries = [False] * len(self.nodes)
-        carried = carries.__getitem__
+        nodes, op_steps = self.nodes, self.steps
+        carries = [False] * len(nodes)  # whether gradient can reach node i from a source
         for i in self.order:
-            step = self.steps.get(i)
+            step = op_steps.get(i)
             if step is not None:
                 carry = sources is not None and i in sources
                 for j in step.inputs:  # a plain loop: for one or two inputs, cheaper than any(map(...))
                     carry = carry or carries[j]
                 carries[i] = carry
             else:
-                carries[i] = self.nodes[i].requires_grad if sources is None else i in sources
-        steps = tuple(step for step in map(self.steps.get, reversed(self.order))
-                      if step is not None and carries[step.index] and step.index in upstream)
-        needs = tuple(tuple(map(carried, step.inputs)) for step in steps)
-        return BackwardPlan(steps, needs)
+                carries[i] = nodes[i].requires_grad if sources is None else i in sources
+        # Against the order, from the loss: a node is upstream once a consumer that is has been seen,
+        # and every consumer comes after it in the order.
+        upstream = [False] * len(nodes)
+        upstream[loss] = True
+        steps, needs = [], []
+        shared: dict[tuple[bool, ...], tuple[bool, ...]] = {}  # a few distinct patterns: one tuple each
+        for i in reversed(self.order):
+            step = op_steps.get(i) if upstream[i] else None
+            if step is None:
+                continue
+            for j in step.inputs:
+                upstream[j] = True
+            if carries[i]:
+                steps.append(step)
+                need = tuple([carries[j] for j in step.inputs])
+                needs.append(shared.setdefault(need, need))
+        return BackwardPlan(tuple(steps), tuple(needs))
 
 
 @contextlib.contextmanager
@@ -317,8 +329,9 @@ def _checked_forward(forward: ForwardPlan, nodes: list[Node], values: list, reta
         compute = op.forward
         if compute.__class__ is np.ufunc and not (numpy_args or is_numpy(*args)):
             compute = ufunc_in(namespace(*args), compute)  # a ufunc would turn them into NumPy arrays
+        attrs = step.attrs
         try:
-            out = compute(*args, **step.attrs)
+            out = compute(*args, **attrs) if attrs else compute(*args)
         except Exception as exc:
             raise rules.forward_failure(node, args, exc) from exc
         if type(out) is not np.ndarray:
@@ -327,16 +340,17 @@ def _checked_forward(forward: ForwardPlan, nodes: list[Node], values: list, reta
                 scalar_steps.add(index)
             else:
                 numpy = False
-        if out.dtype is not _float64:
+        dtype, shape = out.dtype, out.shape
+        if dtype is not _float64:
             rules.check_real(node, "forward", out, args)
         if op.shape is not None:
-            as_built[index] = out.shape == node.static_shape
-            if not (as_built[index] and inputs_built):
+            built = as_built[index] = shape == node.static_shape
+            if not (built and inputs_built):
                 rules.check_forward_shape(node, args, out)
         if check_finite and not all_finite(out):
             raise NonFiniteError(rules.non_finite_message(node, args, out))
         values[index] = out
-        signatures.append((out.shape, out.dtype))
+        signatures.append((shape, dtype))
         if on_step is not None:
             on_step("forward", node, out)
         if not retain:
