@@ -6,8 +6,9 @@ checks and bookkeeping; for the 10^5 nodes of a saved graph that was most of loa
 :meth:`Graph.add_table <dagprop.Graph.add_table>` checks it whole with the checks
 ``Graph.op`` makes (:mod:`dagprop.op_checks`: ops known, arities, attributes, shapes
 inferred in order, names unique, inputs before their consumers), then creates the
-nodes, the name index, the run's lists and the networkx mirror together. A table that
-fails a check leaves the graph as it was.
+nodes, the name index and the run's lists together (the networkx mirror catches up
+when :attr:`Graph.nx <dagprop.Graph.nx>` is next read). A table that fails a check
+leaves the graph as it was.
 """
 
 from __future__ import annotations

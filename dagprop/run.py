@@ -177,8 +177,7 @@ class Run:
             "edge_tangents": self.edge_tangents, "grad_nodes": self.grad_nodes}
         fields.update(changes)
         # a field kept shares its held entries along with its list or dict; a field replaced gives them up
-        held = None if self._held is None else self._shared_held(
-            *(field for field in HELD_FIELDS if field not in changes))
+        held = self._shared_held(*(field for field in HELD_FIELDS if field not in changes))
         return Run(**fields, held=held)
 
     def __repr__(self) -> str:
@@ -316,7 +315,7 @@ class Run:
                 self.__class__ = Run
 
     def _shared_held(self, *fields: str) -> dict[str, dict[Any, tuple[Any, Fetch]]] | None:
-        if self._held is None:  # fed and without_grads check first: they run on every step
+        if self._held is None:
             return None
         return {name: entries for name, entries in self._held.items() if name in fields} or None
 
@@ -524,8 +523,7 @@ class Run:
         # forward writes values only, so the gradients are shared rather than copied; held values
         # belong to op nodes, which the new pass computes again, so they are not fetched
         run = Run(self.graph, self.nodes, list(self._values), self._grads, self._edge_grads, self.seeds, self.plan,
-                  grad_nodes=self.grad_nodes,
-                  held=None if self._held is None else self._shared_held("grads", "edge_grads"))
+                  grad_nodes=self.grad_nodes, held=self._shared_held("grads", "edge_grads"))
         for name, value in (feeds or {}).items():
             node = self.graph.node(name)
             if node.kind != "input":
@@ -546,7 +544,7 @@ class Run:
         (True, 4.0)
         """
         return Run(self.graph, self.nodes, self._values, None, None, (), self.plan, tangents=self.tangents,
-                   edge_tangents=self.edge_tangents, held=None if self._held is None else self._shared_held("values"))
+                   edge_tangents=self.edge_tangents, held=self._shared_held("values"))
 
     def accumulated(self, later: Run) -> Run:
         """This record with the gradients, edge gradients and seeds of a later backward pass added.
