@@ -69,7 +69,7 @@ from .encoding import (FILE_SLACK, MAX_ELEMENTS, MAX_FILE_BYTES_PER_ELEMENT, RES
                        limit_hint, short)
 from .errors import CycleError, DagpropError, LoadError
 from .graph import Graph, Node
-from .node_table import KINDS, NodeTable
+from .node_table import KINDS, NodeTable, repeated
 from .scheduler import gc_paused
 
 __all__ = ["save", "load", "read", "to_data", "from_data", "encode_attr", "decode_attr", "encode_array",
@@ -410,9 +410,8 @@ def _columns(data: dict, max_elements: int | None, version: int) -> _Table:
             raise LoadError(f"{node(place)}: field {key!r} must be {expected}, got {short(column[place])}")
 
     check(names, {str}, "name", "a string")
-    if len(set(names)) != count:
-        seen: set[str] = set()
-        twice = next(name for name in names if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+    twice = repeated(names)
+    if twice is not None:
         raise LoadError(f"node {short(twice)} appears twice; node names must be unique")
     if "" in names:
         raise LoadError(f"node #{names.index('')}: field 'name' must not be empty")

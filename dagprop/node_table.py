@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .graph import Graph
     from .op import Op
 
-__all__ = ["NodeTable", "CheckedTable", "checked"]
+__all__ = ["NodeTable", "CheckedTable", "checked", "repeated"]
 
 KINDS = ("input", "param", "const", "op")
 
@@ -191,13 +191,26 @@ def _names_of(names: list[str], places: list[int]) -> list[str]:
     return [names[place] for place in places]
 
 
+def repeated(names: list[str]) -> str | None:
+    """The first name that appears a second time in ``names``, or None if each appears once.
+
+    Examples
+    --------
+    >>> repeated(["x", "y", "x"]), repeated(["x", "y"])
+    ('x', None)
+    """
+    if len(set(names)) == len(names):  # the usual answer, found in C
+        return None
+    seen: set[str] = set()
+    return next(name for name in names if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+
+
 def _check_names(names: list[Any], graph: Graph) -> None:
     if not set(map(type, names)) <= {str} or "" in names:
         place = next(p for p, name in enumerate(names) if type(name) is not str or not name)
         raise GraphError(f"node #{place} of the table: a node name must be a non-empty string, got {names[place]!r}")
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        twice = next(name for name in names if name in seen or seen.add(name))  # type: ignore[func-returns-value]
+    twice = repeated(names)
+    if twice is not None:
         raise GraphError(f"node {twice!r} appears twice in the table; node names must be unique")
     taken = next((name for name in names if name in graph), None) if len(graph) else None
     if taken is not None:
