@@ -25,7 +25,7 @@ from .errors import GraphError, LoadError
 from .op import ATTRIBUTE_TYPES_TEXT
 
 __all__ = ["encode_attr", "decode_attr", "encode_array", "decode_array", "ArrayBlockWriter", "ArrayBlock",
-           "MAX_ELEMENTS", "MAX_FILE_BYTES_PER_ELEMENT"]
+           "MAX_ELEMENTS", "MAX_FILE_BYTES_PER_ELEMENT", "positions"]
 
 #: The default ``max_elements`` of :func:`load`: numbers in any one array of a file, and in
 #: the graph's nodes together (8 MB as float64; a saved graph also holds their gradients).
@@ -550,9 +550,8 @@ class ArrayBlock:
         ``ids``, for error messages.
         """
         present = [k for k in ids if k is not None]
-        if present and (not set(map(type, present)) <= {int} or min(present) < 0 or max(present) >= self.count):
-            position = next(p for p, k in enumerate(ids) if k is not None and (type(k) is not int
-                                                                               or not 0 <= k < self.count))
+        if not positions(present, self.count):
+            position = next(p for p, k in enumerate(ids) if k is not None and not positions([k], self.count))
             raise LoadError(f"{where(position)}: {short(ids[position])} is not an array id (the arrays table has "
                             f"{self.count} arrays, numbered from 0)")
         states = self.used[present]
@@ -584,6 +583,18 @@ class ArrayBlock:
         arrays[first:first + count] = block if shape else map(block.__getitem__,
                                                               zip(range(count), itertools.repeat(Ellipsis)))
         self.cut.add((read_only, run))
+
+
+def positions(column: list, count: int) -> bool:
+    """Whether every entry of ``column`` is an int from 0 to ``count - 1`` (a node's or an array's
+    place in a file's table), checked in C.
+
+    Examples
+    --------
+    >>> positions([0, 2, 1], 3), positions([0, 3], 3), positions([0, 1.0], 3), positions([], 0)
+    (True, False, False, True)
+    """
+    return not column or (set(map(type, column)) <= {int} and min(column) >= 0 and max(column) < count)
 
 
 def _read_only_view(array: np.ndarray) -> np.ndarray:

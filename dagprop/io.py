@@ -66,7 +66,7 @@ import numpy as np
 
 from .encoding import (FILE_SLACK, MAX_ELEMENTS, MAX_FILE_BYTES_PER_ELEMENT, RESERVED_ATTRS, ArrayBlock,
                        ArrayBlockWriter, check_max_elements, decode_array, decode_attr, encode_array, encode_attr,
-                       limit_hint, short)
+                       limit_hint, positions, short)
 from .errors import CycleError, DagpropError, LoadError
 from .graph import Graph, Node
 from .node_table import KINDS, NodeTable, repeated
@@ -429,9 +429,9 @@ def _columns(data: dict, max_elements: int | None, version: int) -> _Table:
     check(table.scopes, {str}, "scope", "a string")
     for key in ("value", "grad"):
         check(nodes[key], {int, type(None)}, key, "an array id or null")
-    if not _positions(list(itertools.chain.from_iterable(table.inputs)), count):
+    if not positions(list(itertools.chain.from_iterable(table.inputs)), count):
         place, source = next((place, source) for place, sources in enumerate(table.inputs) for source in sources
-                             if not _positions([source], count))
+                             if not positions([source], count))
         raise LoadError(f"{node(place)}: input {short(source)} is not the position of a node (0 to {count - 1})")
 
     def owner(k: int) -> str:
@@ -451,12 +451,12 @@ def _columns(data: dict, max_elements: int | None, version: int) -> _Table:
     if not len(consumers) == len(slots) == len(ids):
         raise LoadError(f"'edge_grads': fields 'node', 'slot' and 'grad' have {len(consumers)}, {len(slots)} and "
                         f"{len(ids)} entries; they must have one each per edge gradient")
-    if not _positions(consumers, count):
-        position = next(p for p, place in enumerate(consumers) if not _positions([place], count))
+    if not positions(consumers, count):
+        position = next(p for p, place in enumerate(consumers) if not positions([place], count))
         raise LoadError(f"edge gradient #{position}: {short(consumers[position])} is not the position of a node")
     arities = list(map(len, map(table.inputs.__getitem__, consumers)))
-    if not _positions(slots, max(arities, default=0)) or not all(map(operator.lt, slots, arities)):
-        position = next(p for p, (slot, arity) in enumerate(zip(slots, arities)) if not _positions([slot], arity))
+    if not positions(slots, max(arities, default=0)) or not all(map(operator.lt, slots, arities)):
+        position = next(p for p, (slot, arity) in enumerate(zip(slots, arities)) if not positions([slot], arity))
         raise LoadError(f"edge gradient #{position}: {node(consumers[position])} has no argument slot "
                         f"{short(slots[position])} (it has {arities[position]} inputs)")
     grads = block.get(ids, lambda p: f"the gradient of slot {slots[p]} of {node(consumers[p])}", read_only=True)
@@ -467,16 +467,11 @@ def _columns(data: dict, max_elements: int | None, version: int) -> _Table:
     places, ids = _field(seeds, "node", list, "'seeds'"), _field(seeds, "seed", list, "'seeds'")
     if len(places) != len(ids):
         raise LoadError(f"'seeds': fields 'node' and 'seed' have {len(places)} and {len(ids)} entries")
-    if not _positions(places, count):
-        position = next(p for p, place in enumerate(places) if not _positions([place], count))
+    if not positions(places, count):
+        position = next(p for p, place in enumerate(places) if not positions([place], count))
         raise LoadError(f"seed #{position}: {short(places[position])} is not the position of a node")
     table.seeds = list(zip(places, block.get(ids, "seed #{}".format, read_only=True)))  # type: ignore[arg-type]
     return table
-
-
-def _positions(column: list, count: int) -> bool:
-    """Whether every entry is an int from 0 to ``count - 1``, checked in C."""
-    return not column or (set(map(type, column)) <= {int} and min(column) >= 0 and max(column) < count)
 
 
 # -- versions 1 and 2: networkx's node-link form, an object per node and edge ----------------------
